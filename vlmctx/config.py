@@ -1,0 +1,185 @@
+"""``ContextConfig``: how a video becomes context (sampler, reader, pooler, position scheme).
+
+A frozen dataclass that round-trips through dict, JSON, YAML and CLI flags and is written into every
+result file, so every figure says how it was made. Parameters of each component are kept as plain
+mappings and validated against the component's registry when it is built, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
+from types import MappingProxyType
+from typing import Any
+
+from vlmctx.errors import ConfigError
+
+_PARAM_FIELDS = ("sampler_params", "pooling_params", "position_params")
+
+
+def _freeze(params: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return MappingProxyType(dict(params or {}))
+
+
+def parse_value(text: str) -> Any:
+    """Parse a CLI ``key=value`` value: JSON when it parses (numbers, bools, null, lists), else str."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        low = text.lower()
+        if low in ("true", "false"):
+            return low == "true"
+        if low in ("none", "null"):
+            return None
+        return text
+
+
+def parse_kv(items: Sequence[str] | None) -> dict[str, Any]:
+    """``["n=16", "mode=middle"]`` -> ``{"n": 16, "mode": "middle"}``."""
+    out: dict[str, Any] = {}
+    for item in items or ():
+        if "=" not in item:
+            raise ConfigError(f"expected KEY=VALUE, got {item!r} (e.g. --sampler-arg n=32)")
+        key, value = item.split("=", 1)
+        out[key.strip().replace("-", "_")] = parse_value(value.strip())
+    return out
+
+
+@dataclass(frozen=True)
+class ContextConfig:
+    """Everything that decides which visual context a model sees, and how it is encoded.
+
+    ``sampler``/``sampler_params`` pick frames (see ``vlmctx ls``); ``backend`` and ``max_pixels``
+    control decoding; ``pooling``/``position`` and their params select token reducers and position
+    schemes. The defaults are a plain uniform 16-frame run of the unmodified model.
+    """
+
+    sampler: str = "uniform"
+    sampler_params: Mapping[str, Any] = field(default_factory=lambda: _freeze({"n": 16}))
+    backend: str = "auto"
+    max_pixels: int | None = None
+    pooling: str = "none"
+    pooling_params: Mapping[str, Any] = field(default_factory=_freeze)
+    position: str = "default"
+    position_params: Mapping[str, Any] = field(default_factory=_freeze)
+
+    def __post_init__(self) -> None:
+        for name in _PARAM_FIELDS:
+            value = getattr(self, name)
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"ContextConfig.{name} must be a mapping, got {value!r}")
+            object.__setattr__(self, name, _freeze(value))
+        if self.max_pixels is not None and int(self.max_pixels) <= 0:
+            raise ConfigError("max_pixels must be positive")
+
+    # ---- round trips -------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = dict(value) if f.name in _PARAM_FIELDS else value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ContextConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown ContextConfig field(s): {', '.join(unknown)}")
+        return cls(**dict(data))
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ContextConfig:
+        return cls.from_dict(json.loads(text))
+
+    def to_yaml(self) -> str:
+        import yaml
+
+        return yaml.safe_dump(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_yaml(cls, text: str) -> ContextConfig:
+        import yaml
+
+        data = yaml.safe_load(text) or {}
+        if not isinstance(data, Mapping):
+            raise ConfigError("a ContextConfig YAML file must hold a mapping")
+        return cls.from_dict(data)
+
+    @classmethod
+    def load(cls, path: str) -> ContextConfig:
+        """Read a config file (``.json``, ``.yaml`` or ``.yml``)."""
+        try:
+            with open(path, encoding="utf-8") as fh:
+                text = fh.read()
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path!r}: {exc.strerror}") from exc
+        return cls.from_json(text) if path.endswith(".json") else cls.from_yaml(text)
+
+    def to_cli_args(self) -> list[str]:
+        """The flags that rebuild this config through :func:`add_context_args`."""
+        args = ["--sampler", self.sampler, "--backend", self.backend]
+        args += [a for k, v in self.sampler_params.items() for a in ("--sampler-arg", _kv(k, v))]
+        if self.max_pixels is not None:
+            args += ["--max-pixels", str(self.max_pixels)]
+        args += ["--pooling", self.pooling]
+        args += [a for k, v in self.pooling_params.items() for a in ("--pooling-arg", _kv(k, v))]
+        args += ["--position", self.position]
+        args += [a for k, v in self.position_params.items() for a in ("--position-arg", _kv(k, v))]
+        return args
+
+    def replace(self, **changes: Any) -> ContextConfig:
+        return replace(self, **changes)
+
+
+def _kv(key: str, value: Any) -> str:
+    return f"{key}={json.dumps(value) if not isinstance(value, str) else value}"
+
+
+def add_context_args(parser: Any) -> None:
+    """Add the ContextConfig flags to an argparse parser (shared by ask, batch, eval, demo)."""
+    g = parser.add_argument_group("context (how the video becomes model input)")
+    g.add_argument("--config", help="read a ContextConfig from a .json/.yaml file; flags override it")
+    g.add_argument("--sampler", help="frame sampler (default uniform; `vlmctx ls` lists them)")
+    g.add_argument("--frames", type=int, help="number of frames (uniform/segment n, fps max_frames)")
+    g.add_argument("--fps", type=float, help="sample at this many frames per second (fps sampler)")
+    g.add_argument(
+        "--sampler-arg", action="append", metavar="KEY=VALUE", help="sampler parameter (repeatable)"
+    )
+    g.add_argument("--backend", help="decoder: auto (default), torchcodec, pyav, decord, opencv")
+    g.add_argument("--max-pixels", type=int, help="downscale frames to at most this many pixels")
+    g.add_argument("--pooling", help="token pooler (default none)")
+    g.add_argument("--pooling-arg", action="append", metavar="KEY=VALUE", help="pooler parameter")
+    g.add_argument("--position", help="position scheme (default: the model's own)")
+    g.add_argument("--position-arg", action="append", metavar="KEY=VALUE", help="scheme parameter")
+
+
+def context_from_args(args: Any) -> ContextConfig:
+    """Build a ContextConfig from parsed flags (config file first, then flags on top)."""
+    base = ContextConfig.load(args.config) if getattr(args, "config", None) else ContextConfig()
+    changes: dict[str, Any] = {}
+    sampler = args.sampler or base.sampler
+    if args.fps is not None and not args.sampler:
+        sampler = "fps"
+    sp: dict[str, Any] = dict(base.sampler_params) if sampler == base.sampler else {}
+    if args.fps is not None:
+        sp["fps"] = args.fps
+    if args.frames is not None:
+        sp["max_frames" if sampler == "fps" else "n"] = args.frames
+    sp.update(parse_kv(args.sampler_arg))
+    changes.update(sampler=sampler, sampler_params=sp)
+    if args.backend:
+        changes["backend"] = args.backend
+    if args.max_pixels is not None:
+        changes["max_pixels"] = args.max_pixels
+    for comp in ("pooling", "position"):
+        name = getattr(args, comp) or getattr(base, comp)
+        params = dict(getattr(base, f"{comp}_params")) if name == getattr(base, comp) else {}
+        params.update(parse_kv(getattr(args, f"{comp}_arg")))
+        changes[comp] = name
+        changes[f"{comp}_params"] = params
+    return base.replace(**changes)

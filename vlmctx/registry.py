@@ -1,0 +1,102 @@
+"""One generic registry for samplers, poolers, position schemes and model adapters.
+
+A registry maps a name to a factory (a class or function). ``create(name, **params)`` checks the
+name (with a "did you mean" on typos) and the parameters against the factory's signature, so an
+unknown option raises instead of being silently dropped.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from vlmctx.errors import ConfigError
+
+T = TypeVar("T")
+
+
+@dataclass
+class Entry(Generic[T]):
+    """A registered factory with a one-line summary for ``vlmctx ls``."""
+
+    name: str
+    factory: Callable[..., T]
+    summary: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def parameters(self) -> dict[str, Any]:
+        """Parameter name -> default (``inspect.Parameter.empty`` when required)."""
+        sig = inspect.signature(self.factory)
+        return {
+            p.name: p.default
+            for p in sig.parameters.values()
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self"
+        }
+
+
+class Registry(Generic[T]):
+    """Name -> factory map with validated construction."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._entries: dict[str, Entry[T]] = {}
+
+    def register(
+        self, name: str, summary: str = "", **meta: Any
+    ) -> Callable[[Callable[..., T]], Callable[..., T]]:
+        """Decorator: register ``factory`` under ``name``."""
+
+        def deco(factory: Callable[..., T]) -> Callable[..., T]:
+            if name in self._entries:
+                raise ValueError(f"{self.kind} {name!r} registered twice")
+            doc = summary or (inspect.getdoc(factory) or "").split("\n")[0]
+            self._entries[name] = Entry(name, factory, doc, dict(meta))
+            return factory
+
+        return deco
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[Entry[T]]:
+        return iter(self._entries[n] for n in self.names())
+
+    def entry(self, name: str) -> Entry[T]:
+        """The entry for ``name``; unknown names raise with a suggestion."""
+        if name not in self._entries:
+            close = difflib.get_close_matches(name, self.names(), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(
+                f"unknown {self.kind} {name!r}.{hint} Known: {', '.join(self.names())} "
+                f"(`vlmctx ls` lists them with their parameters)."
+            )
+        return self._entries[name]
+
+    def get(self, name: str) -> Callable[..., T]:
+        return self.entry(name).factory
+
+    def create(self, name: str, **params: Any) -> T:
+        """Build ``name`` with ``params``; unknown or missing parameters raise ConfigError."""
+        entry = self.entry(name)
+        accepted = entry.parameters()
+        unknown = sorted(set(params) - set(accepted))
+        if unknown:
+            raise ConfigError(
+                f"{self.kind} {name!r} has no parameter(s) {', '.join(unknown)}; "
+                f"it takes: {', '.join(accepted) or 'none'}."
+            )
+        missing = [k for k, v in accepted.items() if v is inspect.Parameter.empty and k not in params]
+        if missing:
+            raise ConfigError(f"{self.kind} {name!r} needs parameter(s): {', '.join(missing)}.")
+        try:
+            return entry.factory(**params)
+        except (TypeError, ValueError) as exc:
+            if isinstance(exc, ConfigError):
+                raise
+            raise ConfigError(f"{self.kind} {name!r}: {exc}") from exc

@@ -1,0 +1,70 @@
+"""Typed values that flow through the video stage: ``VideoInfo`` -> ``Selection`` -> ``Frames``.
+
+Timestamps are always presentation times in seconds taken from the container (PTS), in display
+order; they are never computed as index / fps (that is wrong for variable frame rate and for
+streams whose first PTS is not zero).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What :func:`vlmctx.video.probe` learns about a file without decoding pixels.
+
+    ``num_frames`` counts frames that really exist in the stream (from the packet index), not the
+    header's claim (``header_num_frames``), which can be wrong (dmlc/decord#373).
+    ``width``/``height`` are the display size, after applying ``rotation``.
+    """
+
+    path: str
+    num_frames: int
+    fps: float
+    duration_s: float
+    width: int
+    height: int
+    rotation: int
+    codec: str
+    is_vfr: bool
+    pts_s: np.ndarray = field(repr=False)  # (num_frames,) float64, display order
+    keyframes: np.ndarray = field(repr=False)  # sorted display-order indices of keyframes
+    header_num_frames: int | None = None
+    size_bytes: int = 0
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Frames a sampler chose: sorted unique display-order indices and their true timestamps.
+
+    ``sample_fps`` is frames selected per second of covered video (what Qwen's processors call
+    ``fps`` for time alignment). ``resize`` is an optional ``(height, width)`` that a budget
+    sampler asks the reader to produce.
+    """
+
+    indices: np.ndarray  # (t,) int64
+    pts_s: np.ndarray  # (t,) float64
+    sample_fps: float
+    sampler: str = ""
+    resize: tuple[int, int] | None = None
+
+    def __len__(self) -> int:
+        return int(self.indices.shape[0])
+
+
+@dataclass
+class Frames:
+    """Decoded RGB frames with the indices and timestamps they came from."""
+
+    data: np.ndarray  # (t, h, w, 3) uint8 RGB
+    indices: np.ndarray  # (t,) int64
+    pts_s: np.ndarray  # (t,) float64
+    backend: str
+    info: VideoInfo
+    sample_fps: float = 0.0
+
+    def __len__(self) -> int:
+        return int(self.data.shape[0])
