@@ -1,0 +1,1 @@
+"""vlmctx room: demos (see ARCHITECTURE.md)."""

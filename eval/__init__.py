@@ -1,0 +1,1 @@
+"""vlmctx room: eval (see ARCHITECTURE.md)."""

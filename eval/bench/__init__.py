@@ -1,0 +1,1 @@
+"""vlmctx room: eval/bench (see ARCHITECTURE.md)."""

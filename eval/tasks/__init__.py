@@ -1,0 +1,1 @@
+"""vlmctx room: eval/tasks (see ARCHITECTURE.md)."""

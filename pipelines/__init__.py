@@ -1,0 +1,1 @@
+"""vlmctx room: pipelines (see ARCHITECTURE.md)."""
