@@ -18,7 +18,7 @@ from vlmctx.errors import ConfigError
 _PARAM_FIELDS = ("sampler_params", "pooling_params", "position_params")
 
 
-def _freeze(params: Mapping[str, Any] | None) -> Mapping[str, Any]:
+def _freeze(params: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
     return MappingProxyType(dict(params or {}))
 
 
@@ -143,9 +143,13 @@ def _kv(key: str, value: Any) -> str:
 def add_context_args(parser: Any) -> None:
     """Add the ContextConfig flags to an argparse parser (shared by ask, batch, eval, demo)."""
     g = parser.add_argument_group("context (how the video becomes model input)")
-    g.add_argument("--config", help="read a ContextConfig from a .json/.yaml file; flags override it")
+    g.add_argument(
+        "--config", help="read a ContextConfig from a .json/.yaml file; flags override it"
+    )
     g.add_argument("--sampler", help="frame sampler (default uniform; `vlmctx ls` lists them)")
-    g.add_argument("--frames", type=int, help="number of frames (uniform/segment n, fps max_frames)")
+    g.add_argument(
+        "--frames", type=int, help="number of frames (uniform/segment n, fps max_frames)"
+    )
     g.add_argument("--fps", type=float, help="sample at this many frames per second (fps sampler)")
     g.add_argument(
         "--sampler-arg", action="append", metavar="KEY=VALUE", help="sampler parameter (repeatable)"

@@ -91,7 +91,9 @@ class Registry(Generic[T]):
                 f"{self.kind} {name!r} has no parameter(s) {', '.join(unknown)}; "
                 f"it takes: {', '.join(accepted) or 'none'}."
             )
-        missing = [k for k, v in accepted.items() if v is inspect.Parameter.empty and k not in params]
+        missing = [
+            k for k, v in accepted.items() if v is inspect.Parameter.empty and k not in params
+        ]
         if missing:
             raise ConfigError(f"{self.kind} {name!r} needs parameter(s): {', '.join(missing)}.")
         try:

@@ -1,0 +1,15 @@
+"""Test-wide setup: offline hub, a private cache for generated tiny checkpoints and assets."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+# Never reach a model hub from tests; tiny checkpoints and the sample video go to a private cache
+# (reused across runs on one machine unless VLMCTX_CACHE is set by the caller).
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("VLMCTX_CACHE", os.path.join(tempfile.gettempdir(), "vlmctx-test-cache"))
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+FAMILIES = ["qwen2_vl", "qwen2_5_vl", "llava_onevision", "internvl"]

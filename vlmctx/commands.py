@@ -1,0 +1,188 @@
+"""Core subcommands of ``vlmctx``: ``ask``, ``info`` and ``ls``.
+
+Each ``cmd_*`` function takes parsed arguments and returns an exit code; user errors raise
+:class:`~vlmctx.errors.VlmctxError` and :func:`vlmctx.cli.main` prints them as one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from vlmctx.config import add_context_args, context_from_args
+
+
+def register_core(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "ask",
+        help="ask a question about a video",
+        description="Sample frames from VIDEO (with their true timestamps), feed them to a VLM and "
+        "print its answer, the frames used and the visual-token count. VIDEO may be 'sample' for "
+        "the bundled sample video.",
+    )
+    p.add_argument("video", help="path to a video file, or 'sample'")
+    p.add_argument("question", help="the question, in quotes")
+    add_model_args(p)
+    p.add_argument("--max-new-tokens", type=int, default=128, help="answer length cap (128)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    p.add_argument("--no-stream", action="store_true", help="print the answer only when complete")
+    add_context_args(p)
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser(
+        "info",
+        help="probe a video and show what each decoding backend can do",
+        description="Print frames, fps, duration, size, rotation, codec, VFR flag and keyframes of "
+        "VIDEO, and which decoding backends are available here.",
+    )
+    p.add_argument("video", help="path to a video file, or 'sample'")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser(
+        "ls",
+        help="list samplers, poolers, position schemes and model families",
+        description="List every registered component with its parameters and defaults.",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_ls)
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    from vlmctx.engine import DEFAULT_MODEL
+
+    p.add_argument(
+        "--model",
+        default=DEFAULT_MODEL,
+        help=f"hub id, local checkpoint folder, or tiny-<family> (default {DEFAULT_MODEL})",
+    )
+    p.add_argument("--device", default="auto", help="auto (cuda if present), cpu, cuda:0 ...")
+    p.add_argument("--dtype", default="auto", help="auto (bf16 on GPU, fp32 on CPU), float16 ...")
+
+
+def resolve_video(arg: str) -> str:
+    """'sample' -> the bundled sample video; anything else is a path."""
+    if arg == "sample":
+        from vlmctx.assets import sample_video
+
+        return str(sample_video())
+    return arg
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from vlmctx.engine import VideoLM
+
+    config = context_from_args(args)
+    video = resolve_video(args.video)
+    lm = VideoLM.load(args.model, config, device=args.device, dtype=args.dtype)
+    frames = lm.frames(video)  # decode first: a bad video fails before any generation
+    stream = not (args.json or args.no_stream)
+    if stream:
+        s = lm.ask(frames, args.question, max_new_tokens=args.max_new_tokens, stream=True)
+        print("answer: ", end="", flush=True)
+        for piece in s:
+            print(piece, end="", flush=True)
+        print()
+        answer = s.answer
+    else:
+        answer = lm.ask(frames, args.question, max_new_tokens=args.max_new_tokens)
+    assert answer is not None
+    if args.json:
+        print(json.dumps(dict(answer.to_dict(), video=video), ensure_ascii=False))
+        return 0
+    if not stream:
+        print(f"answer: {answer.text}")
+    _print_report(answer)
+    return 0
+
+
+def _print_report(answer: Any) -> None:
+    stamps = ", ".join(f"#{i}@{t:.2f}s" for i, t in answer.frames)
+    print(f"frames ({len(answer.frames)}, backend {answer.backend}): {stamps}")
+    print(f"visual tokens: {answer.visual_tokens}   total input tokens: {answer.total_tokens}")
+    stages = "  ".join(f"{k} {v:.2f}s" for k, v in answer.timings.items())
+    print(f"time: {stages}   peak memory: {answer.peak_memory_bytes / 2**20:.0f} MiB")
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from vlmctx.video import available_backends, probe
+
+    info = probe(resolve_video(args.video))
+    backends = available_backends()
+    data = {
+        "path": info.path,
+        "frames": info.num_frames,
+        "header_frames": info.header_num_frames,
+        "fps": round(info.fps, 4),
+        "duration_s": round(info.duration_s, 4),
+        "size": f"{info.width}x{info.height}",
+        "rotation": info.rotation,
+        "codec": info.codec,
+        "variable_frame_rate": info.is_vfr,
+        "keyframes": len(info.keyframes),
+        "mean_gop": round(info.num_frames / max(len(info.keyframes), 1), 1),
+        "first_pts_s": round(float(info.pts_s[0]), 4) if info.num_frames else None,
+        "backends": {k: ("ok" if v is None else f"unavailable: {v}") for k, v in backends.items()},
+    }
+    if args.json:
+        print(json.dumps(data))
+    else:
+        for key, value in data.items():
+            if key == "backends":
+                for name, state in value.items():
+                    print(f"backend {name:<11} {state}")
+            else:
+                print(f"{key:<20} {value}")
+    return 0
+
+
+def _registries() -> dict[str, Any]:
+    import vlmctx.models  # noqa: F401  (registers adapters)
+    from vlmctx.models import ADAPTERS
+    from vlmctx.video import SAMPLERS
+
+    regs: dict[str, Any] = {"samplers": SAMPLERS, "model families": ADAPTERS}
+    for mod, attr, label in (
+        ("vlmctx.pooling", "POOLERS", "poolers"),
+        ("vlmctx.position", "POSITIONS", "position schemes"),
+    ):
+        try:
+            regs[label] = getattr(__import__(mod, fromlist=[attr]), attr)
+        except (ImportError, AttributeError):
+            continue
+    return regs
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    import inspect
+
+    from vlmctx.models import TINY_BUILDERS
+
+    out: dict[str, Any] = {}
+    for label, reg in _registries().items():
+        out[label] = {
+            e.name: {
+                "summary": e.summary,
+                "parameters": {
+                    k: (None if v is inspect.Parameter.empty else v)
+                    for k, v in e.parameters().items()
+                },
+            }
+            for e in reg
+        }
+    out["tiny models (offline, random weights)"] = {f"tiny-{f}": {} for f in TINY_BUILDERS}
+    if args.json:
+        json.dump(out, sys.stdout, default=str)
+        print()
+        return 0
+    for label, entries in out.items():
+        print(f"{label}:")
+        for name, e in entries.items():
+            params = ", ".join(
+                k if v is None else f"{k}={v!r}" for k, v in e.get("parameters", {}).items()
+            )
+            summary = e.get("summary", "")
+            print(f"  {name:<18} {summary}" + (f"\n  {'':<18} ({params})" if params else ""))
+    return 0
