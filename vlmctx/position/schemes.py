@@ -1,0 +1,333 @@
+"""Position schemes: pure functions of (``TokenLayout``, ``RopeSpec``) -> ``PositionPlan``.
+
+Registered in ``POSITIONS`` (``vlmctx ls``); build one with ``POSITIONS.create(name, **params)``
+and call ``scheme.plan(layout, spec)``. No model imports: the adapters apply a plan to a model
+(position ids + the generic rotary of ``vlmctx.position.rotary``). docs/positions.md explains
+each scheme; the papers:
+
+- ``pi`` Chen et al. arXiv 2306.15595; ``ntk`` (NTK-aware / dynamic NTK) and ``yarn`` Peng et
+  al. arXiv 2309.00071; ``entropy_abf`` Zhang et al. arXiv 2401.07004 — whole sequence.
+- ``vcwe`` Wei & Chen arXiv 2409.20018: YaRN whose scale and ramp come from the *visual*
+  context window seen in training, ``s = L_v(test) / L_v(train)``, ``r_j = L_v(train)/lambda_j``.
+- ``v2pe`` Ge et al. arXiv 2412.09616: text +1, visual +delta.
+- ``mrope_pp`` GIRAFFE, Li et al. arXiv 2412.12735, Eq. 6: per-axis frequency scaling for M-RoPE.
+
+Every scheme at its identity setting (factor 1, delta 1, s <= 1) returns exactly ``default``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Protocol
+
+import torch
+
+from vlmctx.errors import ConfigError, UnsupportedModelError
+from vlmctx.position import rope
+from vlmctx.position.ids import base_position_ids
+from vlmctx.position.types import PositionPlan, RopeSpec, TokenLayout
+from vlmctx.registry import Registry
+
+log = logging.getLogger(__name__)
+
+__all__ = ["POSITIONS", "PositionScheme", "VISUAL_WINDOW", "V2PE_DELTAS", "plan_positions"]
+
+
+class PositionScheme(Protocol):
+    """A configured scheme: ``plan(layout, spec)`` for one unpadded sequence."""
+
+    def plan(self, layout: TokenLayout, spec: RopeSpec) -> PositionPlan: ...
+
+
+POSITIONS: Registry[PositionScheme] = Registry("position scheme")
+
+# Visual context window (visual tokens in the longest training video) per family, for VCWE.
+# Sources (docs/positions.md has the details):
+# - llava_onevision: 32 frames x 196 tokens (LLaVA-OneVision arXiv 2408.03326, video stage;
+#   the value the VCWE paper uses for its LLaVA-OneVision experiments).
+# - qwen2_vl: 16384, Qwen2-VL arXiv 2409.12191 caps each training video at 16384 tokens.
+# - qwen2_5_vl: 32768, the sequence length of Qwen2.5-VL's long-context pre-training stage
+#   (arXiv 2502.13923, Table 2); no per-video cap is stated, so this is an upper bound.
+# - internvl: 8192 = 32 frames x 256 tokens, InternVL2 trained with an 8K context
+#   (OpenGVLab/InternVL#272).
+VISUAL_WINDOW: dict[str, int] = {
+    "llava_onevision": 6272,
+    "qwen2_vl": 16384,
+    "qwen2_5_vl": 32768,
+    "internvl": 8192,
+}
+
+# V2PE's training set of visual steps (arXiv 2412.09616 §3.2): 1, 1/2, ..., 1/256.
+V2PE_DELTAS: tuple[float, ...] = tuple(2.0**-j for j in range(9))
+
+
+def _plan(
+    pos: torch.Tensor,
+    next_position: float,
+    tables: list[tuple[torch.Tensor, float]],
+    token_group: torch.Tensor | None = None,
+    **info: object,
+) -> PositionPlan:
+    inv = torch.stack([t for t, _ in tables]).to(torch.float32)  # (g, d/2)
+    scale = torch.tensor([s for _, s in tables], dtype=torch.float32)  # (g,)
+    return PositionPlan(pos, next_position, inv, scale, token_group, dict(info))
+
+
+def _default_tables(spec: RopeSpec) -> list[tuple[torch.Tensor, float]]:
+    return [(rope.default_inv_freq(spec.head_dim, spec.rope_theta), 1.0)]
+
+
+def _auto_factor(factor: float | None, next_position: float, window: int) -> float:
+    """An explicit factor, or the one that squeezes the sequence into ``window`` positions."""
+    if factor is not None:
+        if factor <= 0:
+            raise ConfigError(f"factor must be positive, got {factor}")
+        return float(factor)
+    return max(1.0, next_position / window)
+
+
+def _check_window(value: int | None, name: str) -> None:
+    if value is not None and value <= 0:
+        raise ConfigError(f"{name} must be a positive number of tokens, got {value}")
+
+
+@POSITIONS.register("default", summary="the model's own position ids and RoPE frequencies")
+class Default:
+    def plan(self, layout: TokenLayout, spec: RopeSpec) -> PositionPlan:
+        pos, nxt = base_position_ids(layout, spec.is_mrope)
+        return _plan(pos, nxt, _default_tables(spec))
+
+
+class _WholeSequence:
+    """Shared by the baselines: default ids, one frequency table for every token."""
+
+    def __init__(self, factor: float | None, original_window: int | None) -> None:
+        _check_window(original_window, "original_window")
+        if factor is not None and factor <= 0:
+            raise ConfigError(f"factor must be positive, got {factor}")
+        self.factor, self.original_window = factor, original_window
+
+    def _setup(self, layout: TokenLayout, spec: RopeSpec):
+        pos, nxt = base_position_ids(layout, spec.is_mrope)
+        window = self.original_window or spec.window
+        return pos, nxt, window, _auto_factor(self.factor, nxt, window)
+
+
+@POSITIONS.register("pi", summary="position interpolation on the whole sequence (2306.15595)")
+class PositionInterpolation(_WholeSequence):
+    """All frequencies / s; ``factor`` None = fit the sequence into ``original_window``."""
+
+    def __init__(self, factor: float | None = None, original_window: int | None = None) -> None:
+        super().__init__(factor, original_window)
+
+    def plan(self, layout: TokenLayout, spec: RopeSpec) -> PositionPlan:
+        pos, nxt, window, s = self._setup(layout, spec)
+        inv = rope.linear_inv_freq(spec.head_dim, spec.rope_theta, s) if s > 1 else None
+        tables = [(inv, 1.0)] if inv is not None else _default_tables(spec)
+        return _plan(pos, nxt, tables, factor=s, original_window=window)
+
+
+@POSITIONS.register("ntk", summary="NTK-aware base scaling, static or dynamic (2309.00071)")
+class NTK(_WholeSequence):
+    """Larger base ``b * s^(d/(d-2))``; ``dynamic`` re-derives s from the prompt length."""
+
+    def __init__(
+        self, factor: float | None = None, original_window: int | None = None, dynamic: bool = False
+    ) -> None:
+        super().__init__(factor, original_window)
+        self.dynamic = bool(dynamic)
+
+    def plan(self, layout: TokenLayout, spec: RopeSpec) -> PositionPlan:
+        pos, nxt, window, s = self._setup(layout, spec)
+        d, base = spec.head_dim, spec.rope_theta
+        if self.dynamic:
+            dyn = 1.0 if self.factor is None else self.factor
+            inv = rope.dynamic_ntk_inv_freq(d, base, dyn, nxt, window)
+            return _plan(pos, nxt, [(inv, 1.0)], factor=dyn, dynamic=True, original_window=window)
+        return _plan(
+            pos, nxt, [(rope.ntk_inv_freq(d, base, s), 1.0)], factor=s, original_window=window
+        )
+
+
+@POSITIONS.register("yarn", summary="YaRN on the whole sequence (2309.00071)")
+class YaRN(_WholeSequence):
+    """YaRN ramp + temperature relative to the language window ``original_window``."""
+
+    def __init__(
+        self,
+        factor: float | None = None,
+        original_window: int | None = None,
+        beta_fast: float = 32.0,
+        beta_slow: float = 1.0,
+        attention_temperature: bool = True,
+    ) -> None:
+        super().__init__(factor, original_window)
+        self.beta_fast, self.beta_slow = float(beta_fast), float(beta_slow)
+        self.attention_temperature = bool(attention_temperature)
+
+    def plan(self, layout: TokenLayout, spec: RopeSpec) -> PositionPlan:
+        pos, nxt, window, s = self._setup(layout, spec)
+        inv, mscale = rope.yarn_inv_freq(
+            spec.head_dim, spec.rope_theta, s, window, self.beta_fast, self.beta_slow
+        )
+        mscale = mscale if self.attention_temperature else 1.0
+        return _plan(pos, nxt, [(inv, mscale)], factor=s, original_window=window)
+
+
+@POSITIONS.register("entropy_abf", summary="adjusted base + attention-logit scaling (2401.07004)")
+class EntropyABF(_WholeSequence):
+    """Base ``rope_theta * base_factor`` and logits x ``max(1, log_{L0} n)`` for the prompt.
+
+    The paper scales each query i by ``max(1, log_{L0}(i+1))`` and skips the first two layers;
+    through RoPE alone (q and k share cos/sin) this scheme applies one factor per sequence, taken
+    at the prompt length n, as ``sqrt(lambda)`` on cos/sin. ``base_factor`` 50 is the paper's
+    LLaMA-2 setting (10,000 -> 500,000).
+    """
+
+    def __init__(
+        self,
+        base_factor: float = 50.0,
+        original_window: int | None = None,
+        logit_scaling: bool = True,
+    ) -> None:
+        super().__init__(None, original_window)
+        if base_factor <= 0:
+            raise ConfigError(f"base_factor must be positive, got {base_factor}")
+        self.base_factor, self.logit_scaling = float(base_factor), bool(logit_scaling)
+
+    def plan(self, layout: TokenLayout, spec: RopeSpec) -> PositionPlan:
+        pos, nxt, window, _ = self._setup(layout, spec)
+        inv = rope.default_inv_freq(spec.head_dim, spec.rope_theta * self.base_factor)
+        lam = 1.0
+        if self.logit_scaling:
+            lam = float(rope.entropy_abf_logit_scale(torch.tensor(nxt - 1), window))
+        return _plan(
+            pos,
+            nxt,
+            [(inv, math.sqrt(lam))],
+            base_factor=self.base_factor,
+            logit_scale=lam,
+            original_window=window,
+        )
+
+
+def _visual_window(value: int | None, spec: RopeSpec) -> int:
+    if value is not None:
+        _check_window(value, "visual_window")
+        return int(value)
+    if spec.family in VISUAL_WINDOW:
+        return VISUAL_WINDOW[spec.family]
+    raise ConfigError(
+        f"no default visual window for family {spec.family!r}; pass visual_window=<visual tokens "
+        f"of the longest training video> (known defaults: {VISUAL_WINDOW})"
+    )
+
+
+@POSITIONS.register("vcwe", summary="visual context window extension (2409.20018)")
+class VCWE:
+    """YaRN driven by the visual context window: ``s = L_v / visual_window``.
+
+    ``L_v`` is ``target_visual_tokens`` or, when None, the visual tokens of the sequence.
+    ``apply_to="all"`` (the paper's reading, one RoPE for the whole sequence) or ``"visual"``
+    (visual tokens rotated with the extended frequencies, text with the original ones).
+    The ramp's original length is ``visual_window`` (YaRN's ``r_j = L_v(train) / lambda_j``).
+    """
+
+    def __init__(
+        self,
+        visual_window: int | None = None,
+        target_visual_tokens: int | None = None,
+        apply_to: str = "all",
+        attention_temperature: bool = True,
+        beta_fast: float = 32.0,
+        beta_slow: float = 1.0,
+    ) -> None:
+        if apply_to not in ("all", "visual"):
+            raise ConfigError(f"vcwe apply_to must be 'all' or 'visual', got {apply_to!r}")
+        _check_window(visual_window, "visual_window")
+        _check_window(target_visual_tokens, "target_visual_tokens")
+        self.visual_window, self.target = visual_window, target_visual_tokens
+        self.apply_to, self.attention_temperature = apply_to, bool(attention_temperature)
+        self.beta_fast, self.beta_slow = float(beta_fast), float(beta_slow)
+
+    def plan(self, layout: TokenLayout, spec: RopeSpec) -> PositionPlan:
+        pos, nxt = base_position_ids(layout, spec.is_mrope)
+        window = _visual_window(self.visual_window, spec)
+        needed = self.target if self.target is not None else layout.n_visual
+        s = max(1.0, needed / window)
+        info = {"factor": s, "visual_window": window, "apply_to": self.apply_to}
+        if s <= 1.0:
+            return _plan(pos, nxt, _default_tables(spec), **info)
+        inv, mscale = rope.yarn_inv_freq(
+            spec.head_dim, spec.rope_theta, s, window, self.beta_fast, self.beta_slow
+        )
+        extended = (inv, mscale if self.attention_temperature else 1.0)
+        if self.apply_to == "all":
+            return _plan(pos, nxt, [extended], **info)
+        group = (layout.token_type != 0).to(torch.int64)  # (n,) 1 = visual
+        return _plan(pos, nxt, [*_default_tables(spec), extended], group, **info)
+
+
+@POSITIONS.register(
+    "v2pe", summary="variable visual position step: text +1, visual +delta (2412.09616)"
+)
+class V2PE:
+    """Visual tokens advance by ``delta``; text resumes at the next integer after a run.
+
+    ``delta`` None picks the largest of 1, 1/2, ..., 1/256 whose ids fit ``target_window``
+    (default: the language window), as V2PE/InternVL3 suggest for inference.
+    """
+
+    def __init__(self, delta: float | None = None, target_window: int | None = None) -> None:
+        if delta is not None and not 0 < delta <= 1:
+            raise ConfigError(f"v2pe delta must be in (0, 1], got {delta}")
+        _check_window(target_window, "target_window")
+        self.delta, self.target_window = delta, target_window
+
+    def _choose(self, layout: TokenLayout, spec: RopeSpec, window: int):
+        if self.delta is not None:
+            return float(self.delta), *base_position_ids(layout, spec.is_mrope, self.delta)
+        for delta in V2PE_DELTAS:
+            pos, nxt = base_position_ids(layout, spec.is_mrope, delta)
+            if nxt <= window:
+                return delta, pos, nxt
+        log.warning("v2pe: even delta=1/256 needs %d positions > window %d", nxt, window)
+        return delta, pos, nxt
+
+    def plan(self, layout: TokenLayout, spec: RopeSpec) -> PositionPlan:
+        window = self.target_window or spec.window
+        delta, pos, nxt = self._choose(layout, spec, window)
+        return _plan(pos, nxt, _default_tables(spec), delta=delta, target_window=window)
+
+
+@POSITIONS.register("mrope_pp", summary="M-RoPE++: keep t, ramp h, interpolate w (2412.12735)")
+class MRopePP:
+    """Per-axis frequency scaling for M-RoPE; ``factor`` None = fit into ``original_window``."""
+
+    def __init__(self, factor: float | None = None, original_window: int | None = None) -> None:
+        _check_window(original_window, "original_window")
+        if factor is not None and factor <= 0:
+            raise ConfigError(f"factor must be positive, got {factor}")
+        self.factor, self.original_window = factor, original_window
+
+    def plan(self, layout: TokenLayout, spec: RopeSpec) -> PositionPlan:
+        if not spec.is_mrope:
+            raise UnsupportedModelError(
+                f"mrope_pp needs a model with M-RoPE (Qwen2-VL, Qwen2.5-VL); family "
+                f"{spec.family or '(unknown)'} uses 1-D RoPE: use vcwe, v2pe, yarn or ntk instead"
+            )
+        pos, nxt = base_position_ids(layout, True)
+        window = self.original_window or spec.window
+        s = _auto_factor(self.factor, nxt, window)
+        inv = rope.default_inv_freq(spec.head_dim, spec.rope_theta)
+        if s > 1.0:
+            inv = inv * rope.mrope_pp_gamma(inv, spec.mrope_section, s)  # type: ignore[arg-type]
+        return _plan(pos, nxt, [(inv, 1.0)], factor=s, original_window=window)
+
+
+def plan_positions(
+    name: str, layout: TokenLayout, spec: RopeSpec, **params: object
+) -> PositionPlan:
+    """Convenience: ``POSITIONS.create(name, **params).plan(layout, spec)``."""
+    return POSITIONS.create(name, **params).plan(layout, spec)

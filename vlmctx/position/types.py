@@ -1,0 +1,269 @@
+"""Inputs and outputs of the position schemes: ``RopeSpec``, ``TokenLayout``, ``PositionPlan``.
+
+A scheme sees only these: what the model's RoPE is (``RopeSpec``), where the visual tokens of one
+sequence are and what grid they form (``TokenLayout``), and it returns float position ids plus the
+rotary frequency tables to use (``PositionPlan``). ``batch_plans`` stacks per-sequence plans into
+the (3|1, b, n) tensors, ``rope_deltas`` and per-token group ids a model call needs, with padding.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from vlmctx.errors import ConfigError
+
+TEXT, IMAGE, VIDEO = 0, 1, 2
+
+__all__ = [
+    "IMAGE",
+    "TEXT",
+    "VIDEO",
+    "BatchedPositions",
+    "PositionPlan",
+    "RopeSpec",
+    "TokenLayout",
+    "VisualRun",
+    "batch_plans",
+]
+
+
+@dataclass(frozen=True)
+class RopeSpec:
+    """The language model's rotary configuration, as read from its HF config.
+
+    ``mrope_section`` is None for 1-D RoPE families (LLaVA-OneVision, InternVL) and the three
+    chunk sizes (t, h, w) summing to head_dim/2 for M-RoPE (Qwen2-VL [16, 24, 24]).
+    ``original_window`` is the language context the model was trained for (defaults to
+    ``max_position_embeddings``); the baselines' automatic factor is relative to it.
+    ``family`` (e.g. "qwen2_vl") selects per-family defaults such as VCWE's visual window.
+    """
+
+    head_dim: int
+    rope_theta: float
+    max_position_embeddings: int
+    mrope_section: tuple[int, ...] | None = None
+    original_window: int | None = None
+    family: str = ""
+
+    def __post_init__(self) -> None:
+        if self.head_dim % 2 or self.head_dim <= 2:
+            raise ConfigError(f"head_dim must be even and > 2, got {self.head_dim}")
+        if self.mrope_section is not None:
+            section = tuple(int(x) for x in self.mrope_section)
+            if len(section) != 3 or sum(section) != self.head_dim // 2:
+                raise ConfigError(
+                    f"mrope_section {list(section)} must have 3 parts summing to head_dim/2 = "
+                    f"{self.head_dim // 2}"
+                )
+            object.__setattr__(self, "mrope_section", section)
+
+    @property
+    def is_mrope(self) -> bool:
+        return self.mrope_section is not None
+
+    @property
+    def window(self) -> int:
+        """The trained language window used by automatic factors."""
+        return int(self.original_window or self.max_position_embeddings)
+
+
+@dataclass(frozen=True)
+class VisualRun:
+    """One image or video in the sequence: ``length = t*h*w`` consecutive tokens from ``start``.
+
+    ``grid`` is the LLM-token grid (t, h, w) AFTER spatial merge (and temporal patching).
+    ``time_interval`` is the temporal-id step per grid frame: 1 for Qwen2-VL and images;
+    ``tokens_per_second * second_per_grid_t`` for Qwen2.5-VL videos (time-aligned M-RoPE).
+    """
+
+    start: int
+    grid: tuple[int, int, int]
+    kind: int = VIDEO
+    time_interval: float = 1.0
+
+    @property
+    def length(self) -> int:
+        t, h, w = self.grid
+        return t * h * w
+
+    @property
+    def end(self) -> int:
+        return self.start + self.length
+
+
+@dataclass(frozen=True)
+class TokenLayout:
+    """Token types of one (unpadded) sequence and its visual runs in order.
+
+    ``token_type``: (n,) int64, 0 text, 1 image, 2 video. Build it with :meth:`from_types`.
+    """
+
+    token_type: torch.Tensor
+    runs: tuple[VisualRun, ...] = ()
+
+    @property
+    def n(self) -> int:
+        return int(self.token_type.shape[0])
+
+    @property
+    def n_visual(self) -> int:
+        return sum(r.length for r in self.runs)
+
+    @property
+    def n_text(self) -> int:
+        return self.n - self.n_visual
+
+    @classmethod
+    def text_only(cls, n: int) -> TokenLayout:
+        return cls(torch.zeros(n, dtype=torch.int64), ())
+
+    @classmethod
+    def from_types(
+        cls,
+        token_type: torch.Tensor | Sequence[int],
+        grids: Sequence[Sequence[int]] = (),
+        time_intervals: Sequence[float] | None = None,
+    ) -> TokenLayout:
+        """Pair each maximal block of visual tokens with the next grids, in order.
+
+        ``grids``: (t, h, w) per image/video, merged LLM-token grids, in sequence order (images
+        and videos interleaved as they appear). ``time_intervals``: one per grid (default 1).
+        A block holding several back-to-back items of one type is split by their token counts.
+        """
+        types = torch.as_tensor(token_type, dtype=torch.int64).reshape(-1)
+        grids = [tuple(int(x) for x in g) for g in grids]
+        steps = list(time_intervals) if time_intervals is not None else [1.0] * len(grids)
+        if len(steps) != len(grids):
+            raise ConfigError(f"{len(steps)} time_intervals for {len(grids)} grids")
+        runs: list[VisualRun] = []
+        k, pos = 0, 0
+        for kind, group in itertools.groupby(types.tolist()):
+            size = len(list(group))
+            end = pos + size
+            while kind != TEXT and pos < end:
+                if k >= len(grids):
+                    raise ConfigError("more visual tokens than the grids account for")
+                run = VisualRun(pos, grids[k], kind, float(steps[k]))  # type: ignore[arg-type]
+                if run.end > end:
+                    raise ConfigError(
+                        f"visual block at {pos} has {end - pos} tokens, grid {grids[k]} "
+                        f"needs {run.length}"
+                    )
+                runs.append(run)
+                pos, k = run.end, k + 1
+            pos = end
+        if k != len(grids):
+            raise ConfigError(f"{len(grids) - k} grid(s) have no visual tokens in the sequence")
+        return cls(types, tuple(runs))
+
+
+@dataclass
+class PositionPlan:
+    """What a scheme decided for one sequence.
+
+    ``position_ids``: float32 (3, n) for M-RoPE families, (n,) for 1-D RoPE.
+    ``next_position``: the position of the first generated token (each later one adds 1);
+    ``rope_delta = next_position - n`` is transformers' ``rope_deltas`` for this sequence.
+    ``inv_freq``: (g, d/2) float32, one frequency table per token group; ``attention_scaling``:
+    (g,) cos/sin multiplier per group. ``token_group``: (n,) int64 group of each token, or None
+    when g == 1. Group 0 is the text group, used for every generated token.
+    """
+
+    position_ids: torch.Tensor
+    next_position: float
+    inv_freq: torch.Tensor
+    attention_scaling: torch.Tensor
+    token_group: torch.Tensor | None = None
+    info: dict | None = None
+
+    @property
+    def n(self) -> int:
+        return int(self.position_ids.shape[-1])
+
+    @property
+    def rope_delta(self) -> float:
+        return self.next_position - self.n
+
+    @property
+    def groups(self) -> int:
+        return int(self.inv_freq.shape[0])
+
+
+@dataclass
+class BatchedPositions:
+    """Plans of a padded batch in model-ready form.
+
+    ``position_ids``: float32 (3, b, L) for M-RoPE or (b, L) for 1-D (pads hold 0, as
+    transformers' ``get_rope_index``). ``rope_deltas``: (b, 1) float32. ``inv_freq``: (G, d/2)
+    and ``attention_scaling``: (G,) tables over all distinct groups of the batch;
+    ``token_group``: (b, L) int64 into them (None when G == 1); ``text_group``: (b,) the group of
+    each row's generated tokens.
+    """
+
+    position_ids: torch.Tensor
+    rope_deltas: torch.Tensor
+    inv_freq: torch.Tensor
+    attention_scaling: torch.Tensor
+    token_group: torch.Tensor | None
+    text_group: torch.Tensor
+
+
+def _dedupe_tables(plans: Sequence[PositionPlan]) -> tuple[torch.Tensor, torch.Tensor, list]:
+    """Distinct (inv_freq row, scaling) pairs across plans and each plan's row -> table map."""
+    rows: list[torch.Tensor] = []
+    scales: list[torch.Tensor] = []
+    maps: list[torch.Tensor] = []
+    for plan in plans:
+        idx = []
+        for g in range(plan.groups):
+            row, sc = plan.inv_freq[g], plan.attention_scaling[g]
+            hit = next(
+                (
+                    i
+                    for i, (r, s) in enumerate(zip(rows, scales, strict=True))
+                    if torch.equal(r, row) and torch.equal(s, sc)
+                ),
+                None,
+            )
+            if hit is None:
+                rows.append(row)
+                scales.append(sc)
+                hit = len(rows) - 1
+            idx.append(hit)
+        maps.append(torch.tensor(idx, dtype=torch.int64))
+    return torch.stack(rows), torch.stack(scales), maps
+
+
+def batch_plans(plans: Sequence[PositionPlan], attention_mask: torch.Tensor) -> BatchedPositions:
+    """Scatter per-sequence plans into a padded batch (left or right padding).
+
+    ``attention_mask``: (b, L) with ``mask[i].sum() == plans[i].n``; plan tokens go, in order,
+    to the positions where the mask is 1.
+    """
+    mask = attention_mask.bool()
+    b, length = mask.shape
+    if len(plans) != b:
+        raise ConfigError(f"{len(plans)} plans for a batch of {b}")
+    mrope = plans[0].position_ids.ndim == 2
+    inv, scale, maps = _dedupe_tables(plans)
+    pos = torch.zeros((3, b, length) if mrope else (b, length), dtype=torch.float32)
+    group = torch.zeros(b, length, dtype=torch.int64)
+    text_group = torch.zeros(b, dtype=torch.int64)
+    for i, plan in enumerate(plans):
+        if int(mask[i].sum()) != plan.n:
+            raise ConfigError(f"row {i}: mask has {int(mask[i].sum())} tokens, plan has {plan.n}")
+        if mrope:
+            pos[:, i, mask[i]] = plan.position_ids
+        else:
+            pos[i, mask[i]] = plan.position_ids
+        own = plan.token_group if plan.token_group is not None else torch.zeros(plan.n).long()
+        group[i] = maps[i][0]
+        group[i, mask[i]] = maps[i][own]
+        text_group[i] = maps[i][0]
+    deltas = torch.tensor([[p.rope_delta] for p in plans], dtype=torch.float32)
+    token_group = group if inv.shape[0] > 1 else None
+    return BatchedPositions(pos, deltas, inv, scale, token_group, text_group)
