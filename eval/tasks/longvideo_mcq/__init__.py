@@ -1,0 +1,5 @@
+"""Long-video multiple-choice QA (MLVU / Video-MME / LongVideoBench-style records)."""
+
+from eval.tasks.longvideo_mcq.task import LongVideoMCQ
+
+__all__ = ["LongVideoMCQ"]
