@@ -1,0 +1,170 @@
+"""``vlmctx eval`` and ``vlmctx report``: registered into the ``vlmctx`` CLI by entry point.
+
+``register(subparsers)`` adds both subcommands (entry point ``eval = "eval.cli:register"`` in the
+``vlmctx.commands`` group). Bad input raises :mod:`vlmctx.errors` exceptions, which the core CLI
+prints as one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as _dt
+import platform
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from vlmctx.config import add_context_args, context_from_args, parse_kv
+from vlmctx.errors import ConfigError
+
+
+def parse_lengths(text: str | None) -> list[int] | None:
+    """``"8k,16k,128K"`` -> ``[8, 16, 128]`` (thousands of tokens, MMLongBench file lengths)."""
+    if not text:
+        return None
+    out = []
+    for part in text.split(","):
+        p = part.strip().lower().removesuffix("k")
+        if not p.isdigit() or int(p) <= 0:
+            raise ConfigError(f"bad length {part!r}: use e.g. --lengths 8k,16k,32k")
+        out.append(int(p))
+    return out
+
+
+def build_tasks(names: str, task_args: list[str] | None) -> dict[str, Any]:
+    """Create the named tasks with their ``TASK:KEY=VALUE`` arguments (validated by the registry)."""
+    from eval.tasks.registry import TASKS, load_builtin_tasks
+
+    load_builtin_tasks()
+    wanted = [n.strip() for n in names.split(",") if n.strip()]
+    if not wanted:
+        raise ConfigError("no task given: --tasks mmlongbench,longvideo_mcq,vniah")
+    params: dict[str, list[str]] = {}
+    for item in task_args or []:
+        task, sep, kv = item.partition(":")
+        if not sep or task not in wanted:
+            raise ConfigError(
+                f"--task-arg {item!r}: expected TASK:KEY=VALUE with TASK one of {', '.join(wanted)}"
+            )
+        params.setdefault(task, []).append(kv)
+    tasks = {}
+    for name in wanted:
+        try:
+            tasks[name] = TASKS.create(name, **parse_kv(params.get(name)))
+        except TypeError as exc:  # a required argument is missing
+            raise ConfigError(
+                f"task {name}: {exc}; pass it with --task-arg {name}:KEY=VALUE"
+            ) from exc
+    return tasks
+
+
+def versions(model_info: dict[str, Any] | None) -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for pkg in ("vlmctx", "torch", "transformers", "accelerate", "rouge-score"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            out[pkg] = metadata.version(pkg)
+    out.update((model_info or {}).get("versions", {}))
+    return out
+
+
+def _load_model(args: argparse.Namespace, config: Any, parallel: Any) -> Any:
+    from vlmctx.engine import VideoLM
+
+    kwargs: dict[str, Any] = {}
+    if args.device != "auto":
+        kwargs["device"] = args.device
+    elif parallel.world > 1:
+        kwargs["device"] = parallel.device
+    return VideoLM.load(args.model, config, **kwargs)
+
+
+def _parallel(predictions: bool) -> Any:
+    from eval.runner import Parallel
+
+    if predictions:
+        return Parallel()
+    try:
+        from accelerate import PartialState
+    except ImportError:
+        return Parallel()
+    state = PartialState()
+    return Parallel(
+        state.process_index, state.num_processes, state.wait_for_everyone, str(state.device)
+    )
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from eval.runner import RunOptions, evaluate, run_dir_name
+
+    if not args.model and not args.predictions:
+        raise ConfigError("give --model M to run a model, or --predictions FILE.jsonl to rescore")
+    tasks = build_tasks(args.tasks, args.task_arg)
+    config = context_from_args(args)
+    par = _parallel(bool(args.predictions))
+    model = None if args.predictions else _load_model(args, config, par)
+    model_id = args.model or Path(args.predictions).stem
+    info = model.info() if model is not None and hasattr(model, "info") else {}
+    header = {
+        "model": model_id,
+        "model_info": info,
+        "config": config.to_dict(),
+        "mode": "rescore" if args.predictions else "generate",
+        "predictions_file": args.predictions,
+        "lengths": parse_lengths(args.lengths),
+        "limit": args.limit,
+        "versions": versions(info),
+        "command": ["vlmctx", *sys.argv[1:]],
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "world_size": par.world,
+    }
+    out = Path(args.output_path) / run_dir_name(model_id, config.to_dict())
+    opts = RunOptions(parse_lengths(args.lengths), args.limit, args.log_samples,
+                      not args.no_progress, par)  # fmt: skip
+    doc = evaluate(model, tasks, out, opts, header, args.predictions)
+    if doc is not None:
+        for name, res in doc["results"].items():
+            primary = res.get("primary", "")
+            value = res.get("scores", {}).get(primary)
+            shown = "n/a" if value is None else f"{value:.2f}"
+            print(f"{name}: {primary} = {shown} ({res['n_predicted']}/{res['n_samples']} scored)")
+        print(f"results: {out / 'results.json'}")
+    return 0
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from eval.report import write_report
+
+    formats = [f.strip() for f in args.format.split(",") if f.strip()]
+    written = write_report(args.dirs, args.output, formats, plots=not args.no_plots)
+    for path in written:
+        print(path)
+    return 0
+
+
+def register(sub: Any) -> None:
+    """Add the ``eval`` and ``report`` subcommands to the ``vlmctx`` parser."""
+    p = sub.add_parser("eval", help="evaluate a model on benchmarks (or rescore predictions)")
+    p.add_argument("--model", help="model id, local folder or tiny-<family>")
+    p.add_argument("--tasks", required=True, help="comma list: mmlongbench,longvideo_mcq,vniah")
+    p.add_argument("--task-arg", action="append", metavar="TASK:KEY=VALUE",
+                   help="task parameter, e.g. mmlongbench:root=/data/MMLongBench (repeatable)")  # fmt: skip
+    p.add_argument("--lengths", help="MMLongBench lengths, e.g. 8k,16k,32k (default: all found)")
+    p.add_argument(
+        "--limit", type=int, help="at most N samples per task (per file for MMLongBench)"
+    )
+    p.add_argument("--output-path", default="eval_results", help="parent of the run directory")
+    p.add_argument("--log-samples", action="store_true", help="store full input text per sample")
+    p.add_argument("--predictions", help="rescore this JSONL (sample_id, prediction); no model")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_context_args(p)
+    p.set_defaults(func=run_eval)
+
+    r = sub.add_parser("report", help="tables and plots from one or more eval run directories")
+    r.add_argument("dirs", nargs="+", help="run directories or parents holding results.json files")
+    r.add_argument("--format", default="md", help="comma list of md, csv, html (default md)")
+    r.add_argument("--output", help="where to write (default: the first DIR)")
+    r.add_argument("--no-plots", action="store_true", help="tables only")
+    r.set_defaults(func=run_report)
