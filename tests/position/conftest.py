@@ -40,9 +40,16 @@ def qwen2_5_vl():
 
     torch.manual_seed(0)
     vision = dict(
-        depth=1, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=64,
-        fullatt_block_indexes=[0], window_size=56, tokens_per_second=2,
+        depth=1,
+        hidden_size=32,
+        intermediate_size=64,
+        num_heads=2,
+        out_hidden_size=64,
+        fullatt_block_indexes=[0],
+        window_size=56,
+        tokens_per_second=2,
     )
-    cfg = Qwen2_5_VLConfig(text_config=dict(TEXT, rope_parameters=dict(ROPE)),
-                           vision_config=vision, **IDS)
+    cfg = Qwen2_5_VLConfig(
+        text_config=dict(TEXT, rope_parameters=dict(ROPE)), vision_config=vision, **IDS
+    )
     return Qwen2_5_VLForConditionalGeneration(cfg).eval()

@@ -27,7 +27,9 @@ def hf(rope_type: str, max_pos: int = 4096, seq_len=None, **params):
 def test_default_matches_transformers():
     from transformers.models.qwen2.modeling_qwen2 import Qwen2RotaryEmbedding
 
-    cfg = Qwen2Config(hidden_size=D * 2, num_attention_heads=2, rope_parameters={"rope_theta": BASE})
+    cfg = Qwen2Config(
+        hidden_size=D * 2, num_attention_heads=2, rope_parameters={"rope_theta": BASE}
+    )
     ref, _ = Qwen2RotaryEmbedding.compute_default_rope_parameters(cfg)
     assert torch.equal(rope.default_inv_freq(D, BASE), ref)
 
@@ -43,7 +45,10 @@ def test_linear_matches_transformers(factor):
 )
 def test_yarn_matches_transformers(factor, orig, fast, slow):
     ref, ref_scale = hf(
-        "yarn", factor=factor, original_max_position_embeddings=orig, beta_fast=fast,
+        "yarn",
+        factor=factor,
+        original_max_position_embeddings=orig,
+        beta_fast=fast,
         beta_slow=slow,
     )
     inv, scale = rope.yarn_inv_freq(D, BASE, factor, orig, fast, slow)
@@ -64,7 +69,9 @@ def test_static_ntk_equals_dynamic_at_its_length(factor):
     torch.testing.assert_close(rope.ntk_inv_freq(D, BASE, factor), ref, rtol=1e-6, atol=0)
     base = BASE * factor ** (D / (D - 2))
     expect = torch.tensor([base ** (-2 * j / D) for j in range(D // 2)], dtype=torch.float64)
-    torch.testing.assert_close(rope.ntk_inv_freq(D, BASE, factor).double(), expect, rtol=1e-6, atol=0)
+    torch.testing.assert_close(
+        rope.ntk_inv_freq(D, BASE, factor).double(), expect, rtol=1e-6, atol=0
+    )
 
 
 def test_identity_factors_are_exactly_default():
@@ -100,8 +107,9 @@ def test_angles_fp32_with_bf16_and_fractional_ids_kept():
     pos = torch.tensor([[30000.25, 30000.0, 10.5, 11.0]])  # (b, n)
     cos, sin = rope.rope_cos_sin(pos, inv, dtype=torch.bfloat16)
     assert cos.dtype == torch.bfloat16 and cos.shape == (1, 4, D)
-    exact = torch.tensor([[p * inv[j].item() for j in range(D // 2)] for p in pos[0].tolist()],
-                         dtype=torch.float64)
+    exact = torch.tensor(
+        [[p * inv[j].item() for j in range(D // 2)] for p in pos[0].tolist()], dtype=torch.float64
+    )
     ref_cos = torch.cat([exact.cos(), exact.cos()], -1).to(torch.bfloat16)
     # fp32 angles round like float64 ones up to fp32 ulp; compare in bf16 (what the model sees)
     assert (cos[0].float() - ref_cos.float()).abs().max() < 1e-2

@@ -109,16 +109,15 @@ def hf_batch(model, layouts, pad_left, qwen25):
         types.append(row_types)
         mask.append(row_mask)
         ids.append([90 if x == 1 else 91 if x == 2 else 5 for x in row_types])
-        k = 0
-        for x in _runs(t):
+        for k, x in enumerate(_runs(t)):
             g = grids[k]
             raw = (g[0], g[1] * 2, g[2] * 2)  # grids before the 2x2 spatial merge
             (img if x == 1 else vid).append(raw)
             if x == 2:
                 spg.append(steps[k] / 2)  # tokens_per_second = 2
-            k += 1
     kw = dict(
-        input_ids=torch.tensor(ids), mm_token_type_ids=torch.tensor(types),
+        input_ids=torch.tensor(ids),
+        mm_token_type_ids=torch.tensor(types),
         image_grid_thw=torch.tensor(img) if img else None,
         video_grid_thw=torch.tensor(vid) if vid else None,
         attention_mask=torch.tensor(mask),
@@ -167,9 +166,15 @@ def test_default_equals_transformers_get_rope_index(family, pad_left, request):
 
 def hf_yarn(factor, orig, base=10_000.0):
     cfg = Qwen2Config(
-        hidden_size=64, num_attention_heads=2, max_position_embeddings=512,
-        rope_parameters={"rope_type": "yarn", "rope_theta": base, "factor": factor,
-                         "original_max_position_embeddings": orig},
+        hidden_size=64,
+        num_attention_heads=2,
+        max_position_embeddings=512,
+        rope_parameters={
+            "rope_type": "yarn",
+            "rope_theta": base,
+            "factor": factor,
+            "original_max_position_embeddings": orig,
+        },
     )
     return ROPE_INIT_FUNCTIONS["yarn"](cfg)
 
@@ -189,8 +194,9 @@ def check_tokens(plan, expect):
     inv, scale = per_token(plan)
     for i in range(plan.n):
         ref_inv, ref_scale = expect(i)
-        torch.testing.assert_close(inv[i].double(), torch.tensor(ref_inv, dtype=torch.float64),
-                                   rtol=2e-6, atol=0)
+        torch.testing.assert_close(
+            inv[i].double(), torch.tensor(ref_inv, dtype=torch.float64), rtol=2e-6, atol=0
+        )
         assert scale[i].item() == pytest.approx(ref_scale, rel=1e-6)
 
 
@@ -200,11 +206,15 @@ BIG = TokenLayout.from_types([0] * 5 + [2] * 48 + [0] * 4, [(3, 4, 4)])  # 48 vi
 @pytest.mark.parametrize("spec", [MROPE, FLAT], ids=["mrope", "flat"])
 def test_pi_ntk_entropy_reference(spec):
     s = 3.0
-    check_tokens(plan_positions("pi", BIG, spec, factor=s),
-                 lambda i: ([theta(j) / s for j in range(16)], 1.0))
+    check_tokens(
+        plan_positions("pi", BIG, spec, factor=s),
+        lambda i: ([theta(j) / s for j in range(16)], 1.0),
+    )
     base = 10_000.0 * s ** (32 / 30)
-    check_tokens(plan_positions("ntk", BIG, spec, factor=s),
-                 lambda i: ([theta(j, base) for j in range(16)], 1.0))
+    check_tokens(
+        plan_positions("ntk", BIG, spec, factor=s),
+        lambda i: ([theta(j, base) for j in range(16)], 1.0),
+    )
     plan = plan_positions("entropy_abf", BIG, spec, base_factor=50.0, original_window=16)
     lam = max(1.0, math.log(plan.next_position) / math.log(16))
     check_tokens(plan, lambda i: ([theta(j, 500_000.0) for j in range(16)], math.sqrt(lam)))
@@ -291,7 +301,14 @@ def test_v2pe_auto_delta_fits_window():
 
 def test_registry_validation():
     assert set(POSITIONS.names()) >= {
-        "default", "pi", "ntk", "yarn", "entropy_abf", "vcwe", "v2pe", "mrope_pp"
+        "default",
+        "pi",
+        "ntk",
+        "yarn",
+        "entropy_abf",
+        "vcwe",
+        "v2pe",
+        "mrope_pp",
     }
     with pytest.raises(ConfigError, match="no parameter"):
         POSITIONS.create("vcwe", window=3)
