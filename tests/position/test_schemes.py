@@ -327,3 +327,11 @@ def test_layout_validation():
         TokenLayout.from_types([0, 2, 2, 0], [(1, 1, 2), (1, 1, 1)])
     two = TokenLayout.from_types([0, 1, 1, 1, 0], [(1, 1, 2), (1, 1, 1)])  # back-to-back items
     assert [r.start for r in two.runs] == [1, 3]
+
+
+def test_generate_next_vs_rope_delta():
+    # temporal ids (t=6) run past the 2 text tokens that follow a 6x1x1 video
+    layout = TokenLayout.from_types([0, 0] + [2] * 6 + [0, 0], [(6, 1, 1)])
+    plan = plan_positions("default", layout, MROPE)
+    assert plan.position_ids[0].tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 3, 4]
+    assert plan.next_position == 8 and plan.generate_next == 5

@@ -166,8 +166,11 @@ class PositionPlan:
     """What a scheme decided for one sequence.
 
     ``position_ids``: float32 (3, n) for M-RoPE families, (n,) for 1-D RoPE.
-    ``next_position``: the position of the first generated token (each later one adds 1);
-    ``rope_delta = next_position - n`` is transformers' ``rope_deltas`` for this sequence.
+    ``next_position``: ``ceil(max id) + 1``, the first generated position of transformers'
+    ``rope_deltas`` path (``rope_delta = next_position - n``, as ``get_rope_index`` returns it).
+    ``generate_next``: ``ceil(last token's id) + 1``, where transformers 5.24 ``generate()``
+    continues (it appends ``position_ids[..., -1:] + 1``). The two differ for M-RoPE when a
+    video's temporal ids run past the text that follows it (transformers' advance of max(h, w)).
     ``inv_freq``: (g, d/2) float32, one frequency table per token group; ``attention_scaling``:
     (g,) cos/sin multiplier per group. ``token_group``: (n,) int64 group of each token, or None
     when g == 1. Group 0 is the text group, used for every generated token.
@@ -187,6 +190,10 @@ class PositionPlan:
     @property
     def rope_delta(self) -> float:
         return self.next_position - self.n
+
+    @property
+    def generate_next(self) -> float:
+        return float(torch.ceil(self.position_ids[..., -1].max()).item() + 1) if self.n else 0.0
 
     @property
     def groups(self) -> int:
