@@ -79,7 +79,8 @@ def read_jsonl(path: str | os.PathLike[str]) -> tuple[list[dict[str, Any]], list
                 rec = json.loads(line)
             except json.JSONDecodeError:
                 torn = not line.endswith("\n")
-                problems.append(f"{p.name}:{n}: {'torn last line' if torn else 'not JSON'}")
+                what = "torn last line" if torn else "not JSON (a line torn by a kill, or corrupt)"
+                problems.append(f"{p.name}:{n}: {what}")
                 continue
             if not isinstance(rec, dict):
                 problems.append(f"{p.name}:{n}: not a JSON object")
