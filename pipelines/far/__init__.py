@@ -1,0 +1,1 @@
+"""FAR jobs: training (`vlmctx train-far`), rollout (`vlmctx generate`), the FlexRoPE experiment."""

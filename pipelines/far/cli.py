@@ -1,0 +1,207 @@
+"""`vlmctx train-far` and `vlmctx generate`: argparse plumbing for the FAR jobs.
+
+Each ``register_*`` adds one subparser and sets ``func`` to a handler ``(args) -> int``; bad input
+raises :mod:`vlmctx.errors` exceptions, which the ``vlmctx`` CLI prints as one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import torch
+
+from vlmctx.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+def register_train(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add ``train-far``: train a FAR video model with checkpoints and resume."""
+    from vlmctx.generation.config import PRESETS
+
+    p = subparsers.add_parser(
+        "train-far",
+        help="train a FAR video model (flow matching, frame-causal) on shapes or a video folder",
+        description="Train FAR (arXiv 2503.19325). Writes model.safetensors + config.json "
+        "(usable as `vlmctx generate --model OUT`) and train_state.pt for --resume.",
+    )
+    p.add_argument(
+        "--data",
+        default="synthetic-shapes",
+        help="'synthetic-shapes' (procedural, seeded) or a folder of videos",
+    )
+    p.add_argument("-o", "--out", required=True, help="checkpoint folder")
+    p.add_argument("--preset", default="cpu", choices=sorted(PRESETS), help="model size")
+    p.add_argument("--steps", type=int, default=1000, help="total optimizer steps")
+    p.add_argument("--batch", type=int, default=16, help="clips per step")
+    p.add_argument(
+        "--max-len",
+        type=int,
+        default=16,
+        help="longest training clip; frames before the window are compressed context",
+    )
+    p.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate (constant)")
+    p.add_argument(
+        "--p-clean",
+        type=float,
+        default=None,
+        help="stochastic clean-context probability (default: the preset's, 0.1)",
+    )
+    p.add_argument("--class-cond", action="store_true", help="condition on #shapes (CFG-ready)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--save-every", type=int, default=100, help="checkpoint every N steps")
+    p.add_argument(
+        "--time-limit",
+        type=float,
+        default=None,
+        metavar="MIN",
+        help="stop (and save) after this many minutes",
+    )
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/train_state.pt")
+    p.set_defaults(func=run_train)
+    return p
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from pipelines.far.train import TrainConfig, train
+
+    if args.steps < 1 or args.batch < 1:
+        raise ConfigError("--steps and --batch must be >= 1")
+    tc = TrainConfig(
+        out=args.out,
+        data=args.data,
+        preset=args.preset,
+        steps=args.steps,
+        batch=args.batch,
+        max_len=args.max_len,
+        lr=args.lr,
+        p_clean=args.p_clean,
+        class_cond=args.class_cond,
+        seed=args.seed,
+        save_every=args.save_every,
+        time_limit_min=args.time_limit,
+        threads=args.threads,
+    )
+    bar = tqdm(total=tc.steps, desc="train-far", unit="step")
+
+    def progress(state: dict) -> None:
+        bar.n = state["step"]
+        bar.set_postfix(loss=f"{sum(state['losses'][-20:]) / len(state['losses'][-20:]):.4f}")
+        bar.refresh()
+
+    state = train(tc, resume=args.resume, progress=progress)
+    bar.close()
+    print(f"saved {args.out} at step {state['step']} ({state['seconds']:.0f} s)")
+    return 0
+
+
+def register_generate(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add ``generate``: continue a video with a FAR model and write mp4/gif."""
+    from vlmctx.generation.sampler import LAYOUTS
+
+    p = subparsers.add_parser(
+        "generate",
+        help="continue a video with a FAR model (KV-cached rollout) and write mp4/gif",
+        description="Roll out FAR frame by frame after the frames of --context (resized to the "
+        "model's resolution). Without --context a held-out synthetic-shapes clip is used.",
+    )
+    p.add_argument("--model", default="far-shapes", help="shipped model name or checkpoint folder")
+    p.add_argument("--context", default=None, help="context video (mp4, gif, ...)")
+    p.add_argument(
+        "--context-frames",
+        type=int,
+        default=8,
+        help="use the last K frames of the context video (default 8)",
+    )
+    p.add_argument("--frames", type=int, required=True, help="number of frames to generate")
+    p.add_argument("-o", "--output", required=True, help="output .mp4 or .gif")
+    p.add_argument(
+        "--flexrope",
+        type=float,
+        default=0.0,
+        metavar="SLOPE",
+        help="FlexRoPE temporal decay per frame of distance (0 = plain RoPE)",
+    )
+    p.add_argument(
+        "--rope-interp",
+        type=float,
+        default=1.0,
+        help="scale temporal RoPE positions (1 = raw / extrapolate)",
+    )
+    p.add_argument(
+        "--layout",
+        default="longshort",
+        choices=LAYOUTS,
+        help="context: all frames full-res, sliding window, or window + compressed",
+    )
+    p.add_argument("--steps", type=int, default=20, help="Euler flow-matching steps per frame")
+    p.add_argument("--cfg", type=float, default=1.0, help="classifier-free guidance scale")
+    p.add_argument("--label", type=int, default=None, help="class label (class-cond models)")
+    p.add_argument("--no-cache", action="store_true", help="recompute the context every step")
+    p.add_argument("--seed", type=int, default=0, help="noise seed (and shapes clip seed)")
+    p.add_argument("--include-context", action="store_true", help="prepend the context frames")
+    p.add_argument("--fps", type=int, default=8)
+    p.add_argument("--scale", type=int, default=8, help="nearest-neighbour upscale for viewing")
+    p.set_defaults(func=run_generate)
+    return p
+
+
+def _context(args: argparse.Namespace, cfg) -> torch.Tensor:
+    from vlmctx.generation.data import (
+        HELDOUT_SEED_OFFSET,
+        ShapesSpec,
+        read_video_frames,
+        shapes_sequence,
+    )
+
+    if args.context_frames < 1:
+        raise ConfigError("--context-frames must be >= 1")
+    if args.context is None:
+        spec = ShapesSpec(size=cfg.height, channels=cfg.channels)
+        frames, _ = shapes_sequence(HELDOUT_SEED_OFFSET + args.seed, args.context_frames, spec)
+    else:
+        if cfg.height != cfg.width:
+            raise ConfigError("this model has non-square frames; --context is not supported")
+        frames = read_video_frames(args.context, cfg.height, cfg.channels)
+    return torch.from_numpy(frames[-args.context_frames :])[None]  # [1, t, c, H, W]
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from pipelines.far.video_io import SUFFIXES, write_video
+    from vlmctx.generation import FlexRoPE, RolloutConfig, load_model, rollout
+
+    if args.frames < 1:
+        raise ConfigError(f"--frames must be >= 1 (got {args.frames})")
+    if Path(args.output).suffix.lower() not in SUFFIXES:
+        raise ConfigError(f"-o {args.output!r}: the output must end in one of {SUFFIXES}")
+    model, _ = load_model(args.model)
+    if args.label is not None and not 0 <= args.label < model.cfg.num_classes:
+        raise ConfigError(
+            f"--label {args.label}: model {args.model!r} has {model.cfg.num_classes} classes "
+            "(0 = unconditional; drop --label)"
+        )
+    context = _context(args, model.cfg)
+    rc = RolloutConfig(
+        steps=args.steps,
+        layout=args.layout,
+        cfg_scale=args.cfg,
+        flex=FlexRoPE(args.flexrope, args.rope_interp),
+        use_cache=not args.no_cache,
+    )
+    y = None if args.label is None else torch.tensor([args.label])
+    gen = torch.Generator().manual_seed(args.seed)
+    with tqdm(total=args.frames, desc="generate", unit="frame") as bar:
+        video = rollout(
+            model, context, args.frames, rc, y=y, generator=gen, on_frame=lambda i, x: bar.update(1)
+        )
+    frames = torch.cat([context, video], 1) if args.include_context else video
+    write_video(frames[0], args.output, fps=args.fps, scale=args.scale)
+    print(f"wrote {args.output} ({frames.shape[1]} frames)")
+    return 0
