@@ -231,7 +231,7 @@ def rope_cos_sin(
     cos, sin = emb.cos(), emb.sin()
     if isinstance(attention_scaling, torch.Tensor):
         scale = attention_scaling.to(device=emb.device, dtype=torch.float32)[..., None]
-        cos, sin = cos * scale, sin * scale
+        cos, sin = cos.mul_(scale), sin.mul_(scale)
     elif attention_scaling != 1.0:
-        cos, sin = cos * attention_scaling, sin * attention_scaling
+        cos, sin = cos.mul_(attention_scaling), sin.mul_(attention_scaling)
     return cos.to(dtype), sin.to(dtype)
