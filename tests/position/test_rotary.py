@@ -152,3 +152,49 @@ def test_kv_cache_decode_equals_full_recompute(qwen2_vl):
     torch.testing.assert_close(
         torch.stack(steps[:-1], 1), full[:, plan.n - 1 : -1], atol=1e-5, rtol=1e-4
     )
+
+
+def test_generate_cached_equals_uncached_batched_multi_group(qwen2_vl):
+    """generate() on a left-padded batch with a per-row VCWE (visual-only) plan: KV-cache decode
+    and full-recompute decode pick the same tokens."""
+    layouts = [LAYOUT, TokenLayout.from_types([0] * 3 + [2] * 8 + [0] * 2, [(2, 2, 2)])]
+    plans = [
+        plan_positions("vcwe", lay, SPEC, visual_window=6, apply_to="visual") for lay in layouts
+    ]
+    length = max(p.n for p in plans)
+    mask = torch.tensor([[0] * (length - p.n) + [1] * p.n for p in plans])
+    batch = batch_plans(plans, mask)
+    assert batch.inv_freq.shape[0] == 3 and batch.token_group is not None  # text + 2 visual
+    model = _swap(qwen2_vl, batch)
+    ids = torch.randint(3, 80, (2, length), generator=torch.Generator().manual_seed(4))
+    kw = dict(
+        input_ids=ids,
+        attention_mask=mask,
+        position_ids=batch.position_ids,
+        max_new_tokens=4,
+        do_sample=False,
+    )
+    cached = model.generate(**kw, use_cache=True)
+    recomputed = model.generate(**kw, use_cache=False)
+    assert torch.equal(cached, recomputed)
+
+
+def test_attention_mask_trap_with_fractional_ids():
+    """Why an attention mask must travel with fractional ids (1-D LMs, transformers 5.24):
+    without mask and cache, non-unit steps are read as packed sequences."""
+    from transformers import Qwen2ForCausalLM
+
+    from tests.position.conftest import TEXT
+
+    torch.manual_seed(0)
+    cfg = Qwen2Config(**TEXT, rope_parameters={"rope_type": "default", "rope_theta": 1e4})
+    lm = Qwen2ForCausalLM(cfg).eval()
+    pos = plan_positions("v2pe", LAYOUT, FLAT, delta=0.25).position_ids[None]  # (1, n)
+    ids = torch.randint(3, 80, (1, pos.shape[-1]), generator=torch.Generator().manual_seed(5))
+    masked = lm(
+        input_ids=ids, position_ids=pos, attention_mask=torch.ones_like(ids), use_cache=False
+    ).logits
+    cached = lm(input_ids=ids, position_ids=pos, use_cache=True).logits
+    bare = lm(input_ids=ids, position_ids=pos, use_cache=False).logits
+    assert torch.equal(masked, cached)
+    assert not torch.allclose(masked, bare)  # the silent block-diagonal mask
