@@ -12,6 +12,7 @@ from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
 
 from vlmctx.errors import ConfigError, UnsupportedModelError
 from vlmctx.position import POSITIONS, RopeSpec, TokenLayout, batch_plans, plan_positions
+from vlmctx.position.hf import layouts_from_mm_inputs, layouts_from_visual_mask, spec_from_config
 
 MROPE = RopeSpec(32, 10_000.0, 512, (4, 6, 6), family="qwen2_vl")
 FLAT = RopeSpec(32, 10_000.0, 512, None, family="llava_onevision")
@@ -125,7 +126,7 @@ def hf_batch(model, layouts, pad_left, qwen25):
     if qwen25:
         kw["second_per_grid_ts"] = torch.tensor(spg, dtype=torch.float32) if spg else None
     pos, deltas = model.model.get_rope_index(**kw)
-    return pos, deltas, torch.tensor(mask)
+    return pos, deltas, torch.tensor(mask), kw
 
 
 def _runs(types):
@@ -153,8 +154,21 @@ def test_default_equals_transformers_get_rope_index(family, pad_left, request):
     layouts = [_separated(rng, True) for _ in range(4)]
     if family == "qwen2_vl":
         layouts = [(t, g, [1.0] * len(g)) for t, g, _ in layouts]
-    ref_pos, ref_deltas, mask = hf_batch(model, layouts, pad_left, family == "qwen2_5_vl")
-    plans = [plan_positions("default", TokenLayout.from_types(*lay), MROPE) for lay in layouts]
+    ref_pos, ref_deltas, mask, kw = hf_batch(model, layouts, pad_left, family == "qwen2_5_vl")
+    rows = layouts_from_mm_inputs(
+        kw["mm_token_type_ids"],
+        2,
+        kw["image_grid_thw"],
+        kw["video_grid_thw"],
+        mask,
+        kw.get("second_per_grid_ts"),
+        2 if family == "qwen2_5_vl" else None,
+    )
+    assert all(
+        torch.equal(a.token_type, b.token_type) and a.runs == b.runs
+        for a, b in zip(rows, [TokenLayout.from_types(*lay) for lay in layouts], strict=True)
+    )
+    plans = [plan_positions("default", row, MROPE) for row in rows]
     batch = batch_plans(plans, mask)
     assert torch.equal(batch.position_ids, ref_pos.float())
     assert torch.equal(batch.rope_deltas, ref_deltas.float())
@@ -335,3 +349,17 @@ def test_generate_next_vs_rope_delta():
     plan = plan_positions("default", layout, MROPE)
     assert plan.position_ids[0].tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 3, 4]
     assert plan.next_position == 8 and plan.generate_next == 5
+
+
+def test_spec_from_config_and_visual_mask(qwen2_vl):
+    spec = spec_from_config(qwen2_vl.config.text_config, family="qwen2_vl")
+    assert spec == RopeSpec(32, 10_000.0, 512, (4, 6, 6), family="qwen2_vl")
+    flat = Qwen2Config(
+        hidden_size=64,
+        num_attention_heads=2,
+        rope_parameters={"rope_type": "default", "rope_theta": 1e6},
+    )
+    assert spec_from_config(flat).mrope_section is None
+    vis = torch.tensor([[0, 0, 1, 1, 1, 0, 1, 1, 0]])
+    (layout,) = layouts_from_visual_mask(vis, torch.tensor([[0, 1, 1, 1, 1, 1, 1, 1, 1]]))
+    assert [(r.start, r.length) for r in layout.runs] == [(1, 3), (5, 2)] and layout.n == 8

@@ -12,6 +12,7 @@ Typical use from a model adapter::
 See docs/positions.md for each scheme and the papers.
 """
 
+from vlmctx.position.hf import layouts_from_mm_inputs, layouts_from_visual_mask, spec_from_config
 from vlmctx.position.ids import base_position_ids
 from vlmctx.position.rotary import PlannedRotaryEmbedding
 from vlmctx.position.schemes import POSITIONS, V2PE_DELTAS, VISUAL_WINDOW, plan_positions
@@ -42,5 +43,8 @@ __all__ = [
     "VisualRun",
     "base_position_ids",
     "batch_plans",
+    "layouts_from_mm_inputs",
+    "layouts_from_visual_mask",
     "plan_positions",
+    "spec_from_config",
 ]
