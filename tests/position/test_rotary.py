@@ -111,11 +111,14 @@ def test_identity_swap_gives_identical_logits(qwen2_vl):
 
 
 def test_fractional_ids_survive_bf16_model(qwen2_vl):
-    model = copy.deepcopy(qwen2_vl).to(torch.bfloat16)
     plan = plan_positions("v2pe", LAYOUT, SPEC, delta=0.25)
     assert (plan.position_ids.frac() != 0).any()
     mask = torch.ones(1, plan.n, dtype=torch.long)
     batch = batch_plans([plan], mask)
+    model = _swap(qwen2_vl, batch).to(torch.bfloat16)
+    rot = model.model.language_model.rotary_emb
+    assert rot.inv_freq_table.dtype == torch.float32  # tables stay fp32 under .to(bf16)
+    assert torch.equal(rot.inv_freq, plan.inv_freq[0])
     input_ids = torch.randint(3, 80, (1, plan.n), generator=torch.Generator().manual_seed(2))
     frac = model(input_ids=input_ids, position_ids=batch.position_ids, attention_mask=mask).logits
     floor = model(

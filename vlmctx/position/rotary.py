@@ -45,6 +45,19 @@ class PlannedRotaryEmbedding(nn.Module):
         self.token_group: torch.Tensor | None = None  # (b, n0) prompt groups
         self.text_group: torch.Tensor | None = None  # (b,) group of generated tokens
 
+    def _apply(self, fn, recurse: bool = True):
+        """Follow device moves but keep the tables float32 under ``model.to(bf16)``.
+
+        transformers' own rotary loses precision there (its ``inv_freq`` buffer becomes bf16),
+        while ``from_pretrained(dtype=bf16)`` keeps it float32; we always keep float32.
+        """
+        tables = (self.inv_freq_table, self.scaling_table)
+        super()._apply(fn, recurse)
+        device = self.inv_freq_table.device
+        self.inv_freq_table = tables[0].to(device=device, dtype=torch.float32)
+        self.scaling_table = tables[1].to(device=device, dtype=torch.float32)
+        return self
+
     @classmethod
     def from_spec(cls, spec: RopeSpec) -> PlannedRotaryEmbedding:
         return cls(spec.head_dim, spec.rope_theta, spec.mrope_section)
