@@ -1,0 +1,120 @@
+"""``vlmctx batch``: answer questions about many videos into a resumable JSONL file.
+
+Plugged into ``vlmctx`` through the ``vlmctx.commands`` entry point ``batch =
+pipelines.batch_cli:register``; also runnable as ``python -m pipelines.batch_cli`` (which is what
+``accelerate launch -m pipelines.batch_cli ...`` uses for several GPUs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from vlmctx.config import add_context_args, context_from_args
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``batch`` subcommand to a ``vlmctx`` subparsers object."""
+    p = sub.add_parser(
+        "batch",
+        help="answer questions about many videos (resumable JSONL, data parallel)",
+        description="INPUT is a folder of videos (each asked every --question) or a CSV/JSONL "
+        "manifest with columns video, question (optional) and id (optional). One JSON record per "
+        "(video, question) is appended to --output; a rerun skips finished items. Under "
+        "`accelerate launch` the ranks share the videos dynamically (longest first).",
+    )
+    add_arguments(p)
+    p.set_defaults(func=cmd_batch)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from vlmctx.commands import add_model_args
+
+    p.add_argument("input", help="folder of videos, or a .csv/.jsonl manifest")
+    p.add_argument("-o", "--output", required=True, help="JSONL file to append records to")
+    p.add_argument(
+        "-q",
+        "--question",
+        action="append",
+        default=[],
+        help="question template for every video (repeatable; may use {name} {stem} {path})",
+    )
+    add_model_args(p)
+    p.add_argument("--max-new-tokens", type=int, default=64, help="answer length cap (64)")
+    p.add_argument(
+        "--decode-workers",
+        type=int,
+        default=2,
+        help="decode processes prefetching videos (2); 0 decodes inline, without overlap",
+    )
+    p.add_argument("--prefetch", type=int, default=2, help="decoded videos kept ready (2)")
+    p.add_argument(
+        "--timeout", type=float, default=300.0, help="seconds allowed to decode one video (300)"
+    )
+    p.add_argument(
+        "--retry-failed", action="store_true", help="redo items whose last record has an error"
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--summary-json", help="also write the run summary to this JSON file")
+    add_context_args(p)
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    from pipelines.batch.items import load_items
+    from pipelines.batch_qa import BatchOptions, run_batch
+
+    opts = BatchOptions(
+        output=args.output,
+        model=args.model,
+        config=context_from_args(args),
+        device=args.device,
+        dtype=args.dtype,
+        max_new_tokens=args.max_new_tokens,
+        decode_workers=args.decode_workers,
+        prefetch=args.prefetch,
+        timeout_s=args.timeout,
+        retry_failed=args.retry_failed,
+        progress=not args.no_progress,
+    )
+    items = load_items(args.input, args.question)
+    summary = run_batch(items, opts)
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(summary.line(), file=sys.stderr)
+        if args.summary_json:
+            with open(args.summary_json, "w", encoding="utf-8") as fh:
+                json.dump(summary.to_dict(), fh, indent=2)
+    return 0 if summary.failed == 0 else 3
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Standalone entry (``python -m pipelines.batch_cli``), same errors-as-one-line contract."""
+    parser = argparse.ArgumentParser(prog="vlmctx")
+    parser.add_argument("--debug", action="store_true")
+    sub = parser.add_subparsers(dest="command")
+    register(sub)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] != "batch":
+        argv = ["batch", *argv]
+    return _run(parser, argv)
+
+
+def _run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
+    import logging
+
+    from vlmctx.errors import VlmctxError
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING)
+    try:
+        return int(args.func(args) or 0)
+    except VlmctxError as exc:
+        if args.debug:
+            raise
+        print(f"vlmctx batch: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,228 @@
+"""Batch video QA: many (video, question) items -> one JSONL record each, resumable and parallel.
+
+    from pipelines.batch_qa import BatchOptions, run_batch
+    from pipelines.batch.items import load_items
+    summary = run_batch(load_items("videos/", ["What happens?"]), BatchOptions(output="out.jsonl"))
+
+How it runs (see docs/batch.md):
+
+* **Resumable.** Records are appended and fsynced one by one (:mod:`pipelines.batch.store`); a
+  rerun repairs a torn tail, reads which ids are finished and skips them.
+* **Robust.** A video that fails to decode, hangs past ``timeout_s`` or makes the model fail gives
+  a record with ``error`` set; the job goes on. A summary (done / failed / skipped, throughput)
+  ends the run.
+* **Overlapped.** Decode worker processes prefetch the next videos while the model answers
+  (:mod:`pipelines.batch.decode`); all questions about one video share one decode.
+* **Data parallel.** Under ``accelerate launch`` every rank loads the model on its own device and
+  claims videos longest-first from a queue shared through the file system
+  (:mod:`pipelines.batch.schedule`), so no rank idles while another still holds long videos.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipelines.batch.decode import Decoded, DecodePool, InlineDecoder, describe
+from pipelines.batch.items import Item, Job, group_jobs
+from pipelines.batch.schedule import LocalQueue, SharedQueue
+from pipelines.batch.store import RecordWriter, finished, repair
+from vlmctx.config import ContextConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BatchOptions:
+    """How to run a batch job; ``decode_workers=0`` decodes inline (no overlap, no timeout)."""
+
+    output: str
+    model: str = "tiny-qwen2_vl"
+    config: ContextConfig = field(default_factory=ContextConfig)
+    device: str = "auto"
+    dtype: str = "auto"
+    max_new_tokens: int = 64
+    decode_workers: int = 2
+    prefetch: int = 2
+    timeout_s: float = 300.0
+    retry_failed: bool = False
+    progress: bool = True
+
+
+@dataclass
+class Summary:
+    """Counts of this run (all ranks) and its throughput."""
+
+    done: int = 0
+    failed: int = 0
+    skipped: int = 0
+    total: int = 0
+    seconds: float = 0.0
+    ranks: int = 1
+
+    @property
+    def items_per_s(self) -> float:
+        return (self.done + self.failed) / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "items_per_s": round(self.items_per_s, 4)}
+
+    def line(self) -> str:
+        return (
+            f"batch: {self.done} done, {self.failed} failed, {self.skipped} skipped "
+            f"(of {self.total}) in {self.seconds:.1f} s on {self.ranks} rank(s): "
+            f"{self.items_per_s:.2f} items/s"
+        )
+
+
+class _Dist:
+    """Rank, world size, barrier and device; a single process needs no process group."""
+
+    def __init__(self, device: str) -> None:
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank, self.device, self._state = 0, device, None
+        if self.world > 1:
+            from accelerate import PartialState
+
+            self._state = PartialState()
+            self.rank = self._state.process_index
+            if device == "auto":
+                self.device = str(self._state.device)
+
+    def barrier(self) -> None:
+        if self._state is not None:
+            self._state.wait_for_everyone()
+
+    def gather(self, obj: Any) -> list[Any]:
+        if self._state is None:
+            return [obj]
+        from accelerate.utils import gather_object
+
+        return gather_object([obj])
+
+
+def record_for(item: Item, answer: Any, decoded: Decoded, rank: int) -> dict[str, Any]:
+    """The output record of one item (``answer`` is a VideoLM Answer, or None on failure)."""
+    rec: dict[str, Any] = {"id": item.id, "video": item.video, "question": item.question}
+    if answer is not None:
+        d = answer.to_dict()
+        d["timings"]["decode"] = round(decoded.seconds, 4)  # decoded in a worker, not in ask()
+        rec.update(
+            answer=d["text"],
+            frame_times_s=[round(t, 4) for _, t in d["frames"]],
+            frame_indices=[i for i, _ in d["frames"]],
+            **{k: d[k] for k in ("visual_tokens", "total_tokens", "new_tokens", "timings")},
+            **{k: d[k] for k in ("peak_memory_bytes", "model", "config", "backend")},
+        )
+    rec.update(error=None, rank=rank, finished_at=round(time.time(), 3))
+    return rec
+
+
+def _answer(lm: Any, item: Item, decoded: Decoded, opts: BatchOptions, rank: int) -> dict:
+    if decoded.error is not None:
+        rec = record_for(item, None, decoded, rank)
+        rec.update(error=decoded.error, model=opts.model, config=opts.config.to_dict())
+        return rec
+    try:
+        answer = lm.ask(decoded.frames, item.question, max_new_tokens=opts.max_new_tokens)
+    except Exception as exc:  # this item fails, the job goes on
+        log.warning("%s: %s", item.id, describe(exc))
+        rec = record_for(item, None, decoded, rank)
+        rec.update(error=describe(exc), model=opts.model, config=opts.config.to_dict())
+        return rec
+    return record_for(item, answer, decoded, rank)
+
+
+def _progress(total: int, enabled: bool) -> Any:
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="item", desc="batch", file=sys.stderr, dynamic_ncols=True)
+
+
+def _plan(items: list[Item], opts: BatchOptions, dist: _Dist) -> tuple[list[Job], int]:
+    """Repair the output, drop finished items, order jobs; identical on every rank."""
+    if dist.rank == 0:
+        repair(opts.output)
+    dist.barrier()
+    done = finished(opts.output, retry_failed=opts.retry_failed)
+    todo = [it for it in items if it.id not in done]
+    dist.barrier()  # every rank has read the file before anyone appends to it
+    return group_jobs(todo), len(items) - len(todo)
+
+
+def run_batch(items: list[Item], opts: BatchOptions, lm: Any = None) -> Summary:
+    """Answer every item not already finished in ``opts.output``; returns the run's summary.
+
+    ``lm`` may be a loaded :class:`~vlmctx.engine.VideoLM` (else it is loaded from ``opts``).
+    """
+    dist = _Dist(opts.device)
+    jobs, skipped = _plan(items, opts, dist)
+    if lm is None:
+        from vlmctx.engine import VideoLM
+
+        lm = VideoLM.load(opts.model, opts.config, device=dist.device, dtype=opts.dtype)
+    if dist.world > 1:
+        claims: Any = SharedQueue(f"{opts.output}.queue", len(jobs))
+        if dist.rank == 0:
+            claims.reset()
+        dist.barrier()
+    else:
+        claims = LocalQueue(len(jobs))
+
+    def next_job() -> Job | None:
+        k = claims.claim()
+        return None if k is None else jobs[k]
+
+    n_todo = sum(len(j.items) for j in jobs)
+    mine = Summary(skipped=skipped if dist.rank == 0 else 0, ranks=dist.world)
+    t0 = time.perf_counter()
+    bar = _progress(n_todo, opts.progress and dist.rank == 0)
+    if opts.decode_workers > 0:
+        source: Any = DecodePool(
+            next_job,
+            opts.config,
+            workers=opts.decode_workers,
+            prefetch=opts.prefetch,
+            timeout_s=opts.timeout_s,
+        )
+    else:
+        source = InlineDecoder(next_job, opts.config)
+    with source, RecordWriter(opts.output) as out:
+        for decoded in source.results():
+            if decoded.job is None:  # the dispatcher itself failed
+                raise RuntimeError(f"decode pool failed: {decoded.error}")
+            for item in decoded.job.items:
+                rec = _answer(lm, item, decoded, opts, dist.rank)
+                out.write(rec)
+                mine.failed += rec["error"] is not None
+                mine.done += rec["error"] is None
+                global_done = claims.add_done(1)
+                if bar is not None:
+                    bar.update(global_done - bar.n)
+    if bar is not None:
+        bar.close()
+    mine.seconds = time.perf_counter() - t0
+    return _finish(mine, dist, opts, n_todo, skipped)
+
+
+def _finish(mine: Summary, dist: _Dist, opts: BatchOptions, n_todo: int, skipped: int) -> Summary:
+    dist.barrier()
+    parts = dist.gather(mine.to_dict())
+    total = Summary(
+        done=sum(p["done"] for p in parts),
+        failed=sum(p["failed"] for p in parts),
+        skipped=skipped,
+        total=n_todo + skipped,
+        seconds=max(p["seconds"] for p in parts),
+        ranks=dist.world,
+    )
+    if dist.world > 1 and dist.rank == 0:
+        Path(f"{opts.output}.queue").unlink(missing_ok=True)
+    return total
