@@ -8,6 +8,7 @@ streams whose first PTS is not zero).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 import numpy as np
 
@@ -34,6 +35,14 @@ class VideoInfo:
     keyframes: np.ndarray = field(repr=False)  # sorted display-order indices of keyframes
     header_num_frames: int | None = None
     size_bytes: int = 0
+    # Raw container timestamps (display order) and their time base: pts_s == stream_pts * time_base.
+    # Decoders match frames on these integers, so "which frame" never depends on float rounding.
+    stream_pts: np.ndarray | None = field(default=None, repr=False)  # (num_frames,) int64
+    time_base: Fraction = Fraction(1, 1)
+    start_s: float = 0.0  # the stream's start time (what OpenCV subtracts from its timestamps)
+
+    def __hash__(self) -> int:
+        return hash((self.path, self.num_frames, self.size_bytes))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,121 @@
+"""The ``auto`` decoder: plan the decode from the keyframe index, then run it with PyAV.
+
+Cost model (decoded frames; see docs/video.md): reaching target ``t`` from the last target ``p``
+by decoding straight on costs ``t - p`` frames; seeking costs ``t - k + 1 + SEEK_OVERHEAD`` frames
+where ``k`` is the keyframe at or before ``t``. Targets are sorted and grouped by GOP, so every
+GOP is decoded at most once, only up to its last wanted frame, and a seek happens only where it
+skips more than it costs. Three more savings keep it exact:
+
+* non-reference frames that are not wanted are discarded before decoding (``skip_frame=NONREF``
+  set per packet — safe, because no other frame predicts from them);
+* only wanted frames are converted to RGB (and then resized), never a full-size copy of the rest;
+* the codec runs frame+slice threaded (``thread_type=AUTO``).
+
+Frames are identified by their integer PTS, so output equals a full sequential PyAV decode.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from vlmctx.errors import VideoDecodeError
+from vlmctx.video.backends import FrameSink, preceding_keyframe
+from vlmctx.video.types import VideoInfo
+
+log = logging.getLogger(__name__)
+
+SEEK_OVERHEAD = 12  # frames: demuxer seek + decoder flush + refilling the frame-thread pipeline
+
+
+@dataclass
+class Run:
+    """One contiguous stretch of decoding: optionally seek to ``seek_to``, decode to ``last``."""
+
+    seek_to: int | None  # display index of the keyframe to seek to; None = keep decoding
+    targets: list[int] = field(default_factory=list)
+
+    @property
+    def last(self) -> int:
+        return self.targets[-1]
+
+
+def plan_runs(info: VideoInfo, indices: Sequence[int]) -> list[Run]:
+    """Group sorted targets into runs; a new run (a seek) starts only where it is cheaper."""
+    runs: list[Run] = []
+    prev = -1
+    for t in sorted(int(i) for i in indices):
+        k = preceding_keyframe(info, t)
+        seek_cost = t - k + 1 + SEEK_OVERHEAD
+        if not runs or (k > prev and seek_cost < t - prev):
+            runs.append(Run(seek_to=k))
+        runs[-1].targets.append(t)
+        prev = t
+    return runs
+
+
+def decoded_frames(info: VideoInfo, runs: list[Run]) -> int:
+    """How many frames the plan decodes (the cost model's estimate, before NONREF skipping)."""
+    total, prev = 0, -1
+    for run in runs:
+        start = run.seek_to if run.seek_to is not None and run.seek_to > prev else prev + 1
+        total += run.last - start + 1
+        prev = run.last
+    return total
+
+
+def decode_planned(
+    info: VideoInfo, indices: Sequence[int], sink: FrameSink, threads: bool = True
+) -> None:
+    """Execute :func:`plan_runs` with PyAV; slot ``i`` of ``sink`` gets ``indices[i]``."""
+    import av
+
+    runs = plan_runs(info, indices)
+    log.debug(
+        "auto plan for %s: %d runs, ~%d frames", info.path, len(runs), decoded_frames(info, runs)
+    )
+    raw = info.stream_pts
+    slot_of = {int(raw[i]): s for s, i in enumerate(indices)}  # pts -> output slot
+    with av.open(info.path) as container:
+        stream = container.streams.video[0]
+        if threads:
+            stream.thread_type = "AUTO"
+        cc = stream.codec_context
+        for run in runs:
+            last_pts = int(raw[run.last])
+            if run.seek_to is not None:
+                container.seek(int(raw[run.seek_to]), stream=stream, backward=True)
+                cc.flush_buffers()
+            _decode_run(container, stream, cc, slot_of, last_pts, sink)
+    missing = sink.missing()
+    if len(missing):
+        raise VideoDecodeError(
+            f"auto decoder could not find frames {[int(indices[m]) for m in missing[:5]]} of "
+            f"{info.path!r} (damaged stream?). Try backend='pyav' or re-encode the file."
+        )
+
+
+def _decode_run(container, stream, cc, slot_of: dict[int, int], last_pts: int, sink) -> None:  # noqa: ANN001
+    """Demux and decode until the frame with ``last_pts`` is out (or the stream ends)."""
+    for packet in container.demux(stream):
+        if packet.size == 0:
+            continue
+        cc.skip_frame = "DEFAULT" if packet.pts in slot_of else "NONREF"
+        for frame in cc.decode(packet):
+            _take(frame, slot_of, sink)
+            if frame.pts is not None and frame.pts >= last_pts:
+                return
+        sink.check_time()
+    cc.skip_frame = "DEFAULT"
+    for frame in cc.decode(None):  # drain the decoder at end of stream
+        _take(frame, slot_of, sink)
+    cc.flush_buffers()
+
+
+def _take(frame, slot_of: dict[int, int], sink: FrameSink) -> bool:  # noqa: ANN001
+    slot = slot_of.get(frame.pts)
+    if slot is None or sink.filled[slot]:
+        return False
+    sink.put(slot, frame.to_ndarray(format="rgb24"))
+    return True
