@@ -13,7 +13,7 @@ import importlib.util
 import math
 import os
 import time
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -32,15 +32,21 @@ from vlmctx.video.types import Frames, Selection, VideoInfo
 BACKENDS = ("auto", "torchcodec", "pyav", "decord", "opencv")
 
 
-@lru_cache(maxsize=1)
 def available_backends() -> dict[str, str | None]:
     """Backend name -> why it is unavailable, or ``None`` when it works here."""
-    out: dict[str, str | None] = {}
-    for name, module in (("pyav", "av"), ("decord", "decord"), ("opencv", "cv2")):
-        out[name] = None if importlib.util.find_spec(module) else f"`{module}` is not installed"
-    out["torchcodec"] = _torchcodec_status()
-    out["auto"] = None if out["pyav"] is None else "auto plans with PyAV, which is missing"
-    return out
+    return {name: backend_status(name) for name in BACKENDS}
+
+
+@cache
+def backend_status(name: str) -> str | None:
+    """Why backend ``name`` cannot run here, or ``None``. Imports only that backend's library
+    (checking torchcodec loads torch, which a PyAV read should not pay for)."""
+    modules = {"pyav": "av", "auto": "av", "decord": "decord", "opencv": "cv2"}
+    if name == "torchcodec":
+        return _torchcodec_status()
+    if importlib.util.find_spec(modules[name]) is None:
+        return f"`{modules[name]}` is not installed (pip install {modules[name]})"
+    return None
 
 
 def _torchcodec_status() -> str | None:
@@ -109,7 +115,7 @@ def read_frames(
     info = video if isinstance(video, VideoInfo) else probe(video)
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}.")
-    reason = available_backends().get(backend)
+    reason = backend_status(backend)
     if reason is not None:
         raise BackendUnavailableError(f"backend {backend!r} is unavailable: {reason}.")
     idx = _check_indices(info, selection)
