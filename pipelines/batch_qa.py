@@ -28,7 +28,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipelines.batch.decode import Decoded, DecodePool, InlineDecoder, describe
+from pipelines.batch.decode import (
+    DEFAULT_DECODER,
+    Decoded,
+    DecodePool,
+    InlineDecoder,
+    describe,
+)
 from pipelines.batch.items import Item, Job, group_jobs
 from pipelines.batch.schedule import LocalQueue, SharedQueue
 from pipelines.batch.store import RecordWriter, finished, repair
@@ -52,6 +58,7 @@ class BatchOptions:
     timeout_s: float = 300.0
     retry_failed: bool = False
     progress: bool = True
+    decoder: str = DEFAULT_DECODER  # "module:function" run in the decode workers
 
 
 @dataclass
@@ -191,6 +198,7 @@ def run_batch(items: list[Item], opts: BatchOptions, lm: Any = None) -> Summary:
             workers=opts.decode_workers,
             prefetch=opts.prefetch,
             timeout_s=opts.timeout_s,
+            decoder=opts.decoder,
         )
     else:
         source = InlineDecoder(next_job, opts.config)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
+import os
 import queue
 import threading
 import time
@@ -48,12 +49,40 @@ def decode_video(path: str, config: ContextConfig) -> Any:
     return read_frames(info, selection, config.backend, config.max_pixels)
 
 
+DEFAULT_DECODER = "pipelines.batch.decode:decode_video"
+
+
 def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _worker_main(config_json: str, inbox: Any, outbox: Any, slot: int) -> None:
+def _load_decoder(spec: str) -> Callable[[str, ContextConfig], Any]:
+    """``"module:function"`` -> the function (a picklable way to name the decoder)."""
+    import importlib
+
+    module, _, name = spec.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _warm_up() -> None:
+    """Import the decoders (torchcodec loads torch: seconds) before the worker says it is ready,
+    so that a video's timeout counts decoding only."""
+    import av  # noqa: F401
+
+    try:
+        from vlmctx.video import available_backends
+
+        available_backends()
+    except ImportError:  # pragma: no cover - an older vlmctx.video
+        pass
+
+
+def _worker_main(config_json: str, inbox: Any, outbox: Any, slot: int, spec: str) -> None:
+    _warm_up()
+    decode = _load_decoder(spec)
     config = ContextConfig.from_json(config_json)
+    me = (slot, os.getpid())
+    outbox.put((me, None, None, None, 0.0))  # ready
     while True:
         msg = inbox.get()
         if msg is None:
@@ -61,20 +90,21 @@ def _worker_main(config_json: str, inbox: Any, outbox: Any, slot: int) -> None:
         key, path = msg
         t0 = time.perf_counter()
         try:
-            outbox.put((slot, key, decode_video(path, config), None, time.perf_counter() - t0))
+            outbox.put((me, key, decode(path, config), None, time.perf_counter() - t0))
         except Exception as exc:  # any decoder failure is this item's error, not the job's
-            outbox.put((slot, key, None, describe(exc), time.perf_counter() - t0))
+            outbox.put((me, key, None, describe(exc), time.perf_counter() - t0))
 
 
 class _Slot:
-    def __init__(self, ctx: Any, config_json: str, outbox: Any, index: int) -> None:
+    def __init__(self, ctx: Any, config_json: str, outbox: Any, index: int, spec: str) -> None:
         self.inbox = ctx.Queue()
         self.proc = ctx.Process(
-            target=_worker_main, args=(config_json, self.inbox, outbox, index), daemon=True
+            target=_worker_main, args=(config_json, self.inbox, outbox, index, spec), daemon=True
         )
         self.proc.start()
         self.job: Any = None
         self.started = 0.0
+        self.ready = False  # set when the worker has imported its decoders
 
     def stop(self, kill: bool = False) -> None:
         if kill:
@@ -90,7 +120,8 @@ class _Slot:
 class DecodePool:
     """Decode jobs pulled from ``next_job`` in ``workers`` processes; iterate :meth:`results`.
 
-    Results come in completion order. A dispatcher thread hands jobs to idle workers, enforces the
+    ``decoder`` names the decode function as ``"module:function"`` (default
+    :func:`decode_video`), importable in a fresh process. Results come in completion order. A dispatcher thread hands jobs to idle workers, enforces the
     timeout and restarts dead workers, and keeps at most ``prefetch`` decoded videos waiting.
     """
 
@@ -103,12 +134,16 @@ class DecodePool:
         prefetch: int = 2,
         timeout_s: float = 120.0,
         path_of: Callable[[Any], str] = lambda job: job.video,
+        decoder: str = DEFAULT_DECODER,
     ) -> None:
+        self._spec = decoder
         self._next_job, self._path_of = next_job, path_of
         self._timeout, self._config_json = timeout_s, config.to_json()
         self._ctx = mp.get_context("spawn")  # no fork after torch/OpenMP threads started
         self._outbox = self._ctx.Queue()
-        self._slots = [_Slot(self._ctx, self._config_json, self._outbox, i) for i in range(workers)]
+        self._slots = [
+            _Slot(self._ctx, self._config_json, self._outbox, i, self._spec) for i in range(workers)
+        ]
         self._ready: queue.Queue[Decoded | None] = queue.Queue(maxsize=max(prefetch, 1))
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._dispatch, name="decode-dispatch", daemon=True)
@@ -147,7 +182,7 @@ class DecodePool:
     def _fill_idle(self) -> bool:
         """Give a job to each idle worker; True once ``next_job`` has no more."""
         for slot in self._slots:
-            if slot.job is None:
+            if slot.job is None and slot.ready:
                 job = self._next_job()
                 if job is None:
                     return True
@@ -163,8 +198,13 @@ class DecodePool:
             except queue.Empty:
                 return
             wait = 0.0
-            index, key, frames, error, seconds = msg
+            (index, pid), key, frames, error, seconds = msg
             slot = self._slots[index]
+            if slot.proc.pid != pid:
+                continue  # from a worker already replaced
+            if key is None:
+                slot.ready = True
+                continue
             if slot.job is None or id(slot.job) != key:
                 continue  # a late answer from a worker already written off
             job, slot.job = slot.job, None
@@ -188,7 +228,7 @@ class DecodePool:
             job, seconds = slot.job, now - slot.started
             slot.job = None
             slot.stop(kill=True)
-            self._slots[i] = _Slot(self._ctx, self._config_json, self._outbox, i)
+            self._slots[i] = _Slot(self._ctx, self._config_json, self._outbox, i, self._spec)
             pending.append(Decoded(job, None, why, seconds))
 
     def close(self) -> None:

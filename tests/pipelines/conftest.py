@@ -50,7 +50,10 @@ def batch_cmd(inp: Path | str, out: Path, *extra: str) -> list[str]:
 
 
 def run_batch_cli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    )
     return subprocess.run(
         list(args), cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
     )

@@ -1,0 +1,133 @@
+"""The demo's handlers with a real tiny model, and the server's file-serving rules over HTTP."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+gr = pytest.importorskip("gradio", reason="the demo needs gradio (pip install 'vlmctx[demo]')")
+
+from demos.app import DemoApp, Session, make_config  # noqa: E402
+from demos.readout import kv_bytes_per_token, planned_memory  # noqa: E402
+from tests.demos.conftest import TINY  # noqa: E402
+
+CONTROLS = ("uniform", 6, 1.0, "none", "", "default", "")
+
+
+@pytest.fixture(scope="module")
+def app() -> DemoApp:
+    from vlmctx.engine import VideoLM
+
+    return DemoApp(VideoLM.load(TINY, device="cpu"), max_upload_mb=50)
+
+
+def _run(app: DemoApp, video: str, q: str, chat: list, session: Session | None) -> list[tuple]:
+    return list(app.respond(video, q, chat, session, 8, *CONTROLS))
+
+
+def test_answer_streams_with_gallery_readout_and_no_redecode(app: DemoApp, monkeypatch) -> None:
+    import vlmctx.video as video_mod
+    from vlmctx.assets import sample_video
+
+    calls = []
+    real = video_mod.read_frames
+    monkeypatch.setattr(video_mod, "read_frames", lambda *a, **k: calls.append(1) or real(*a, **k))
+    sample = str(sample_video())
+    steps = _run(app, sample, "What colour is the ball?", [], None)
+    chat, gallery, readout, session, box = steps[0]
+    assert len(gallery) == 6 and box == ""
+    captions = [c for _, c in gallery]
+    stamps = [float(c.split("@ ")[1].rstrip(" s")) for c in captions]
+    assert stamps == sorted(stamps) and stamps[0] >= 0.0 and stamps[-1] < 12.0
+    assert [f"{t:.2f}" for t in session.frames.pts_s] == [f"{t:.2f}" for t in stamps]
+    assert len(steps) >= 3  # first yield, >= 1 streamed piece, final readout
+    final_chat, _, final_readout, session, _ = steps[-1]
+    assert final_chat[-1]["role"] == "assistant" and session.history[0][0].startswith("What")
+    for stage in ("decode", "encode", "prefill", "generate"):
+        assert f"time: {stage}" in final_readout
+    assert "memory planned" in final_readout and "visual tokens" in final_readout
+    assert calls == [1]
+    # follow-up: same video and config -> frames reused, the question sees the history
+    steps2 = _run(app, sample, "And after 8 seconds?", final_chat, session)
+    chat2, _, readout2, session2, _ = steps2[-1]
+    assert calls == [1], "a follow-up question decoded the video again"
+    assert "reused" in readout2 and len(session2.history) == 2 and len(chat2) == 4
+    # another frame count is another context: decoded again, chat kept (same video)
+    list(
+        app.respond(
+            sample, "Again?", chat2, session2, 4, "uniform", 3, 1.0, "none", "", "default", ""
+        )
+    )
+    assert calls == [1, 1] and len(session2.history) == 3
+
+
+def test_clear_messages_for_bad_input(app: DemoApp, tmp_path: Path) -> None:
+    with pytest.raises(gr.Error, match="upload one"):
+        _run(app, None, "q", [], None)
+    big = tmp_path / "big.mp4"
+    big.write_bytes(b"\0" * (51 * 2**20))
+    with pytest.raises(gr.Error, match="accepts up to 50 MB"):
+        _run(app, str(big), "q", [], None)
+    with pytest.raises(gr.Error, match="JSON object"):
+        make_config("uniform", 4, 1.0, "none", "{not json", "default", "")
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"this is not a video" * 100)
+    with pytest.raises(gr.Error):
+        _run(app, str(bad), "q", [], None)
+
+
+def test_planned_memory_counts_weights_and_kv(app: DemoApp) -> None:
+    model = app.lm.loaded.model
+    tc = model.config.text_config
+    per_token = kv_bytes_per_token(model)
+    assert per_token == 2 * tc.num_hidden_layers * tc.num_key_value_heads * tc.head_dim * 4
+    plan = planned_memory(model, 100, 28)
+    assert plan["kv_cache"] == 128 * per_token
+    assert plan["weights"] >= sum(p.numel() * 4 for p in model.parameters())
+
+
+def test_server_serves_only_its_own_files(demo_server) -> None:
+    import httpx
+
+    from vlmctx.assets import sample_video
+
+    _, url, cache = demo_server
+    repo_file = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    foreign = [
+        "/etc/passwd",
+        str(repo_file),
+        f"{cache}/../../../../../../etc/passwd",
+        "%2Fetc%2Fpasswd",
+        "..%2F..%2F..%2F..%2Fetc%2Fpasswd",
+    ]
+    with httpx.Client(timeout=30) as client:
+        for path in foreign:
+            r = client.get(f"{url}/gradio_api/file={path}")
+            assert r.status_code in (403, 404), (path, r.status_code)
+            assert b"root:" not in r.content and b"[project]" not in r.content
+        # what it was given (the sample) and what it received (an upload) are served
+        assert client.get(f"{url}/gradio_api/file={sample_video()}").status_code == 200
+        up = client.post(
+            f"{url}/gradio_api/upload", files={"files": ("x.txt", b"hello", "text/plain")}
+        )
+        assert up.status_code == 200
+        stored = up.json()[0]
+        assert str(cache) in stored
+        assert client.get(f"{url}/gradio_api/file={stored}").content == b"hello"
+        # the upload limit (5 MB in the fixture) is enforced by the server too
+        big = client.post(
+            f"{url}/gradio_api/upload", files={"files": ("big.mp4", b"\0" * (6 * 2**20))}
+        )
+        assert big.status_code == 413 and "maximum allowed size" in big.text
+
+
+def test_demo_subcommand_registers() -> None:
+    from demos.cli import register
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["demo", "--model", TINY, "--port", "9999", "--max-upload-mb", "3"])
+    assert (args.model, args.port, args.max_upload_mb, args.host) == (TINY, 9999, 3.0, "127.0.0.1")
+    assert callable(args.func)
