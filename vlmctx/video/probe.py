@@ -59,7 +59,7 @@ def _open(path: str):  # noqa: ANN202 - av.container.InputContainer
 
     try:
         return av.open(path, mode="r")
-    except (av.error.InvalidDataError, av.error.ValueError, av.error.FFmpegError) as exc:
+    except av.error.FFmpegError as exc:
         raise VideoDecodeError(
             f"{path!r} is not a readable video container ({exc.__class__.__name__}: {exc}). "
             "Is it really a video (not text/HTML saved as .mp4)? Try `ffprobe` on it, or re-encode "

@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.video.conftest import VFR_DURATIONS_MS
+from vlmctx.errors import VideoDecodeError, VideoNotFoundError
+from vlmctx.video import probe, synth
+
+
+def test_probe_counts_frames_and_gops(long_gop_clip: Path) -> None:
+    info = probe(long_gop_clip)
+    assert info.num_frames == 300
+    assert (info.width, info.height, info.rotation, info.codec) == (192, 112, 0, "h264")
+    assert info.fps == pytest.approx(25.0) and not info.is_vfr
+    assert info.duration_s == pytest.approx(12.0)
+    assert info.keyframes.tolist() == [0, 250]
+    np.testing.assert_allclose(info.pts_s, np.arange(300) / 25.0, atol=1e-9)
+
+
+def test_probe_vfr_pts_are_container_times(vfr_clip: Path) -> None:
+    info = probe(vfr_clip)
+    assert info.is_vfr and info.num_frames == 60
+    durations = np.array([VFR_DURATIONS_MS[i % len(VFR_DURATIONS_MS)] for i in range(60)])
+    expected = np.concatenate([[0], np.cumsum(durations)[:-1]]) / 1000.0
+    np.testing.assert_allclose(info.pts_s, expected, atol=1e-6)
+    assert not np.allclose(info.pts_s, np.arange(60) / info.fps)  # index/fps would be wrong
+
+
+def test_probe_rotation_swaps_display_size(rotated_clip: Path) -> None:
+    info = probe(rotated_clip)
+    assert info.rotation == 90 and (info.width, info.height) == (112, 192)
+
+
+def test_probe_is_cached_until_file_changes(tmp_path: Path) -> None:
+    path = synth.write_clip(tmp_path / "c.mp4", num_frames=10)
+    first = probe(path)
+    assert probe(path) is first
+    synth.write_clip(path, num_frames=12)
+    os.utime(path, ns=(1, 1))
+    assert probe(path).num_frames == 12
+
+
+def test_missing_path_and_directory(tmp_path: Path) -> None:
+    with pytest.raises(VideoNotFoundError, match="not found"):
+        probe(tmp_path / "nope.mp4")
+    with pytest.raises(VideoNotFoundError, match="directory"):
+        probe(tmp_path)
+
+
+def test_empty_file(tmp_path: Path) -> None:
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    with pytest.raises(VideoDecodeError, match="empty"):
+        probe(tmp_path / "empty.mp4")
+
+
+def test_text_file_named_mp4(tmp_path: Path) -> None:
+    (tmp_path / "page.mp4").write_text("<html>404 not found</html>\n" * 20)
+    with pytest.raises(VideoDecodeError, match="not a readable video"):
+        probe(tmp_path / "page.mp4")
+
+
+def test_truncated_file(tmp_path: Path, long_gop_clip: Path) -> None:
+    bad = synth.write_truncated(long_gop_clip, tmp_path / "cut.mp4", keep=0.3)
+    with pytest.raises(VideoDecodeError, match="corrupt|truncated|not a readable"):
+        probe(bad)
+
+
+def test_audio_only_file(tmp_path: Path) -> None:
+    path = synth.write_audio_only(tmp_path / "tone.mp4")
+    with pytest.raises(VideoDecodeError, match="no video stream"):
+        probe(path)
