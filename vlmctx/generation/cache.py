@@ -16,12 +16,19 @@ import torch
 
 @dataclass
 class KVCache:
-    """Per-layer keys/values [b, heads, n, hd] with token positions [n, 3] and frame ids [n]."""
+    """Per-layer keys/values [b, heads, n, hd] with token positions [n, 3] and frame ids [n].
+
+    ``rotated`` optionally holds the keys after RoPE for one temporal scale, so the denoising steps
+    of a frame do not re-rotate the whole cache; ``select``/``cat`` drop it (un-rotated keys are
+    the source of truth).
+    """
 
     keys: list[torch.Tensor]
     values: list[torch.Tensor]
     pos: torch.Tensor
     frames: torch.Tensor
+    rotated: list[torch.Tensor] | None = None  # keys after RoPE, valid for rotated_interp
+    rotated_interp: float | None = None
 
     @property
     def length(self) -> int:

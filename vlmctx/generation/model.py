@@ -89,21 +89,24 @@ class Block(nn.Module):
         qn, kn = (self.ctx_q_norm, self.ctx_k_norm) if ctx else (self.q_norm, self.k_norm)
         return qn(q), kn(k), v
 
-    def forward(self, h, mod, n_ctx, angles_q, angles_k, mask, past_k, past_v):
+    def forward(self, h, mod, n_ctx, angles, mask, past_k_rot, past_v):
         """``h`` [b, n, d] with the first ``n_ctx`` tokens long-term; ``mod`` [b, n, 6d].
 
-        Returns the new hidden states and this layer's un-rotated (k, v) of the ``n`` tokens.
+        ``angles`` [n, hd/2] rotate this call's tokens; ``past_k_rot`` are cached keys already
+        rotated. Returns the new hidden states and this layer's un-rotated (k, v).
         """
         sh1, sc1, g1, sh2, sc2, g2 = mod.chunk(6, dim=-1)
         x = modulate(self.norm1(h), sh1, sc1)
         qc, kc, vc = self._qkv(x[:, :n_ctx], ctx=True)
         qm, km, vm = self._qkv(x[:, n_ctx:], ctx=False)
         q, k, v = torch.cat([qc, qm], 2), torch.cat([kc, km], 2), torch.cat([vc, vm], 2)
-        k_all = k if past_k is None else torch.cat([past_k, k], dim=2)  # [b, heads, nk, hd]
-        v_all = v if past_v is None else torch.cat([past_v, v], dim=2)
-        a = F.scaled_dot_product_attention(
-            apply_rope(q, angles_q), apply_rope(k_all, angles_k), v_all, attn_mask=mask
-        )
+        k_rot = apply_rope(k, angles)
+        if past_k_rot is not None:
+            k_rot = torch.cat([past_k_rot, k_rot], dim=2)  # [b, heads, nk, hd]
+            v_all = torch.cat([past_v, v], dim=2)
+        else:
+            v_all = v
+        a = F.scaled_dot_product_attention(apply_rope(q, angles), k_rot, v_all, attn_mask=mask)
         a = a.transpose(1, 2).flatten(2)  # [b, n, d]
         a = torch.cat([self.ctx_out(a[:, :n_ctx]), self.out(a[:, n_ctx:])], dim=1)
         h = h + g1 * a
@@ -192,6 +195,19 @@ class FARModel(nn.Module):
         """Apply ``layer`` to per-frame embeddings, then broadcast to tokens -> [b, n, d']."""
         return torch.cat([layer(F.silu(e)).repeat_interleave(n, dim=1) for e, n in embs], dim=1)
 
+    def _angles(self, pos: torch.Tensor, flex: FlexRoPE) -> torch.Tensor:
+        scale = torch.tensor([flex.interp, 1.0, 1.0], device=pos.device)
+        return rope_angles(pos * scale, self.cfg.rope_axes, self.cfg.rope_theta)
+
+    def rotate_cache(self, cache: KVCache, flex: FlexRoPE | None = None) -> KVCache:
+        """The cache with its keys rotated for ``flex`` (reused while positions stay fixed)."""
+        flex = flex or FlexRoPE()
+        if cache.rotated is not None and cache.rotated_interp == flex.interp:
+            return cache
+        angles = self._angles(cache.pos, flex)
+        rotated = [apply_rope(k, angles) for k in cache.keys]
+        return KVCache(cache.keys, cache.values, cache.pos, cache.frames, rotated, flex.interp)
+
     def forward(
         self,
         main: Segment,
@@ -207,22 +223,20 @@ class FARModel(nn.Module):
         cached clean tokens of earlier frames. Token order everywhere is [past; ctx; main].
         """
         flex = flex or FlexRoPE()
-        cfg = self.cfg
         h, emb, pos, fids = self._inputs(main, ctx, y)
         n_ctx = 0 if ctx is None else ctx.tokens.shape[1] * ctx.tokens.shape[2]
-        pos_k, fids_k = pos, fids
-        if past is not None:
-            pos_k, fids_k = torch.cat([past.pos, pos]), torch.cat([past.frames, fids])
-        scale = torch.tensor([flex.interp, 1.0, 1.0], device=pos.device)
-        angles_q = rope_angles(pos * scale, cfg.rope_axes, cfg.rope_theta)
-        angles_k = rope_angles(pos_k * scale, cfg.rope_axes, cfg.rope_theta)
+        angles = self._angles(pos, flex)
+        fids_k = fids if past is None else torch.cat([past.frames, fids])
         mask = frame_attention_bias(fids, fids_k, flex.slope, dtype=h.dtype)  # [n, nk]
+        past_rot = None
+        if past is not None:
+            past_rot = self.rotate_cache(past, flex).rotated
         mod_all = [self._per_token(blk.ada, emb) for blk in self.blocks]
         keys, values = [], []
         for i, blk in enumerate(self.blocks):
-            pk = None if past is None else past.keys[i]
+            pk = None if past is None else past_rot[i]
             pv = None if past is None else past.values[i]
-            h, k, v = blk(h, mod_all[i], n_ctx, angles_q, angles_k, mask, pk, pv)
+            h, k, v = blk(h, mod_all[i], n_ctx, angles, mask, pk, pv)
             keys.append(k)
             values.append(v)
         hm = h[:, n_ctx:]

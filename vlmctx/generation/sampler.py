@@ -192,7 +192,10 @@ def rollout(
     out = []
     for i in range(n_new):
         t_now = t0 + i
-        past = roller.cache_step(frames, t_now) if rc.use_cache else None
+        past = None
+        if rc.use_cache:
+            past = roller.cache_step(frames, t_now)
+            past = None if past is None else model.rotate_cache(past, rc.flex)  # once per frame
         x = noise[:, i]
         for s, s_next in zip(sigmas[:-1], sigmas[1:], strict=True):
             v = roller.velocity(frames, x.repeat(rep, 1, 1, 1), t_now, s, past)
