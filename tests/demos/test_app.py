@@ -82,7 +82,8 @@ def test_planned_memory_counts_weights_and_kv(app: DemoApp) -> None:
     model = app.lm.loaded.model
     tc = model.config.text_config
     per_token = kv_bytes_per_token(model)
-    assert per_token == 2 * tc.num_hidden_layers * tc.num_key_value_heads * tc.head_dim * 4
+    head_dim = getattr(tc, "head_dim", None) or tc.hidden_size // tc.num_attention_heads
+    assert per_token == 2 * tc.num_hidden_layers * tc.num_key_value_heads * head_dim * 4
     plan = planned_memory(model, 100, 28)
     assert plan["kv_cache"] == 128 * per_token
     assert plan["weights"] >= sum(p.numel() * 4 for p in model.parameters())
