@@ -37,7 +37,8 @@ def test_upload_ask_stream_gallery_screenshot(demo_server, tmp_path: Path) -> No
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(url, wait_until="networkidle", timeout=60_000)
+            page.goto(url, wait_until="domcontentloaded", timeout=60_000)
+            page.locator("#ask").wait_for(timeout=60_000)
             page.locator("#video input[type=file]").set_input_files(str(sample_video()))
             page.locator("#video video").wait_for(timeout=60_000)  # upload finished
             page.locator("#q textarea").fill(
