@@ -101,8 +101,9 @@ def decode_pyav(info: VideoInfo, indices: Sequence[int], sink: FrameSink) -> Non
 
 
 def decode_opencv(info: VideoInfo, indices: Sequence[int], sink: FrameSink) -> None:
-    """OpenCV: seek near the preceding keyframe, ``grab()`` forward (no colour conversion) until
-    the reported timestamp is the target's, then ``retrieve()`` only that frame."""
+    """OpenCV, one seek per frame: ``CAP_PROP_POS_FRAMES`` to the target (OpenCV decodes from the
+    keyframe before it), then ``grab()`` (no colour conversion) until the reported timestamp is
+    the target's, ``retrieve()`` only that frame. Within a GOP it grabs forward instead."""
     import cv2
 
     cap = cv2.VideoCapture(info.path, cv2.CAP_FFMPEG)
@@ -112,20 +113,17 @@ def decode_opencv(info: VideoInfo, indices: Sequence[int], sink: FrameSink) -> N
         cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 0)  # rotation is applied by the sink, as elsewhere
         rel = (info.pts_s - info.start_s) * 1000.0  # what CAP_PROP_POS_MSEC reports per frame
         half = _half_step_ms(rel)
-        current = -1
+        current = -1  # display index of the last grabbed frame
         for slot, index in enumerate(indices):
             index = int(index)
-            kf = preceding_keyframe(info, index)
-            if not (kf <= current < index):
-                current = _opencv_seek(cap, info, kf, rel, half)
+            if not (preceding_keyframe(info, index) <= current < index):
+                current = _opencv_seek(cap, info, index, rel, half)
             while current < index:
                 if not cap.grab():
                     raise _miss(info, "opencv", index)
                 current = _nearest(rel, cap.get(cv2.CAP_PROP_POS_MSEC), half)
                 sink.check_time()
-            if current != index:
-                raise _miss(info, "opencv", index)
-            ok, bgr = cap.retrieve()
+            ok, bgr = cap.retrieve() if current == index else (False, None)
             if not ok:
                 raise _miss(info, "opencv", index)
             sink.put(slot, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
@@ -144,25 +142,26 @@ def _nearest(rel: np.ndarray, ms: float, half: float) -> int:
     return best if abs(rel[best] - ms) <= half else -1
 
 
-def _opencv_seek(cap, info: VideoInfo, kf: int, rel: np.ndarray, half: float) -> int:  # noqa: ANN001
-    """Seek so that the next ``grab`` returns a frame at or before keyframe ``kf``.
+def _opencv_seek(cap, info: VideoInfo, index: int, rel: np.ndarray, half: float) -> int:  # noqa: ANN001
+    """Seek and grab one frame at or before ``index``; returns its display index (-1: none yet).
 
-    OpenCV seeks by frame number computed from fps, wrong on VFR; step back until it lands early.
-    Returns the display index of the frame *before* the next grab (``-1`` at the start).
+    OpenCV maps frame numbers to time with the average fps (wrong on VFR): if it lands past the
+    target, ask for an earlier frame number until it does not.
     """
     import cv2
 
-    guess = int(round((info.pts_s[kf] - info.start_s) * info.fps))
-    for back in (0, 2, 8, 32, 128, 10**9):
+    guess = int(round((info.pts_s[index] - info.start_s) * info.fps))
+    for back in (0, 2, 8, 32, 128, 512):
         target = max(0, guess - back)
         cap.set(cv2.CAP_PROP_POS_FRAMES, target)
-        if target == 0:
-            return -1
         if not cap.grab():
             continue
         got = _nearest(rel, cap.get(cv2.CAP_PROP_POS_MSEC), half)
-        if 0 <= got <= kf:
+        if 0 <= got <= index:
             return got
+        if target == 0:
+            break
+    cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
     return -1
 
 
