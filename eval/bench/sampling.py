@@ -121,7 +121,11 @@ def _rss_mb() -> float:
 def _child(spec: dict) -> None:
     rss_after_imports = _rss_mb()
     frames, seconds = _decode(spec["method"], spec["path"], spec["n"])
+    # Peak RSS of the decode itself, read before the equality check maps the reference frames.
+    self_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    kids_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # decord's worker
     out = {"seconds": seconds, "frames": int(frames.shape[0]), "equal": None, "max_abs_diff": None}
+    out["peak_rss_mb"] = max(self_kb, kids_kb) / 1024
     if spec.get("save"):
         np.save(spec["save"], frames)
     if spec.get("ref") and os.path.exists(spec["ref"]):
@@ -133,9 +137,6 @@ def _child(spec: dict) -> None:
             out["equal"], out["max_abs_diff"] = diff == 0, diff
         else:
             out["equal"] = False
-    self_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    kids_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # decord's worker
-    out["peak_rss_mb"] = max(self_kb, kids_kb) / 1024
     out["rss_start_mb"] = rss_after_imports
     print("RESULT " + json.dumps(out), flush=True)
 
@@ -173,6 +174,8 @@ def summarize(runs: list[dict], n: int) -> dict:
 
 def bench(args: argparse.Namespace) -> dict:
     videos = QUICK_VIDEOS if args.quick else VIDEOS
+    if args.videos:
+        videos = {k: v for k, v in videos.items() if k in args.videos}
     ns = args.n or ([16, 64] if args.quick else [16, 64, 256])
     results: dict = {"meta": _meta(args, ns), "cases": []}
     tmp = Path(tempfile.mkdtemp(prefix="vlmctx-bench-"))
@@ -302,6 +305,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--slow-reps", type=int, default=1, help="reps for the slow baselines")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per case")
+    parser.add_argument("--videos", nargs="*", help=f"subset of {', '.join(VIDEOS)}")
     parser.add_argument("--out-dir", default=str(RESULTS))
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
