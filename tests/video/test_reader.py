@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -114,3 +116,18 @@ def test_auto_plan_decodes_each_gop_at_most_once(long_gop_clip: Path) -> None:
     assert len(plan_runs(info, [10, 200])) == 1
     # a target right after a keyframe, far past the last one, is reached by a seek
     assert [r.seek_to for r in plan_runs(info, [5, 251])] == [0, 250]
+
+
+def test_decord_never_loads_in_the_calling_process(long_gop_clip: Path) -> None:
+    """decord's leaks and GIL-holding hangs stay in the child: the caller never imports it."""
+    code = (
+        "import sys, numpy as np\n"
+        "from vlmctx.video import probe, read_frames\n"
+        "from vlmctx.video.types import Selection\n"
+        f"info = probe({str(long_gop_clip)!r})\n"
+        "f = read_frames(info, Selection(np.array([3, 251]), info.pts_s[[3, 251]], 1.0), 'decord')\n"
+        "assert f.data.shape[0] == 2\n"
+        "print('decord' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
