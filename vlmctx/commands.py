@@ -72,12 +72,12 @@ def resolve_video(arg: str) -> str:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from vlmctx.engine import VideoLM
+    from vlmctx.engine import VideoLM, load_frames
 
     config = context_from_args(args)
     video = resolve_video(args.video)
+    frames = load_frames(video, config)  # a bad video fails before any weight is loaded
     lm = VideoLM.load(args.model, config, device=args.device, dtype=args.dtype)
-    frames = lm.frames(video)  # decode first: a bad video fails before any generation
     stream = not (args.json or args.no_stream)
     if stream:
         s = lm.ask(frames, args.question, max_new_tokens=args.max_new_tokens, stream=True)

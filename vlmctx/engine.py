@@ -136,13 +136,13 @@ class VideoLM:
         """Load ``model`` (hub id, local folder, or ``tiny-<family>``) for the given context."""
         config = config or ContextConfig()
         _check_context(config)
+        source = str(tiny_path(model)) if is_tiny(model) else model  # unknown tiny names raise
         family = family_of(model)
         if family not in ADAPTERS:
             raise UnsupportedModelError(
                 f"no adapter for family {family!r}; supported: {', '.join(ADAPTERS.names())}"
             )
         adapter = ADAPTERS.create(family)
-        source = str(tiny_path(model)) if is_tiny(model) else model
         dev = _pick_device(device)
         loaded = adapter.load(source, dev, _pick_dtype(dtype, dev))
         return cls(loaded, config, model, dev)
@@ -176,23 +176,9 @@ class VideoLM:
         """Sample and decode ``video`` under this config (cached per file and config)."""
         if isinstance(video, Frames):
             return video
-        from vlmctx.video import SAMPLERS, probe, read_frames
-
-        path = os.fspath(video)
-        info = probe(path)
-        cfg = self.config
-        key = (
-            path,
-            info.size_bytes,
-            cfg.sampler,
-            tuple(sorted(cfg.sampler_params.items())),
-            cfg.backend,
-            cfg.max_pixels,
-        )
+        key = _frames_key(video, self.config)
         if key not in self._frames_cache:
-            sampler = SAMPLERS.create(cfg.sampler, **dict(cfg.sampler_params))
-            selection = sampler.select(info)
-            self._frames_cache = {key: read_frames(info, selection, cfg.backend, cfg.max_pixels)}
+            self._frames_cache = {key: load_frames(video, self.config)}
         return self._frames_cache[key]
 
     # ---- asking ------------------------------------------------------------------------------
@@ -245,6 +231,26 @@ class VideoLM:
                 images.append(item)
         msgs = [{"role": "user", "content": parts}]
         return self.adapter.build_inputs(self.loaded, "", None, images=images, messages=msgs)
+
+
+def load_frames(video: str | os.PathLike[str], config: ContextConfig) -> Frames:
+    """Probe ``video``, select frames with the configured sampler and decode them."""
+    from vlmctx.video import SAMPLERS, probe, read_frames
+
+    info = probe(os.fspath(video))
+    sampler = SAMPLERS.create(config.sampler, **dict(config.sampler_params))
+    return read_frames(info, sampler.select(info), config.backend, config.max_pixels)
+
+
+def _frames_key(video: str | os.PathLike[str], config: ContextConfig) -> tuple[Any, ...]:
+    path = os.fspath(video)
+    try:
+        st = os.stat(path)
+        stamp: tuple[Any, ...] = (st.st_size, st.st_mtime_ns)
+    except OSError:
+        stamp = ()
+    params = tuple(sorted(config.sampler_params.items()))
+    return (path, *stamp, config.sampler, params, config.backend, config.max_pixels)
 
 
 def _check_context(config: ContextConfig) -> None:

@@ -36,8 +36,9 @@ def _expected_visual_tokens(lm: VideoLM, n_frames: int, h: int, w: int) -> int:
         from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
 
         vp = proc.video_processor
-        rh, rw = smart_resize(h, w, factor=28, min_pixels=vp.size["shortest_edge"],
-                              max_pixels=vp.size["longest_edge"])
+        rh, rw = smart_resize(
+            h, w, factor=28, min_pixels=vp.size["shortest_edge"], max_pixels=vp.size["longest_edge"]
+        )
         return (n_frames + n_frames % 2) // 2 * (rh // 28) * (rw // 28)
     if fam == "llava_onevision":
         side = proc.video_processor.size["height"] // 14

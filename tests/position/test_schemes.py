@@ -297,7 +297,9 @@ IDENTITY = [
 @pytest.mark.parametrize("spec", [MROPE, FLAT], ids=["mrope", "flat"])
 def test_identity_settings_equal_default(name, params, spec):
     if name == "mrope_pp" and not spec.is_mrope:
-        pytest.skip("mrope_pp is refused for 1-D families")
+        with pytest.raises(UnsupportedModelError):  # refused for 1-D families
+            plan_positions(name, BIG, spec, **params)
+        return
     default = plan_positions("default", BIG, spec)
     plan = plan_positions(name, BIG, spec, **params)
     assert torch.equal(plan.position_ids, default.position_ids)

@@ -196,7 +196,7 @@ class Window:
         hi = int(np.searchsorted(info.pts_s, end, side="right"))
         if hi <= lo:
             raise EmptySelectionError(
-                f"window [{self.start_s}, {end}] s holds no frame of {info.path!r}, whose frames "
+                f"window [{self.start_s:g}, {end:g}] s holds no frame of {info.path!r}, whose frames "
                 f"run {info.pts_s[0]:.2f}..{info.pts_s[-1]:.2f} s; move the window inside."
             )
         sub = sub_info(info, lo, hi)

@@ -1,0 +1,153 @@
+"""`vlmctx ask | info | ls` end to end, and the bad-input list of the spine issue.
+
+Every bad input must give one line on stderr that says what to do, a non-zero exit, and no
+traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FAMILIES
+from vlmctx.cli import main
+from vlmctx.video import synth
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_ask_tiny_model_of_every_family(capsys: pytest.CaptureFixture[str], family: str) -> None:
+    code, out, err = _run(
+        capsys,
+        "ask",
+        "sample",
+        "What colour is the ball?",
+        "--model",
+        f"tiny-{family}",
+        "--frames",
+        "4",
+        "--max-new-tokens",
+        "3",
+        "--json",
+    )
+    assert code == 0, err
+    data = json.loads(out)
+    assert len(data["frames"]) == 4 and data["visual_tokens"] > 0
+    assert data["config"]["sampler_params"] == {"n": 4}
+    assert [round(t, 3) for _, t in data["frames"]] == [round(i / 30, 3) for i, _ in data["frames"]]
+
+
+def test_ask_text_output_lists_frames_and_tokens(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(
+        capsys,
+        "ask",
+        "sample",
+        "What happens?",
+        "--model",
+        "tiny-qwen2_vl",
+        "--fps",
+        "0.5",
+        "--max-new-tokens",
+        "2",
+    )
+    assert code == 0
+    assert out.startswith("answer: ")
+    assert "frames (6, backend" in out  # 12 s at 0.5 fps
+    assert "visual tokens:" in out and "prefill" in out
+
+
+def test_installed_console_script_runs_the_main_job() -> None:
+    exe = Path(sys.executable).with_name("vlmctx")
+    if not exe.exists():
+        pytest.fail("the vlmctx console script is not installed in this environment")
+    res = subprocess.run(
+        [
+            str(exe),
+            "ask",
+            "sample",
+            "What colour is the ball?",
+            "--model",
+            "tiny-internvl",
+            "--frames",
+            "4",
+            "--max-new-tokens",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ),
+    )
+    assert res.returncode == 0, res.stderr
+    assert "answer:" in res.stdout and "visual tokens: 16" in res.stdout
+
+
+def test_info_and_ls(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(capsys, "info", "sample", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["frames"] == 360 and data["size"] == "320x240" and data["codec"] == "h264"
+    assert data["backends"]["pyav"] == "ok"
+    code, out, _ = _run(capsys, "ls")
+    assert code == 0
+    for name in ("uniform", "budget", "scene", "qwen2_5_vl", "tiny-internvl", "vcwe"):
+        assert name in out
+
+
+def _bad_inputs(tmp: Path) -> dict[str, tuple[list[str], str]]:
+    empty = tmp / "empty.mp4"
+    empty.write_bytes(b"")
+    text = tmp / "notes.mp4"
+    text.write_text("this is not a video\n" * 20)
+    clip = synth.synth_clip(width=64, height=48, fps=10, num_frames=40, gop=10, bframes=2)
+    truncated = synth.write_truncated(clip, tmp / "truncated.mp4", keep=0.3)
+    audio = synth.write_audio_only(tmp / "audio.mp4")
+    tiny = ["--model", "tiny-qwen2_vl"]
+    return {
+        "missing": (["ask", str(tmp / "nope.mp4"), "q", *tiny], "not found"),
+        "directory": (["ask", str(tmp), "q", *tiny], "is a directory"),
+        "empty": (["ask", str(empty), "q", *tiny], "empty"),
+        "text": (["ask", str(text), "q", *tiny], "not a readable video"),
+        "truncated": (["ask", str(truncated), "q", *tiny], "not a readable video"),
+        "audio-only": (["ask", str(audio), "q", *tiny], "no video stream"),
+        "zero frames": (
+            ["ask", str(clip), "q", *tiny, "--sampler", "window", "--sampler-arg", "start_s=100"],
+            "holds no frame",
+        ),
+        "offline id": (["ask", str(clip), "q", "--model", "Qwen/Qwen2-VL-2B-Instruct"], "tiny-"),
+        "unknown sampler": (
+            ["ask", str(clip), "q", *tiny, "--sampler", "unifrom"],
+            "did you mean 'uniform'",
+        ),
+        "bad sampler arg": (["ask", str(clip), "q", *tiny, "--sampler-arg", "k=1"], "no parameter"),
+    }
+
+
+def test_bad_inputs_give_one_clear_line_and_nonzero_exit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for label, (argv, needle) in _bad_inputs(tmp_path).items():
+        code, out, err = _run(capsys, *argv)
+        assert code != 0, label
+        lines = err.strip().splitlines()
+        assert len(lines) == 1, (label, err)
+        assert lines[0].startswith("vlmctx ask: error: "), (label, err)
+        assert "Traceback" not in err
+        assert needle.lower() in lines[0].lower(), (label, lines[0])
+
+
+def test_debug_flag_shows_the_traceback(tmp_path: Path) -> None:
+    from vlmctx.errors import VideoNotFoundError
+
+    with pytest.raises(VideoNotFoundError):
+        main(["--debug", "ask", str(tmp_path / "nope.mp4"), "q", "--model", "tiny-qwen2_vl"])
