@@ -21,6 +21,7 @@ from vlmctx.config import ContextConfig
 from vlmctx.errors import ConfigError, UnsupportedModelError, VlmctxError
 from vlmctx.models import ADAPTERS, Loaded, family_of, is_tiny, tiny_path
 from vlmctx.models.base import Turn
+from vlmctx.models.positioning import applied
 from vlmctx.video.types import Frames
 
 log = logging.getLogger(__name__)
@@ -143,13 +144,14 @@ class VideoLM:
                 f"no adapter for family {family!r}; supported: {', '.join(ADAPTERS.names())}"
             )
         adapter = ADAPTERS.create(family)
+        _check_context(config, adapter.mrope)
         dev = _pick_device(device)
         loaded = adapter.load(source, dev, _pick_dtype(dtype, dev))
         return cls(loaded, config, model, dev)
 
     def with_config(self, config: ContextConfig) -> VideoLM:
         """The same loaded weights under another context configuration."""
-        _check_context(config)
+        _check_context(config, self.adapter.mrope)
         return VideoLM(self.loaded, config, self.model_id, self.device)
 
     def info(self) -> dict[str, Any]:
@@ -253,16 +255,21 @@ def _frames_key(video: str | os.PathLike[str], config: ContextConfig) -> tuple[A
     return (path, *stamp, config.sampler, params, config.backend, config.max_pixels)
 
 
-def _check_context(config: ContextConfig) -> None:
+def _check_context(config: ContextConfig, mrope: bool | None = None) -> None:
+    """Refuse unknown or inapplicable components before any weight is loaded."""
     if config.pooling != "none":
         raise ConfigError(
             f"pooling {config.pooling!r} is not available in this build; use --pooling none"
         )
     if config.position != "default":
-        raise ConfigError(
-            f"position scheme {config.position!r} is not available in this build; "
-            "use --position default"
-        )
+        from vlmctx.position import POSITIONS
+
+        POSITIONS.create(config.position, **dict(config.position_params))  # validates params
+        if config.position == "mrope_pp" and mrope is False:
+            raise UnsupportedModelError(
+                "mrope_pp rescales M-RoPE's (t, h, w) axes and applies only to Qwen2-VL and "
+                "Qwen2.5-VL; for 1-D RoPE families use vcwe, v2pe, yarn, ntk or pi"
+            )
 
 
 def _peak_memory(device: str) -> int:
@@ -299,11 +306,14 @@ class _Run:
         tok = lm.loaded.processor.tokenizer
         t0 = time.perf_counter()
         try:
-            with torch.inference_mode():
+            with torch.inference_mode(), applied(lm.loaded, self.inputs, lm.config) as extra:
+                position_info = extra.pop("_position_info", {})
                 out = model.generate(
                     **self.inputs,
+                    **extra,
                     max_new_tokens=self.max_new_tokens,
                     do_sample=False,
+                    use_cache=True,  # see vlmctx/models/positioning.py on fractional ids
                     streamer=streamer,
                     pad_token_id=tok.pad_token_id,
                 )
@@ -337,6 +347,7 @@ class _Run:
             model=lm.model_id,
             config=lm.config.to_dict(),
             backend=frames.backend if frames is not None else "",
+            extra={"position": position_info} if position_info else {},
         )
 
 
