@@ -204,7 +204,8 @@ class VideoLM:
             raise ConfigError("max_new_tokens must be at least 1")
         t0 = time.perf_counter()
         frames = self.frames(video) if video is not None else None
-        t_decode = time.perf_counter() - t0
+        # frames handed in already decoded report the time their decoding took
+        t_decode = video.decode_s if isinstance(video, Frames) else time.perf_counter() - t0
         t1 = time.perf_counter()
         inputs = self.adapter.build_inputs(self.loaded, question, frames, history)
         t_prep = time.perf_counter() - t1
@@ -239,9 +240,12 @@ def load_frames(video: str | os.PathLike[str], config: ContextConfig) -> Frames:
     """Probe ``video``, select frames with the configured sampler and decode them."""
     from vlmctx.video import SAMPLERS, probe, read_frames
 
+    t0 = time.perf_counter()
     info = probe(os.fspath(video))
     sampler = SAMPLERS.create(config.sampler, **dict(config.sampler_params))
-    return read_frames(info, sampler.select(info), config.backend, config.max_pixels)
+    frames = read_frames(info, sampler.select(info), config.backend, config.max_pixels)
+    frames.decode_s = time.perf_counter() - t0
+    return frames
 
 
 def _frames_key(video: str | os.PathLike[str], config: ContextConfig) -> tuple[Any, ...]:

@@ -74,6 +74,7 @@ class Frames:
     backend: str
     info: VideoInfo
     sample_fps: float = 0.0
+    decode_s: float = 0.0  # wall time spent probing + sampling + decoding these frames
 
     def __len__(self) -> int:
         return int(self.data.shape[0])
