@@ -28,8 +28,26 @@ def register_core(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-new-tokens", type=int, default=128, help="answer length cap (128)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.add_argument("--no-stream", action="store_true", help="print the answer only when complete")
+    p.add_argument(
+        "--max-memory", help="refuse (before loading weights) plans above this, e.g. 24GiB"
+    )
     add_context_args(p)
     p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser(
+        "plan",
+        help="tokens and memory of a plan, before loading any weight",
+        description="Sample VIDEO as `ask` would and print the visual/total tokens, KV-cache size, "
+        "weights and an estimate of peak prefill memory for MODEL, without loading weights. "
+        "With --max-memory, exits non-zero when the plan does not fit.",
+    )
+    p.add_argument("video", help="path to a video file, or 'sample'")
+    add_model_args(p)
+    p.add_argument("--question", default="Describe the video.", help="prompt to count")
+    p.add_argument("--max-memory", help="refuse plans above this, e.g. 24GiB")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    add_context_args(p)
+    p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser(
         "info",
@@ -76,6 +94,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
     config = context_from_args(args)
     video = resolve_video(args.video)
+    if args.max_memory:
+        from vlmctx.budget import check_budget, parse_bytes
+
+        check_budget(_plan(args, config, video, args.question), parse_bytes(args.max_memory))
     frames = load_frames(video, config)  # a bad video fails before any weight is loaded
     lm = VideoLM.load(args.model, config, device=args.device, dtype=args.dtype)
     stream = not (args.json or args.no_stream)
@@ -95,6 +117,39 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if not stream:
         print(f"answer: {answer.text}")
     _print_report(answer)
+    return 0
+
+
+def _plan(args: argparse.Namespace, config: Any, video: str, question: str) -> Any:
+    """Plan ``video`` under ``config`` from its probe and sampler selection (nothing decoded)."""
+    from vlmctx.budget import plan_memory
+    from vlmctx.video import SAMPLERS, probe
+    from vlmctx.video.reader import output_size
+
+    info = probe(video)
+    sel = SAMPLERS.create(config.sampler, **dict(config.sampler_params)).select(info)
+    size = output_size(info, sel.resize, config.max_pixels)
+    dtype = args.dtype if args.dtype != "auto" else _auto_dtype(args.device)
+    return plan_memory(args.model, len(sel), size, question, dtype, sel.pts_s, info.duration_s)
+
+
+def _auto_dtype(device: str) -> str:
+    import torch
+
+    gpu = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+    return "bfloat16" if gpu else "float32"
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from vlmctx.budget import check_budget, parse_bytes
+
+    config = context_from_args(args)
+    plan = _plan(args, config, resolve_video(args.video), args.question)
+    if args.json:
+        print(json.dumps(dict(plan.to_dict(), config=config.to_dict())))
+    else:
+        print(plan.table())
+    check_budget(plan, parse_bytes(args.max_memory) if args.max_memory else None)
     return 0
 
 
