@@ -90,9 +90,10 @@ def resolve_video(arg: str) -> str:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from vlmctx.engine import VideoLM, load_frames
+    from vlmctx.engine import VideoLM, _check_context, load_frames
 
     config = context_from_args(args)
+    _check_context(config)  # unknown or unavailable components fail before any decoding
     video = resolve_video(args.video)
     if args.max_memory:
         from vlmctx.budget import check_budget, parse_bytes

@@ -259,11 +259,15 @@ def _frames_key(video: str | os.PathLike[str], config: ContextConfig) -> tuple[A
     return (path, *stamp, config.sampler, params, config.backend, config.max_pixels)
 
 
-def _check_context(config: ContextConfig, mrope: bool | None = None) -> None:
+def _check_context(config: ContextConfig, mrope: bool | None = None) -> None:  # noqa: D401
     """Refuse unknown or inapplicable components before any weight is loaded."""
     if config.pooling != "none":
+        from vlmctx.pooling import POOLERS
+
+        POOLERS.create(config.pooling, **dict(config.pooling_params))  # validates name + params
         raise ConfigError(
-            f"pooling {config.pooling!r} is not available in this build; use --pooling none"
+            f"pooling {config.pooling!r} is defined (`vlmctx ls`) but not yet applied to models "
+            "in this build; use --pooling none"
         )
     if config.position != "default":
         from vlmctx.position import POSITIONS

@@ -1,0 +1,120 @@
+"""Poolers: per-frame output grids, and average pooling with unpooled-grid coordinates."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from vlmctx.errors import ConfigError
+from vlmctx.registry import Registry
+
+
+@dataclass(frozen=True)
+class FramePlan:
+    """The grid one frame is pooled to: ``out_h`` x ``out_w`` cells over its ``h`` x ``w`` grid."""
+
+    h: int
+    w: int
+    out_h: int
+    out_w: int
+
+    @property
+    def tokens(self) -> int:
+        return self.out_h * self.out_w
+
+    def bins(self, n: int, out: int) -> list[tuple[int, int]]:
+        """[start, end) of each output cell along an axis (torch adaptive-pool bins)."""
+        return [((i * n) // out, -((-(i + 1) * n) // out)) for i in range(out)]
+
+
+class Pooler:
+    """Base: ``plan`` gives each frame's output grid."""
+
+    def plan(self, t: int, h: int, w: int) -> list[FramePlan]:
+        raise NotImplementedError
+
+
+POOLERS: Registry[Pooler] = Registry("pooler")
+
+
+def _kernel_plan(h: int, w: int, k: int) -> FramePlan:
+    return FramePlan(h, w, -(-h // k), -(-w // k))
+
+
+def _check_positive(**values: int) -> None:
+    for name, v in values.items():
+        if int(v) != v or v < 1:
+            raise ConfigError(f"{name} must be a positive integer, got {v!r}")
+
+
+@POOLERS.register("none", summary="keep every frame's full token grid (identity)")
+class NoPooling(Pooler):
+    def plan(self, t: int, h: int, w: int) -> list[FramePlan]:
+        return [FramePlan(h, w, h, w) for _ in range(t)]
+
+
+@POOLERS.register("uniform", summary="pool every frame by kernel x kernel (LLaVA-OV style)")
+class UniformPooling(Pooler):
+    def __init__(self, kernel: int = 2) -> None:
+        _check_positive(kernel=kernel)
+        self.kernel = kernel
+
+    def plan(self, t: int, h: int, w: int) -> list[FramePlan]:
+        return [_kernel_plan(h, w, self.kernel) for _ in range(t)]
+
+
+@POOLERS.register("progressive", summary="VCWE progressive pooling: one full frame per group")
+class ProgressivePooling(Pooler):
+    def __init__(self, group: int = 4, kernel: int = 2, full: int = 0) -> None:
+        _check_positive(group=group, kernel=kernel)
+        if not 0 <= full < group:
+            raise ConfigError(f"full must be in [0, group), got {full} with group {group}")
+        self.group, self.kernel, self.full = group, kernel, full
+
+    def plan(self, t: int, h: int, w: int) -> list[FramePlan]:
+        return [
+            FramePlan(h, w, h, w)
+            if i % self.group == self.full
+            else _kernel_plan(h, w, self.kernel)
+            for i in range(t)
+        ]
+
+
+@POOLERS.register("hybrid", summary="GIRAFFE hybrid resolution: 1 high-res + L-1 at m/ratio")
+class HybridPooling(Pooler):
+    def __init__(self, group: int = 4, ratio: float = 3.0) -> None:
+        _check_positive(group=group)
+        if ratio < 1:
+            raise ConfigError(f"ratio must be >= 1, got {ratio}")
+        self.group, self.ratio = group, float(ratio)
+
+    def plan(self, t: int, h: int, w: int) -> list[FramePlan]:
+        s = math.sqrt(self.ratio)
+        low = FramePlan(h, w, max(1, round(h / s)), max(1, round(w / s)))
+        return [FramePlan(h, w, h, w) if i % self.group == 0 else low for i in range(t)]
+
+
+def pooled_token_count(pooler: Pooler, t: int, h: int, w: int) -> int:
+    """Visual tokens of a t x h x w grid after pooling (what budget planning uses)."""
+    return sum(p.tokens for p in pooler.plan(t, h, w))
+
+
+def pool_frames(emb: torch.Tensor, plans: list[FramePlan]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Average ``emb`` (t, h, w, d) over each frame's cells.
+
+    Returns ``(tokens, coords)``: tokens (n, d) in frame-major raster order, and coords (n, 3)
+    float32 (t, h, w) of each cell's centre in the unpooled grid.
+    """
+    t, h, w, _ = emb.shape
+    if len(plans) != t:
+        raise ConfigError(f"{len(plans)} frame plans for {t} frames")
+    out, coords = [], []
+    for ti, plan in enumerate(plans):
+        frame = emb[ti]  # (h, w, d)
+        for hs, he in plan.bins(h, plan.out_h):
+            for ws, we in plan.bins(w, plan.out_w):
+                out.append(frame[hs:he, ws:we].mean(dim=(0, 1)))
+                coords.append((ti, (hs + he - 1) / 2, (ws + we - 1) / 2))
+    return torch.stack(out), torch.tensor(coords, dtype=torch.float32)
