@@ -33,6 +33,27 @@ def test_planned_tokens_kv_and_weights_equal_measured(family: str) -> None:
     assert plan.peak_prefill_bytes > plan.weight_bytes + plan.kv_cache_bytes
 
 
+@pytest.mark.parametrize("family", FAMILIES)
+def test_planned_pooled_tokens_and_kv_equal_measured(family: str) -> None:
+    from vlmctx.assets import sample_video
+    from vlmctx.models.pooled import pooled_generate_kwargs
+    from vlmctx.pooling import POOLERS
+
+    lm = VideoLM.load(f"tiny-{family}", ContextConfig(sampler_params={"n": 8}))
+    frames = lm.frames(sample_video())
+    plan = plan_memory(f"tiny-{family}", 8, frames.data.shape[1:3], "Q?", "float32",
+                       frames.pts_s, frames.info.duration_s, "progressive")  # fmt: skip
+    inputs = lm.adapter.build_inputs(lm.loaded, "Q?", frames)
+    with torch.inference_mode():
+        kw, _, after = pooled_generate_kwargs(lm.loaded, inputs, POOLERS.create("progressive"))
+        kw.pop("input_ids")
+        cache = lm.loaded.model(**kw, use_cache=True).past_key_values
+    kv = sum(t.numel() * t.element_size() for la in cache.layers for t in (la.keys, la.values))
+    assert plan.visual_tokens == after
+    assert plan.total_tokens == kw["inputs_embeds"].shape[1]
+    assert plan.kv_cache_bytes == kv
+
+
 def test_parse_bytes_and_refusal_message() -> None:
     assert parse_bytes("8GiB") == 8 * 2**30 and parse_bytes("512MB") == 512 * 10**6
     assert parse_bytes("1e3") == 1000

@@ -8,7 +8,7 @@ the safetensors headers of a local checkpoint (exact) or estimated from the conf
 memory is estimated as weights + KV cache + activations of the widest prefill step
 (hidden states, MLP intermediate, and one layer's q/k/v and attention output over all tokens).
 
-Pooling changes the visual-token count; it is added to the plan with the pooling issue.
+With a pooler, visual tokens are counted after pooling from each family's per-frame token grid.
 """
 
 from __future__ import annotations
@@ -129,11 +129,14 @@ def plan_memory(
     dtype: str = "bfloat16",
     pts_s: Any = None,
     duration_s: float | None = None,
+    pooling: str = "none",
+    pooling_params: dict[str, Any] | None = None,
 ) -> MemoryPlan:
     """Plan ``frames`` frames of ``frame_size`` (h, w) for ``model`` without loading weights.
 
     ``pts_s``/``duration_s`` are the selected frames' timestamps and the video's length; families
     that write timestamps into the prompt need them for an exact token count (default: 1 fps).
+    ``pooling`` counts visual tokens after that pooler (``vlmctx.pooling``), as the engine feeds them.
     """
     from transformers import AutoConfig, AutoProcessor
 
@@ -167,6 +170,9 @@ def plan_memory(
     inputs = adapter.build_inputs(loaded, question, clip)
     total = int(inputs["input_ids"].shape[1])
     visual = adapter.count_visual(loaded, inputs["input_ids"])
+    if pooling != "none":
+        after = _pooled_visual(adapter, config, inputs, frames, visual, pooling, pooling_params)
+        total, visual = total - visual + after, after
     text = config.get_text_config()
     nbytes = _DTYPE_BYTES[dtype]
     kv = kv_bytes_per_token(text, nbytes) * total
@@ -175,6 +181,22 @@ def plan_memory(
     act = total * nbytes * (4 * text.hidden_size + 2 * text.intermediate_size)
     return MemoryPlan(model, frames, (h, w), visual, total, kv, weights, exact is not None,
                       act, weights + kv + act, dtype)  # fmt: skip
+
+
+def _pooled_visual(
+    adapter: Any, config: Any, inputs: Any, frames: int, visual: int, name: str, params: Any
+) -> int:
+    """Visual tokens after pooling, from each family's per-frame token grid."""
+    from vlmctx.pooling import POOLERS, pooled_token_count
+
+    pooler = POOLERS.create(name, **dict(params or {}))
+    if adapter.mrope:
+        m = config.vision_config.spatial_merge_size
+        t, h, w = (int(x) for x in inputs["video_grid_thw"][0])
+        return pooled_token_count(pooler, t, h // m, w // m)
+    newline = 1 if adapter.family == "llava_onevision" else 0
+    side = int(round(((visual - newline) // frames) ** 0.5))  # square per-frame grids
+    return pooled_token_count(pooler, frames, side, side) + newline
 
 
 def check_budget(plan: MemoryPlan, max_memory: int | None) -> None:

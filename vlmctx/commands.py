@@ -131,7 +131,8 @@ def _plan(args: argparse.Namespace, config: Any, video: str, question: str) -> A
     sel = SAMPLERS.create(config.sampler, **dict(config.sampler_params)).select(info)
     size = output_size(info, sel.resize, config.max_pixels)
     dtype = args.dtype if args.dtype != "auto" else _auto_dtype(args.device)
-    return plan_memory(args.model, len(sel), size, question, dtype, sel.pts_s, info.duration_s)
+    return plan_memory(args.model, len(sel), size, question, dtype, sel.pts_s, info.duration_s,
+                       config.pooling, dict(config.pooling_params))  # fmt: skip
 
 
 def _auto_dtype(device: str) -> str:

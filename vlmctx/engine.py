@@ -265,10 +265,11 @@ def _check_context(config: ContextConfig, mrope: bool | None = None) -> None:  #
         from vlmctx.pooling import POOLERS
 
         POOLERS.create(config.pooling, **dict(config.pooling_params))  # validates name + params
-        raise ConfigError(
-            f"pooling {config.pooling!r} is defined (`vlmctx ls`) but not yet applied to models "
-            "in this build; use --pooling none"
-        )
+        if config.position != "default":
+            raise ConfigError(
+                f"pooling {config.pooling!r} together with position scheme {config.position!r} "
+                "is not supported yet; use one of the two (--pooling none or --position default)"
+            )
     if config.position != "default":
         from vlmctx.position import POSITIONS
 
@@ -316,8 +317,9 @@ class _Run:
         try:
             with torch.inference_mode(), applied(lm.loaded, self.inputs, lm.config) as extra:
                 position_info = extra.pop("_position_info", {})
+                model_inputs = self._pooled() if lm.config.pooling != "none" else self.inputs
                 out = model.generate(
-                    **self.inputs,
+                    **model_inputs,
                     **extra,
                     max_new_tokens=self.max_new_tokens,
                     do_sample=False,
@@ -333,7 +335,7 @@ class _Run:
         finally:
             clock.close()
         t_end = time.perf_counter()
-        n_in = int(self.inputs["input_ids"].shape[1])
+        n_in = int(model_inputs["input_ids"].shape[1])
         new = out[0, n_in:]
         first = clock.first_token_at or t_end
         self.timings.update(
@@ -347,7 +349,7 @@ class _Run:
             frames=[(int(i), float(t)) for i, t in zip(frames.indices, frames.pts_s, strict=True)]
             if frames is not None
             else [],
-            visual_tokens=lm.adapter.count_visual(lm.loaded, self.inputs["input_ids"]),
+            visual_tokens=lm.adapter.count_visual(lm.loaded, model_inputs["input_ids"]),
             total_tokens=n_in,
             new_tokens=int(new.shape[0]),
             timings={k: round(v, 4) for k, v in self.timings.items()},
@@ -355,8 +357,24 @@ class _Run:
             model=lm.model_id,
             config=lm.config.to_dict(),
             backend=frames.backend if frames is not None else "",
-            extra={"position": position_info} if position_info else {},
+            extra=dict(
+                {"position": position_info} if position_info else {},
+                visual_tokens_before_pooling=lm.adapter.count_visual(
+                    lm.loaded, self.inputs["input_ids"]
+                ),
+            ),
         )
+
+    def _pooled(self) -> Any:
+        """Inputs with the video embeddings pooled by the configured pooler (encode is timed by
+        the stage clock's hook on the vision tower)."""
+        from vlmctx.models.pooled import pooled_generate_kwargs
+        from vlmctx.pooling import POOLERS
+
+        cfg = self.lm.config
+        pooler = POOLERS.create(cfg.pooling, **dict(cfg.pooling_params))
+        kwargs, _, _ = pooled_generate_kwargs(self.lm.loaded, self.inputs, pooler)
+        return kwargs
 
 
 class AnswerStream:

@@ -38,6 +38,10 @@ def test_uniform_2x2_by_hand() -> None:
     assert coords.tolist() == [[0, 0.5, 0.5], [0, 0.5, 2.5], [0, 2.5, 0.5], [0, 2.5, 2.5]]
     # odd sizes: ceil at the edges (3 -> 2 cells: [0, 2) and [2, 3))
     assert pooled_token_count(POOLERS.create("uniform", kernel=2), 1, 3, 3) == 4
+    odd = torch.arange(9, dtype=torch.float32).reshape(1, 3, 3, 1)
+    tokens, coords = pool_frames(odd, POOLERS.create("uniform", kernel=2).plan(1, 3, 3))
+    assert tokens.flatten().tolist() == [2.0, 3.5, 6.5, 8.0]
+    assert coords[:, 1].tolist() == [0.5, 0.5, 2.0, 2.0]
 
 
 def test_progressive_and_hybrid_counts() -> None:

@@ -19,13 +19,17 @@ class FramePlan:
     w: int
     out_h: int
     out_w: int
+    kernel: int = 0  # > 0: fixed k x k cells (the last one cut at the edge); 0: adaptive bins
 
     @property
     def tokens(self) -> int:
         return self.out_h * self.out_w
 
     def bins(self, n: int, out: int) -> list[tuple[int, int]]:
-        """[start, end) of each output cell along an axis (torch adaptive-pool bins)."""
+        """[start, end) of each output cell along an axis: k-wide cells for a kernel plan,
+        torch adaptive-pool bins otherwise."""
+        if self.kernel:
+            return [(i * self.kernel, min((i + 1) * self.kernel, n)) for i in range(out)]
         return [((i * n) // out, -((-(i + 1) * n) // out)) for i in range(out)]
 
 
@@ -40,7 +44,7 @@ POOLERS: Registry[Pooler] = Registry("pooler")
 
 
 def _kernel_plan(h: int, w: int, k: int) -> FramePlan:
-    return FramePlan(h, w, -(-h // k), -(-w // k))
+    return FramePlan(h, w, -(-h // k), -(-w // k), k)
 
 
 def _check_positive(**values: int) -> None:
