@@ -17,8 +17,9 @@ pooled token can sit where the tokens it replaced sat (M-RoPE families).
   group of ``group`` frames one frame keeps its m tokens, the other ``group - 1`` are adaptively
   pooled to about m / ``ratio`` tokens (aspect kept), e.g. 240 -> 80 for ratio 3.
 
-Application to the four model families (embedding replacement and pooled positions) is the part of
-the pooling issue still to do; the engine refuses any pooler other than ``none`` until then.
+``vlmctx.models.pooled`` applies a pooler to each of the four families (pooled embeddings through
+``inputs_embeds``; pooled M-RoPE positions at the unpooled cell centres). Combining a pooler with a
+position scheme other than ``default`` is refused for now.
 """
 
 from vlmctx.pooling.poolers import POOLERS, FramePlan, Pooler, pool_frames, pooled_token_count
