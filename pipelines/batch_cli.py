@@ -89,31 +89,16 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Standalone entry (``python -m pipelines.batch_cli``), same errors-as-one-line contract."""
-    parser = argparse.ArgumentParser(prog="vlmctx")
-    parser.add_argument("--debug", action="store_true")
-    sub = parser.add_subparsers(dest="command")
-    register(sub)
+    """Standalone entry (``python -m pipelines.batch_cli``, e.g. under ``accelerate launch -m``):
+    the same parser and errors-as-one-line handling as ``vlmctx batch``."""
+    from vlmctx.cli import main as vlmctx_main
+
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] != "batch":
-        argv = ["batch", *argv]
-    return _run(parser, argv)
-
-
-def _run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
-    import logging
-
-    from vlmctx.errors import VlmctxError
-
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING)
-    try:
-        return int(args.func(args) or 0)
-    except VlmctxError as exc:
-        if args.debug:
-            raise
-        print(f"vlmctx batch: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+    debug = [a for a in argv if a == "--debug"]
+    rest = [a for a in argv if a != "--debug"]
+    if not rest or rest[0] != "batch":
+        rest = ["batch", *rest]
+    return vlmctx_main([*debug, *rest])
 
 
 if __name__ == "__main__":

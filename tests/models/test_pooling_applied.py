@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.conftest import FAMILIES
+from tests.models.conftest import load_setup
 from vlmctx.config import ContextConfig
 from vlmctx.engine import VideoLM
 from vlmctx.errors import ConfigError
@@ -13,17 +13,9 @@ from vlmctx.models.pooled import pooled_generate_kwargs
 from vlmctx.pooling import POOLERS, pooled_token_count
 
 
-@pytest.fixture(scope="module", params=FAMILIES)
-def setup(request: pytest.FixtureRequest):
-    from vlmctx.assets import sample_video
-
-    lm = VideoLM.load(f"tiny-{request.param}", ContextConfig(sampler_params={"n": 8}))
-    inputs = lm.adapter.build_inputs(
-        lm.loaded, "What colour is the ball?", lm.frames(sample_video())
-    )
-    with torch.inference_mode():
-        ref = lm.loaded.model(**inputs).logits
-    return lm, inputs, ref
+@pytest.fixture(scope="module")
+def setup(family: str):
+    return load_setup(family, 8)
 
 
 def _grid(lm: VideoLM, inputs) -> tuple[int, int, int]:
