@@ -265,11 +265,6 @@ def _check_context(config: ContextConfig, mrope: bool | None = None) -> None:  #
         from vlmctx.pooling import POOLERS
 
         POOLERS.create(config.pooling, **dict(config.pooling_params))  # validates name + params
-        if config.position != "default":
-            raise ConfigError(
-                f"pooling {config.pooling!r} together with position scheme {config.position!r} "
-                "is not supported yet; use one of the two (--pooling none or --position default)"
-            )
     if config.position != "default":
         from vlmctx.position import POSITIONS
 
@@ -313,20 +308,21 @@ class _Run:
         clock = _StageClock(lm.adapter.vision_module(model))
         streamer = _Tee(clock, text_streamer) if text_streamer is not None else clock
         tok = lm.loaded.processor.tokenizer
+        pooling = lm.config.pooling != "none"
         t0 = time.perf_counter()
         try:
-            with torch.inference_mode(), applied(lm.loaded, self.inputs, lm.config) as extra:
-                position_info = extra.pop("_position_info", {})
-                model_inputs = self._pooled() if lm.config.pooling != "none" else self.inputs
-                out = model.generate(
-                    **model_inputs,
-                    **extra,
-                    max_new_tokens=self.max_new_tokens,
-                    do_sample=False,
-                    use_cache=True,  # see vlmctx/models/positioning.py on fractional ids
-                    streamer=streamer,
-                    pad_token_id=tok.pad_token_id,
-                )
+            with torch.inference_mode():
+                model_inputs, layouts = self._pooled() if pooling else (self.inputs, None)
+                with applied(lm.loaded, model_inputs, lm.config, layouts) as extra:
+                    position_info = extra.pop("_position_info", {})
+                    out = model.generate(
+                        **{**model_inputs, **extra},
+                        max_new_tokens=self.max_new_tokens,
+                        do_sample=False,
+                        use_cache=True,  # see vlmctx/models/positioning.py on fractional ids
+                        streamer=streamer,
+                        pad_token_id=tok.pad_token_id,
+                    )
         except torch.OutOfMemoryError as exc:
             raise VlmctxError(
                 "out of memory during generation: use fewer frames (--frames), --max-pixels, "
@@ -365,16 +361,17 @@ class _Run:
             ),
         )
 
-    def _pooled(self) -> Any:
-        """Inputs with the video embeddings pooled by the configured pooler (encode is timed by
-        the stage clock's hook on the vision tower)."""
-        from vlmctx.models.pooled import pooled_generate_kwargs
+    def _pooled(self) -> tuple[dict[str, Any], list[Any]]:
+        """Inputs with the video embeddings pooled by the configured pooler, and the pooled
+        sequence's layout for the position scheme (encode is timed by the stage clock's hook on
+        the vision tower)."""
+        from vlmctx.models.pooled import pooled_inputs
         from vlmctx.pooling import POOLERS
 
         cfg = self.lm.config
         pooler = POOLERS.create(cfg.pooling, **dict(cfg.pooling_params))
-        kwargs, _, _ = pooled_generate_kwargs(self.lm.loaded, self.inputs, pooler)
-        return kwargs
+        pooled = pooled_inputs(self.lm.loaded, self.inputs, pooler)
+        return pooled.kwargs, [pooled.layout]
 
 
 class AnswerStream:

@@ -5,11 +5,15 @@ as the pooler plans; the prompt keeps one placeholder per pooled token, and the 
 ``inputs_embeds`` with the pooled embeddings in those places. For the M-RoPE families a pooled
 token's (t, h, w) position is the centre of the cells it replaced, and text after the video resumes
 where the unpooled video would have left it (transformers' ``get_rope_index`` rule), so ``none``
-reproduces the unpooled model exactly. Single sequence, one video per prompt.
+reproduces the unpooled model exactly. The pooled sequence's ``TokenLayout`` (pooled runs carry
+their cell centres) is what position schemes plan on, so a scheme composes with a pooler: VCWE
+counts the pooled visual tokens, V2PE steps the pooled offsets by delta, the frequency schemes
+rotate the pooled ids. Single sequence, one video per prompt.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -17,6 +21,8 @@ import torch
 from vlmctx.errors import UnsupportedModelError
 from vlmctx.models.base import Loaded
 from vlmctx.pooling import Pooler, pool_frames
+from vlmctx.position import VIDEO, TokenLayout, VisualRun, base_position_ids
+from vlmctx.position.hf import layouts_from_visual_mask
 
 
 def _runs(mask: torch.Tensor) -> list[tuple[int, int]]:
@@ -65,35 +71,50 @@ def _frame_grids(loaded: Loaded, inputs: Any) -> tuple[torch.Tensor, torch.Tenso
     raise UnsupportedModelError(f"pooling is not implemented for family {fam!r}")
 
 
-def _mrope_positions(
+def _pooled_layout(
     loaded: Loaded, inputs: Any, new_ids: torch.Tensor, vis: torch.Tensor, coords: torch.Tensor
-) -> torch.Tensor:
-    """(3, 1, n) positions: text +1, pooled tokens at their unpooled-grid centres."""
+) -> TokenLayout:
+    """Layout of the pooled sequence: for M-RoPE one video run whose tokens sit at their
+    unpooled-grid centres (so every position scheme sees where pooled tokens came from); for 1-D
+    families the shortened visual runs."""
+    if not loaded.adapter.mrope:
+        (layout,) = layouts_from_visual_mask(vis[None])
+        return layout
     cfg = loaded.model.config
-    (start, end), = _runs(vis)  # fmt: skip
-    interval = torch.tensor(1.0)
+    ((start, _end),) = _runs(vis)
+    interval = 1.0
     if loaded.adapter.family == "qwen2_5_vl" and "second_per_grid_ts" in inputs:
         sec = torch.as_tensor(inputs["second_per_grid_ts"][0], dtype=torch.float32)
-        interval = sec * cfg.vision_config.tokens_per_second
-    n = new_ids.shape[0]
-    pos = torch.zeros(3, n, dtype=torch.float32)
-    pos[:, :start] = torch.arange(start, dtype=torch.float32)
-    st = float(start)
-    t_ids = (coords[:, 0] * interval).floor()  # == (arange(t) * interval).long() for t >= 0
-    pos[0, start:end] = t_ids + st
-    pos[1, start:end] = coords[:, 1] + st
-    pos[2, start:end] = coords[:, 2] + st
-    grid = inputs["video_grid_thw"][0]
+        interval = float(sec * cfg.vision_config.tokens_per_second)
+    t, h, w = (int(x) for x in inputs["video_grid_thw"][0])
     m = cfg.vision_config.spatial_merge_size
-    resume = st + max(int(grid[1]), int(grid[2])) // m
-    pos[:, end:] = torch.arange(n - end, dtype=torch.float32) + resume
-    return pos[:, None, :]
+    types = torch.zeros(new_ids.shape[0], dtype=torch.int64)
+    types[vis] = VIDEO
+    run = VisualRun(start, (t, h // m, w // m), VIDEO, interval, coords.to(torch.float32).cpu())
+    return TokenLayout(types, (run,))
+
+
+@dataclass
+class PooledInputs:
+    """generate() kwargs with pooled video embeddings, the pooled sequence's ``TokenLayout`` (for
+    position schemes) and the visual-token counts before and after pooling."""
+
+    kwargs: dict[str, Any]
+    layout: TokenLayout
+    before: int
+    after: int
 
 
 def pooled_generate_kwargs(
     loaded: Loaded, inputs: Any, pooler: Pooler
 ) -> tuple[dict[str, Any], int, int]:
     """generate() kwargs with pooled video embeddings; also visual tokens before and after."""
+    pooled = pooled_inputs(loaded, inputs, pooler)
+    return pooled.kwargs, pooled.before, pooled.after
+
+
+def pooled_inputs(loaded: Loaded, inputs: Any, pooler: Pooler) -> PooledInputs:
+    """Encode, pool and re-embed one sequence's video (see the module docstring)."""
     if inputs["input_ids"].shape[0] != 1:
         raise UnsupportedModelError("pooling supports one sequence at a time")
     ids = inputs["input_ids"][0]
@@ -122,9 +143,9 @@ def pooled_generate_kwargs(
         "inputs_embeds": embeds,
         "attention_mask": torch.ones_like(new_ids)[None],
     }
+    layout = _pooled_layout(loaded, inputs, new_ids, new_vis.cpu(), coords)
     if loaded.adapter.mrope:
         kwargs["mm_token_type_ids"] = inputs["mm_token_type_ids"][:, keep]
-        kwargs["position_ids"] = _mrope_positions(loaded, inputs, new_ids, new_vis, coords).to(
-            new_ids.device
-        )
-    return kwargs, before, int(new_vis.sum())
+        pos, _ = base_position_ids(layout, mrope=True)  # (3, n)
+        kwargs["position_ids"] = pos[:, None, :].to(new_ids.device)  # (3, 1, n)
+    return PooledInputs(kwargs, layout, before, int(new_vis.sum()))

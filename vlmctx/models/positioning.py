@@ -28,8 +28,14 @@ def _language_model(model: Any) -> Any:
     return model.model.language_model
 
 
-def plan_for_inputs(loaded: Loaded, inputs: Any, config: ContextConfig) -> tuple[Any, dict]:
-    """The scheme's batched positions for these processor outputs, and its info for results."""
+def plan_for_inputs(
+    loaded: Loaded, inputs: Any, config: ContextConfig, layouts: list[Any] | None = None
+) -> tuple[Any, dict]:
+    """The scheme's batched positions for these processor outputs, and its info for results.
+
+    ``layouts`` (one ``TokenLayout`` per row) overrides the layouts read from ``inputs``; the
+    pooled path passes the pooled sequence's layout so the scheme plans on the pooled tokens.
+    """
     from vlmctx.position import (
         POSITIONS,
         batch_plans,
@@ -42,7 +48,9 @@ def plan_for_inputs(loaded: Loaded, inputs: Any, config: ContextConfig) -> tuple
     text_cfg = model.config.get_text_config()
     spec = spec_from_config(text_cfg, family=adapter.family)
     mask = inputs["attention_mask"]
-    if adapter.mrope:
+    if layouts is not None:
+        pass
+    elif adapter.mrope:
         vision = model.config.vision_config
         layouts = layouts_from_mm_inputs(
             inputs["mm_token_type_ids"],
@@ -66,14 +74,19 @@ def plan_for_inputs(loaded: Loaded, inputs: Any, config: ContextConfig) -> tuple
 
 
 @contextmanager
-def applied(loaded: Loaded, inputs: Any, config: ContextConfig) -> Iterator[dict[str, Any]]:
-    """Yield extra generate() kwargs for ``config.position``; restore the model on exit."""
+def applied(
+    loaded: Loaded, inputs: Any, config: ContextConfig, layouts: list[Any] | None = None
+) -> Iterator[dict[str, Any]]:
+    """Yield extra generate() kwargs for ``config.position``; restore the model on exit.
+
+    The yielded ``position_ids`` replace any in ``inputs`` (the pooled path's default ids).
+    """
     if config.position == "default":
         yield {}
         return
     from vlmctx.position import PlannedRotaryEmbedding
 
-    (spec, batch), info = plan_for_inputs(loaded, inputs, config)
+    (spec, batch), info = plan_for_inputs(loaded, inputs, config, layouts)
     lm = _language_model(loaded.model)
     original = lm.rotary_emb
     device = inputs["input_ids"].device

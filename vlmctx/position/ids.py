@@ -31,9 +31,16 @@ __all__ = ["base_position_ids", "mrope_visual_offsets"]
 def mrope_visual_offsets(run: VisualRun) -> torch.Tensor:
     """(3, t*h*w) int64 offsets (t, h, w) of a run's tokens from its start id, row-major.
 
+    A pooled run (``run.coords`` set) gives float64 (3, k) offsets: its tokens' cell centres,
+    the temporal one floored after the time step like the unpooled ids.
+
     The temporal offset of grid frame k is ``floor(k * time_interval)`` computed in float32, as
     transformers does with the float32 ``second_per_grid_ts`` of Qwen2.5-VL.
     """
+    if run.coords is not None:  # pooled tokens at cell centres: float offsets
+        c = run.coords.to(torch.float32)  # (k, 3)
+        step = torch.tensor(run.time_interval, dtype=torch.float32)
+        return torch.stack([(c[:, 0] * step).floor(), c[:, 1], c[:, 2]]).to(torch.float64)
     t, h, w = run.grid
     if run.time_interval == 1:
         tt = torch.arange(t, dtype=torch.int64)

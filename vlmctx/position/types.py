@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -78,15 +78,21 @@ class VisualRun:
     ``grid`` is the LLM-token grid (t, h, w) AFTER spatial merge (and temporal patching).
     ``time_interval`` is the temporal-id step per grid frame: 1 for Qwen2-VL and images;
     ``tokens_per_second * second_per_grid_t`` for Qwen2.5-VL videos (time-aligned M-RoPE).
+    ``coords`` (float32 (k, 3): grid frame, row, column), when set, says the run holds k pooled
+    tokens, each at the centre of the cells of ``grid`` it replaced (``vlmctx.pooling``); ``grid``
+    stays the unpooled grid, so text after the run resumes where the unpooled video would leave it.
     """
 
     start: int
     grid: tuple[int, int, int]
     kind: int = VIDEO
     time_interval: float = 1.0
+    coords: torch.Tensor | None = field(default=None, compare=False, repr=False)
 
     @property
     def length(self) -> int:
+        if self.coords is not None:
+            return int(self.coords.shape[0])
         t, h, w = self.grid
         return t * h * w
 
