@@ -214,16 +214,22 @@ class VideoLM:
             return AnswerStream(run)
         return run.run()
 
-    def chat(self, content: Sequence[Any], *, max_new_tokens: int = 128) -> Answer:
-        """Generate from interleaved text and PIL images (e.g. MMLongBench documents)."""
-        inputs = self._interleaved_inputs(content)
+    def chat(
+        self, content: Sequence[Any], *, max_new_tokens: int = 128, assistant_prefix: str = ""
+    ) -> Answer:
+        """Generate from interleaved text and PIL images (e.g. MMLongBench documents).
+
+        ``assistant_prefix`` is written after the chat template's generation prompt, so the model
+        continues it (MMLongBench's ``Answer:``); the returned text is what follows the prefix.
+        """
+        inputs = self._interleaved_inputs(content, assistant_prefix)
         return _Run(self, inputs, None, max_new_tokens, {"decode": 0.0, "preprocess": 0.0}).run()
 
-    def count_tokens(self, content: Sequence[Any]) -> int:
+    def count_tokens(self, content: Sequence[Any], assistant_prefix: str = "") -> int:
         """Real input length in tokens of interleaved text/images (after the chat template)."""
-        return int(self._interleaved_inputs(content)["input_ids"].shape[1])
+        return int(self._interleaved_inputs(content, assistant_prefix)["input_ids"].shape[1])
 
-    def _interleaved_inputs(self, content: Sequence[Any]) -> Any:
+    def _interleaved_inputs(self, content: Sequence[Any], assistant_prefix: str = "") -> Any:
         parts: list[dict[str, Any]] = []
         images = []
         for item in content:
@@ -233,7 +239,16 @@ class VideoLM:
                 parts.append({"type": "image"})
                 images.append(item)
         msgs = [{"role": "user", "content": parts}]
-        return self.adapter.build_inputs(self.loaded, "", None, images=images, messages=msgs)
+        if not assistant_prefix:
+            return self.adapter.build_inputs(self.loaded, "", None, images=images, messages=msgs)
+        # the adapters' build_inputs always ends at the generation prompt; append the prefix
+        # to the templated text ourselves (same processor call, images only, no video kwargs)
+        proc = self.loaded.processor
+        text = proc.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+        kwargs: dict[str, Any] = {"text": [text + assistant_prefix], "return_tensors": "pt"}
+        if images:
+            kwargs["images"] = images
+        return proc(**kwargs)
 
 
 def load_frames(video: str | os.PathLike[str], config: ContextConfig) -> Frames:
