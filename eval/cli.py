@@ -33,8 +33,14 @@ def parse_lengths(text: str | None) -> list[int] | None:
     return out
 
 
-def build_tasks(names: str, task_args: list[str] | None) -> dict[str, Any]:
-    """Create the named tasks with their ``TASK:KEY=VALUE`` arguments (validated by the registry)."""
+def build_tasks(
+    names: str, task_args: list[str] | None, common: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Create the named tasks with their ``TASK:KEY=VALUE`` arguments (validated by the registry).
+
+    ``common`` (e.g. the ``--judge-*`` flags) goes to every task whose constructor takes the key;
+    ``--task-arg`` values win over it. A common key that no task takes is an error.
+    """
     from eval.tasks.registry import TASKS, load_builtin_tasks
 
     load_builtin_tasks()
@@ -50,14 +56,32 @@ def build_tasks(names: str, task_args: list[str] | None) -> dict[str, Any]:
             )
         params.setdefault(task, []).append(kv)
     tasks = {}
+    used: set[str] = set()
     for name in wanted:
+        kwargs = parse_kv(params.get(name))
+        for key, value in (common or {}).items():
+            if key in TASKS.entry(name).parameters():
+                used.add(key)
+                kwargs.setdefault(key, value)
         try:
-            tasks[name] = TASKS.create(name, **parse_kv(params.get(name)))
+            tasks[name] = TASKS.create(name, **kwargs)
         except TypeError as exc:  # a required argument is missing
             raise ConfigError(
                 f"task {name}: {exc}; pass it with --task-arg {name}:KEY=VALUE"
             ) from exc
+    unused = sorted(set(common or {}) - used)
+    if unused:
+        flags = ", ".join("--" + k.replace("_", "-") for k in unused)
+        raise ConfigError(f"{flags}: none of the tasks {', '.join(wanted)} uses it; drop it")
     return tasks
+
+
+def judge_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """Task arguments from the ``--judge-*`` flags (empty without ``--judge-url``)."""
+    if not args.judge_url:
+        return {}
+    return {"judge_url": args.judge_url, "judge_model": args.judge_model,
+            "judge_key_env": args.judge_key_env, "judge_for": args.judge_for}  # fmt: skip
 
 
 def versions(model_info: dict[str, Any] | None) -> dict[str, str]:
@@ -89,7 +113,24 @@ def _parallel(predictions: bool) -> Any:
         from accelerate import PartialState
     except ImportError:
         return Parallel()
-    state = PartialState()
+    import os
+
+    import torch
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    # accelerate's PartialState() only forms a multi-process CPU group when asked for the CPU;
+    # without it, `accelerate launch --multi_gpu` / torchrun on a host with no accelerator gives
+    # every process rank 0 of 1 (all would predict every sample into the same file)
+    cpu = os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes") or (
+        world > 1 and not torch.accelerator.is_available()
+    )
+    state = PartialState(cpu=cpu)
+    if world > 1 and state.num_processes != world:
+        raise ConfigError(
+            f"launched as {world} processes but accelerate formed a group of "
+            f"{state.num_processes}; launch with `accelerate launch --multi_gpu --num_processes "
+            f"{world} -m vlmctx.cli eval ...` (see docs/eval.md)"
+        )
     return Parallel(
         state.process_index, state.num_processes, state.wait_for_everyone, str(state.device)
     )
@@ -100,7 +141,7 @@ def run_eval(args: argparse.Namespace) -> int:
 
     if not args.model and not args.predictions:
         raise ConfigError("give --model M to run a model, or --predictions FILE.jsonl to rescore")
-    tasks = build_tasks(args.tasks, args.task_arg)
+    tasks = build_tasks(args.tasks, args.task_arg, judge_kwargs(args))
     config = context_from_args(args)
     par = _parallel(bool(args.predictions))
     model = None if args.predictions else _load_model(args, config, par)
@@ -159,6 +200,14 @@ def register(sub: Any) -> None:
     p.add_argument("--predictions", help="rescore this JSONL (sample_id, prediction); no model")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    j = p.add_argument_group("LLM judge (optional; MMLongBench summarization, DocVQA)")
+    j.add_argument("--judge-url", help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1")
+    j.add_argument("--judge-model", default="gpt-4o-2024-11-20",
+                   help="judge model name (default: the paper's gpt-4o-2024-11-20)")  # fmt: skip
+    j.add_argument("--judge-key-env", default="LLM_JUDGE_KEY",
+                   help="environment variable holding the API key (default LLM_JUDGE_KEY)")  # fmt: skip
+    j.add_argument("--judge-for", default="summ",
+                   help="what the judge scores: summ (paper), docqa (V1.1), or summ,docqa")  # fmt: skip
     add_context_args(p)
     p.set_defaults(func=run_eval)
 

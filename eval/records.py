@@ -47,6 +47,8 @@ class Sample:
     question: str | None = None
     max_new_tokens: int = 128
     meta: dict[str, Any] = field(default_factory=dict)
+    # text the assistant turn starts with (MMLongBench's "Answer:"); the model continues after it
+    assistant_prefix: str = ""
 
     def summary(self, full: bool = False) -> dict[str, Any]:
         """What the samples file records about the input (the whole text with ``full``)."""
@@ -56,6 +58,8 @@ class Sample:
         images = [c.path for c in self.content if isinstance(c, ImageRef)]
         text = "".join(c if isinstance(c, str) else "<image>" for c in self.content)
         out: dict[str, Any] = {"n_images": len(images), "n_text_chars": sum(map(len, texts))}
+        if self.assistant_prefix:
+            out["assistant_prefix"] = self.assistant_prefix
         if full:
             out.update(text=text, images=images)
         else:

@@ -81,18 +81,23 @@ def run_dir_name(model_id: str, config: dict[str, Any]) -> str:
 def predict_one(model: VisionLanguageModel, sample: Sample) -> dict[str, Any]:
     """Run the model on one sample and return the prediction record."""
     t0 = time.perf_counter()
+    extra: dict[str, Any] = {}
     if sample.content is not None:
         content = [c.open() if isinstance(c, ImageRef) else c for c in sample.content]
-        ans = model.chat(content, max_new_tokens=sample.max_new_tokens)
+        if sample.assistant_prefix and accepts(model.chat, "assistant_prefix"):
+            extra["assistant_prefix"] = sample.assistant_prefix
+        ans = model.chat(content, max_new_tokens=sample.max_new_tokens, **extra)
     else:
         ans = model.ask(sample.video, sample.question or "", max_new_tokens=sample.max_new_tokens)
     latency = time.perf_counter() - t0
     total = getattr(ans, "total_tokens", None)
     if total is None and sample.content is not None:
-        total = model.count_tokens(content)
+        ok = extra and accepts(model.count_tokens, "assistant_prefix")
+        total = model.count_tokens(content, **(extra if ok else {}))
     return {
         "sample_id": sample.id,
         "prediction": ans.text,
+        "assistant_prefix": extra.get("assistant_prefix"),  # None: the model was not given one
         "input_tokens": total,
         "visual_tokens": getattr(ans, "visual_tokens", None),
         "new_tokens": getattr(ans, "new_tokens", None),

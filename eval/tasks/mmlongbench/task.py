@@ -25,6 +25,7 @@ from eval.tasks.mmlongbench.data import (
     DatasetSpec,
     load_icl,
     load_jsonl_dataset,
+    read_rows,
     resolve_file,
 )
 from vlmctx.errors import ConfigError, DataFormatError
@@ -68,6 +69,8 @@ class MMLongBench(Task):
         judge_url: str | None = None,
         judge_model: str | None = None,
         judge_key_env: str = "LLM_JUDGE_KEY",
+        judge_for: str = "summ",
+        assistant_prefix: bool = True,
     ) -> None:
         sub = os.path.join(root, "mmlb_data")
         self.data_dir = sub if os.path.isdir(sub) else root
@@ -81,11 +84,20 @@ class MMLongBench(Task):
         self.specs = select_datasets(datasets)
         self.official_subset = official_subset
         self.seed = seed
+        self.assistant_prefix = assistant_prefix
         self.judge = None
+        self.judge_for = {x.strip().lower() for x in judge_for.split(",") if x.strip()}
+        if not self.judge_for <= {"summ", "docqa"}:
+            raise ConfigError(f"judge_for={judge_for!r}: use summ, docqa or summ,docqa")
         if judge_url or judge_model:
             from eval.tasks.mmlongbench.judge import OpenAIJudge
 
             self.judge = OpenAIJudge(judge_url or "", judge_model or "", judge_key_env)
+        self._claims: dict[tuple[str, str], list[str]] = {}
+
+    def judges(self, what: str) -> bool:
+        """Whether the LLM judge scores ``what`` (``summ`` or ``docqa``) in this run."""
+        return self.judge is not None and what in self.judge_for
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -94,9 +106,34 @@ class MMLongBench(Task):
             "datasets": [s.key for s in self.specs],
             "official_subset": self.official_subset,
             "seed": self.seed,
-            "docqa_metric": "doc_qa_llm" if self.judge else "doc_qa",
-            "summ_metric": "rougeLsum_f1 (the paper's GPT-4o fluency x F1 judge is not run)",
-        }
+            "assistant_prefix": self.assistant_prefix,
+            "docqa_metric": "doc_qa_llm" if self.judges("docqa") else "doc_qa",
+            "summ_metric": (
+                "judge_flu_f1 (LLM judge, protocol of the paper's gpt4-flu-f1, own prompts)"
+                if self.judges("summ")
+                else "rougeLsum_f1 (the paper's LLM fluency x F1 judge is not run)"
+            ),
+            "judge": None if self.judge is None else {
+                "url": self.judge.url, "model": self.judge.model, "for": sorted(self.judge_for),
+                **self.judge.stats.to_dict(),
+            },
+        }  # fmt: skip
+
+    def _load_claims(self, spec: DatasetSpec) -> None:
+        """Key points for the summarization judge (``summ/{gov,lexsum}_claims.jsonl``)."""
+        path = os.path.join(self.data_dir, "summ", f"{spec.loader}_claims.jsonl")
+        if not os.path.exists(path):
+            raise ConfigError(
+                f"the summarization judge needs {path} (from the MMLongBench download); "
+                "add it or run without --judge-url"
+            )
+        probe = LoadResult()
+        for n, rec in read_rows(path, probe):
+            if not isinstance(rec.get("claims"), list) or "id" not in rec:
+                raise DataFormatError(f"{path}:{n + 1}: expected {{id, claims: [str]}}")
+            self._claims[(spec.key, str(rec["id"]))] = [str(c) for c in rec["claims"]]
+        if probe.errors:
+            raise DataFormatError(f"{path}: {probe.errors[0]['error']} (fix the claims file)")
 
     def load(self, lengths: list[int] | None = None, limit: int | None = None) -> LoadResult:
         out = LoadResult()
@@ -108,7 +145,12 @@ class MMLongBench(Task):
                     continue
                 found += 1
                 loader = load_icl if spec.loader == "icl" else load_jsonl_dataset
+                if spec.category == "Summ" and self.judges("summ"):
+                    self._load_claims(spec)
                 part = loader(spec, path, k, self.image_root, self.official_subset, self.seed)
+                if self.assistant_prefix:
+                    for sample in part.samples:
+                        sample.assistant_prefix = spec.prefix
                 out.samples += part.samples[:limit] if limit else part.samples
                 out.errors += part.errors
         if not found:
@@ -130,8 +172,11 @@ class MMLongBench(Task):
             if rec.get("prediction") is None:
                 out.append({})
                 continue
+            # eval.py prepends the assistant prefix (system_template) to every output before
+            # post-processing; "Answer: Answer: x" is handled by parse_output
+            pred = spec.prefix + str(rec["prediction"])
             try:
-                out.append(self._score_one(spec, s, str(rec["prediction"]), default))
+                out.append(self._score_one(spec, s, pred, default))
             except DataFormatError as exc:
                 out.append({"error": str(exc)})
         return out
@@ -143,11 +188,18 @@ class MMLongBench(Task):
         if spec.metric == "doc_qa":
             parsed = M.parse_output(pred, spec.prefix)
             res: dict[str, Any] = {"doc_qa": M.doc_qa(parsed, t, s.meta["answer_format"])}
-            if self.judge is not None:
+            if self.judges("docqa"):
+                assert self.judge is not None
                 is_list = M.ANSWER_FORMATS.get(str(s.meta["answer_format"])) == "List"
-                res["doc_qa_llm"] = self.judge.doc_qa(s.meta["question"], t, parsed, is_list)
+                try:
+                    res["doc_qa_llm"] = self.judge.doc_qa(s.meta["question"], t, parsed, is_list)
+                except ConfigError as exc:  # judge unreachable: this sample is a scoring error
+                    self.judge.stats.failed_samples += 1
+                    res["error"] = f"docqa judge: {exc}"
             res["parsed"] = parsed
             return res
+        if spec.metric == "rougeLsum_f1" and self.judges("summ"):
+            return self._score_summ(spec, s, pred)
         fns = {
             "sub_em": lambda p: {"sub_em": M.sub_em(p, t)},
             "soft_acc": lambda p: {"soft_acc": M.soft_acc(p, t)},
@@ -156,6 +208,22 @@ class MMLongBench(Task):
             "rougeLsum_f1": lambda p: M.rouge(p, t),
         }
         return M.max_over_parse(fns[spec.metric], pred, spec.prefix)
+
+    def _score_summ(self, spec: DatasetSpec, s: Sample, pred: str) -> dict[str, Any]:
+        """ROUGE (kept for reference) plus the LLM judge's fluency x F1; a judge failure keeps
+        ROUGE and becomes this sample's scoring error (counted in the results)."""
+        assert self.judge is not None
+        res: dict[str, Any] = M.max_over_parse(lambda p: M.rouge(p, s.target), pred, spec.prefix)
+        claims = self._claims.get((spec.key, s.meta["doc_id"]))
+        if claims is None:
+            res["error"] = f"no judge key points for id {s.meta['doc_id']!r} in the claims file"
+            self.judge.stats.failed_samples += 1
+            return res
+        try:
+            res.update(self.judge.summarization(pred, str(s.target), claims))
+        except DataFormatError as exc:
+            res["error"] = str(exc)
+        return res
 
     # ---- aggregation -------------------------------------------------------------------------
     def aggregate(self, samples: list[Sample], scores: list[dict[str, Any]]) -> dict[str, Any]:
@@ -183,11 +251,15 @@ class MMLongBench(Task):
             "scores": scores_flat,
             "breakdowns": {"by_length": by_len, "datasets": dict(table), "datasets_raw": raw},
             "n_scored": {f"{ds}@{k}k": len(v) for (ds, k), v in sorted(cells.items())},
+            "metrics": {ds: self._metric(DATASETS[ds]) for ds in sorted(table)},
         }
 
     def _metric(self, spec: DatasetSpec) -> str:
-        if spec.metric == "doc_qa" and self.judge is not None:
+        """The per-dataset metric behind the tables (labelled in the results as ``metrics``)."""
+        if spec.metric == "doc_qa" and self.judges("docqa"):
             return "doc_qa_llm"
+        if spec.metric == "rougeLsum_f1" and self.judges("summ"):
+            return "judge_flu_f1"
         return spec.metric
 
     def _categories(self, table: dict, lengths: list[int]) -> dict[str, dict[str, float | None]]:
