@@ -1,128 +1,290 @@
 """GPU: largest frame count that fits for the full Qwen2-VL-7B architecture, with and without pooling.
 
 Random weights (bf16) with the exact Qwen2-VL-7B-Instruct configuration (LM 3584 x 28 layers,
-4 KV heads; ViT 32 x 1280), real Qwen2-VL processors, 448x448 frames (128 LLM tokens per frame).
-For each pooler the frame count doubles from 64 until prefill runs out of memory (or the next step
-would pass --max-frames); it reports the largest that fit, its peak memory (CUDA max allocated),
-prefill tokens/s, and the planner's KV prediction next to the measured KV tensors.
+28 query / 4 KV heads, MLP 18944; ViT 32 x 1280), attention implementation ``sdpa`` (recorded per
+row), real Qwen2-VL processors, 448x448 frames (128 LLM tokens per frame). Frame counts double from
+``--start`` for every pooler side by side (ascending, so the cheap cases always run) until a case
+runs out of memory, passes ``--max-frames``, or would overrun ``--time-budget`` (the next case is
+predicted to take 4x the last one: attention is quadratic). Each row: peak memory of the vision
+stage (encode + pool, pixel buffers on the GPU) and of the LM prefill (pixel buffers freed), both
+CUDA max-allocated including the weights; prefill tokens/s (LM stage only, one-token
+``generate``); KV tensors measured vs the planner's formula. The summary gives, per pooler, the
+largest frame count that fitted and why the search stopped: the frames ratio is exact (at
+power-of-two granularity) only where both searches stopped on memory.
 Goal (pooling issue): >= 2x the frames with progressive pooling. Budget: < 8 minutes on one GPU.
 
-    python -m eval.bench.gpu_memory [--max-frames 4096] [--out eval/bench/results/gpu_memory.json]
+    python -m eval.bench.gpu_memory [--max-frames 8192] [--time-budget 400]
+    python -m eval.bench.gpu_memory --dry-run   # CPU, shrunk config: exercises every code path;
+                                                # --capacity-gib emulates a device memory limit
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+RESULTS = Path(__file__).parent / "results"
 QWEN2_VL_7B_TEXT = dict(hidden_size=3584, intermediate_size=18944, num_hidden_layers=28,
                         num_attention_heads=28, num_key_value_heads=4, vocab_size=152064,
-                        max_position_embeddings=32768,
+                        max_position_embeddings=32768, rms_norm_eps=1e-6,
+                        tie_word_embeddings=False,
                         rope_parameters={"rope_type": "default", "rope_theta": 1e6,
                                          "mrope_section": [16, 24, 24]})  # fmt: skip
 QWEN2_VL_7B_VISION = dict(depth=32, embed_dim=1280, hidden_size=3584, num_heads=16, mlp_ratio=4)
+# --dry-run: same architecture, shrunk (head_dim 32 -> mrope 4+6+6 pairs); vocab kept.
+DRY_TEXT = dict(QWEN2_VL_7B_TEXT, hidden_size=128, intermediate_size=256, num_hidden_layers=2,
+                num_attention_heads=4, num_key_value_heads=2,
+                rope_parameters={"rope_type": "default", "rope_theta": 1e6,
+                                 "mrope_section": [4, 6, 6]})  # fmt: skip
+DRY_VISION = dict(depth=2, embed_dim=64, hidden_size=128, num_heads=2, mlp_ratio=2)
+GIB = 2**30
 
 
-def build():
+def build(text: dict, vision: dict, device: str, side: int) -> tuple[Any, Any]:
+    """Random bf16 Qwen2-VL of the given shape on ``device``, tiny-family processors/tokenizer
+    (its special-token ids are < the vocab); returns (Loaded, config)."""
     import torch
     from transformers import AutoProcessor, Qwen2VLConfig, Qwen2VLForConditionalGeneration
 
     from vlmctx.models import ADAPTERS, Loaded, tiny_path
 
-    src = tiny_path("tiny-qwen2_vl")  # processors + tokenizer (special-token ids < vocab)
-    proc = AutoProcessor.from_pretrained(src)
-    proc.video_processor.size = {"shortest_edge": 448 * 448, "longest_edge": 448 * 448}
-    proc.video_processor.cap_pixels_per_frame = False
+    proc = AutoProcessor.from_pretrained(tiny_path("tiny-qwen2_vl"))
+    proc.video_processor.size = {"shortest_edge": side * side, "longest_edge": side * side}
     tok = proc.tokenizer
     cfg = Qwen2VLConfig(
-        text_config=dict(QWEN2_VL_7B_TEXT, eos_token_id=tok.eos_token_id,
+        text_config=dict(text, eos_token_id=tok.eos_token_id,
                          pad_token_id=tok.pad_token_id, bos_token_id=None),
-        vision_config=QWEN2_VL_7B_VISION,
+        vision_config=vision,
         image_token_id=tok.convert_tokens_to_ids("<|image_pad|>"),
         video_token_id=tok.convert_tokens_to_ids("<|video_pad|>"),
         vision_start_token_id=tok.convert_tokens_to_ids("<|vision_start|>"),
         vision_end_token_id=tok.convert_tokens_to_ids("<|vision_end|>"),
+        attn_implementation="sdpa",
     )  # fmt: skip
     torch.manual_seed(0)
     torch.set_default_dtype(torch.bfloat16)
-    with torch.device("cuda"):
-        model = Qwen2VLForConditionalGeneration(cfg).eval()
-    torch.set_default_dtype(torch.float32)
-    return Loaded(model, proc, ADAPTERS.create("qwen2_vl"), "qwen2-vl-7b-random"), cfg
+    try:
+        with torch.device(device):
+            model = Qwen2VLForConditionalGeneration(cfg).eval()
+    finally:
+        torch.set_default_dtype(torch.float32)
+    adapter = ADAPTERS.create("qwen2_vl")
+    adapter.prepare_processor(proc)
+    proc.video_processor.cap_pixels_per_frame = False
+    return Loaded(model, proc, adapter, "qwen2-vl-7b-random"), cfg
 
 
-def measure(loaded, cfg, frames: int, pooler: str) -> dict:
+def _nbytes(tensors: Any) -> int:
+    import torch
+
+    return sum(t.numel() * t.element_size() for t in tensors if isinstance(t, torch.Tensor))
+
+
+class _Stage:
+    """Peak memory of one stage, weights included: CUDA max-allocated on a GPU; on the CPU
+    (dry run) ``resident`` bytes (weights + inputs) + the live-bytes peak of ``memory.LiveBytes``."""
+
+    def __init__(self, device: str, resident: int) -> None:
+        self.device, self.resident, self.peak, self.seconds = device, resident, 0, 0.0
+
+    def __enter__(self) -> _Stage:
+        import torch
+
+        if self.device == "cuda":
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+        else:
+            from eval.bench.memory import LiveBytes
+
+            self._live = LiveBytes().__enter__()
+        self._t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import torch
+
+        if self.device == "cuda":
+            torch.cuda.synchronize()
+            self.seconds = time.perf_counter() - self._t0
+            self.peak = int(torch.cuda.max_memory_allocated())
+        else:
+            self.seconds = time.perf_counter() - self._t0
+            self._live.__exit__(*exc)
+            self.peak = self.resident + self._live.peak
+
+
+def _clip(frames: int, side: int) -> Any:
+    """``frames`` copies of one random frame (content does not change memory or time)."""
     import numpy as np
+
+    from vlmctx.video.types import Frames, VideoInfo
+
+    pts = np.arange(frames, dtype=np.float64) / 2
+    info = VideoInfo("bench", frames, 2.0, frames / 2, side, side, 0, "", False, pts,
+                     np.zeros(1, np.int64))  # fmt: skip
+    one = np.random.default_rng(0).integers(0, 255, (1, side, side, 3), dtype=np.uint8)
+    return Frames(np.repeat(one, frames, axis=0), np.arange(frames), pts, "bench", info,
+                  sample_fps=2.0)  # fmt: skip
+
+
+def measure(loaded: Any, cfg: Any, frames: int, pooler: str, device: str, side: int,
+            where: dict) -> dict:  # fmt: skip
+    """One case; ``where['stage']`` says which stage was running if it raises (out of memory)."""
     import torch
 
     from vlmctx.budget import kv_bytes_per_token
     from vlmctx.models.pooled import pooled_generate_kwargs
     from vlmctx.pooling import POOLERS
-    from vlmctx.video.types import Frames, VideoInfo
 
-    pts = np.arange(frames, dtype=np.float64) / 2
-    info = VideoInfo("bench", frames, 2.0, frames / 2, 448, 448, 0, "", False, pts,
-                     np.zeros(1, np.int64))  # fmt: skip
-    data = np.random.default_rng(0).integers(0, 255, (frames, 448, 448, 3), dtype=np.uint8)
-    clip = Frames(data, np.arange(frames), pts, "bench", info, sample_fps=2.0)
-    inputs = loaded.adapter.build_inputs(loaded, "Describe the video.", clip).to("cuda")
-    torch.cuda.empty_cache()
-    torch.cuda.reset_peak_memory_stats()
-    torch.cuda.synchronize()
+    where["stage"] = "preprocess"
     t0 = time.perf_counter()
-    with torch.inference_mode():
+    inputs = loaded.adapter.build_inputs(loaded, "Describe the video.", _clip(frames, side))
+    inputs = inputs.to(device)
+    prep = time.perf_counter() - t0
+    weights = _nbytes([*loaded.model.parameters(), *loaded.model.buffers()])
+    gc.collect()
+    if device == "cuda":
+        torch.cuda.empty_cache()
+    where["stage"] = "vision"
+    with torch.inference_mode(), _Stage(device, weights + _nbytes(inputs.values())) as vis:
         kw, before, after = pooled_generate_kwargs(loaded, inputs, POOLERS.create(pooler))
+    del inputs
+    gc.collect()
+    where["stage"] = "lm"
+    with torch.inference_mode(), _Stage(device, weights + _nbytes(kw.values())) as lm:
         out = loaded.model.generate(**kw, max_new_tokens=1, do_sample=False, use_cache=True,
                                     return_dict_in_generate=True)  # fmt: skip
-    torch.cuda.synchronize()
-    seconds = time.perf_counter() - t0
+    cache = out.cache if hasattr(out, "cache") else out.past_key_values
+    kv = _nbytes([t for la in cache.layers for t in (la.keys, la.values)])
     n = int(kw["inputs_embeds"].shape[1])
-    kv = sum(t.numel() * t.element_size() for la in out.past_key_values.layers
-             for t in (la.keys, la.values))  # fmt: skip
-    return dict(frames=frames, pooler=pooler, tokens=n, visual_before=before, visual_after=after,
-                peak_bytes=int(torch.cuda.max_memory_allocated()), seconds=seconds,
-                prefill_tokens_per_s=n / seconds, kv_measured=kv,
+    del out, cache, kw
+    return dict(frames=frames, pooler=pooler, attn=loaded.model.config.text_config._attn_implementation,
+                tokens=n, visual_before=before, visual_after=after, weights_bytes=weights,
+                vision_peak_bytes=vis.peak, lm_peak_bytes=lm.peak,
+                peak_bytes=max(vis.peak, lm.peak), preprocess_s=prep, vision_s=vis.seconds,
+                prefill_s=lm.seconds, prefill_tokens_per_s=n / max(lm.seconds, 1e-9),
+                kv_measured=kv,
                 kv_planned=kv_bytes_per_token(cfg.text_config, 2) * n)  # fmt: skip
 
 
-def main() -> None:
+def search(
+    try_case: Callable[[int, str], dict],
+    poolers: list[str],
+    start: int,
+    max_frames: int,
+    deadline: float,
+    capacity: int | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> tuple[list[dict], dict[str, dict]]:
+    """Double the frames from ``start`` for every pooler side by side (ascending).
+
+    ``try_case(frames, pooler)`` returns a row, or a row with ``oom_stage`` set when it ran out of
+    memory. A pooler stops at its first case that does not fit (OOM, or ``peak_bytes`` over
+    ``capacity``), past ``max_frames``, or when 4x its last case's time would pass ``deadline``.
+    Returns all rows and, per pooler, ``{"best": row or None, "stopped": reason}``."""
+    rows: list[dict] = []
+    state: dict[str, dict] = {p: {"best": None, "stopped": None, "last_s": 0.0} for p in poolers}
+    frames = start
+    while any(s["stopped"] is None for s in state.values()):
+        for p in poolers:
+            s = state[p]
+            if s["stopped"] is not None:
+                continue
+            if frames > max_frames:
+                s["stopped"] = f"max-frames ({max_frames})"
+                continue
+            if clock() + 4 * s["last_s"] > deadline:
+                s["stopped"] = f"time budget (next: {frames} frames)"
+                continue
+            t0 = clock()
+            row = try_case(frames, p)
+            s["last_s"] = clock() - t0
+            if row.get("oom_stage") is None and capacity is not None:
+                row["fits"] = row["peak_bytes"] <= capacity
+            row.setdefault("fits", row.get("oom_stage") is None)
+            rows.append(row)
+            if row["fits"]:
+                s["best"] = row
+            else:
+                stage = row.get("oom_stage") or "over --capacity-gib"
+                s["stopped"] = f"out of memory at {frames} frames ({stage})"
+        frames *= 2
+    return rows, {p: {"best": s["best"], "stopped": s["stopped"]} for p, s in state.items()}
+
+
+def _summary(result: dict[str, dict]) -> dict:
+    out: dict[str, Any] = {}
+    for p, r in result.items():
+        b = r["best"]
+        out[p] = {"stopped": r["stopped"], "max_frames": b and b["frames"],
+                  "tokens": b and b["tokens"], "peak_GiB": b and b["peak_bytes"] / GIB,
+                  "prefill_tokens_per_s": b and b["prefill_tokens_per_s"]}  # fmt: skip
+    n, p = result.get("none"), result.get("progressive")
+    if n and p and n["best"] and p["best"]:
+        exact = all(r["stopped"].startswith("out of memory") for r in (n, p))
+        out["progressive_vs_none_frames"] = p["best"]["frames"] / n["best"]["frames"]
+        out["ratio_is_exact"] = exact  # else a bound: a search stopped on time or --max-frames
+    return out
+
+
+def _args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--max-frames", type=int, default=None, help="default 8192 (dry run: 16)")
+    ap.add_argument("--start", type=int, default=None, help="first frame count (default 64; 4)")
+    ap.add_argument("--poolers", default="none,progressive")
+    ap.add_argument("--time-budget", type=float, default=400.0,
+                    help="seconds from start after which no new case begins (default 400)")  # fmt: skip
+    ap.add_argument("--dry-run", action="store_true", help="CPU, shrunk config, 112x112 frames")
+    ap.add_argument("--capacity-gib", type=float, default=None,
+                    help="treat peaks above this as out of memory (emulates a smaller device)")  # fmt: skip
+    ap.add_argument("--out", type=Path, default=None)
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> dict:
     import torch
 
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--max-frames", type=int, default=4096)
-    ap.add_argument("--poolers", default="none,progressive")
-    ap.add_argument(
-        "--out", type=Path, default=Path(__file__).parent / "results" / "gpu_memory.json"
-    )
-    args = ap.parse_args()
-    if not torch.cuda.is_available():
-        raise SystemExit("gpu_memory needs a CUDA GPU")
-    loaded, cfg = build()
-    rows, best = [], {}
-    for pooler in args.poolers.split(","):
-        frames = 64
-        while frames <= args.max_frames:
-            try:
-                row = measure(loaded, cfg, frames, pooler)
-            except torch.OutOfMemoryError:
-                print(f"{pooler}: {frames} frames: out of memory", flush=True)
-                break
-            rows.append(row)
-            best[pooler] = row
-            print(json.dumps(row), flush=True)
-            frames *= 2
-    summary = {p: {"max_frames": r["frames"], "peak_GiB": r["peak_bytes"] / 2**30,
-                   "prefill_tokens_per_s": r["prefill_tokens_per_s"]} for p, r in best.items()}  # fmt: skip
-    if "none" in best and "progressive" in best:
-        summary["progressive_vs_none_frames"] = (
-            best["progressive"]["frames"] / best["none"]["frames"]
-        )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"device": torch.cuda.get_device_name(), "rows": rows,
-                                    "summary": summary}, indent=1))  # fmt: skip
-    print(json.dumps(summary, indent=1))
+    t_start = time.monotonic()
+    a = _args(argv)
+    device, side = ("cpu", 112) if a.dry_run else ("cuda", 448)
+    if device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("gpu_memory needs a CUDA GPU; use --dry-run to check it on the CPU")
+    text, vision = (DRY_TEXT, DRY_VISION) if a.dry_run else (QWEN2_VL_7B_TEXT, QWEN2_VL_7B_VISION)
+    start = a.start or (4 if a.dry_run else 64)
+    max_frames = a.max_frames or (16 if a.dry_run else 8192)
+    out = a.out or RESULTS / ("gpu_memory_dry_run.json" if a.dry_run else "gpu_memory.json")
+    loaded, cfg = build(text, vision, device, side)
+    build_s = time.monotonic() - t_start
+
+    def try_case(frames: int, pooler: str) -> dict:
+        where: dict = {}
+        try:
+            row = measure(loaded, cfg, frames, pooler, device, side, where)
+        except torch.OutOfMemoryError:
+            row = dict(frames=frames, pooler=pooler, oom_stage=where.get("stage"))
+        gc.collect()
+        if device == "cuda":
+            torch.cuda.empty_cache()
+        print(json.dumps(row), flush=True)
+        return row
+
+    warm = try_case(max(start // 8, 2), "none")  # CUDA/cuBLAS init; not recorded
+    capacity = int(a.capacity_gib * GIB) if a.capacity_gib else None
+    rows, result = search(try_case, a.poolers.split(","), start, max_frames,
+                          t_start + a.time_budget, capacity)  # fmt: skip
+    device_name = torch.cuda.get_device_name() if device == "cuda" else "cpu (dry run)"
+    report = {"device": device_name, "dry_run": a.dry_run, "frame_side": side,
+              "build_s": build_s, "warmup": warm, "total_s": time.monotonic() - t_start,
+              "rows": rows, "summary": _summary(result)}  # fmt: skip
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1))
+    print(json.dumps(report["summary"], indent=1))
+    return report
 
 
 if __name__ == "__main__":
