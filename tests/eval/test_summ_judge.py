@@ -213,3 +213,27 @@ def test_judge_flag_that_no_task_uses_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="--judge-url"):
         cli(["eval", "--tasks", "vniah", "--predictions", str(tmp_path / "p.jsonl"),
              "--task-arg", f"vniah:dir={tmp_path}", "--judge-url", "http://127.0.0.1:9/v1"])  # fmt: skip
+
+
+def test_tiny_model_run_with_judge_url_end_to_end(mmlb, tmp_path: Path) -> None:
+    """A real tiny model writes the summaries (continuing the `Summary:` assistant prefix); the
+    local judge scores them; the results say which metric and judge were used."""
+    root, _ = mmlb
+    _claims(root)
+    out = tmp_path / "runs"
+    with JudgeServer(canned) as srv:
+        argv = ["eval", "--model", "tiny-qwen2_vl", "--tasks", "mmlongbench",
+                "--task-arg", f"mmlongbench:root={root}", "--task-arg", "mmlongbench:datasets=Summ",
+                "--output-path", str(out), "--no-progress", "--judge-url", srv.url]  # fmt: skip
+        assert cli(argv) == 0
+    [f] = list(out.rglob("results.json"))
+    res = json.loads(f.read_text())["results"]["mmlongbench"]
+    assert res["n_predicted"] == 2 and res["n_scoring_errors"] == 0
+    assert res["metrics"] == {"gov-report": "judge_flu_f1", "multi-lexsum": "judge_flu_f1"}
+    assert res["task"]["judge"]["model"] == "gpt-4o-2024-11-20"  # the paper's judge by default
+    assert len(srv.requests) == 6 and res["scores"]["Summ@8k"] is not None
+    preds = [json.loads(x) for p in f.parent.rglob("rank0.jsonl") for x in p.open()]
+    assert {p["assistant_prefix"] for p in preds} == {"Summary:"}
+    lines = [json.loads(x) for x in (f.parent / "samples_mmlongbench.jsonl").open()]
+    assert all({"judge_flu_f1", "rougeLsum_f1"} <= set(ln["scores"]) for ln in lines)
+    assert all(ln["input"]["assistant_prefix"] == "Summary:" for ln in lines)
