@@ -5,7 +5,8 @@ Random weights (bf16) with the exact Qwen2-VL-7B-Instruct configuration (LM 3584
 row), real Qwen2-VL processors, 448x448 frames (128 LLM tokens per frame). Frame counts double from
 ``--start`` for every pooler side by side (ascending, so the cheap cases always run) until a case
 runs out of memory, passes ``--max-frames``, or would overrun ``--time-budget`` (the next case is
-predicted to take 4x the last one: attention is quadratic). Each row: peak memory of the vision
+predicted to take 4x the last one: attention is quadratic); the processor runs once per frame
+count, its CPU output shared by the poolers. Each row: peak memory of the vision
 stage (encode + pool, pixel buffers on the GPU) and of the LM prefill (pixel buffers freed), both
 CUDA max-allocated including the weights; prefill tokens/s (LM stage only, one-token
 ``generate``); KV tensors measured vs the planner's formula. The summary gives, per pooler, the
@@ -132,20 +133,24 @@ def _clip(frames: int, side: int) -> Any:
                   sample_fps=2.0)  # fmt: skip
 
 
-def measure(loaded: Any, cfg: Any, frames: int, pooler: str, device: str, side: int,
-            where: dict) -> dict:  # fmt: skip
-    """One case; ``where['stage']`` says which stage was running if it raises (out of memory)."""
+def prepare(loaded: Any, frames: int, side: int) -> tuple[Any, float]:
+    """Processor inputs (on the CPU) for ``frames`` frames, and the seconds they took."""
+    t0 = time.perf_counter()
+    inputs = loaded.adapter.build_inputs(loaded, "Describe the video.", _clip(frames, side))
+    return inputs, time.perf_counter() - t0
+
+
+def measure(loaded: Any, cfg: Any, inputs: Any, pooler: str, device: str, where: dict) -> dict:
+    """One case on prepared ``inputs``; ``where['stage']`` says which stage was running if it
+    raises (out of memory)."""
     import torch
 
     from vlmctx.budget import kv_bytes_per_token
     from vlmctx.models.pooled import pooled_generate_kwargs
     from vlmctx.pooling import POOLERS
 
-    where["stage"] = "preprocess"
-    t0 = time.perf_counter()
-    inputs = loaded.adapter.build_inputs(loaded, "Describe the video.", _clip(frames, side))
+    where["stage"] = "to-device"
     inputs = inputs.to(device)
-    prep = time.perf_counter() - t0
     weights = _nbytes([*loaded.model.parameters(), *loaded.model.buffers()])
     gc.collect()
     if device == "cuda":
@@ -163,10 +168,10 @@ def measure(loaded: Any, cfg: Any, frames: int, pooler: str, device: str, side: 
     kv = _nbytes([t for la in cache.layers for t in (la.keys, la.values)])
     n = int(kw["inputs_embeds"].shape[1])
     del out, cache, kw
-    return dict(frames=frames, pooler=pooler, attn=loaded.model.config.text_config._attn_implementation,
+    return dict(pooler=pooler, attn=loaded.model.config.text_config._attn_implementation,
                 tokens=n, visual_before=before, visual_after=after, weights_bytes=weights,
                 vision_peak_bytes=vis.peak, lm_peak_bytes=lm.peak,
-                peak_bytes=max(vis.peak, lm.peak), preprocess_s=prep, vision_s=vis.seconds,
+                peak_bytes=max(vis.peak, lm.peak), vision_s=vis.seconds,
                 prefill_s=lm.seconds, prefill_tokens_per_s=n / max(lm.seconds, 1e-9),
                 kv_measured=kv,
                 kv_planned=kv_bytes_per_token(cfg.text_config, 2) * n)  # fmt: skip
@@ -261,12 +266,19 @@ def main(argv: list[str] | None = None) -> dict:
     loaded, cfg = build(text, vision, device, side)
     build_s = time.monotonic() - t_start
 
+    prepared: dict[int, tuple[Any, float]] = {}  # one frame count at a time, shared by poolers
+
     def try_case(frames: int, pooler: str) -> dict:
+        if frames not in prepared:
+            prepared.clear()
+            prepared[frames] = prepare(loaded, frames, side)
+        inputs, prep_s = prepared[frames]
+        row: dict[str, Any] = dict(frames=frames, pooler=pooler, preprocess_s=prep_s)
         where: dict = {}
         try:
-            row = measure(loaded, cfg, frames, pooler, device, side, where)
+            row.update(measure(loaded, cfg, inputs, pooler, device, where))
         except torch.OutOfMemoryError:
-            row = dict(frames=frames, pooler=pooler, oom_stage=where.get("stage"))
+            row["oom_stage"] = where.get("stage")
         gc.collect()
         if device == "cuda":
             torch.cuda.empty_cache()
