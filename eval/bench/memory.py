@@ -376,29 +376,61 @@ def _header(rows: list[dict], cmd: str) -> str:
             f"({p['visual_after'] / b['visual_after']:.2f}x visual tokens), "
             f"{p['rss_growth'] / b['rss_growth']:.2f}x RSS growth."
         )
+    text = b["tokens"] - b["visual_after"]
+    lines.append(
+        f"- At {b['frames']} frames {text} of the {b['tokens']} unpooled tokens ({text / b['tokens']:.0%})"
+        " are text (mostly the per-frame timestamps), the same for every pooler; poolers act on"
+        " the visual tokens only."
+    )
+    errs = [abs(r["kv_planned"] / r["kv_measured"] - 1) for r in rows if "kv_planned" in r]
+    peaks = [r["peak_planned"] / r["total"] for r in rows if "peak_planned" in r]
+    if errs:
+        lines.append(
+            f"- Planner: KV within {max(errs):.1%} of the measured KV tensors in every case (goal"
+            f" 5%); its peak estimate is {min(peaks):.2f}-{max(peaks):.2f}x the measured total."
+        )
     return "\n".join(lines) + "\n\n"
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--report", action="store_true", help="rewrite md/png from the saved JSON")
     ap.add_argument("--case", nargs=2, metavar=("FRAMES", "POOLER"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.case:
         print(json.dumps(run_case(int(args.case[0]), args.case[1])))
         return
+    name = "memory_quick" if args.quick else "memory"
+    if args.report:
+        _write(json.loads((OUT / f"{name}.json").read_text()), name, args.quick)
+        return
     frames = [8, 16] if args.quick else [32, 64, 128, 256]
     rows = []
     for n in frames:
         for p in POOLERS:
-            res = subprocess.run([sys.executable, "-m", "eval.bench.memory", "--case", str(n), p],
-                                 capture_output=True, text=True, check=True)  # fmt: skip
-            rows.append(json.loads(res.stdout.strip().splitlines()[-1]))
+            rows.append(_run_subprocess(n, p))
             print(json.dumps(rows[-1]), flush=True)
-    name = "memory_quick" if args.quick else "memory"
     OUT.mkdir(exist_ok=True)
     (OUT / f"{name}.json").write_text(json.dumps(rows, indent=1))
-    cmd = "python -m eval.bench.memory" + (" --quick" if args.quick else "")
+    _write(rows, name, args.quick)
+
+
+def _run_subprocess(frames: int, pooler: str, tries: int = 2) -> dict:
+    """One case in a fresh process; retried once (the working tree is shared and may be caught
+    mid-edit), then the child's stderr is shown."""
+    cmd = [sys.executable, "-m", "eval.bench.memory", "--case", str(frames), pooler]
+    for attempt in range(tries):
+        res = subprocess.run(cmd, capture_output=True, text=True)
+        if res.returncode == 0:
+            return json.loads(res.stdout.strip().splitlines()[-1])
+        print(f"case {frames} {pooler} failed (try {attempt + 1}):\n{res.stderr[-3000:]}",
+              file=sys.stderr, flush=True)  # fmt: skip
+    raise SystemExit(f"case {frames} {pooler} failed {tries} times; see its stderr above")
+
+
+def _write(rows: list[dict], name: str, quick: bool) -> None:
+    cmd = "python -m eval.bench.memory" + (" --quick" if quick else "")
     md = _header(rows, cmd) + _tables(rows) + "\n"
     (OUT / f"{name}.md").write_text(md)
     _plot(rows, OUT / f"{name}.png")
