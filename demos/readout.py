@@ -2,53 +2,60 @@
 
 Kept free of Gradio so it can be tested (and reused by other front ends) on its own.
 
-The *planned* memory is an estimate made from the model's config for this request: weights plus
-the KV cache of (input tokens + max new tokens) — ``2 x layers x kv_heads x head_dim x bytes`` per
-token. The *measured* memory is the engine's ``peak_memory_bytes`` (CUDA peak allocation on GPU,
-process peak RSS on CPU, which also counts Python, the decoder and the UI, so it reads higher).
+The *planned* memory is :func:`vlmctx.budget.plan_memory` for this request (the model, the frames
+as decoded, their timestamps, the question, the pooler and the weights' dtype), i.e. exactly what
+``vlmctx plan`` prints for the same video and settings: weights + KV cache of the input tokens +
+prefill activations. It plans the first turn; a follow-up also carries the earlier turns' tokens.
+The *measured* memory is the engine's ``peak_memory_bytes`` (CUDA peak allocation on GPU, process
+peak RSS on CPU, which also counts Python, the decoder and the UI, so it reads higher).
 """
 
 from __future__ import annotations
 
+import json
+from functools import lru_cache
 from typing import Any
+
+from vlmctx.budget import MemoryPlan, human_bytes, plan_memory
 
 STAGES = ("decode", "preprocess", "encode", "prefill", "generate")
 
 
-def _text_config(model: Any) -> Any:
-    cfg = model.config
-    for name in ("text_config", "llm_config"):
-        sub = getattr(cfg, name, None)
-        if sub is not None:
-            return sub
-    return cfg
+def plan_for(lm: Any, frames: Any, question: str) -> MemoryPlan:
+    """``plan_memory`` for ``question`` about ``frames`` under ``lm``'s model, dtype and config.
+
+    Cached per distinct request: planning runs the model's processor on a blank clip, which a
+    repeated question about the same frames need not pay again.
+    """
+    cfg = lm.config
+    return _plan(
+        lm.model_id,
+        len(frames),
+        (int(frames.data.shape[1]), int(frames.data.shape[2])),
+        question,
+        str(lm.loaded.model.dtype).removeprefix("torch."),
+        tuple(float(t) for t in frames.pts_s),
+        float(frames.info.duration_s),
+        cfg.pooling,
+        json.dumps(dict(cfg.pooling_params), sort_keys=True),
+    )
 
 
-def weight_bytes(model: Any) -> int:
-    """Bytes held by the model's parameters and buffers."""
-    params = sum(p.numel() * p.element_size() for p in model.parameters())
-    return int(params + sum(b.numel() * b.element_size() for b in model.buffers()))
-
-
-def kv_bytes_per_token(model: Any) -> int:
-    """KV-cache bytes one token costs: 2 (k, v) x layers x kv heads x head dim x element size."""
-    tc = _text_config(model)
-    heads = int(tc.num_attention_heads)
-    kv_heads = int(getattr(tc, "num_key_value_heads", None) or heads)
-    head_dim = int(getattr(tc, "head_dim", None) or tc.hidden_size // heads)
-    elem = next(model.parameters()).element_size()
-    return 2 * int(tc.num_hidden_layers) * kv_heads * head_dim * elem
-
-
-def planned_memory(model: Any, input_tokens: int, max_new_tokens: int) -> dict[str, int]:
-    """Weights + KV cache for ``input_tokens + max_new_tokens`` (see the module docstring)."""
-    weights = weight_bytes(model)
-    kv = kv_bytes_per_token(model) * (input_tokens + max_new_tokens)
-    return {"weights": weights, "kv_cache": kv, "total": weights + kv}
-
-
-def mib(n: float) -> str:
-    return f"{n / 2**20:,.1f} MiB"
+@lru_cache(maxsize=32)
+def _plan(
+    model: str,
+    n: int,
+    size: tuple[int, int],
+    question: str,
+    dtype: str,
+    pts_s: tuple[float, ...],
+    duration_s: float,
+    pooling: str,
+    pooling_json: str,
+) -> MemoryPlan:
+    return plan_memory(
+        model, n, size, question, dtype, list(pts_s), duration_s, pooling, json.loads(pooling_json)
+    )
 
 
 def frame_captions(indices: Any, pts_s: Any) -> list[str]:
@@ -56,9 +63,7 @@ def frame_captions(indices: Any, pts_s: Any) -> list[str]:
     return [f"#{int(i)} @ {float(t):.2f} s" for i, t in zip(indices, pts_s, strict=True)]
 
 
-def readout_markdown(
-    answer: dict[str, Any], plan: dict[str, int], *, cached: bool, device: str
-) -> str:
+def readout_markdown(answer: dict[str, Any], plan: MemoryPlan, *, cached: bool, device: str) -> str:
     """A Markdown table for one answer (``answer`` is ``Answer.to_dict()``)."""
     t = answer["timings"]
     before = answer.get("extra", {}).get("visual_tokens_before_pooling", answer["visual_tokens"])
@@ -71,9 +76,12 @@ def readout_markdown(
         ("input / new tokens", f"{answer['total_tokens']} / {answer['new_tokens']}"),
         (
             "memory planned",
-            f"{mib(plan['total'])} (weights {mib(plan['weights'])} + KV {mib(plan['kv_cache'])})",
+            f"{human_bytes(plan.peak_prefill_bytes)} at prefill (weights "
+            f"{human_bytes(plan.weight_bytes)} + KV {human_bytes(plan.kv_cache_bytes)} + "
+            f"activations {human_bytes(plan.activation_bytes)}; {plan.total_tokens} tokens, "
+            f"{plan.dtype}; as `vlmctx plan`)",
         ),
-        ("memory measured", f"{mib(answer['peak_memory_bytes'])} peak on {device}"),
+        ("memory measured", f"{human_bytes(answer['peak_memory_bytes'])} peak on {device}"),
     ]
     for stage in STAGES:
         note = " (frames reused from the previous turn)" if stage == "decode" and cached else ""

@@ -51,6 +51,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--prefetch", type=int, default=2, help="decoded videos kept ready (2)")
     p.add_argument(
+        "--torch-threads",
+        type=int,
+        default=0,
+        help="model threads on CPU; 0 (default): the cores the decode workers leave; -1: torch's",
+    )
+    p.add_argument(
         "--timeout", type=float, default=300.0, help="seconds allowed to decode one video (300)"
     )
     p.add_argument(
@@ -74,6 +80,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
         max_new_tokens=args.max_new_tokens,
         decode_workers=args.decode_workers,
         prefetch=args.prefetch,
+        torch_threads=args.torch_threads,
         timeout_s=args.timeout,
         retry_failed=args.retry_failed,
         progress=not args.no_progress,

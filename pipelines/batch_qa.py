@@ -59,6 +59,7 @@ class BatchOptions:
     retry_failed: bool = False
     progress: bool = True
     decoder: str = DEFAULT_DECODER  # "module:function" run in the decode workers
+    torch_threads: int = 0  # CPU model threads; 0: cores left by the decode workers; -1: as is
 
 
 @dataclass
@@ -69,8 +70,9 @@ class Summary:
     failed: int = 0
     skipped: int = 0
     total: int = 0
-    seconds: float = 0.0
+    seconds: float = 0.0  # from the first item on: decode-pool start-up is in startup_s
     ranks: int = 1
+    startup_s: float = 0.0  # waiting for the decode workers after the model was loaded
 
     @property
     def items_per_s(self) -> float:
@@ -171,38 +173,24 @@ def run_batch(items: list[Item], opts: BatchOptions, lm: Any = None) -> Summary:
     """
     dist = _Dist(opts.device)
     jobs, skipped = _plan(items, opts, dist)
-    if lm is None:
-        from vlmctx.engine import VideoLM
-
-        lm = VideoLM.load(opts.model, opts.config, device=dist.device, dtype=opts.dtype)
-    if dist.world > 1:
-        claims: Any = SharedQueue(f"{opts.output}.queue", len(jobs))
-        if dist.rank == 0:
-            claims.reset()
-        dist.barrier()
-    else:
-        claims = LocalQueue(len(jobs))
+    claims = _claims(jobs, opts, dist)
 
     def next_job() -> Job | None:
         k = claims.claim()
         return None if k is None else jobs[k]
 
-    n_todo = sum(len(j.items) for j in jobs)
-    mine = Summary(skipped=skipped if dist.rank == 0 else 0, ranks=dist.world)
-    t0 = time.perf_counter()
-    bar = _progress(n_todo, opts.progress and dist.rank == 0)
-    if opts.decode_workers > 0:
-        source: Any = DecodePool(
-            next_job,
-            opts.config,
-            workers=opts.decode_workers,
-            prefetch=opts.prefetch,
-            timeout_s=opts.timeout_s,
-            decoder=opts.decoder,
-        )
-    else:
-        source = InlineDecoder(next_job, opts.config)
+    source = _source(next_job, opts)  # workers start while the model loads
     with source, RecordWriter(opts.output) as out:
+        if lm is None:
+            from vlmctx.engine import VideoLM
+
+            lm = VideoLM.load(opts.model, opts.config, device=dist.device, dtype=opts.dtype)
+        _limit_torch_threads(lm, opts)
+        n_todo = sum(len(j.items) for j in jobs)
+        mine = Summary(skipped=skipped if dist.rank == 0 else 0, ranks=dist.world)
+        mine.startup_s = source.wait_ready(opts.timeout_s)
+        t0 = time.perf_counter()
+        bar = _progress(n_todo, opts.progress and dist.rank == 0)
         for decoded in source.results():
             if decoded.job is None:  # the dispatcher itself failed
                 raise RuntimeError(f"decode pool failed: {decoded.error}")
@@ -214,10 +202,49 @@ def run_batch(items: list[Item], opts: BatchOptions, lm: Any = None) -> Summary:
                 global_done = claims.add_done(1)
                 if bar is not None:
                     bar.update(global_done - bar.n)
+        mine.seconds = time.perf_counter() - t0
     if bar is not None:
         bar.close()
-    mine.seconds = time.perf_counter() - t0
     return _finish(mine, dist, opts, n_todo, skipped)
+
+
+def _claims(jobs: list[Job], opts: BatchOptions, dist: _Dist) -> Any:
+    """The job counter: a file shared by the ranks, or a local one."""
+    if dist.world > 1:
+        claims: Any = SharedQueue(f"{opts.output}.queue", len(jobs))
+        if dist.rank == 0:
+            claims.reset()
+        dist.barrier()
+    else:
+        claims = LocalQueue(len(jobs))
+    return claims
+
+
+def _source(next_job: Any, opts: BatchOptions) -> Any:
+    """Decode worker processes prefetching jobs, or inline decoding (``decode_workers=0``)."""
+    if opts.decode_workers <= 0:
+        return InlineDecoder(next_job, opts.config)
+    return DecodePool(
+        next_job,
+        opts.config,
+        workers=opts.decode_workers,
+        prefetch=opts.prefetch,
+        timeout_s=opts.timeout_s,
+        decoder=opts.decoder,
+    )
+
+
+def _limit_torch_threads(lm: Any, opts: BatchOptions) -> None:
+    """On CPU, leave the decode workers their cores: torch's default of one thread per core
+    would oversubscribe them (every thread then waits on the others)."""
+    if opts.torch_threads < 0 or not str(getattr(lm, "device", "cpu")).startswith("cpu"):
+        return
+    import torch
+
+    want = opts.torch_threads or max(1, (os.cpu_count() or 1) - max(opts.decode_workers, 0))
+    if torch.get_num_threads() > want or opts.torch_threads:
+        log.info("torch threads %d -> %d", torch.get_num_threads(), want)
+        torch.set_num_threads(want)
 
 
 def _finish(mine: Summary, dist: _Dist, opts: BatchOptions, n_todo: int, skipped: int) -> Summary:
@@ -230,6 +257,7 @@ def _finish(mine: Summary, dist: _Dist, opts: BatchOptions, n_todo: int, skipped
         total=n_todo + skipped,
         seconds=max(p["seconds"] for p in parts),
         ranks=dist.world,
+        startup_s=max(p["startup_s"] for p in parts),
     )
     if dist.world > 1 and dist.rank == 0:
         Path(f"{opts.output}.queue").unlink(missing_ok=True)

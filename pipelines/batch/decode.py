@@ -7,12 +7,17 @@ the GIL when it hangs) can be killed, and decoding then never competes with the 
 A worker that exceeds ``timeout_s`` on a video, or dies, is killed and replaced, and that video is
 reported as failed; the job goes on.
 
+Decoded frames come back through shared memory, not through the result queue's pipe: pickling a
+video's frames (55 MB for 60 frames of 640x480) through a pipe cost the model's process about
+0.12 s of CPU per video, on a par with a tiny model's whole answer; a shared block costs one copy.
+
 Each worker decodes exactly as :meth:`vlmctx.engine.VideoLM.frames` does: ``probe`` ->
 ``SAMPLERS.create(config.sampler).select`` -> ``read_frames``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing as mp
 import os
@@ -22,7 +27,10 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from multiprocessing import shared_memory
 from typing import Any
+
+import numpy as np
 
 from vlmctx.config import ContextConfig
 
@@ -64,25 +72,65 @@ def _load_decoder(spec: str) -> Callable[[str, ContextConfig], Any]:
     return getattr(importlib.import_module(module), name)
 
 
-def _warm_up() -> None:
-    """Import the decoders (torchcodec loads torch: seconds) before the worker says it is ready,
-    so that a video's timeout counts decoding only."""
+def _warm_up(backend: str) -> None:
+    """Import the configured decoder before the worker says it is ready, so that a video's
+    timeout counts decoding only. Only that backend: checking every backend would import
+    torchcodec and with it torch (seconds and hundreds of MB per worker) for a PyAV read."""
     import av  # noqa: F401
 
-    try:
-        from vlmctx.video import available_backends
+    from vlmctx.video.reader import backend_status
 
-        available_backends()
-    except ImportError:  # pragma: no cover - an older vlmctx.video
+    backend_status(backend)
+
+
+def _limit_threads() -> None:
+    """One OpenCV thread per worker (it resizes frames): the workers and the model share the
+    cores, so a thread pool per worker would only oversubscribe them."""
+    try:
+        import cv2
+
+        cv2.setNumThreads(1)
+    except ImportError:  # pragma: no cover - OpenCV is optional
         pass
 
 
+def _share(result: Any) -> tuple[Any, tuple[str, tuple[int, ...], str] | None]:
+    """Move ``result.data`` (a numpy array) into a new shared-memory block: (result without it,
+    (block name, shape, dtype)). Anything else passes through as is."""
+    data = getattr(result, "data", None)
+    if not isinstance(data, np.ndarray) or data.nbytes == 0:
+        return result, None
+    block = shared_memory.SharedMemory(create=True, size=data.nbytes)
+    try:
+        np.ndarray(data.shape, data.dtype, buffer=block.buf)[...] = data
+    finally:
+        block.close()
+    result.data = None
+    return result, (block.name, data.shape, data.dtype.str)
+
+
+def _unshare(result: Any, handle: tuple[str, tuple[int, ...], str] | None, keep: bool) -> Any:
+    """Put the frames of ``handle`` back into ``result`` (when ``keep``) and free the block."""
+    if handle is None:
+        return result
+    name, shape, dtype = handle
+    block = shared_memory.SharedMemory(name=name)
+    try:
+        if keep:
+            result.data = np.ndarray(shape, np.dtype(dtype), buffer=block.buf).copy()
+    finally:
+        block.close()
+        block.unlink()
+    return result
+
+
 def _worker_main(config_json: str, inbox: Any, outbox: Any, slot: int, spec: str) -> None:
-    _warm_up()
-    decode = _load_decoder(spec)
+    _limit_threads()
     config = ContextConfig.from_json(config_json)
+    _warm_up(config.backend)
+    decode = _load_decoder(spec)
     me = (slot, os.getpid())
-    outbox.put((me, None, None, None, 0.0))  # ready
+    outbox.put((me, None, (None, None), None, 0.0))  # ready
     while True:
         msg = inbox.get()
         if msg is None:
@@ -90,9 +138,11 @@ def _worker_main(config_json: str, inbox: Any, outbox: Any, slot: int, spec: str
         key, path = msg
         t0 = time.perf_counter()
         try:
-            outbox.put((me, key, decode(path, config), None, time.perf_counter() - t0))
+            frames = decode(path, config)
+            seconds = time.perf_counter() - t0
+            outbox.put((me, key, _share(frames), None, seconds))
         except Exception as exc:  # any decoder failure is this item's error, not the job's
-            outbox.put((me, key, None, describe(exc), time.perf_counter() - t0))
+            outbox.put((me, key, (None, None), describe(exc), time.perf_counter() - t0))
 
 
 class _Slot:
@@ -146,8 +196,17 @@ class DecodePool:
         ]
         self._ready: queue.Queue[Decoded | None] = queue.Queue(maxsize=max(prefetch, 1))
         self._stop = threading.Event()
+        self._all_ready = threading.Event()  # every first-generation worker has warmed up
         self._thread = threading.Thread(target=self._dispatch, name="decode-dispatch", daemon=True)
         self._thread.start()
+
+    def wait_ready(self, timeout_s: float | None = None) -> float:
+        """Block until every worker has started and imported its decoder; returns the seconds
+        waited. Start-up (process spawn + imports) is paid once per job, so callers can keep it
+        apart from the per-item throughput; the first jobs are handed out as workers get ready."""
+        t0 = time.perf_counter()
+        self._all_ready.wait(timeout_s)
+        return time.perf_counter() - t0
 
     def results(self) -> Iterator[Decoded]:
         while True:
@@ -198,12 +257,16 @@ class DecodePool:
             except queue.Empty:
                 return
             wait = 0.0
-            (index, pid), key, frames, error, seconds = msg
+            (index, pid), key, (frames, handle), error, seconds = msg
             slot = self._slots[index]
+            current = slot.proc.pid == pid and key is not None and slot.job is not None
+            frames = _unshare(frames, handle, keep=current and id(slot.job) == key)
             if slot.proc.pid != pid:
                 continue  # from a worker already replaced
             if key is None:
                 slot.ready = True
+                if all(s.ready for s in self._slots):
+                    self._all_ready.set()
                 continue
             if slot.job is None or id(slot.job) != key:
                 continue  # a late answer from a worker already written off
@@ -236,6 +299,17 @@ class DecodePool:
         self._thread.join(timeout=10)
         for slot in self._slots:
             slot.stop(kill=slot.job is not None)
+        self._free_unread()
+
+    def _free_unread(self) -> None:
+        """Free the shared blocks of results nobody will read (a job stopped early)."""
+        while True:
+            try:
+                _, _, (frames, handle), _, _ = self._outbox.get(timeout=0.2)
+            except (queue.Empty, OSError, EOFError):
+                return
+            with contextlib.suppress(FileNotFoundError):  # already freed
+                _unshare(frames, handle, keep=False)
 
     def __enter__(self) -> DecodePool:
         return self
@@ -252,6 +326,10 @@ class InlineDecoder:
 
     def __init__(self, next_job: Callable[[], Any], config: ContextConfig) -> None:
         self._next_job, self._config = next_job, config
+
+    def wait_ready(self, timeout_s: float | None = None) -> float:
+        """Nothing to start: 0 seconds."""
+        return 0.0
 
     def results(self) -> Iterator[Decoded]:
         while (job := self._next_job()) is not None:

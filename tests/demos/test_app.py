@@ -10,7 +10,7 @@ import pytest
 gr = pytest.importorskip("gradio", reason="the demo needs gradio (pip install 'vlmctx[demo]')")
 
 from demos.app import DemoApp, Session, make_config  # noqa: E402
-from demos.readout import kv_bytes_per_token, planned_memory  # noqa: E402
+from demos.readout import plan_for  # noqa: E402
 from tests.demos.conftest import TINY  # noqa: E402
 
 CONTROLS = ("uniform", 6, 1.0, "none", "", "default", "")
@@ -78,15 +78,28 @@ def test_clear_messages_for_bad_input(app: DemoApp, tmp_path: Path) -> None:
         _run(app, str(bad), "q", [], None)
 
 
-def test_planned_memory_counts_weights_and_kv(app: DemoApp) -> None:
-    model = app.lm.loaded.model
-    tc = model.config.text_config
-    per_token = kv_bytes_per_token(model)
-    head_dim = getattr(tc, "head_dim", None) or tc.hidden_size // tc.num_attention_heads
-    assert per_token == 2 * tc.num_hidden_layers * tc.num_key_value_heads * head_dim * 4
-    plan = planned_memory(model, 100, 28)
-    assert plan["kv_cache"] == 128 * per_token
-    assert plan["weights"] >= sum(p.numel() * 4 for p in model.parameters())
+def test_planned_memory_is_budget_plan_memory(app: DemoApp, tmp_path: Path) -> None:
+    """The readout's planned figure is vlmctx.budget.plan_memory (what `vlmctx plan` prints) for
+    the same model, frames, timestamps, question, pooler and dtype, and differs when they do."""
+    from vlmctx.assets import sample_video
+    from vlmctx.budget import human_bytes, plan_memory
+
+    video = str(sample_video())
+    q = "What moves?"
+    steps = _run(app, video, q, [], None)
+    readout, session = steps[-1][2], steps[-1][3]
+    frames = session.frames
+    lm = app.lm.with_config(make_config(*CONTROLS))
+    h, w = frames.data.shape[1:3]
+    expected = plan_memory(
+        TINY, len(frames), (h, w), q, "float32", frames.pts_s, frames.info.duration_s
+    )
+    assert plan_for(lm, frames, q) == expected
+    assert f"{human_bytes(expected.peak_prefill_bytes)} at prefill" in readout
+    assert f"{expected.total_tokens} tokens" in readout
+    longer = plan_for(lm, frames, q + " And then? " * 20)
+    assert longer.total_tokens > expected.total_tokens
+    assert longer.kv_cache_bytes > expected.kv_cache_bytes
 
 
 def test_server_serves_only_its_own_files(demo_server) -> None:
