@@ -109,6 +109,24 @@ def breakdown_tables(runs: list[Run]) -> list[Table]:
     return tables
 
 
+def frames_comparison_tables(runs: list[Run]) -> list[Table]:
+    """For each ``by_frames`` line that several runs share: one row per run, one column per frame
+    count, so configurations (e.g. position schemes) compare side by side."""
+    series: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+    for r in runs:
+        for task, res in r.doc.get("results", {}).items():
+            for name, row in (res.get("breakdowns", {}).get("by_frames") or {}).items():
+                series.setdefault((task, name), {})[r.label] = row
+    tables = []
+    for (task, name), by_run in series.items():
+        if len(by_run) < 2:
+            continue
+        cols = sorted({c for row in by_run.values() for c in row}, key=_sort_key)
+        body = [[label, *[row.get(c) for c in cols]] for label, row in by_run.items()]
+        tables.append((f"{task} / {name} vs frames (one row per run)", ["run", *cols], body))
+    return tables
+
+
 def _sort_key(c: str) -> tuple[int, float, str]:
     try:
         return (0, float(c.rstrip("k")), c)
@@ -167,7 +185,7 @@ def write_report(
     runs = find_runs(dirs)
     out = Path(output or (dirs[0] if os.path.isdir(dirs[0]) else Path(dirs[0]).parent))
     out.mkdir(parents=True, exist_ok=True)
-    tables = [comparison_table(runs), *breakdown_tables(runs)]
+    tables = [comparison_table(runs), *frames_comparison_tables(runs), *breakdown_tables(runs)]
     images: list[str] = []
     if plots:
         from eval.plots import make_plots

@@ -2,7 +2,9 @@
 
 A 12-second 320x240 H.264 clip at 30 fps: a red ball crosses a dark-blue scene from left to right;
 at 8.0 s a green square appears in the top-right corner and stays. ``SAMPLE_FACTS`` records what is
-in it, so tests and demos can ask questions with known answers.
+in it, so tests and demos can ask questions with known answers. It is drawn by the toy lab's scene
+renderer (``vlmctx.video.scenes.sample_scene``), so the shipped ``toylab`` model, trained on such
+scenes, answers questions about it.
 """
 
 from __future__ import annotations
@@ -10,8 +12,6 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-
-import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -23,27 +23,16 @@ SAMPLE_FACTS = {
     "square_colour": "green",
     "square_appears_s": 8.0,
 }
-_SAMPLE_VERSION = "1"
-
-
-def _sample_frame(i: int, fps: int, w: int, h: int) -> np.ndarray:
-    t = i / fps
-    frame = np.empty((h, w, 3), np.uint8)
-    frame[:] = (20, 30, 90)  # dark blue
-    frame[h - 40 :, :] = (40, 90, 40)  # ground strip
-    cx = int(20 + (w - 40) * t / SAMPLE_FACTS["duration_s"])
-    cy = int(h / 2 + 30 * np.sin(2 * np.pi * t / 3))
-    yy, xx = np.ogrid[:h, :w]
-    frame[(yy - cy) ** 2 + (xx - cx) ** 2 <= 15**2] = (220, 30, 30)  # red ball
-    if t >= SAMPLE_FACTS["square_appears_s"]:
-        frame[20:70, w - 70 : w - 20] = (30, 200, 60)  # green square
-    return frame
+_SAMPLE_VERSION = "2"  # 2: drawn by vlmctx.video.scenes (the toy lab's renderer)
 
 
 def write_sample(path: Path) -> Path:
     """Encode the sample clip to ``path`` with PyAV (libx264, GOP 30, B-frames)."""
     import av
 
+    from vlmctx.video.scenes import render, sample_scene
+
+    scene = sample_scene()
     fps = int(SAMPLE_FACTS["fps"])
     w, h = SAMPLE_FACTS["size"]
     n = int(SAMPLE_FACTS["duration_s"] * fps)
@@ -53,7 +42,7 @@ def write_sample(path: Path) -> Path:
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
         stream.options = {"g": "30", "bf": "2", "crf": "23", "preset": "veryfast"}
         for i in range(n):
-            frame = av.VideoFrame.from_ndarray(_sample_frame(i, fps, w, h), format="rgb24")
+            frame = av.VideoFrame.from_ndarray(render(scene, i, w, h), format="rgb24")
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
     tmp.replace(path)

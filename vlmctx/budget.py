@@ -140,7 +140,7 @@ def plan_memory(
     """
     from transformers import AutoConfig, AutoProcessor
 
-    from vlmctx.models import ADAPTERS, family_of, is_tiny, tiny_path
+    from vlmctx.models import ADAPTERS, family_of, resolve_source
     from vlmctx.models.base import Loaded, _load_hint
     from vlmctx.video.types import Frames, VideoInfo
 
@@ -148,8 +148,9 @@ def plan_memory(
         raise ConfigError("a plan needs at least one frame")
     if dtype not in _DTYPE_BYTES:
         raise ConfigError(f"unknown dtype {dtype!r}; use one of {', '.join(_DTYPE_BYTES)}")
-    source = str(tiny_path(model)) if is_tiny(model) else model
+    source = resolve_source(model)
     adapter = ADAPTERS.create(family_of(model))
+    adapter.configure(source)
     try:
         config = AutoConfig.from_pretrained(source)
         processor = AutoProcessor.from_pretrained(source)

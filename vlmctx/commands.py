@@ -74,7 +74,8 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--model",
         default=DEFAULT_MODEL,
-        help=f"hub id, local checkpoint folder, or tiny-<family> (default {DEFAULT_MODEL})",
+        help=f"hub id, local checkpoint folder, tiny-<family>, or the shipped 'toylab' "
+        f"(default {DEFAULT_MODEL})",
     )
     p.add_argument("--device", default="auto", help="auto (cuda if present), cpu, cuda:0 ...")
     p.add_argument("--dtype", default="auto", help="auto (bf16 on GPU, fp32 on CPU), float16 ...")
@@ -215,7 +216,7 @@ def _registries() -> dict[str, Any]:
 def cmd_ls(args: argparse.Namespace) -> int:
     import inspect
 
-    from vlmctx.models import TINY_BUILDERS
+    from vlmctx.models import SHIPPED, TINY_BUILDERS
 
     out: dict[str, Any] = {}
     for label, reg in _registries().items():
@@ -230,6 +231,9 @@ def cmd_ls(args: argparse.Namespace) -> int:
             for e in reg
         }
     out["tiny models (offline, random weights)"] = {f"tiny-{f}": {} for f in TINY_BUILDERS}
+    out["shipped models (offline, trained here)"] = {
+        name: {"summary": f"{path} (docs/toylab.md)"} for name, path in SHIPPED.items()
+    }
     if args.json:
         json.dump(out, sys.stdout, default=str)
         print()

@@ -19,7 +19,7 @@ from typing import Any
 
 from vlmctx.config import ContextConfig
 from vlmctx.errors import ConfigError, UnsupportedModelError, VlmctxError
-from vlmctx.models import ADAPTERS, Loaded, family_of, is_tiny, tiny_path
+from vlmctx.models import ADAPTERS, Loaded, family_of, resolve_source
 from vlmctx.models.base import Turn
 from vlmctx.models.positioning import applied
 from vlmctx.video.types import Frames
@@ -134,10 +134,10 @@ class VideoLM:
         device: str = "auto",
         dtype: Any = "auto",
     ) -> VideoLM:
-        """Load ``model`` (hub id, local folder, or ``tiny-<family>``) for the given context."""
+        """Load ``model`` (hub id, local folder, ``tiny-<family>`` or the shipped ``toylab``)."""
         config = config or ContextConfig()
         _check_context(config)
-        source = str(tiny_path(model)) if is_tiny(model) else model  # unknown tiny names raise
+        source = resolve_source(model)  # unknown tiny names raise
         family = family_of(model)
         if family not in ADAPTERS:
             raise UnsupportedModelError(

@@ -8,7 +8,12 @@ import logging
 from eval.tasks.base import TASKS
 
 log = logging.getLogger(__name__)
-BUILTIN = ("eval.tasks.mmlongbench", "eval.tasks.longvideo_mcq", "eval.tasks.vniah")
+BUILTIN = (
+    "eval.tasks.mmlongbench",
+    "eval.tasks.longvideo_mcq",
+    "eval.tasks.vniah",
+    "eval.tasks.toylab",
+)
 OPTIONAL = ("eval.tasks.videogen",)
 
 __all__ = ["TASKS", "load_builtin_tasks"]

@@ -8,6 +8,7 @@ and the ``tiny-*`` ones load through the same ``from_pretrained`` calls.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Sequence
@@ -44,6 +45,7 @@ class Adapter:
     default_checkpoint: str = ""
     time_prefix: bool = True  # write frame timestamps into the prompt text
     mrope: bool = False  # 3-axis (t, h, w) rotary positions
+    visual_window: int | None = None  # visual tokens of the longest training video, if declared
 
     # ---- loading ---------------------------------------------------------------------------
     def load(self, source: str, device: str, dtype: Any) -> Loaded:
@@ -57,7 +59,27 @@ class Adapter:
             raise ModelLoadError(_load_hint(source, exc)) from exc
         model.to(device).eval()
         self.prepare_processor(processor)
+        self.configure(source)
         return Loaded(model, processor, self, source)
+
+    def configure(self, source: str) -> None:
+        """Apply the settings a checkpoint declares in its ``vlmctx.json`` (optional file).
+
+        ``time_prefix`` (bool): whether the model was trained with the text time prefix;
+        ``visual_window`` (int): visual tokens of its longest training video, VCWE's default.
+        The toy-lab checkpoint uses both; hub checkpoints have no such file.
+        """
+        path = Path(source) / SETTINGS_FILE
+        if not path.is_file():
+            return
+        try:
+            settings = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(f"unreadable {path}: {exc}; fix or delete the file") from exc
+        if "time_prefix" in settings:
+            self.time_prefix = bool(settings["time_prefix"])
+        if settings.get("visual_window") is not None:
+            self.visual_window = int(settings["visual_window"])
 
     def prepare_processor(self, processor: Any) -> None:
         """Family-specific processor settings (hook)."""
@@ -154,6 +176,27 @@ class Adapter:
 
 
 ADAPTERS: Registry[Adapter] = Registry("model family")
+SETTINGS_FILE = "vlmctx.json"
+# Checkpoints shipped inside the package, loadable by name with no download.
+SHIPPED: dict[str, Path] = {"toylab": Path(__file__).parent / "checkpoints" / "toylab"}
+
+
+def resolve_source(model: str) -> str:
+    """The id or folder ``from_pretrained`` should load for ``model``: a tiny model's generated
+    folder, a shipped checkpoint's folder, or ``model`` itself (hub id or local folder)."""
+    from vlmctx.models.tiny import is_tiny, tiny_path
+
+    if is_tiny(model):
+        return str(tiny_path(model))
+    if model in SHIPPED:
+        path = SHIPPED[model]
+        if not (path / "config.json").is_file():
+            raise ModelLoadError(
+                f"the shipped {model!r} checkpoint is missing from {path}; reinstall vlmctx or "
+                "retrain it with `vlmctx toylab train`"
+            )
+        return str(path)
+    return model
 
 
 def _load_hint(source: str, exc: Exception) -> str:
@@ -173,7 +216,7 @@ def family_of(source: str) -> str:
 
     if source.startswith(TINY_PREFIX):
         return source[len(TINY_PREFIX) :]
-    model_type = _model_type(source)
+    model_type = _model_type(resolve_source(source))
     for entry in ADAPTERS:
         adapter = entry.factory()
         if model_type in adapter.model_types:

@@ -46,7 +46,7 @@ def plan_for_inputs(
 
     model, adapter = loaded.model, loaded.adapter
     text_cfg = model.config.get_text_config()
-    spec = spec_from_config(text_cfg, family=adapter.family)
+    spec = spec_from_config(text_cfg, family=adapter.family, visual_window=adapter.visual_window)
     mask = inputs["attention_mask"]
     if layouts is not None:
         pass

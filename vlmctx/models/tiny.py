@@ -80,7 +80,7 @@ def _text_config(tok: Any, **rope: Any) -> dict[str, Any]:
     )
 
 
-_QWEN_SPECIALS = [
+QWEN_SPECIALS = [
     "<|endoftext|>",
     "<|im_start|>",
     "<|im_end|>",
@@ -97,7 +97,7 @@ def _qwen_parts(family: str) -> tuple[Any, Any]:
     from transformers import Qwen2VLImageProcessor, Qwen2VLVideoProcessor
 
     tok = build_tokenizer(
-        _QWEN_SPECIALS,
+        QWEN_SPECIALS,
         {"image_token": "<|image_pad|>", "video_token": "<|video_pad|>"},
         eos="<|im_end|>",
         pad="<|endoftext|>",

@@ -21,7 +21,9 @@ from vlmctx.position.types import IMAGE, VIDEO, RopeSpec, TokenLayout
 __all__ = ["layouts_from_mm_inputs", "layouts_from_visual_mask", "spec_from_config"]
 
 
-def spec_from_config(text_config: Any, family: str = "") -> RopeSpec:
+def spec_from_config(
+    text_config: Any, family: str = "", visual_window: int | None = None
+) -> RopeSpec:
     """RopeSpec of a HF (text) config: head_dim, rope_theta, mrope_section, windows."""
     params = dict(getattr(text_config, "rope_parameters", None) or {})
     head_dim = getattr(text_config, "head_dim", None) or (
@@ -37,6 +39,7 @@ def spec_from_config(text_config: Any, family: str = "") -> RopeSpec:
         mrope_section=tuple(section) if section is not None else None,
         original_window=params.get("original_max_position_embeddings"),
         family=family,
+        visual_window=visual_window,
     )
 
 

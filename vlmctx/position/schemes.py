@@ -216,6 +216,8 @@ def _visual_window(value: int | None, spec: RopeSpec) -> int:
     if value is not None:
         _check_window(value, "visual_window")
         return int(value)
+    if spec.visual_window is not None:  # declared by the checkpoint
+        return int(spec.visual_window)
     if spec.family in VISUAL_WINDOW:
         return VISUAL_WINDOW[spec.family]
     raise ConfigError(

@@ -39,7 +39,8 @@ class RopeSpec:
     chunk sizes (t, h, w) summing to head_dim/2 for M-RoPE (Qwen2-VL [16, 24, 24]).
     ``original_window`` is the language context the model was trained for (defaults to
     ``max_position_embeddings``); the baselines' automatic factor is relative to it.
-    ``family`` (e.g. "qwen2_vl") selects per-family defaults such as VCWE's visual window.
+    ``family`` (e.g. "qwen2_vl") selects per-family defaults such as VCWE's visual window;
+    ``visual_window``, when a checkpoint declares it (``vlmctx.json``), overrides that default.
     """
 
     head_dim: int
@@ -48,6 +49,7 @@ class RopeSpec:
     mrope_section: tuple[int, ...] | None = None
     original_window: int | None = None
     family: str = ""
+    visual_window: int | None = None
 
     def __post_init__(self) -> None:
         if self.head_dim % 2 or self.head_dim <= 2:
