@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -262,7 +263,8 @@ def main(argv: list[str] | None = None) -> dict:
     text, vision = (DRY_TEXT, DRY_VISION) if a.dry_run else (QWEN2_VL_7B_TEXT, QWEN2_VL_7B_VISION)
     start = a.start or (4 if a.dry_run else 64)
     max_frames = a.max_frames or (16 if a.dry_run else 8192)
-    out = a.out or RESULTS / ("gpu_memory_dry_run.json" if a.dry_run else "gpu_memory.json")
+    dry_out = Path(tempfile.gettempdir()) / "gpu_memory_dry_run.json"  # not a result to commit
+    out = a.out or (dry_out if a.dry_run else RESULTS / "gpu_memory.json")
     loaded, cfg = build(text, vision, device, side)
     build_s = time.monotonic() - t_start
 
