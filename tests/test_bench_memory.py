@@ -64,6 +64,7 @@ def test_gpu_script_dry_run(tmp_path):
         assert r["attn"] == "sdpa" and r["fits"]
         assert r["kv_planned"] == r["kv_measured"]
         assert r["peak_bytes"] >= r["weights_bytes"] and r["prefill_tokens_per_s"] > 0
+        assert r["peak_bytes"] == max(r["vision_peak_bytes"], r["lm_peak_bytes"])
     by = {(r["frames"], r["pooler"]): r for r in rows}
     assert by[8, "progressive"]["tokens"] < by[8, "none"]["tokens"]
     s = report["summary"]
@@ -80,7 +81,7 @@ def _table_case(per_frame: dict[str, int], oom_over: int):
         if peak > oom_over:
             return dict(frames=frames, pooler=pooler, oom_stage="lm")
         return dict(frames=frames, pooler=pooler, peak_bytes=peak, tokens=frames,
-                    prefill_tokens_per_s=1.0)  # fmt: skip
+                    prefill_tokens_per_s=1.0, peak_stage="lm")  # fmt: skip
 
     return try_case
 
@@ -105,7 +106,7 @@ def test_search_time_budget_skips_the_case_predicted_to_overrun():
     def try_case(frames: int, pooler: str) -> dict:
         now[0] += frames / 8  # each case takes frames/8 "seconds"
         return dict(frames=frames, pooler=pooler, peak_bytes=1, tokens=frames,
-                    prefill_tokens_per_s=1.0)  # fmt: skip
+                    prefill_tokens_per_s=1.0, peak_stage="lm")  # fmt: skip
 
     rows, result = gpu_memory.search(try_case, ["none"], 8, 4096, 20.0, clock=lambda: now[0])
     # 8 (t=1), 16 (t=3), 32 (t=7); next predicted 4 x 4 = 16 s -> 23 > 20: stop

@@ -173,6 +173,7 @@ def measure(loaded: Any, cfg: Any, inputs: Any, pooler: str, device: str, where:
                 tokens=n, visual_before=before, visual_after=after, weights_bytes=weights,
                 vision_peak_bytes=vis.peak, lm_peak_bytes=lm.peak,
                 peak_bytes=max(vis.peak, lm.peak), vision_s=vis.seconds,
+                peak_stage="vision" if vis.peak > lm.peak else "lm",
                 prefill_s=lm.seconds, prefill_tokens_per_s=n / max(lm.seconds, 1e-9),
                 kv_measured=kv,
                 kv_planned=kv_bytes_per_token(cfg.text_config, 2) * n)  # fmt: skip
@@ -229,6 +230,7 @@ def _summary(result: dict[str, dict]) -> dict:
         b = r["best"]
         out[p] = {"stopped": r["stopped"], "max_frames": b and b["frames"],
                   "tokens": b and b["tokens"], "peak_GiB": b and b["peak_bytes"] / GIB,
+                  "peak_stage": b and b["peak_stage"],
                   "prefill_tokens_per_s": b and b["prefill_tokens_per_s"]}  # fmt: skip
     n, p = result.get("none"), result.get("progressive")
     if n and p and n["best"] and p["best"]:
