@@ -39,6 +39,7 @@ from pipelines.batch.items import Item, Job, group_jobs
 from pipelines.batch.schedule import LocalQueue, SharedQueue
 from pipelines.batch.store import RecordWriter, finished, repair
 from vlmctx.config import ContextConfig
+from vlmctx.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -90,15 +91,29 @@ class Summary:
 
 
 class _Dist:
-    """Rank, world size, barrier and device; a single process needs no process group."""
+    """Rank, world size, barrier and device; a single process needs no process group.
+
+    On a machine without a GPU (or with ``--device cpu``) the ranks join a gloo process group:
+    accelerate's ``PartialState`` only does so when asked for the CPU, and otherwise reports one
+    process per rank, which would make every rank think it is rank 0.
+    """
 
     def __init__(self, device: str) -> None:
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank, self.device, self._state = 0, device, None
         if self.world > 1:
+            import torch
             from accelerate import PartialState
 
-            self._state = PartialState()
+            cpu = device == "cpu" or (device == "auto" and not torch.cuda.is_available())
+            self._state = PartialState(cpu=cpu)
+            if self._state.num_processes != self.world:
+                raise ConfigError(
+                    f"WORLD_SIZE is {self.world} but accelerate set up "
+                    f"{self._state.num_processes} process(es) ({self._state.distributed_type}); "
+                    "launch with `accelerate launch --multi_gpu --num_processes N` (on a CPU-only "
+                    "machine too, with --device cpu) or torchrun"
+                )
             self.rank = self._state.process_index
             if device == "auto":
                 self.device = str(self._state.device)
