@@ -5,8 +5,11 @@ planned size with the same prompt ``VideoLM.ask`` would build (processors are ch
 not loaded). The KV cache follows from the text config:
 ``2 (K and V) x layers x kv_heads x head_dim x tokens x bytes per element``. Weights are read from
 the safetensors headers of a local checkpoint (exact) or estimated from the config. Peak prefill
-memory is estimated as weights + KV cache + activations of the widest prefill step
-(hidden states, MLP intermediate, and one layer's q/k/v and attention output over all tokens).
+memory is estimated as weights + KV cache + activations of the widest prefill step: per token
+``4 x hidden`` (hidden states, q/k/v, attention output) + ``3 x intermediate`` (a SwiGLU MLP holds
+its gate, up and their product at once). The MLP term was ``2 x`` until the live-tensor
+measurement of ``eval/bench/memory.py`` (sdpa attention) showed the peak sits in the last layer's
+MLP with three intermediate-sized tensors alive.
 
 With a pooler, visual tokens are counted after pooling from each family's per-frame token grid.
 """
@@ -179,7 +182,7 @@ def plan_memory(
     kv = kv_bytes_per_token(text, nbytes) * total
     exact = _weights_from_headers(Path(source)) if Path(source).is_dir() else None
     weights = exact if exact is not None else _weights_from_config(text, nbytes)
-    act = total * nbytes * (4 * text.hidden_size + 2 * text.intermediate_size)
+    act = total * nbytes * (4 * text.hidden_size + 3 * text.intermediate_size)
     return MemoryPlan(model, frames, (h, w), visual, total, kv, weights, exact is not None,
                       act, weights + kv + act, dtype)  # fmt: skip
 

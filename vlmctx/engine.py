@@ -13,6 +13,7 @@ import os
 import resource
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -122,7 +123,7 @@ class VideoLM:
         self.config = config
         self.model_id = model_id
         self.device = device
-        self._frames_cache: dict[tuple[Any, ...], Frames] = {}
+        self._frames_cache = _FramesCache()
 
     # ---- construction ------------------------------------------------------------------------
     @classmethod
@@ -150,9 +151,11 @@ class VideoLM:
         return cls(loaded, config, model, dev)
 
     def with_config(self, config: ContextConfig) -> VideoLM:
-        """The same loaded weights under another context configuration."""
+        """The same loaded weights (and decoded-frames cache) under another configuration."""
         _check_context(config, self.adapter.mrope)
-        return VideoLM(self.loaded, config, self.model_id, self.device)
+        lm = VideoLM(self.loaded, config, self.model_id, self.device)
+        lm._frames_cache = self._frames_cache
+        return lm
 
     def info(self) -> dict[str, Any]:
         import torch
@@ -179,9 +182,21 @@ class VideoLM:
         if isinstance(video, Frames):
             return video
         key = _frames_key(video, self.config)
-        if key not in self._frames_cache:
-            self._frames_cache = {key: load_frames(video, self.config)}
-        return self._frames_cache[key]
+        frames = self._frames_cache.get(key)
+        if frames is None:
+            frames = load_frames(video, self.config)
+            self._frames_cache.put(key, frames)
+        return frames
+
+    @property
+    def frames_cache_size(self) -> int:
+        """How many decoded videos are kept (default 1: multi-turn chat about one video). The
+        cache is shared with every ``with_config`` copy; keys include the sampling settings."""
+        return self._frames_cache.size
+
+    @frames_cache_size.setter
+    def frames_cache_size(self, size: int) -> None:
+        self._frames_cache.resize(size)
 
     # ---- asking ------------------------------------------------------------------------------
     def ask(
@@ -249,6 +264,31 @@ class VideoLM:
         if images:
             kwargs["images"] = images
         return proc(**kwargs)
+
+
+class _FramesCache:
+    """Least-recently-used decoded videos, keyed by file, stamp and sampling settings."""
+
+    def __init__(self, size: int = 1) -> None:
+        self.size = size
+        self._items: OrderedDict[tuple[Any, ...], Frames] = OrderedDict()
+
+    def get(self, key: tuple[Any, ...]) -> Frames | None:
+        if key in self._items:
+            self._items.move_to_end(key)
+            return self._items[key]
+        return None
+
+    def put(self, key: tuple[Any, ...], frames: Frames) -> None:
+        self._items[key] = frames
+        self.resize(self.size)
+
+    def resize(self, size: int) -> None:
+        if size < 1:
+            raise ConfigError(f"frames_cache_size must be at least 1, got {size}")
+        self.size = size
+        while len(self._items) > size:
+            self._items.popitem(last=False)
 
 
 def load_frames(video: str | os.PathLike[str], config: ContextConfig) -> Frames:

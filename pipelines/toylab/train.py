@@ -197,7 +197,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup", type=int, default=50, help="linear warm-up steps")
     p.add_argument("--max-frames", type=int, default=16, help="longest training video (frames)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=2, help="torch threads for training")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads (default 1: on 2 shared cores more threads oversubscribe)")
     p.add_argument("--eval-items", type=int, default=40, help="held-out questions per task")
     p.add_argument("--no-progress", action="store_true")
 

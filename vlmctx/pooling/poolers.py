@@ -105,20 +105,42 @@ def pooled_token_count(pooler: Pooler, t: int, h: int, w: int) -> int:
     return sum(p.tokens for p in pooler.plan(t, h, w))
 
 
+def _averaging(plan: FramePlan, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(cells, h*w) float32 matrix averaging each output cell's inputs, and the cells' (h, w)
+    centres (cells, 2) in the unpooled grid."""
+    rows, centres = [], []
+    for hs, he in plan.bins(h, plan.out_h):
+        for ws, we in plan.bins(w, plan.out_w):
+            m = torch.zeros(h, w)
+            m[hs:he, ws:we] = 1.0 / ((he - hs) * (we - ws))
+            rows.append(m.reshape(-1))  # (h*w,)
+            centres.append(((hs + he - 1) / 2, (ws + we - 1) / 2))
+    return torch.stack(rows), torch.tensor(centres, dtype=torch.float32)
+
+
 def pool_frames(emb: torch.Tensor, plans: list[FramePlan]) -> tuple[torch.Tensor, torch.Tensor]:
     """Average ``emb`` (t, h, w, d) over each frame's cells.
 
     Returns ``(tokens, coords)``: tokens (n, d) in frame-major raster order, and coords (n, 3)
-    float32 (t, h, w) of each cell's centre in the unpooled grid.
+    float32 (t, h, w) of each cell's centre in the unpooled grid. Frames that share a plan are
+    pooled by one batched matmul with an averaging matrix (identity for an unpooled frame, so
+    ``none`` returns the embeddings exactly).
     """
-    t, h, w, _ = emb.shape
+    t, h, w, d = emb.shape
     if len(plans) != t:
         raise ConfigError(f"{len(plans)} frame plans for {t} frames")
-    out, coords = [], []
+    flat = emb.reshape(t, h * w, d)  # (t, h*w, d)
+    groups: dict[FramePlan, list[int]] = {}
     for ti, plan in enumerate(plans):
-        frame = emb[ti]  # (h, w, d)
-        for hs, he in plan.bins(h, plan.out_h):
-            for ws, we in plan.bins(w, plan.out_w):
-                out.append(frame[hs:he, ws:we].mean(dim=(0, 1)))
-                coords.append((ti, (hs + he - 1) / 2, (ws + we - 1) / 2))
-    return torch.stack(out), torch.tensor(coords, dtype=torch.float32)
+        groups.setdefault(plan, []).append(ti)
+    tokens: list[torch.Tensor] = [emb.new_empty(0)] * t
+    coords: list[torch.Tensor] = [torch.empty(0)] * t
+    for plan, frames in groups.items():
+        avg, centres = _averaging(plan, h, w)
+        pooled = torch.matmul(
+            avg.to(emb), flat[frames]
+        )  # (cells, hw) @ (k, hw, d) -> (k, cells, d)
+        for j, ti in enumerate(frames):
+            tokens[ti] = pooled[j]
+            coords[ti] = torch.cat([torch.full((len(centres), 1), float(ti)), centres], dim=1)
+    return torch.cat(tokens), torch.cat(coords)
