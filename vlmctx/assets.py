@@ -23,7 +23,7 @@ SAMPLE_FACTS = {
     "square_colour": "green",
     "square_appears_s": 8.0,
 }
-_SAMPLE_VERSION = "2"  # 2: drawn by vlmctx.video.scenes (the toy lab's renderer)
+_SAMPLE_VERSION = "3"  # 2: drawn by vlmctx.video.scenes (the toy lab's renderer); 3: big ball
 
 
 def write_sample(path: Path) -> Path:

@@ -1,20 +1,23 @@
 """The toy-lab model: the real Qwen2-VL architecture (vision tower, merger, M-RoPE language model)
 shrunk to ~2M parameters, with a byte-level tokenizer and the real Qwen2-VL processors.
 
-Frames are resized to 64x48 (``max_pixels`` 3072) and cut into 8x8 patches, two frames per
-temporal patch, 2x2 patches merged: 12 visual tokens per pair of frames. The chat template is
-Qwen2-VL's; the checkpoint's ``vlmctx.json`` turns the text time prefix off (the model reads time
-from M-RoPE's temporal ids, one per frame pair, at 1 fps).
+Frames are resized to at most 1024 pixels in multiples of 16 (``max_pixels``; a 4:3 video becomes
+16x32) and cut into 8x8 patches, two frames per temporal patch, 2x2 patches merged: 2 visual
+tokens per pair of 4:3 frames. The chat template is
+Qwen2-VL's without the default system prompt (fewer text tokens for attention to wade through);
+the checkpoint's ``vlmctx.json`` turns the text time prefix off (the model reads time from
+M-RoPE's temporal ids, one per frame pair, at 1 fps).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from vlmctx.models.tiny import _TEMPLATES, QWEN_SPECIALS, build_tokenizer
+from vlmctx.models.tiny import QWEN_SPECIALS, build_tokenizer
 
 PATCH, MERGE, TEMPORAL = 8, 2, 2
-WIDTH, HEIGHT = 64, 48  # what the processor resizes every frame to
+WIDTH, HEIGHT = 32, 32  # the pixel budget per frame (smart_resize keeps the aspect ratio)
 MAX_PIXELS = WIDTH * HEIGHT
 
 TEXT = dict(
@@ -48,13 +51,13 @@ def build_processor() -> Any:
         eos="<|im_end|>",
         pad="<|endoftext|>",
     )
-    size = {"shortest_edge": 32 * 32, "longest_edge": MAX_PIXELS}
+    size = {"shortest_edge": 16 * 16, "longest_edge": MAX_PIXELS}
     common = dict(size=size, patch_size=PATCH, merge_size=MERGE, temporal_patch_size=TEMPORAL)
     return Qwen2VLProcessor(
         image_processor=Qwen2VLImageProcessor(**common),
         tokenizer=tok,
         video_processor=Qwen2VLVideoProcessor(**common, cap_pixels_per_frame=True),
-        chat_template=(_TEMPLATES / "qwen2_vl.jinja").read_text(),
+        chat_template=(Path(__file__).parent / "chat_template.jinja").read_text(),
     )
 
 

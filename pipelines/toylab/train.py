@@ -76,9 +76,10 @@ def make_batch(processor: Any, rng: np.random.Generator, size: int, max_frames: 
     return inputs
 
 
-def training_window(processor: Any, max_frames: int) -> int:
+def training_window(processor: Any, max_frames: int) -> tuple[int, int]:
     """Positions used by the longest training sequence (the ``when`` question, ``max_frames``
-    frames): ``max_position_embeddings`` of the shipped config, what PI/NTK/YaRN scale against."""
+    frames) — ``max_position_embeddings`` of the shipped config, what PI/NTK/YaRN scale against —
+    and the visual tokens of the longest training video (VCWE's visual context window)."""
     from vlmctx.position import layouts_from_mm_inputs
     from vlmctx.position.ids import base_position_ids
     from vlmctx.video.scenes import QUESTIONS, Scene, render_all
@@ -89,7 +90,7 @@ def training_window(processor: Any, max_frames: int) -> int:
     (layout,) = layouts_from_mm_inputs(inputs["mm_token_type_ids"], 2, None,
                                        inputs["video_grid_thw"])  # fmt: skip
     _, nxt = base_position_ids(layout, mrope=True)
-    return int(nxt)
+    return int(nxt), layout.n_visual
 
 
 def _lr(step: int, steps: int, peak: float, warmup: int) -> float:
@@ -114,7 +115,7 @@ def accuracy(model: Any, processor: Any, frames: int, per_task: int, seed: int) 
         texts = [prompt(processor, q) for _, q, _ in items]
         inputs = video_inputs(processor, texts, [render_all(s, *RENDER) for s, _, _ in items])
         with torch.inference_mode():
-            gen = model.generate(**inputs, max_new_tokens=4, do_sample=False)
+            gen = model.generate(**inputs, max_new_tokens=8, do_sample=False)
         preds = tok.batch_decode(gen[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
         out[task] = sum(p.strip() == a for p, (_, _, a) in zip(preds, items, strict=True)) / len(
             items
@@ -134,7 +135,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     torch.set_num_threads(args.threads)
     processor = build_processor()
     processor.tokenizer.padding_side = "right"
-    window = training_window(processor, args.max_frames)
+    window, visual = training_window(processor, args.max_frames)
     model = build_model(processor, window)
     n_params = sum(p.numel() for p in model.parameters())
     log.info("toylab: %.2fM parameters, window %d positions", n_params / 1e6, window)
@@ -166,16 +167,17 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
                            for i in range(0, len(losses), 100)],
         "accuracy_at_trained_length": acc,
     }  # fmt: skip
-    save(model, processor, Path(args.out), window, args.max_frames, summary)
+    save(model, processor, Path(args.out), window, visual, args.max_frames, summary)
     return summary
 
 
-def save(model: Any, processor: Any, out: Path, window: int, frames: int, summary: dict) -> None:
+def save(
+    model: Any, processor: Any, out: Path, window: int, visual: int, frames: int, summary: dict
+) -> None:
     """Write a checkpoint that ``from_pretrained`` loads, with ``vlmctx.json`` beside it."""
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     processor.save_pretrained(out)
-    visual = (frames // 2) * 12  # visual tokens of the longest training video
     meta = {
         "name": "toylab",
         "time_prefix": False,
@@ -191,14 +193,18 @@ def save(model: Any, processor: Any, out: Path, window: int, frames: int, summar
 
 def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--out", default=str(SHIPPED), help="checkpoint folder to write")
-    p.add_argument("--steps", type=int, default=1500, help="optimizer steps (default 1500)")
+    p.add_argument("--steps", type=int, default=3000, help="optimizer steps (default 3000)")
     p.add_argument("--batch", type=int, default=16, help="questions per step (default 16)")
     p.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (default 3e-3)")
-    p.add_argument("--warmup", type=int, default=50, help="linear warm-up steps")
+    p.add_argument("--warmup", type=int, default=100, help="linear warm-up steps")
     p.add_argument("--max-frames", type=int, default=16, help="longest training video (frames)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch threads (default 1: on 2 shared cores more threads oversubscribe)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (default 1: on 2 shared cores more threads oversubscribe)",
+    )
     p.add_argument("--eval-items", type=int, default=40, help="held-out questions per task")
     p.add_argument("--no-progress", action="store_true")
 

@@ -1,17 +1,19 @@
 """Procedural scenes with known answers: the toy lab's long-video tasks and the bundled sample.
 
-A :class:`Scene` is a dark-blue sky over a green ground strip with a ball of one colour crossing it,
-plus timed events (a square in the corner that appears and stays, a big shape shown for one frame,
-a full-frame colour flash), with optional pixel noise. It renders any frame at any size from
+A :class:`Scene` is a dark-blue sky over a green ground strip with a big ball of one colour crossing
+it, plus timed events (a square over the top-right quarter that appears and stays, a one-frame
+colour card, a one-frame big shape on a black card, a full-frame colour flash), with optional
+pixel noise. The signals are large on purpose: the toy model sees each frame at 32x32 pixels. It renders any frame at any size from
 relative coordinates, so the same scene is a 64x48 training frame or a 320x240 video, and any
 number of frames: a task's answer can depend on a frame anywhere in a video of any length.
 
 :func:`make_item` draws one question of a toy-lab task (deterministic given the RNG):
 
 - ``ball`` — "What colour is the ball?" (visible in every frame);
-- ``needle`` — "What colour is the odd frame?" (one frame shows a big coloured square);
+- ``needle`` — "What colour is the odd frame?" (one frame is a card of one colour);
 - ``count`` — "How many red flashes?" (1-4 single-frame flashes, in different frame pairs);
-- ``order`` — "Which came first, the square or the circle?" (two single-frame white shapes);
+- ``order`` — "Which came first, the square or the circle?" (a one-frame yellow square and a
+  one-frame purple circle, each on a black card);
 - ``when`` — "At what second does the green square appear?" (appears and stays; at 1 fps the
   answer is the frame index).
 
@@ -47,7 +49,8 @@ QUESTIONS = {
 @dataclass(frozen=True)
 class Event:
     """``kind`` square | circle | flash, shown on frames ``[start, stop)`` (stop None = to the
-    end); ``where`` centre (big shape) or corner (top-right square, as in the sample)."""
+    end); ``where`` centre (a big shape on a black card), card (the whole frame) or corner (the
+    top-right quarter, as in the sample)."""
 
     kind: str
     colour: str
@@ -85,7 +88,7 @@ def render(scene: Scene, i: int, width: int, height: int) -> np.ndarray:
     img[h - h // 6 :] = GROUND
     yy, xx = np.ogrid[:h, :w]
     t, dur = i / scene.fps, scene.duration_s
-    r = max(1.0, h / 16)
+    r = max(1.0, h / 3)
     frac = t / dur if scene.direction > 0 else 1 - t / dur
     cx = r + (w - 2 * r) * frac
     cy = h / 2 + h / 8 * np.sin(2 * np.pi * t / 3 + scene.phase)
@@ -96,13 +99,17 @@ def render(scene: Scene, i: int, width: int, height: int) -> np.ndarray:
         colour = np.array(COLOURS[ev.colour], np.float32)
         if ev.kind == "flash":
             img = 0.35 * img + 0.65 * colour
-        elif ev.where == "corner":  # the sample's square: top right, ~1/5 of the height
-            img[h // 12 : h * 7 // 24, w - w * 7 // 32 : w - w // 16] = colour
-        elif ev.kind == "square":
-            s = int(h * 0.2)
+        elif ev.where == "corner":  # the sample's square: the top-right quarter of the frame
+            img[: h // 2, w - w // 2 :] = colour
+        elif ev.where == "card":  # the whole frame is a card of this colour
+            img[:] = colour
+        elif ev.kind == "square":  # a big shape on a black card
+            s = int(h * 0.3)
+            img[:] = 0
             img[h // 2 - s : h // 2 + s, w // 2 - s : w // 2 + s] = colour
         elif ev.kind == "circle":
-            img[(yy - h / 2) ** 2 + (xx - w / 2) ** 2 <= (0.22 * h) ** 2] = colour
+            img[:] = 0
+            img[(yy - h / 2) ** 2 + (xx - w / 2) ** 2 <= (0.34 * h) ** 2] = colour
     if scene.noise > 0:
         rng = np.random.default_rng((scene.seed, i))
         img += rng.normal(0.0, 255 * scene.noise, img.shape).astype(np.float32)
@@ -135,7 +142,11 @@ def _slots(rng: np.random.Generator, frames: int, k: int) -> list[int]:
 
 
 def make_item(task: str, frames: int, rng: np.random.Generator) -> tuple[Scene, str, str]:
-    """One (scene, question, answer) of ``task`` with ``frames`` frames at 1 fps."""
+    """One (scene, question, answer) of ``task`` with ``frames`` frames at 1 fps.
+
+    Half the scenes of the other kinds also get the ``when`` square as a distractor, so a question
+    is answered in scenes where other things happen too (as in the sample video).
+    """
     ball = _pick(rng, list(COLOURS))
     base = dict(frames=frames, fps=1.0, ball=ball, direction=1 if rng.random() < 0.5 else -1,
                 phase=float(rng.uniform(0, 2 * np.pi)), noise=float(rng.uniform(0, 0.04)),
@@ -146,7 +157,7 @@ def make_item(task: str, frames: int, rng: np.random.Generator) -> tuple[Scene, 
     elif task == "needle":
         colour = _pick(rng, [c for c in COLOURS if c != ball])
         i = int(rng.integers(frames))
-        events, answer = (Event("square", colour, i, i + 1),), colour
+        events, answer = (Event("square", colour, i, i + 1, "card"),), colour
     elif task == "count":
         k = int(rng.integers(1, 5))
         slots = _slots(rng, frames, k)
@@ -157,11 +168,14 @@ def make_item(task: str, frames: int, rng: np.random.Generator) -> tuple[Scene, 
         a, b = slots if len(slots) == 2 else (0, frames - 1)
         first = "square" if rng.random() < 0.5 else "circle"
         second = "circle" if first == "square" else "square"
-        events = (Event(first, "white", a, a + 1), Event(second, "white", b, b + 1))
+        shade = {"square": "yellow", "circle": "purple"}
+        events = (Event(first, shade[first], a, a + 1), Event(second, shade[second], b, b + 1))
         answer = first
     elif task == "when":
         s = int(rng.integers(1, frames))
         events, answer = (Event("square", "green", s, None, "corner"),), str(s)
     else:
         raise ValueError(f"unknown toy-lab task {task!r}; known: {', '.join(TASKS)}")
+    if task != "when" and rng.random() < 0.5:  # a distractor: the green square of `when`
+        events += (Event("square", "green", int(rng.integers(1, frames)), None, "corner"),)
     return Scene(events=events, **base), QUESTIONS[task], answer  # type: ignore[arg-type]

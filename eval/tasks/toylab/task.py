@@ -123,7 +123,7 @@ class ToyLab(Task):
                 out.samples.append(Sample(
                     id=str(rec["id"]), target=str(rec["answer"]),
                     video=os.path.join(self.dir, rec["video"]), question=str(rec["question"]),
-                    max_new_tokens=4, meta={"task": rec["task"], "frames": int(rec["frames"])},
+                    max_new_tokens=8, meta={"task": rec["task"], "frames": int(rec["frames"])},
                 ))  # fmt: skip
             except KeyError as exc:
                 out.error(f"toylab.jsonl id={rec.get('id')}", f"missing field {exc}")

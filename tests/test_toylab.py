@@ -1,0 +1,180 @@
+"""The toy lab: scenes with known answers, the task, the training script, the experiment, and the
+shipped model answering the bundled sample video."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from argparse import Namespace
+
+import numpy as np
+import pytest
+
+from vlmctx.video.scenes import (
+    COLOURS,
+    QUESTIONS,
+    TASKS,
+    make_item,
+    render,
+    render_all,
+    sample_scene,
+)
+
+
+@pytest.mark.parametrize("frames", [4, 16, 256])
+@pytest.mark.parametrize("task", TASKS)
+def test_items_are_deterministic_and_their_answers_follow_from_the_scene(task, frames) -> None:
+    a = make_item(task, frames, np.random.default_rng(7))
+    b = make_item(task, frames, np.random.default_rng(7))
+    assert a == b
+    scene, question, answer = a
+    assert question == QUESTIONS[task] and scene.frames == frames
+    distractors = [e for e in scene.events if e.where == "corner"] if task != "when" else []
+    assert len(distractors) <= 1
+    ev = tuple(e for e in scene.events if e not in distractors)
+    assert all(0 <= e.start < frames for e in ev)
+    if task == "ball":
+        assert answer == scene.ball and not ev
+    elif task == "needle":
+        assert answer == ev[0].colour != scene.ball and ev[0].stop == ev[0].start + 1
+    elif task == "count":
+        assert answer == str(len(ev)) and all(e.kind == "flash" for e in ev)
+        pairs = sorted(e.start // 2 for e in ev)
+        assert all(q - p >= 2 for p, q in zip(pairs, pairs[1:], strict=False))
+    elif task == "order":
+        first = min(ev, key=lambda e: e.start)
+        assert answer == first.kind and {e.kind for e in ev} == {"square", "circle"}
+        assert ev[0].start != ev[1].start
+    else:
+        assert answer == str(ev[0].start) and ev[0].stop is None and ev[0].where == "corner"
+
+
+def test_render_shows_the_events_on_their_frames() -> None:
+    scene, _, answer = make_item("when", 16, np.random.default_rng(1))
+    s = int(answer)
+    frames = render_all(scene, 128, 96)
+    corner = frames[:, 1, 126]  # top-right quarter, out of the ball's reach
+    green = np.array(COLOURS["green"])
+    seen = [bool(np.abs(px.astype(int) - green).max() < 40) for px in corner]
+    assert seen == [i >= s for i in range(16)]
+    flash, _, n = make_item("count", 16, np.random.default_rng(2))
+    red = [i for i in range(16) if render(flash, i, 64, 48)[..., 0].mean() > 120]
+    assert len(red) == int(n)
+
+
+def test_the_sample_video_is_the_sample_scene() -> None:
+    from vlmctx.assets import SAMPLE_FACTS
+
+    scene = sample_scene()
+    assert scene.duration_s == SAMPLE_FACTS["duration_s"] and scene.fps == SAMPLE_FACTS["fps"]
+    assert scene.ball == SAMPLE_FACTS["ball_colour"]
+    (square,) = scene.events
+    assert square.colour == SAMPLE_FACTS["square_colour"]
+    assert square.start / scene.fps == SAMPLE_FACTS["square_appears_s"]
+
+
+def test_task_generates_loads_scores_and_aggregates(tmp_path) -> None:
+    from eval.records import Sample
+    from eval.tasks.toylab import ToyLab
+
+    task = ToyLab(dir=str(tmp_path), frames="8,12", kinds="ball,when", per_cell=2, seed=3)
+    loaded = task.load()
+    assert len(loaded.samples) == 8 and not loaded.errors
+    assert ToyLab(dir=str(tmp_path), frames="8,12", kinds="ball,when", per_cell=2,
+                  seed=3).load().samples == loaded.samples  # fmt: skip
+    samples = [Sample(id=str(i), target=t, video="v", question="q",
+                      meta={"task": k, "frames": f})
+               for i, (t, k, f) in enumerate([("red", "ball", 8), ("red", "ball", 8),
+                                              ("3", "when", 8), ("5", "when", 12)])]  # fmt: skip
+    preds = [{"prediction": "Red."}, {"prediction": "blue"}, {"prediction": " 3"}, {}]
+    scores = task.score(samples, preds)
+    assert [s.get("exact_match") for s in scores] == [1.0, 0.0, 1.0, None]
+    agg = task.aggregate(samples, scores)
+    assert agg["breakdowns"]["by_frames"]["ball"] == {"8": 50.0}
+    assert agg["breakdowns"]["by_frames"]["accuracy"] == {"8": 75.0}
+    assert agg["scores"] == {"accuracy": 75.0, "ball": 50.0, "when": 100.0}
+
+
+def test_training_prompt_is_the_engines_prompt() -> None:
+    """The model is trained on exactly the token sequence VideoLM builds at inference."""
+    from pipelines.toylab.model import build_processor
+    from pipelines.toylab.train import RENDER, prompt, video_inputs
+    from vlmctx.models import ADAPTERS
+    from vlmctx.models.base import Loaded
+    from vlmctx.video.types import Frames, VideoInfo
+
+    proc = build_processor()
+    scene, question, _ = make_item("count", 8, np.random.default_rng(0))
+    data = render_all(scene, *RENDER)
+    adapter = ADAPTERS.create("qwen2_vl")
+    adapter.time_prefix = False  # what the toylab checkpoint's vlmctx.json declares
+    pts = np.arange(8, dtype=np.float64)
+    info = VideoInfo("x", 8, 1.0, 8.0, RENDER[0], RENDER[1], 0, "", False, pts, np.zeros(1, int))
+    frames = Frames(data, np.arange(8), pts, "test", info, sample_fps=1.0)
+    engine = adapter.build_inputs(Loaded(None, proc, adapter, "x"), question, frames)
+    train = video_inputs(proc, [prompt(proc, question)], [data])
+    assert engine["input_ids"].tolist() == train["input_ids"].tolist()
+    assert (engine["pixel_values_videos"] == train["pixel_values_videos"]).all()
+
+
+def test_train_script_writes_a_checkpoint_vlmctx_loads(tmp_path) -> None:
+    from pipelines.toylab.train import train
+    from vlmctx.engine import VideoLM
+
+    args = Namespace(out=str(tmp_path / "ck"), steps=2, batch=2, lr=1e-3, warmup=1, max_frames=8,
+                     seed=0, threads=1, eval_items=1, no_progress=True)  # fmt: skip
+    summary = train(args)
+    meta = json.loads((tmp_path / "ck" / "vlmctx.json").read_text())
+    assert meta["time_prefix"] is False and meta["visual_window"] == 8
+    assert set(summary["accuracy_at_trained_length"]) == set(TASKS)
+    lm = VideoLM.load(str(tmp_path / "ck"))
+    assert lm.adapter.time_prefix is False and lm.adapter.visual_window == 8
+    from vlmctx.assets import sample_video
+
+    ans = lm.ask(sample_video(), "What colour is the ball?", max_new_tokens=2)
+    assert ans.visual_tokens > 0 and ans.visual_tokens % 2 == 0  # 2 tokens per frame pair (16x32 px)
+
+
+def test_experiment_runs_the_grid_and_reports(tmp_path) -> None:
+    import argparse
+
+    from eval.toylab_experiment import add_args, execute
+
+    p = argparse.ArgumentParser()
+    add_args(p)
+    args = p.parse_args(["--output-path", str(tmp_path / "runs"), "--frames", "8",
+                         "--per-cell", "1", "--schemes", "default,vcwe",
+                         "--pooling", "none,progressive", "--results", str(tmp_path / "res"),
+                         "--no-progress"])  # fmt: skip
+    assert execute(args) == 0
+    doc = json.loads((tmp_path / "res" / "toylab.json").read_text())
+    assert set(doc["runs"]) == {"default + none", "vcwe + none", "default + progressive",
+                                "vcwe + progressive"}  # fmt: skip
+    assert set(doc["runs"]["vcwe + progressive"]["accuracy"]) == {"8"}
+    assert (tmp_path / "res" / "toylab.png").exists()
+    assert "| vcwe + progressive |" in (tmp_path / "res" / "toylab.md").read_text()
+    report = (tmp_path / "runs" / "report" / "report.md").read_text()
+    assert "toylab / accuracy vs frames (one row per run)" in report  # side by side
+
+
+def test_shipped_model_answers_the_sample_video() -> None:
+    """The README's first command: the toylab model on the bundled sample gives the right answers."""
+    from vlmctx.assets import SAMPLE_FACTS, sample_video
+    from vlmctx.config import ContextConfig
+    from vlmctx.engine import VideoLM
+
+    lm = VideoLM.load("toylab", ContextConfig(sampler="fps", sampler_params={"fps": 1.0}))
+    ans = lm.ask(sample_video(), "What colour is the ball?", max_new_tokens=4)
+    assert ans.text == SAMPLE_FACTS["ball_colour"]
+    assert len(ans.frames) == 12
+
+
+def test_readme_main_command_answers(tmp_path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "vlmctx.cli", "ask", "sample", "What colour is the ball?",
+         "--model", "toylab", "--fps", "1", "--no-stream", "--json"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["text"] == "red"
