@@ -133,7 +133,9 @@ def test_train_script_writes_a_checkpoint_vlmctx_loads(tmp_path) -> None:
     from vlmctx.assets import sample_video
 
     ans = lm.ask(sample_video(), "What colour is the ball?", max_new_tokens=2)
-    assert ans.visual_tokens > 0 and ans.visual_tokens % 2 == 0  # 2 tokens per frame pair (16x32 px)
+    assert (
+        ans.visual_tokens > 0 and ans.visual_tokens % 2 == 0
+    )  # 2 tokens per frame pair (16x32 px)
 
 
 def test_experiment_runs_the_grid_and_reports(tmp_path) -> None:
