@@ -2,8 +2,9 @@
 
 The shipped ``toylab`` model (a 1M-parameter Qwen2-VL trained here, ``pipelines/toylab/train.py``)
 answers the toy-lab questions (:mod:`eval.tasks.toylab`) on videos of 16, 32, 64, 128 and 256
-frames at 1 fps, under every position scheme (``default``, ``pi``, ``ntk``, ``yarn``, ``vcwe``,
-``v2pe``, ``mrope_pp``) with and without ``progressive`` pooling: 14 configurations on one loaded
+frames at 1 fps, under every position scheme (``default``, ``pi``, ``ntk``, ``yarn``, ``vcwe`` in
+both readings — one RoPE for the whole sequence, or extended frequencies for visual tokens only —
+``v2pe``, ``mrope_pp``) with and without ``progressive`` pooling: 16 configurations on one loaded
 model, each written as an ordinary ``vlmctx eval`` run directory, then compared by
 ``vlmctx report``. The schemes take their automatic settings relative to what the checkpoint
 declares: ``max_position_embeddings`` (the position range of its longest training sequence) for
@@ -11,7 +12,7 @@ PI/NTK/YaRN/M-RoPE++/V2PE, and ``visual_window`` (visual tokens of its longest t
 VCWE. Resumable (each run directory resumes); the summary table goes to
 ``eval/bench/results/toylab.{md,json}`` with the report's plots beside it.
 
-    vlmctx toylab run                   # ~25 min on 2 CPU cores
+    vlmctx toylab run                   # ~15 min on 2 CPU cores
     python -m eval.toylab_experiment --per-cell 4 --frames 16,64   # a quick look
 """
 
@@ -28,16 +29,28 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 RESULTS = Path(__file__).parent / "bench" / "results"
-SCHEMES = ("default", "pi", "ntk", "yarn", "vcwe", "v2pe", "mrope_pp")
+SCHEMES = ("default", "pi", "ntk", "yarn", "vcwe", "vcwe:apply_to=visual", "v2pe", "mrope_pp")
 POOLING = ("none", "progressive")
 
 
 def configs(schemes: list[str], pooling: list[str]) -> list[Any]:
-    """One ``ContextConfig`` per (scheme, pooler), every frame at 1 fps."""
-    from vlmctx.config import ContextConfig
+    """One ``ContextConfig`` per (scheme, pooler), every frame at 1 fps. A scheme may carry
+    parameters: ``vcwe:apply_to=visual`` (several joined by ``+``)."""
+    from vlmctx.config import ContextConfig, parse_kv
 
     base = ContextConfig(sampler="fps", sampler_params={"fps": 1.0})
-    return [base.replace(position=s, pooling=p) for p in pooling for s in schemes]
+    out = []
+    for p in pooling:
+        for spec in schemes:
+            name, _, params = spec.partition(":")
+            kv = parse_kv(params.split("+")) if params else {}
+            out.append(base.replace(position=name, position_params=kv, pooling=p))
+    return out
+
+
+def label(cfg: Any) -> str:
+    params = ",".join(f"{k}={v}" for k, v in sorted(cfg.position_params.items()))
+    return f"{cfg.position}{f'({params})' if params else ''} + {cfg.pooling}"
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -47,8 +60,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from vlmctx.engine import VideoLM
 
     out = Path(args.output_path)
-    task = ToyLab(dir=str(out / "data"), frames=args.frames, per_cell=args.per_cell,
-                  seed=args.seed)  # fmt: skip
+    data = out / f"data-{args.frames.replace(',', '_')}-n{args.per_cell}-s{args.seed}"
+    task = ToyLab(dir=str(data), frames=args.frames, per_cell=args.per_cell, seed=args.seed)
     base = VideoLM.load(args.model, device="cpu")
     base.frames_cache_size = len(task.load().samples) + 1  # decode each clip once for all configs
     header_base = {"model": args.model, "model_info": base.info(), "mode": "generate"}
@@ -63,7 +76,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         doc = evaluate(lm, {"toylab": task}, run_dir, opts, header)
         assert doc is not None
         res = doc["results"]["toylab"]
-        summary[f"{cfg.position} + {cfg.pooling}"] = res["breakdowns"]["by_frames"]
+        summary[label(cfg)] = res["breakdowns"]["by_frames"]
     return {"seconds": round(time.perf_counter() - t0, 1), "runs": summary,
             "frames": args.frames, "per_cell": args.per_cell, "seed": args.seed}  # fmt: skip
 
@@ -106,7 +119,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="toylab", help="checkpoint (default: the shipped toylab)")
     p.add_argument("--output-path", default="toylab_results", help="run directories go here")
     p.add_argument("--frames", default="16,32,64,128,256", help="video lengths in frames")
-    p.add_argument("--per-cell", type=int, default=10, help="questions per kind and length")
+    p.add_argument("--per-cell", type=int, default=40, help="questions per kind and length")
     p.add_argument("--schemes", default=",".join(SCHEMES), help="position schemes to compare")
     p.add_argument("--pooling", default=",".join(POOLING), help="poolers to compare")
     p.add_argument("--seed", type=int, default=0)

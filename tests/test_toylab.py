@@ -11,6 +11,7 @@ from argparse import Namespace
 import numpy as np
 import pytest
 
+from vlmctx.errors import ConfigError
 from vlmctx.video.scenes import (
     COLOURS,
     QUESTIONS,
@@ -83,6 +84,8 @@ def test_task_generates_loads_scores_and_aggregates(tmp_path) -> None:
     assert len(loaded.samples) == 8 and not loaded.errors
     assert ToyLab(dir=str(tmp_path), frames="8,12", kinds="ball,when", per_cell=2,
                   seed=3).load().samples == loaded.samples  # fmt: skip
+    with pytest.raises(ConfigError, match="generated with"):
+        ToyLab(dir=str(tmp_path), frames="8,12", kinds="ball,when", per_cell=3, seed=3).load()
     samples = [Sample(id=str(i), target=t, video="v", question="q",
                       meta={"task": k, "frames": f})
                for i, (t, k, f) in enumerate([("red", "ball", 8), ("red", "ball", 8),
@@ -146,16 +149,16 @@ def test_experiment_runs_the_grid_and_reports(tmp_path) -> None:
     p = argparse.ArgumentParser()
     add_args(p)
     args = p.parse_args(["--output-path", str(tmp_path / "runs"), "--frames", "8",
-                         "--per-cell", "1", "--schemes", "default,vcwe",
+                         "--per-cell", "1", "--schemes", "default,vcwe:apply_to=visual",
                          "--pooling", "none,progressive", "--results", str(tmp_path / "res"),
                          "--no-progress"])  # fmt: skip
     assert execute(args) == 0
     doc = json.loads((tmp_path / "res" / "toylab.json").read_text())
-    assert set(doc["runs"]) == {"default + none", "vcwe + none", "default + progressive",
-                                "vcwe + progressive"}  # fmt: skip
-    assert set(doc["runs"]["vcwe + progressive"]["accuracy"]) == {"8"}
+    assert set(doc["runs"]) == {"default + none", "vcwe(apply_to=visual) + none",
+                                "default + progressive", "vcwe(apply_to=visual) + progressive"}  # fmt: skip
+    assert set(doc["runs"]["vcwe(apply_to=visual) + progressive"]["accuracy"]) == {"8"}
     assert (tmp_path / "res" / "toylab.png").exists()
-    assert "| vcwe + progressive |" in (tmp_path / "res" / "toylab.md").read_text()
+    assert "| vcwe(apply_to=visual) + progressive |" in (tmp_path / "res" / "toylab.md").read_text()
     report = (tmp_path / "runs" / "report" / "report.md").read_text()
     assert "toylab / accuracy vs frames (one row per run)" in report  # side by side
 

@@ -107,10 +107,21 @@ class ToyLab(Task):
         return {"name": self.name, "version": self.version, "dir": self.dir, **self.gen_args}
 
     def load(self, lengths: list[int] | None = None, limit: int | None = None) -> LoadResult:
+        meta = os.path.join(self.dir, "toylab.json")
         if not os.path.exists(self.index):
             if not self.generate:
                 raise ConfigError(f"no toylab set at {self.index!r}; pass generate=true")
             generate_toylab(self.dir, **self.gen_args)
+            with open(meta, "w") as f:
+                json.dump(self.gen_args, f)
+        elif os.path.exists(meta):
+            with open(meta) as f:
+                made = json.load(f)
+            if made != self.gen_args:
+                raise ConfigError(
+                    f"the toylab set in {self.dir!r} was generated with {made}, not "
+                    f"{self.gen_args}; use another dir or delete that one"
+                )
         out = LoadResult()
         records, problems = read_jsonl(self.index)
         for p in problems:
