@@ -23,15 +23,21 @@ def _series_plot(lines: dict[str, dict[float, float]], title: str, xlabel: str, 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for name, pts in sorted(lines.items()):
+    many = len(lines) > 10  # beyond the default colour cycle: tab20 + a second line style
+    fig, ax = plt.subplots(figsize=(8, 5) if many else (6, 4))
+    cmap = plt.get_cmap("tab20")
+    for i, (name, pts) in enumerate(sorted(lines.items())):
         xs = sorted(pts)
-        ax.plot(xs, [pts[x] for x in xs], marker="o", label=name)
+        style = {"color": cmap(i % 20), "linestyle": "-" if i < 10 else "--"} if many else {}
+        ax.plot(xs, [pts[x] for x in xs], marker="o", label=name, **style)
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     if any(len(p) > 1 and max(p) / max(min(p), 1e-9) >= 8 for p in lines.values()):
         ax.set_xscale("log", base=2)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    if many:
+        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    else:
+        ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -67,10 +67,13 @@ def _label(runs: list[Run]) -> None:
     keys = sorted({k for f in flat for k in f})
     varying = [k for k in keys if len({json.dumps(f.get(k), default=str) for f in flat}) > 1]
     for r, f in zip(runs, flat, strict=True):
-        parts = [f"{k.split('.')[-1]}={f.get(k)}" if k != "model" else str(f["model"])
-                 for k in varying]  # fmt: skip
-        r.label = ", ".join(parts) or str(f.get("model") or r.path.name)
-        series = [p for k, p in zip(varying, parts, strict=True) if k not in FRAME_KEYS]
+        pairs = [
+            (k, f"{k.split('.')[-1]}={f.get(k)}" if k != "model" else str(f["model"]))
+            for k in varying
+            if f.get(k) is not None
+        ]  # unset parameters are not shown
+        r.label = ", ".join(p for _, p in pairs) or str(f.get("model") or r.path.name)
+        series = [p for k, p in pairs if k not in FRAME_KEYS]
         r.series = ", ".join(series) or str(f.get("model") or "run")
     seen: dict[str, int] = {}
     for r in runs:  # identical labels (repeated runs) get a suffix

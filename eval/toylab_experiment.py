@@ -137,7 +137,11 @@ def execute(args: argparse.Namespace) -> int:
     (results / "toylab.json").write_text(json.dumps(doc, indent=2) + "\n")
     (results / "toylab.md").write_text(markdown(doc) + "\n")
     written = write_report([args.output_path], str(Path(args.output_path) / "report"), ["md"])
-    for path in written:  # the mean-accuracy plot sits beside the table
+    report = results / "toylab_report"
+    shutil.rmtree(report, ignore_errors=True)
+    report.mkdir()
+    for path in written:  # the report (tables, one plot per question kind) goes beside the table
+        shutil.copy(path, report / Path(path).name)
         if path.endswith("plot_toylab_accuracy_by_frames.png"):
             shutil.copy(path, results / "toylab.png")
     print(markdown(doc))

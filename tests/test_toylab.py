@@ -158,6 +158,7 @@ def test_experiment_runs_the_grid_and_reports(tmp_path) -> None:
                                 "default + progressive", "vcwe(apply_to=visual) + progressive"}  # fmt: skip
     assert set(doc["runs"]["vcwe(apply_to=visual) + progressive"]["accuracy"]) == {"8"}
     assert (tmp_path / "res" / "toylab.png").exists()
+    assert (tmp_path / "res" / "toylab_report" / "report.md").exists()
     assert "| vcwe(apply_to=visual) + progressive |" in (tmp_path / "res" / "toylab.md").read_text()
     report = (tmp_path / "runs" / "report" / "report.md").read_text()
     assert "toylab / accuracy vs frames (one row per run)" in report  # side by side
