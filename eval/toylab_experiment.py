@@ -63,12 +63,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     data = out / f"data-{args.frames.replace(',', '_')}-n{args.per_cell}-s{args.seed}"
     task = ToyLab(dir=str(data), frames=args.frames, per_cell=args.per_cell, seed=args.seed)
     base = VideoLM.load(args.model, device="cpu")
+    grid = configs(args.schemes.split(","), args.pooling.split(","))
+    models = [base.with_config(cfg) for cfg in grid]  # bad names fail here, before any data
     base.frames_cache_size = len(task.load().samples) + 1  # decode each clip once for all configs
     header_base = {"model": args.model, "model_info": base.info(), "mode": "generate"}
     summary: dict[str, Any] = {}
     t0 = time.perf_counter()
-    for cfg in configs(args.schemes.split(","), args.pooling.split(",")):
-        lm = base.with_config(cfg)
+    for cfg, lm in zip(grid, models, strict=True):
         run_dir = out / run_dir_name(args.model, cfg.to_dict())
         header = {**header_base, "config": cfg.to_dict(), "command": "vlmctx toylab run"}
         opts = RunOptions(progress=not args.no_progress)

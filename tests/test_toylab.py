@@ -184,3 +184,14 @@ def test_readme_main_command_answers(tmp_path) -> None:
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["text"] == "red"
+
+
+def test_experiment_refuses_an_unknown_scheme_before_generating_data(tmp_path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "vlmctx.cli", "toylab", "run", "--schemes", "default,bogus",
+         "--frames", "8", "--per-cell", "1", "--output-path", str(tmp_path / "runs"),
+         "--results", str(tmp_path / "res")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 2 and "unknown position scheme 'bogus'" in out.stderr
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())

@@ -10,7 +10,6 @@ scenes, answers questions about it.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -27,26 +26,16 @@ _SAMPLE_VERSION = "3"  # 2: drawn by vlmctx.video.scenes (the toy lab's renderer
 
 
 def write_sample(path: Path) -> Path:
-    """Encode the sample clip to ``path`` with PyAV (libx264, GOP 30, B-frames)."""
-    import av
-
+    """Encode the sample clip to ``path`` (libx264, GOP 30, B-frames)."""
     from vlmctx.video.scenes import render, sample_scene
+    from vlmctx.video.synth import encode_rgb
 
     scene = sample_scene()
     fps = int(SAMPLE_FACTS["fps"])
     w, h = SAMPLE_FACTS["size"]
-    n = int(SAMPLE_FACTS["duration_s"] * fps)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}.mp4")
-    with av.open(str(tmp), "w") as out:
-        stream = out.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        stream.options = {"g": "30", "bf": "2", "crf": "23", "preset": "veryfast"}
-        for i in range(n):
-            frame = av.VideoFrame.from_ndarray(render(scene, i, w, h), format="rgb24")
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
-    tmp.replace(path)
-    return path
+    frames = (render(scene, i, w, h) for i in range(int(SAMPLE_FACTS["duration_s"] * fps)))
+    options = {"g": "30", "bf": "2", "crf": "23", "preset": "veryfast"}
+    return encode_rgb(path, frames, w, h, fps, options)
 
 
 def sample_video() -> Path:

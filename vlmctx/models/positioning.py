@@ -28,29 +28,12 @@ def _language_model(model: Any) -> Any:
     return model.model.language_model
 
 
-def plan_for_inputs(
-    loaded: Loaded, inputs: Any, config: ContextConfig, layouts: list[Any] | None = None
-) -> tuple[Any, dict]:
-    """The scheme's batched positions for these processor outputs, and its info for results.
-
-    ``layouts`` (one ``TokenLayout`` per row) overrides the layouts read from ``inputs``; the
-    pooled path passes the pooled sequence's layout so the scheme plans on the pooled tokens.
-    """
-    from vlmctx.position import (
-        POSITIONS,
-        batch_plans,
-        layouts_from_mm_inputs,
-        layouts_from_visual_mask,
-        spec_from_config,
-    )
+def _layouts(loaded: Loaded, inputs: Any, mask: Any) -> list[Any]:
+    """One ``TokenLayout`` per row, read from processor outputs (pads dropped by ``mask``)."""
+    from vlmctx.position import layouts_from_mm_inputs, layouts_from_visual_mask
 
     model, adapter = loaded.model, loaded.adapter
-    text_cfg = model.config.get_text_config()
-    spec = spec_from_config(text_cfg, family=adapter.family, visual_window=adapter.visual_window)
-    mask = inputs["attention_mask"]
-    if layouts is not None:
-        pass
-    elif adapter.mrope:
+    if adapter.mrope:
         vision = model.config.vision_config
         layouts = layouts_from_mm_inputs(
             inputs["mm_token_type_ids"],
@@ -67,6 +50,25 @@ def plan_for_inputs(
         ids = adapter.visual_token_ids(loaded)
         visual = sum((inputs["input_ids"] == i) for i in ids).bool()
         layouts = layouts_from_visual_mask(visual, mask)
+    return layouts
+
+
+def plan_for_inputs(
+    loaded: Loaded, inputs: Any, config: ContextConfig, layouts: list[Any] | None = None
+) -> tuple[Any, dict]:
+    """The scheme's batched positions for these processor outputs, and its info for results.
+
+    ``layouts`` (one ``TokenLayout`` per row) overrides the layouts read from ``inputs``; the
+    pooled path passes the pooled sequence's layout so the scheme plans on the pooled tokens.
+    """
+    from vlmctx.position import POSITIONS, batch_plans, spec_from_config
+
+    model, adapter = loaded.model, loaded.adapter
+    text_cfg = model.config.get_text_config()
+    spec = spec_from_config(text_cfg, family=adapter.family, visual_window=adapter.visual_window)
+    mask = inputs["attention_mask"]
+    if layouts is None:
+        layouts = _layouts(loaded, inputs, mask)
     scheme = POSITIONS.create(config.position, **dict(config.position_params))
     plans = [scheme.plan(layout, spec) for layout in layouts]
     info = dict(plans[0].info) if plans and getattr(plans[0], "info", None) else {}

@@ -23,6 +23,7 @@ from eval.tasks.base import TASKS, LoadResult, Task
 from vlmctx.errors import ConfigError
 from vlmctx.video.scenes import TASKS as QUESTIONS_KINDS
 from vlmctx.video.scenes import make_item, render
+from vlmctx.video.synth import encode_rgb
 
 RENDER = (128, 96)
 ALL_KINDS = ",".join(QUESTIONS_KINDS)
@@ -45,19 +46,9 @@ def _names(v: Any) -> list[str]:
 
 
 def _write(path: str, scene: Any) -> None:
-    """Encode ``scene`` at 1 fps (libx264, near-lossless) atomically."""
-    import av
-
-    tmp = path + ".part"
-    with av.open(tmp, "w", format="mp4") as out:
-        stream = out.add_stream("libx264", rate=1)
-        stream.width, stream.height, stream.pix_fmt = *RENDER, "yuv420p"
-        stream.options = {"crf": "10", "preset": "veryfast"}
-        for i in range(scene.frames):
-            frame = av.VideoFrame.from_ndarray(render(scene, i, *RENDER), format="rgb24")
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
-    os.replace(tmp, path)
+    """Encode ``scene`` at 1 fps (near-lossless), atomically."""
+    frames = (render(scene, i, *RENDER) for i in range(scene.frames))
+    encode_rgb(path, frames, *RENDER, fps=1, options={"crf": "10", "preset": "veryfast"})
 
 
 def generate_toylab(dir: str, frames: list[int], kinds: list[str], per_cell: int, seed: int) -> str:
