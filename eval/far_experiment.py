@@ -29,7 +29,7 @@ import torch
 
 from eval.tasks.videogen.metrics import psnr, ssim
 from eval.tasks.videogen.task import heldout_clips
-from vlmctx.generation import FlexRoPE, RolloutConfig, load_model, rollout
+from vlmctx.far import FlexRoPE, RolloutConfig, load_model, rollout
 
 RESULTS = Path(__file__).parent / "bench" / "results"
 TRAIN_LEN = 16

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from vlmctx.generation import RolloutConfig, load_model, rollout
+from vlmctx.far import RolloutConfig, load_model, rollout
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 def register_train(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add ``train-far``: train a FAR video model with checkpoints and resume."""
-    from vlmctx.generation.config import PRESETS
+    from vlmctx.far.config import PRESETS
 
     p = subparsers.add_parser(
         "train-far",
@@ -102,7 +102,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 def register_generate(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add ``generate``: continue a video with a FAR model and write mp4/gif."""
-    from vlmctx.generation.sampler import LAYOUTS
+    from vlmctx.far.rollout import LAYOUTS
 
     p = subparsers.add_parser(
         "generate",
@@ -152,7 +152,7 @@ def register_generate(subparsers: argparse._SubParsersAction) -> argparse.Argume
 
 
 def _context(args: argparse.Namespace, cfg) -> torch.Tensor:
-    from vlmctx.generation.data import (
+    from vlmctx.far.data import (
         HELDOUT_SEED_OFFSET,
         ShapesSpec,
         read_video_frames,
@@ -175,7 +175,7 @@ def run_generate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from pipelines.far.video_io import SUFFIXES, write_video
-    from vlmctx.generation import FlexRoPE, RolloutConfig, load_model, rollout
+    from vlmctx.far import FlexRoPE, RolloutConfig, load_model, rollout
 
     if args.frames < 1:
         raise ConfigError(f"--frames must be >= 1 (got {args.frames})")

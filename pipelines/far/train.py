@@ -5,7 +5,7 @@ compressed long-term context, as in FAR-Long's trainer) and a batch of clips, ei
 moving shapes (seeds derived from ``(seed, step)``, so a resumed run sees the same data as an
 uninterrupted one) or random clips from a folder of videos. AdamW, constant LR after a short
 warm-up, grad clip 1.0 (paper hyper-parameters, LR raised for the tiny CPU models). Checkpoints:
-``model.safetensors`` + ``config.json`` (loadable by :func:`vlmctx.generation.load_model`) and
+``model.safetensors`` + ``config.json`` (loadable by :func:`vlmctx.far.load_model`) and
 ``train_state.pt`` (optimizer, step, loss log) for ``--resume``.
 """
 
@@ -21,11 +21,11 @@ import numpy as np
 import torch
 
 from vlmctx.errors import ConfigError
-from vlmctx.generation.checkpoint import save_checkpoint
-from vlmctx.generation.config import preset
-from vlmctx.generation.data import ShapesSpec, VideoFolderClips, shapes_batch
-from vlmctx.generation.model import FARModel
-from vlmctx.generation.objective import flow_matching_loss
+from vlmctx.far.checkpoint import save_checkpoint
+from vlmctx.far.config import preset
+from vlmctx.far.data import ShapesSpec, VideoFolderClips, shapes_batch
+from vlmctx.far.model import FARModel
+from vlmctx.far.objective import flow_matching_loss
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ from dataclasses import asdict, dataclass
 import torch
 
 from eval.tasks.videogen.metrics import psnr, ssim
-from vlmctx.generation.data import HELDOUT_SEED_OFFSET, ShapesSpec, shapes_batch
-from vlmctx.generation.model import FARModel
-from vlmctx.generation.sampler import RolloutConfig, rollout
+from vlmctx.far.data import HELDOUT_SEED_OFFSET, ShapesSpec, shapes_batch
+from vlmctx.far.model import FARModel
+from vlmctx.far.rollout import RolloutConfig, rollout
 
 
 @dataclass

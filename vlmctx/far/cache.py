@@ -1,10 +1,10 @@
 """KV cache of FAR: un-rotated keys and values of clean context tokens, per layer.
 
 The cache also keeps each cached token's position (frame, row, col) and frame id, because RoPE
-and the FlexRoPE bias are applied at attention time (see :mod:`vlmctx.generation.rope`). The
+and the FlexRoPE bias are applied at attention time (see :mod:`vlmctx.far.rope`). The
 two-level cache of FAR-Long (arXiv 2503.19325 v3, commit db0fac5) is two of these objects: L2
 holds compressed long-term frames (append-only), L1 the short-term window (re-encoded whenever a
-frame leaves the window); the sampler attends to ``KVCache.cat([l2, l1])``.
+frame leaves the window); the rollout attends to ``KVCache.cat([l2, l1])``.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
-"""Shared tiny FAR models for the generation tests (random weights, no zero-init outputs)."""
+"""Shared tiny FAR models for the FAR tests (random weights, no zero-init outputs)."""
 
 import pytest
 import torch
 
-from vlmctx.generation import FARModel, preset
+from vlmctx.far import FARModel, preset
 
 
 def random_model(**overrides) -> FARModel:

@@ -15,8 +15,8 @@ from __future__ import annotations
 import torch
 
 from vlmctx.errors import ConfigError
-from vlmctx.generation.model import CLEAN, LONG, NOISY, FARModel, Segment
-from vlmctx.generation.patches import patchify
+from vlmctx.far.model import CLEAN, LONG, NOISY, FARModel, Segment
+from vlmctx.far.patches import patchify
 
 
 def flow_matching_loss(

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from vlmctx.errors import ConfigError
-from vlmctx.generation import FlexRoPE, RolloutConfig, rollout
+from vlmctx.far import FlexRoPE, RolloutConfig, rollout
 
 
 @pytest.mark.parametrize("layout", ["full", "window", "longshort"])

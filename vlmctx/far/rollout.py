@@ -1,4 +1,4 @@
-"""Flow-matching Euler sampler for FAR with a KV cache (arXiv 2503.19325, §4 of the FAR note).
+"""FAR rollout: frame-by-frame flow-matching Euler sampling with a KV cache (arXiv 2503.19325, §4).
 
 Frames are generated one at a time: each new frame starts from Gaussian noise and is denoised by
 Euler steps ``x <- x + (sigma_next - sigma) * v`` from sigma=1 to 0, attending to the clean frames
@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 import torch
 
 from vlmctx.errors import ConfigError
-from vlmctx.generation.cache import KVCache
-from vlmctx.generation.model import CLEAN, LONG, NOISY, FARModel, Segment
-from vlmctx.generation.patches import patchify, unpatchify
-from vlmctx.generation.rope import FlexRoPE
+from vlmctx.far.cache import KVCache
+from vlmctx.far.model import CLEAN, LONG, NOISY, FARModel, Segment
+from vlmctx.far.patches import patchify, unpatchify
+from vlmctx.far.rope import FlexRoPE
 
 log = logging.getLogger(__name__)
 LAYOUTS = ("full", "window", "longshort")

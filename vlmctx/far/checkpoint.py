@@ -2,7 +2,7 @@
 
 A checkpoint folder holds ``model.safetensors`` and ``config.json`` (``{"model": FARConfig dict,
 "data": ..., "train": ...}``) so every generated video can say which model made it. Shipped
-checkpoints live in ``vlmctx/generation/checkpoints/<name>/``.
+checkpoints live in ``vlmctx/far/checkpoints/<name>/``.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from pathlib import Path
 from safetensors.torch import load_file, save_file
 
 from vlmctx.errors import ModelLoadError, UnsupportedModelError
-from vlmctx.generation.config import FARConfig
-from vlmctx.generation.model import FARModel
+from vlmctx.far.config import FARConfig
+from vlmctx.far.model import FARModel
 
 log = logging.getLogger(__name__)
 SHIPPED_DIR = Path(__file__).parent / "checkpoints"

@@ -13,8 +13,8 @@ carries its own flow-matching time ``sigma`` in [0, 1] (Diffusion-Forcing style)
 
 Blocks follow the paper: AdaLN-Zero (per-frame shift/scale/gate), attention with per-head QK
 RMSNorm and 3-D RoPE, GELU-tanh MLP, AdaLN-continuous output head, zero-initialised outputs.
-The forward pass can read a :class:`~vlmctx.generation.cache.KVCache` of earlier clean tokens
-and return the un-rotated keys/values of its own tokens so the sampler can cache them.
+The forward pass can read a :class:`~vlmctx.far.cache.KVCache` of earlier clean tokens
+and return the un-rotated keys/values of its own tokens so the rollout can cache them.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vlmctx.generation.cache import KVCache
-from vlmctx.generation.config import FARConfig
-from vlmctx.generation.rope import FlexRoPE, apply_rope, frame_attention_bias, rope_angles
+from vlmctx.far.cache import KVCache
+from vlmctx.far.config import FARConfig
+from vlmctx.far.rope import FlexRoPE, apply_rope, frame_attention_bias, rope_angles
 
 NOISY, CLEAN, LONG = 0, 1, 2
 

@@ -2,8 +2,8 @@
 
 import torch
 
-from vlmctx.generation.model import CLEAN, LONG, NOISY, Segment
-from vlmctx.generation.patches import patchify, unpatchify
+from vlmctx.far.model import CLEAN, LONG, NOISY, Segment
+from vlmctx.far.patches import patchify, unpatchify
 
 
 def _segments(model, frames, n_ctx=0):
@@ -89,7 +89,7 @@ def test_class_labels_change_the_output(make_model):
 
 
 def test_paper_presets_build_with_paper_geometry():
-    from vlmctx.generation import preset
+    from vlmctx.far import preset
 
     cfg = preset("far-b")
     assert (cfg.dim, cfg.depth, cfg.heads, cfg.head_dim) == (768, 12, 12, 64)

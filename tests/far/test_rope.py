@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from vlmctx.errors import ConfigError
-from vlmctx.generation import FlexRoPE, RolloutConfig, rollout
-from vlmctx.generation.rope import apply_rope, frame_attention_bias, rope_angles
+from vlmctx.far import FlexRoPE, RolloutConfig, rollout
+from vlmctx.far.rope import apply_rope, frame_attention_bias, rope_angles
 
 
 def test_bias_matches_loop_reference():

@@ -7,7 +7,7 @@ from safetensors.torch import load_file
 
 from pipelines.far.train import TrainConfig, train
 from vlmctx.errors import ConfigError
-from vlmctx.generation.data import shapes_sequence
+from vlmctx.far.data import shapes_sequence
 
 
 def test_shapes_are_deterministic_and_bounce():

@@ -10,9 +10,9 @@ from eval.tasks.videogen import evaluate_prediction, psnr, ssim
 from pipelines.far.cli import register_generate, register_train
 from pipelines.far.video_io import write_video
 from vlmctx.errors import ConfigError, UnsupportedModelError, VideoNotFoundError
-from vlmctx.generation import RolloutConfig, load_model, shipped_models
-from vlmctx.generation.checkpoint import SHIPPED_DIR
-from vlmctx.generation.data import shapes_sequence
+from vlmctx.far import RolloutConfig, load_model, shipped_models
+from vlmctx.far.checkpoint import SHIPPED_DIR
+from vlmctx.far.data import shapes_sequence
 
 
 def _parse(argv):
