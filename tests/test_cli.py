@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import FAMILIES
 from vlmctx.cli import main
-from vlmctx.video import synth
+from vlmctx.video.synthetic import clips
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -109,9 +109,9 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[list[str], str]]:
     empty.write_bytes(b"")
     text = tmp / "notes.mp4"
     text.write_text("this is not a video\n" * 20)
-    clip = synth.synth_clip(width=64, height=48, fps=10, num_frames=40, gop=10, bframes=2)
-    truncated = synth.write_truncated(clip, tmp / "truncated.mp4", keep=0.3)
-    audio = synth.write_audio_only(tmp / "audio.mp4")
+    clip = clips.synth_clip(width=64, height=48, fps=10, num_frames=40, gop=10, bframes=2)
+    truncated = clips.write_truncated(clip, tmp / "truncated.mp4", keep=0.3)
+    audio = clips.write_audio_only(tmp / "audio.mp4")
     tiny = ["--model", "tiny-qwen2_vl"]
     return {
         "missing": (["ask", str(tmp / "nope.mp4"), "q", *tiny], "not found"),

@@ -12,7 +12,7 @@ from vlmctx.errors import ConfigError
 
 def test_cache_is_shared_lru_and_keyed_by_sampling(monkeypatch, tmp_path) -> None:
     from vlmctx.assets import sample_video
-    from vlmctx.video.synth import write_clip
+    from vlmctx.video.synthetic.clips import write_clip
 
     other = write_clip(tmp_path / "b.mp4", num_frames=30)
     calls: list[str] = []

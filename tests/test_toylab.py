@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from vlmctx.errors import ConfigError
-from vlmctx.video.scenes import (
+from vlmctx.video.synthetic.toy_scenes import (
     COLOURS,
     QUESTIONS,
     TASKS,

@@ -3,8 +3,8 @@
 A 12-second 320x240 H.264 clip at 30 fps: a red ball crosses a dark-blue scene from left to right;
 at 8.0 s a green square appears in the top-right corner and stays. ``SAMPLE_FACTS`` records what is
 in it, so tests and demos can ask questions with known answers. It is drawn by the toy lab's scene
-renderer (``vlmctx.video.scenes.sample_scene``), so the shipped ``toylab`` model, trained on such
-scenes, answers questions about it.
+renderer (``vlmctx.video.synthetic.toy_scenes.sample_scene``), so the shipped ``toylab`` model,
+trained on such scenes, answers questions about it.
 """
 
 from __future__ import annotations
@@ -22,20 +22,20 @@ SAMPLE_FACTS = {
     "square_colour": "green",
     "square_appears_s": 8.0,
 }
-_SAMPLE_VERSION = "3"  # 2: drawn by vlmctx.video.scenes (the toy lab's renderer); 3: big ball
+_SAMPLE_VERSION = "3"  # 2: drawn by the toy lab's renderer (synthetic.toy_scenes); 3: big ball
 
 
 def write_sample(path: Path) -> Path:
     """Encode the sample clip to ``path`` (libx264, GOP 30, B-frames)."""
-    from vlmctx.video.scenes import render, sample_scene
-    from vlmctx.video.synth import encode_rgb
+    from vlmctx.video.synthetic.toy_scenes import render, sample_scene
+    from vlmctx.video.synthetic.writer import write_h264
 
     scene = sample_scene()
     fps = int(SAMPLE_FACTS["fps"])
     w, h = SAMPLE_FACTS["size"]
     frames = (render(scene, i, w, h) for i in range(int(SAMPLE_FACTS["duration_s"] * fps)))
     options = {"g": "30", "bf": "2", "crf": "23", "preset": "veryfast"}
-    return encode_rgb(path, frames, w, h, fps, options)
+    return write_h264(path, frames, w, h, fps, options)
 
 
 def sample_video() -> Path:

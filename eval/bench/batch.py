@@ -40,8 +40,8 @@ def write_clip(path: Path, size: tuple[int, int], seconds: int, fps: int = 25) -
     """A clip with real-video-like coding cost: a scrolling random 8x8-block texture and a moving
     square, libx264 veryfast CRF 23, GOP 250 (x264's default keyint), 2 B-frames.
 
-    (``vlmctx.video.synth.write_clip`` draws frames with per-pixel numpy arithmetic, which takes
-    minutes for this much 640x480 video.)"""
+    (``vlmctx.video.synthetic.clips.write_clip`` draws frames with per-pixel numpy arithmetic, which
+    takes minutes for this much 640x480 video.)"""
     from fractions import Fraction
 
     import av

@@ -1,7 +1,7 @@
 """Train the toy-lab model from scratch on short synthetic videos (CPU, minutes) and ship it.
 
-Every step draws a fresh batch of toy-lab questions (``vlmctx.video.scenes.make_item``: ball,
-needle, count, order, when) over videos of 4..``max_frames`` frames at 1 fps, rendered at 128x96
+Every step draws a fresh batch of toy-lab questions
+(``vlmctx.video.synthetic.toy_scenes.make_item``: ball, needle, count, order, when) over videos of 4..``max_frames`` frames at 1 fps, rendered at 128x96
 and fed through the real Qwen2-VL processor exactly as ``VideoLM`` feeds them at inference (same
 chat template, no time prefix). The loss covers the answer and the closing ``<|im_end|>`` only.
 Seeded: the same command gives the same weights on the same machine and library versions.
@@ -48,7 +48,7 @@ def video_inputs(processor: Any, texts: list[str], videos: list[np.ndarray]) -> 
 
 
 def draw(rng: np.random.Generator, max_frames: int) -> tuple[Any, str, str]:
-    from vlmctx.video.scenes import TASKS, make_item
+    from vlmctx.video.synthetic.toy_scenes import TASKS, make_item
 
     task = TASKS[int(rng.integers(len(TASKS)))]
     frames = int(rng.choice(np.arange(4, max_frames + 1, 2)))
@@ -59,7 +59,7 @@ def make_batch(processor: Any, rng: np.random.Generator, size: int, max_frames: 
     """One training batch: inputs with ``labels`` on the answer tokens only (right padding)."""
     import torch
 
-    from vlmctx.video.scenes import render_all
+    from vlmctx.video.synthetic.toy_scenes import render_all
 
     texts, videos, answer_lens = [], [], []
     for _ in range(size):
@@ -82,7 +82,7 @@ def training_window(processor: Any, max_frames: int) -> tuple[int, int]:
     and the visual tokens of the longest training video (VCWE's visual context window)."""
     from vlmctx.position import layouts_from_mm_inputs
     from vlmctx.position.ids import base_position_ids
-    from vlmctx.video.scenes import QUESTIONS, Scene, render_all
+    from vlmctx.video.synthetic.toy_scenes import QUESTIONS, Scene, render_all
 
     video = render_all(Scene(frames=max_frames), *RENDER)
     longest = max(QUESTIONS.values(), key=len)
@@ -104,7 +104,7 @@ def accuracy(model: Any, processor: Any, frames: int, per_task: int, seed: int) 
     """Greedy exact-match accuracy per task on fresh items of ``frames`` frames (held-out seed)."""
     import torch
 
-    from vlmctx.video.scenes import TASKS, make_item, render_all
+    from vlmctx.video.synthetic.toy_scenes import TASKS, make_item, render_all
 
     rng = np.random.default_rng(seed)
     out = {}

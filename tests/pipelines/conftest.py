@@ -16,7 +16,7 @@ TINY = "tiny-qwen2_vl"
 
 def make_videos(folder: Path, lengths: list[int], size: tuple[int, int] = (96, 64)) -> list[Path]:
     """Clips of ``lengths`` frames each (25 fps, H.264), written once per folder."""
-    from vlmctx.video.synth import write_clip
+    from vlmctx.video.synthetic.clips import write_clip
 
     folder.mkdir(parents=True, exist_ok=True)
     paths = []

@@ -8,7 +8,7 @@ import av
 import numpy as np
 import pytest
 
-from vlmctx.video import synth
+from vlmctx.video.synthetic import clips
 
 # 300 frames, one 250-frame GOP then a second one, 2 B-frames: the case where naive seeking breaks.
 LONG_GOP = {"num_frames": 300, "gop": 250, "bframes": 2, "width": 192, "height": 112}
@@ -22,24 +22,24 @@ def clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def long_gop_clip(clip_dir: Path) -> Path:
-    return synth.write_clip(clip_dir / "long_gop.mp4", **LONG_GOP)
+    return clips.write_clip(clip_dir / "long_gop.mp4", **LONG_GOP)
 
 
 @pytest.fixture(scope="session")
 def vfr_clip(clip_dir: Path) -> Path:
-    return synth.write_clip(
+    return clips.write_clip(
         clip_dir / "vfr.mp4", num_frames=60, gop=20, frame_durations_ms=VFR_DURATIONS_MS
     )
 
 
 @pytest.fixture(scope="session")
 def rotated_clip(clip_dir: Path) -> Path:
-    return synth.write_clip(clip_dir / "rot90.mp4", num_frames=30, gop=12, rotation=90)
+    return clips.write_clip(clip_dir / "rot90.mp4", num_frames=30, gop=12, rotation=90)
 
 
 @pytest.fixture(scope="session")
 def cuts_clip(clip_dir: Path) -> Path:
-    return synth.write_clip(clip_dir / "cuts.mp4", num_frames=120, gop=30, cuts=(40, 85))
+    return clips.write_clip(clip_dir / "cuts.mp4", num_frames=120, gop=30, cuts=(40, 85))
 
 
 def reference_decode(path: Path, rotation: int = 0) -> np.ndarray:

@@ -8,7 +8,8 @@ import pytest
 
 from tests.video.conftest import VFR_DURATIONS_MS
 from vlmctx.errors import VideoDecodeError, VideoNotFoundError
-from vlmctx.video import probe, synth
+from vlmctx.video import probe
+from vlmctx.video.synthetic import clips
 
 
 def test_probe_counts_frames_and_gops(long_gop_clip: Path) -> None:
@@ -36,10 +37,10 @@ def test_probe_rotation_swaps_display_size(rotated_clip: Path) -> None:
 
 
 def test_probe_is_cached_until_file_changes(tmp_path: Path) -> None:
-    path = synth.write_clip(tmp_path / "c.mp4", num_frames=10)
+    path = clips.write_clip(tmp_path / "c.mp4", num_frames=10)
     first = probe(path)
     assert probe(path) is first
-    synth.write_clip(path, num_frames=12)
+    clips.write_clip(path, num_frames=12)
     os.utime(path, ns=(1, 1))
     assert probe(path).num_frames == 12
 
@@ -64,12 +65,12 @@ def test_text_file_named_mp4(tmp_path: Path) -> None:
 
 
 def test_truncated_file(tmp_path: Path, long_gop_clip: Path) -> None:
-    bad = synth.write_truncated(long_gop_clip, tmp_path / "cut.mp4", keep=0.3)
+    bad = clips.write_truncated(long_gop_clip, tmp_path / "cut.mp4", keep=0.3)
     with pytest.raises(VideoDecodeError, match="corrupt|truncated|not a readable"):
         probe(bad)
 
 
 def test_audio_only_file(tmp_path: Path) -> None:
-    path = synth.write_audio_only(tmp_path / "tone.mp4")
+    path = clips.write_audio_only(tmp_path / "tone.mp4")
     with pytest.raises(VideoDecodeError, match="no video stream"):
         probe(path)

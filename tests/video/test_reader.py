@@ -9,8 +9,9 @@ import pytest
 
 from tests.video.conftest import reference_decode
 from vlmctx.errors import ConfigError, DecoderTimeoutError, EmptySelectionError
-from vlmctx.video import available_backends, probe, read_frames, synth
+from vlmctx.video import available_backends, probe, read_frames
 from vlmctx.video.plan import decoded_frames, plan_runs
+from vlmctx.video.synthetic import clips
 from vlmctx.video.types import Selection
 
 BACKENDS = [name for name, why in available_backends().items() if why is None]
@@ -41,7 +42,7 @@ def test_same_frame_per_index_long_gop_bframes(backend: str, long_gop_clip: Path
     info = probe(long_gop_clip)
     frames = read_frames(info, _sel(info, HARD), backend=backend)
     assert frames.data.dtype == np.uint8 and frames.data.shape == (len(HARD), 112, 192, 3)
-    assert [synth.read_counter(f) for f in frames.data] == HARD.tolist()
+    assert [clips.read_counter(f) for f in frames.data] == HARD.tolist()
     np.testing.assert_array_equal(frames.data, long_ref[HARD])
     np.testing.assert_allclose(frames.pts_s, HARD / 25.0)
     # neighbours differ a lot, so equality above cannot hide an off-by-one
@@ -53,7 +54,7 @@ def test_vfr_clip_frames_and_pts(backend: str, vfr_clip: Path) -> None:
     info = probe(vfr_clip)
     idx = np.array([0, 3, 7, 19, 20, 33, 59])
     frames = read_frames(vfr_clip, _sel(info, idx), backend=backend)
-    assert [synth.read_counter(f) for f in frames.data] == idx.tolist()
+    assert [clips.read_counter(f) for f in frames.data] == idx.tolist()
     np.testing.assert_array_equal(frames.pts_s, info.pts_s[idx])
     np.testing.assert_array_equal(frames.data, reference_decode(vfr_clip)[idx])
 
@@ -64,7 +65,7 @@ def test_rotation_applied_identically(backend: str, rotated_clip: Path) -> None:
     idx = np.array([0, 5, 29])
     frames = read_frames(info, _sel(info, idx), backend=backend)
     assert frames.data.shape[1:3] == (192, 112)
-    assert [synth.read_counter(f, rotation=90) for f in frames.data] == idx.tolist()
+    assert [clips.read_counter(f, rotation=90) for f in frames.data] == idx.tolist()
     np.testing.assert_array_equal(frames.data, reference_decode(rotated_clip, 90)[idx])
 
 

@@ -6,10 +6,11 @@ Public API (implemented in the modules of this package)::
     sel = SAMPLERS.create("uniform", n=16).select(info)  # Selection: indices + true PTS
     frames = read_frames(info, sel, backend="auto", max_pixels=None)  # Frames (uint8 THWC)
 
-Test clips with a readable frame counter: :mod:`vlmctx.video.synth`. See docs/video.md.
+Synthetic video (the H.264 writer, test clips with a readable frame counter, the toy lab's
+scenes): :mod:`vlmctx.video.synthetic`. See docs/video.md.
 """
 
-from vlmctx.video import synth
+from vlmctx.video import synthetic
 from vlmctx.video.probe import probe
 from vlmctx.video.reader import available_backends, read_frames
 from vlmctx.video.samplers import SAMPLERS, Sampler, smart_nframes, smart_resize
@@ -26,5 +27,5 @@ __all__ = [
     "read_frames",
     "smart_nframes",
     "smart_resize",
-    "synth",
+    "synthetic",
 ]

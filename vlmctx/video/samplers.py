@@ -252,7 +252,7 @@ class Scene:
         _positive("max_frames", self.max_frames)
 
     def select(self, info: VideoInfo) -> Selection:
-        from vlmctx.video.scene import cut_scores
+        from vlmctx.video.shot_cuts import cut_scores
 
         idx, scores = cut_scores(info)
         cut_pos = np.flatnonzero(scores > self.threshold)

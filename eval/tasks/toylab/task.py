@@ -1,7 +1,7 @@
 """The ``toylab`` task: synthetic long videos whose answers hang on frames anywhere in them.
 
-Each item is a scene from :mod:`vlmctx.video.scenes` (ball colour, the odd frame's colour, how
-many red flashes, which shape came first, at what second a square appeared) rendered at 1 fps as
+Each item is a scene from :mod:`vlmctx.video.synthetic.toy_scenes` (ball colour, the odd frame's
+colour, how many red flashes, which shape came first, at what second a square appeared) rendered at 1 fps as
 an H.264 clip of 16..256 frames. The set is generated into ``dir`` on first use, deterministic by
 seed; ``toylab.jsonl`` indexes it. Run with ``--fps 1`` so the model sees every frame. Scores are
 exact match of the normalised answer, per task and per frame count (``by_frames``: one line per
@@ -21,9 +21,9 @@ import numpy as np
 from eval.records import Sample, read_jsonl
 from eval.tasks.base import TASKS, LoadResult, Task
 from vlmctx.errors import ConfigError
-from vlmctx.video.scenes import TASKS as QUESTIONS_KINDS
-from vlmctx.video.scenes import make_item, render
-from vlmctx.video.synth import encode_rgb
+from vlmctx.video.synthetic.toy_scenes import TASKS as QUESTIONS_KINDS
+from vlmctx.video.synthetic.toy_scenes import make_item, render
+from vlmctx.video.synthetic.writer import write_h264
 
 RENDER = (128, 96)
 ALL_KINDS = ",".join(QUESTIONS_KINDS)
@@ -48,7 +48,7 @@ def _names(v: Any) -> list[str]:
 def _write(path: str, scene: Any) -> None:
     """Encode ``scene`` at 1 fps (near-lossless), atomically."""
     frames = (render(scene, i, *RENDER) for i in range(scene.frames))
-    encode_rgb(path, frames, *RENDER, fps=1, options={"crf": "10", "preset": "veryfast"})
+    write_h264(path, frames, *RENDER, fps=1, options={"crf": "10", "preset": "veryfast"})
 
 
 def generate_toylab(dir: str, frames: list[int], kinds: list[str], per_cell: int, seed: int) -> str:

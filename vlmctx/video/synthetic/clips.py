@@ -15,7 +15,6 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterable
 from fractions import Fraction
 from pathlib import Path
 
@@ -137,32 +136,6 @@ def write_clip(
         container.mux(packet)
     container.close()
     os.replace(tmp, path)
-    return path
-
-
-def encode_rgb(
-    path: str | Path,
-    frames: Iterable[np.ndarray],
-    width: int,
-    height: int,
-    fps: float,
-    options: dict[str, str] | None = None,
-) -> Path:
-    """Encode RGB frames (h, w, 3) uint8 to an H.264 mp4 (libx264, yuv420p) atomically: written
-    to a temporary name beside ``path`` and renamed when complete, so a killed writer never leaves
-    a half file under the real name. ``options`` are libx264's (default ``crf`` 18, veryfast)."""
-    import av
-
-    path = Path(path)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}.mp4")
-    with av.open(str(tmp), "w", format="mp4") as out:
-        stream = out.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = options or {"crf": "18", "preset": "veryfast"}
-        for rgb in frames:
-            out.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
-        out.mux(stream.encode(None))
-    tmp.replace(path)
     return path
 
 
