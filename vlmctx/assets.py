@@ -34,8 +34,7 @@ def write_sample(path: Path) -> Path:
     fps = int(SAMPLE_FACTS["fps"])
     w, h = SAMPLE_FACTS["size"]
     frames = (render(scene, i, w, h) for i in range(int(SAMPLE_FACTS["duration_s"] * fps)))
-    options = {"g": "30", "bf": "2", "crf": "23", "preset": "veryfast"}
-    return write_h264(path, frames, w, h, fps, options)
+    return write_h264(path, frames, w, h, fps, crf=23, gop=30, bframes=2)
 
 
 def sample_video() -> Path:

@@ -32,6 +32,7 @@ from pathlib import Path
 from pipelines.batch.items import Item, item_id
 from pipelines.batch_qa import BatchOptions, run_batch
 from vlmctx.config import ContextConfig
+from vlmctx.video.synthetic.writer import write_h264
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -42,34 +43,22 @@ def write_clip(path: Path, size: tuple[int, int], seconds: int, fps: int = 25) -
 
     (``vlmctx.video.synthetic.clips.write_clip`` draws frames with per-pixel numpy arithmetic, which
     takes minutes for this much 640x480 video.)"""
-    from fractions import Fraction
-
-    import av
     import numpy as np
 
     w, h = size
     rng = np.random.default_rng(seconds)
     tex = rng.integers(0, 256, size=(h // 8, w // 8, 3), dtype=np.uint8).repeat(8, 0).repeat(8, 1)
     tex = np.concatenate([tex, tex], axis=1)
-    tmp = path.with_name(path.name + ".part")
-    with av.open(str(tmp), "w", format="mp4") as out:
-        stream = out.add_stream("libx264", rate=Fraction(fps))
-        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        stream.options = {
-            "preset": "veryfast",
-            "crf": "23",
-            "x264-params": "keyint=250:min-keyint=250:scenecut=0:bframes=2",
-        }
+
+    def frames():
         for i in range(fps * seconds):
             x = (i * 3) % w
-            img = tex[:, x : x + w].copy()
+            img = tex[:, x : x + w].copy()  # (h, w, 3)
             y0, x0 = (i * 4) % (h - 80), (i * 7) % (w - 80)
             img[y0 : y0 + 80, x0 : x0 + 80] = (i * 5) % 256
-            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
-            frame.pts = i
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode())
-    tmp.replace(path)
+            yield img
+
+    write_h264(path, frames(), w, h, fps, crf=23, gop=250, scenecut=False, bframes=2)
 
 
 def make_videos(folder: Path, n: int, size: tuple[int, int]) -> list[Path]:

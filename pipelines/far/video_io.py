@@ -1,4 +1,4 @@
-"""Write generated frames to mp4 (PyAV, libx264) or gif (Pillow), upscaled for viewing."""
+"""Write generated frames to mp4 (the project's H.264 writer) or gif (Pillow), upscaled for viewing."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from vlmctx.errors import ConfigError
+from vlmctx.video.synthetic.writer import write_h264
 
 SUFFIXES = (".mp4", ".gif")
 
@@ -36,15 +37,6 @@ def write_video(frames: torch.Tensor, path: str | Path, fps: int = 8, scale: int
         imgs = [Image.fromarray(f) for f in rgb]
         imgs[0].save(path, save_all=True, append_images=imgs[1:], duration=1000 // fps, loop=0)
         return path
-    import av
-
     h, w = rgb.shape[1] // 2 * 2, rgb.shape[2] // 2 * 2  # x264 with yuv420p needs even sides
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        stream.options = {"crf": "10"}
-        for f in rgb:
-            frame = av.VideoFrame.from_ndarray(f[:h, :w], format="rgb24")
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode())
-    return path
+    # near-lossless at x264's default preset (medium)
+    return write_h264(path, (f[:h, :w] for f in rgb), w, h, fps, crf=10, preset="medium")

@@ -11,8 +11,9 @@ import pytest
 from eval.tasks.longvideo_mcq import LongVideoMCQ
 from eval.tasks.longvideo_mcq.parse import answer_letter, normalize_options, parse_letter
 from eval.tasks.vniah import VNIAH
-from eval.tasks.vniah.generate import encode, haystack_frame
+from eval.tasks.vniah.generate import haystack_frame
 from vlmctx.errors import DataFormatError
+from vlmctx.video.synthetic.writer import write_h264
 
 OPTS = ["a red car", "a blue bus", "a dog", "nothing"]
 
@@ -41,7 +42,7 @@ def test_options_and_gold_forms():
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory):
     d = tmp_path_factory.mktemp("mcq")
-    encode([haystack_frame(t, 32, 1) for t in range(4)], str(d / "v.mp4"), 2.0)
+    write_h264(d / "v.mp4", [haystack_frame(t, 32, 1) for t in range(4)], 32, 32, 2.0)
     return d
 
 

@@ -15,9 +15,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vlmctx.errors import DataFormatError, VideoDecodeError, VideoNotFoundError
+from vlmctx.errors import DataFormatError, VideoDecodeError
 
 HELDOUT_SEED_OFFSET = 1_000_000  # held-out sequences use seeds >= this; training uses below
+READ_CHUNK = 128  # full-size frames decoded per reader call when reading a video
 
 
 @dataclass(frozen=True)
@@ -76,30 +77,41 @@ def shapes_batch(seeds, n_frames: int, spec: ShapesSpec = ShapesSpec()):
 
 
 def read_video_frames(path: str | Path, size: int, channels: int, max_frames: int | None = None):
-    """Decode a video with PyAV -> float32 [t, c, size, size] in [-1, 1] (gray if channels=1)."""
-    import av
+    """Decode a video with the project's reader -> float32 [t, c, size, size] in [-1, 1] (gray if
+    channels=1). Every frame (or the first ``max_frames``) in display order and orientation, each
+    converted and resized with Pillow (bilinear), a chunk of full-size frames at a time."""
     from PIL import Image
 
-    path = Path(path)
-    if not path.is_file():
-        raise VideoNotFoundError(f"video {str(path)!r} does not exist; pass an existing file")
+    from vlmctx.video import probe
+
+    info = probe(path)  # raises VideoNotFoundError / VideoDecodeError with what to do
+    total = info.num_frames if not max_frames else min(max_frames, info.num_frames)
+    if total == 0:
+        raise VideoDecodeError(f"{path} decoded to zero frames; pass a non-empty video")
     mode = "L" if channels == 1 else "RGB"
     frames = []
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise VideoDecodeError(f"{path} has no video stream; pass a video file")
-            for frame in container.decode(video=0):
-                img = frame.to_image().convert(mode).resize((size, size), Image.BILINEAR)
-                arr = np.asarray(img, np.float32).reshape(size, size, channels)
-                frames.append(arr.transpose(2, 0, 1) / 127.5 - 1.0)
-                if max_frames and len(frames) >= max_frames:
-                    break
-    except (av.error.FFmpegError, UnicodeDecodeError) as exc:
-        raise VideoDecodeError(f"cannot decode {path}: {exc}; is it a video file?") from exc
-    if not frames:
-        raise VideoDecodeError(f"{path} decoded to zero frames; pass a non-empty video")
+    for rgb in _decode_all(info, total):  # (h, w, 3) uint8
+        img = Image.fromarray(rgb).convert(mode).resize((size, size), Image.BILINEAR)
+        arr = np.asarray(img, np.float32).reshape(size, size, channels)
+        frames.append(arr.transpose(2, 0, 1) / 127.5 - 1.0)
     return np.stack(frames)
+
+
+def _decode_all(info, total: int):  # noqa: ANN001 - VideoInfo
+    """Frames 0..total-1 of ``info`` as uint8 RGB (h, w, 3), read ``READ_CHUNK`` at a time; a
+    chunk ends at a keyframe where one falls inside it, so the next one decodes from there."""
+    from vlmctx.video import read_frames
+    from vlmctx.video.types import Selection
+
+    start = 0
+    while start < total:
+        stop = min(start + READ_CHUNK, total)
+        inner = info.keyframes[(info.keyframes > start) & (info.keyframes < stop)]
+        stop = int(inner[-1]) if len(inner) else stop
+        idx = np.arange(start, stop, dtype=np.int64)
+        sel = Selection(indices=idx, pts_s=info.pts_s[idx], sample_fps=info.fps, sampler="all")
+        yield from read_frames(info, sel, backend="auto").data
+        start = stop
 
 
 class VideoFolderClips:

@@ -48,7 +48,7 @@ def _names(v: Any) -> list[str]:
 def _write(path: str, scene: Any) -> None:
     """Encode ``scene`` at 1 fps (near-lossless), atomically."""
     frames = (render(scene, i, *RENDER) for i in range(scene.frames))
-    write_h264(path, frames, *RENDER, fps=1, options={"crf": "10", "preset": "veryfast"})
+    write_h264(path, frames, *RENDER, fps=1, crf=10)
 
 
 def generate_toylab(dir: str, frames: list[int], kinds: list[str], per_cell: int, seed: int) -> str:

@@ -4,8 +4,9 @@ After LongVA's V-NIAH (arXiv 2406.16852): a haystack video of ``n`` frames with 
 placed at a relative depth, and a question only the needle answers. Here the haystack is synthetic
 (smoothly drifting colored discs on a moving gradient, seeded, free of digits) and the needle is a
 white card with a large random 4-digit code and a red frame; the question asks for the code, so
-exact match is unambiguous. Videos are H.264 (PyAV/libx264) at ``fps`` so a frame-rate sampler can
-see every frame; the index ``vniah.jsonl`` records where the needle is for each video.
+exact match is unambiguous. Videos are H.264 (:func:`vlmctx.video.synthetic.writer.write_h264`) at
+``fps`` so a frame-rate sampler can see every frame; the index ``vniah.jsonl`` records where the
+needle is for each video.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
+from vlmctx.video.synthetic.writer import write_h264
 
 QUESTION = (
     "One frame of this video shows a secret code: a number written in large digits on a white "
@@ -61,26 +64,6 @@ def needle_frame(code: str, size: int) -> np.ndarray:
     return np.asarray(img)
 
 
-def encode(frames: Sequence[np.ndarray], path: str, fps: float) -> None:
-    """Write RGB frames as H.264 (yuv420p) with PyAV."""
-    import fractions
-
-    import av
-
-    tmp = path + ".part.mp4"
-    with av.open(tmp, "w") as out:
-        stream = out.add_stream("libx264", rate=fractions.Fraction(fps).limit_denominator(1000))
-        stream.height, stream.width = frames[0].shape[:2]
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": "18", "preset": "veryfast"}
-        for arr in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(arr, format="rgb24")):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    os.replace(tmp, path)
-
-
 def needle_index(n_frames: int, depth: float, span: int) -> int:
     """First needle frame for a relative ``depth`` in [0, 1]."""
     return int(round(depth * (n_frames - span)))
@@ -108,7 +91,7 @@ def generate_vniah(
             at = needle_index(n, float(depth), span)
             video = hay[:at] + [needle_frame(code, size)] * span + hay[at + span :]
             name = f"vniah_f{n}_d{int(round(float(depth) * 100)):03d}.mp4"
-            encode(video, os.path.join(out_dir, name), fps)
+            write_h264(os.path.join(out_dir, name), video, size, size, fps)  # crf 18, veryfast
             records.append({"id": f"vniah/f{n}/d{float(depth):.2f}", "video": name,
                             "question": QUESTION, "answer": code, "frames": n,
                             "depth": float(depth), "needle_index": at, "needle_span": span,

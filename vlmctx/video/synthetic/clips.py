@@ -1,9 +1,10 @@
-"""Deterministic test videos: H.264 clips with a readable frame counter, written with PyAV + libx264.
+"""Deterministic test videos: H.264 clips with a readable frame counter (and broken files).
 
 Tests, the benchmark and other engineers need clips whose GOP length, B-frames, frame rate,
 rotation and timing are known exactly, so that "which frame did the decoder return?" has a
 checkable answer. Every frame carries its display index as a row of black/white blocks at the
 top (:func:`read_counter` reads it back), over moving content so that neighbouring frames differ.
+Clips are encoded by the project's one H.264 writer (:mod:`vlmctx.video.synthetic.writer`).
 
     path = synth_clip(gop=250, bframes=2)            # cached in a temp dir per parameter set
     idx = read_counter(frame_rgb)                    # -> the frame's display index
@@ -12,13 +13,15 @@ top (:func:`read_counter` reads it back), over moving content so that neighbouri
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import tempfile
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+
+from vlmctx.video.synthetic.writer import write_h264
 
 COUNTER_BITS = 12
 _BAND = 16  # counter band height in pixels
@@ -104,39 +107,28 @@ def write_clip(
     variable-frame-rate: frame i lasts ``frame_durations_ms[i % len]`` ms (time base 1/1000).
     ``rotation`` is stored as display-matrix side data (counter-clockwise degrees).
     """
-    import av
-
-    path = Path(path)
-    tmp = path.with_name(path.name + ".part")
-    container = av.open(str(tmp), mode="w", format="mp4")
-    stream = container.add_stream("libx264", rate=Fraction(fps))
-    stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-    stream.options = {
-        "preset": "veryfast",
-        "crf": str(crf),
-        "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes={bframes}:open-gop=0",
-    }
-    if frame_durations_ms:
-        stream.codec_context.time_base = Fraction(1, 1000)
-    if rotation:
-        stream.set_display_rotation(rotation)
     scene_starts = sorted(cuts)
-    t_ms = 0
-    for i in range(num_frames):
-        scene = sum(1 for c in scene_starts if i >= c)
-        frame = av.VideoFrame.from_ndarray(draw_frame(i, width, height, scene), format="rgb24")
-        if frame_durations_ms:
-            frame.pts, frame.time_base = t_ms, Fraction(1, 1000)
-            t_ms += frame_durations_ms[i % len(frame_durations_ms)]
-        else:
-            frame.pts = i
-        for packet in stream.encode(frame):
-            container.mux(packet)
-    for packet in stream.encode():
-        container.mux(packet)
-    container.close()
-    os.replace(tmp, path)
-    return path
+    pts_ms = None
+    if frame_durations_ms:
+        durations = [frame_durations_ms[i % len(frame_durations_ms)] for i in range(num_frames)]
+        pts_ms = [0, *itertools.accumulate(durations)][:num_frames]
+    frames = (
+        draw_frame(i, width, height, sum(1 for c in scene_starts if i >= c))
+        for i in range(num_frames)
+    )
+    return write_h264(
+        path,
+        frames,
+        width,
+        height,
+        fps,
+        crf=crf,
+        gop=gop,
+        scenecut=False,
+        bframes=bframes,
+        pts_ms=pts_ms,
+        rotation=rotation,
+    )
 
 
 def synth_clip(**params: object) -> Path:
