@@ -20,7 +20,7 @@ from typing import Any
 
 import gradio as gr
 
-from demos.readout import frame_captions, plan_for, readout_markdown
+from demos.readout import frame_captions, memory_plan_for, readout_markdown
 from vlmctx.config import ContextConfig
 from vlmctx.errors import ConfigError, VlmctxError
 
@@ -174,7 +174,7 @@ class DemoApp:
         answer["timings"]["decode"] = round(decode_s, 4)
         chat[-1] = {"role": "assistant", "content": answer["text"] or "(empty answer)"}
         session.history.append((question, answer["text"]))
-        plan = plan_for(lm, frames, session.history[0][0])  # the turn that carries the video
+        plan = memory_plan_for(lm, frames, session.history[0][0])  # the turn that carries the video
         readout = readout_markdown(answer, plan, cached=cached, device=lm.device)
         yield chat, gr.skip(), readout, session, ""
 

@@ -21,7 +21,7 @@ from vlmctx.budget import MemoryPlan, human_bytes, plan_memory
 STAGES = ("decode", "preprocess", "encode", "prefill", "generate")
 
 
-def plan_for(lm: Any, frames: Any, question: str) -> MemoryPlan:
+def memory_plan_for(lm: Any, frames: Any, question: str) -> MemoryPlan:
     """``plan_memory`` for ``question`` about ``frames`` under ``lm``'s model, dtype and config.
 
     Cached per distinct request: planning runs the model's processor on a blank clip, which a

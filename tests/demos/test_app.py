@@ -10,7 +10,7 @@ import pytest
 gr = pytest.importorskip("gradio", reason="the demo needs gradio (pip install 'vlmctx[demo]')")
 
 from demos.app import DemoApp, Session, make_config  # noqa: E402
-from demos.readout import plan_for  # noqa: E402
+from demos.readout import memory_plan_for  # noqa: E402
 from tests.demos.conftest import TINY  # noqa: E402
 
 CONTROLS = ("uniform", 6, 1.0, "none", "", "default", "")
@@ -94,10 +94,10 @@ def test_planned_memory_is_budget_plan_memory(app: DemoApp, tmp_path: Path) -> N
     expected = plan_memory(
         TINY, len(frames), (h, w), q, "float32", frames.pts_s, frames.info.duration_s
     )
-    assert plan_for(lm, frames, q) == expected
+    assert memory_plan_for(lm, frames, q) == expected
     assert f"{human_bytes(expected.peak_prefill_bytes)} at prefill" in readout
     assert f"{expected.total_tokens} tokens" in readout
-    longer = plan_for(lm, frames, q + " And then? " * 20)
+    longer = memory_plan_for(lm, frames, q + " And then? " * 20)
     assert longer.total_tokens > expected.total_tokens
     assert longer.kv_cache_bytes > expected.kv_cache_bytes
 

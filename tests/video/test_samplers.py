@@ -89,8 +89,8 @@ def test_budget_default_matches_qwen_fetch_video() -> None:
     """qwen-vl-utils, 10 min 1280x720 30 fps, defaults: nframes 768; total 128000*784*0.9 =
     90316800 px -> per frame min(602112, 90316800/768*2 = 235200) -> (336, 644);
     tokens = 768/2 * 12 * 23 = 105984."""
-    plan = SAMPLERS.create("budget").plan(fake_info(18000, 30.0, 1280, 720))
-    assert (plan.nframes, plan.height, plan.width, plan.tokens) == (768, 336, 644, 105984)
+    choice = SAMPLERS.create("budget").choose(fake_info(18000, 30.0, 1280, 720))
+    assert (choice.nframes, choice.height, choice.width, choice.tokens) == (768, 336, 644, 105984)
 
 
 def test_budget_max_visual_tokens_hand_values() -> None:
@@ -98,8 +98,8 @@ def test_budget_max_visual_tokens_hand_values() -> None:
     frame; beta = sqrt(230400/214084.3) = 1.0374 -> 336 x 616; tokens = 60 * 12 * 22 = 15840."""
     info = fake_info(1800, 30.0, 640, 360)
     budget = SAMPLERS.create("budget", max_visual_tokens=16384)
-    plan = budget.plan(info)
-    assert (plan.nframes, plan.height, plan.width, plan.tokens) == (120, 336, 616, 15840)
+    choice = budget.choose(info)
+    assert (choice.nframes, choice.height, choice.width, choice.tokens) == (120, 336, 616, 15840)
     sel = budget.select(info)
     assert sel.resize == (336, 616) and len(sel) == 120 and len(sel) % 2 == 0
 
@@ -107,8 +107,10 @@ def test_budget_max_visual_tokens_hand_values() -> None:
 def test_budget_trades_frames_for_resolution() -> None:
     """1024 tokens cannot pay 120 frames at min_pixels: frames drop to floor_2(802816*2/105369)
     = 14, frames are 252 x 448 (114688 px), tokens 7 * 9 * 16 = 1008 <= 1024."""
-    plan = SAMPLERS.create("budget", max_visual_tokens=1024).plan(fake_info(1800, 30.0, 640, 360))
-    assert (plan.nframes, plan.height, plan.width, plan.tokens) == (14, 252, 448, 1008)
+    choice = SAMPLERS.create("budget", max_visual_tokens=1024).choose(
+        fake_info(1800, 30.0, 640, 360)
+    )
+    assert (choice.nframes, choice.height, choice.width, choice.tokens) == (14, 252, 448, 1008)
     with pytest.raises(ConfigError, match="not both"):
         SAMPLERS.create("budget", max_visual_tokens=10, total_pixels=10)
 

@@ -1,4 +1,4 @@
-"""``read_frames``: one reader over four decoding backends, plus ``auto`` (planned PyAV).
+"""``read_frames``: one reader over four decoding backends, plus ``auto`` (scheduled PyAV).
 
 Every backend returns the same frame for the same display-order index, identified by its PTS
 (tests compare each against a full sequential decode on clips with B-frames and a 250-frame GOP),
@@ -24,8 +24,8 @@ from vlmctx.video.backends import (
     decode_pyav,
     decode_torchcodec,
 )
+from vlmctx.video.decode_runs import decode_auto
 from vlmctx.video.decord_worker import decode_decord
-from vlmctx.video.plan import decode_planned
 from vlmctx.video.probe import probe
 from vlmctx.video.types import Frames, Selection, VideoInfo
 
@@ -126,7 +126,7 @@ def read_frames(
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         sink = FrameSink(info, len(idx), size, deadline)
         decode = {
-            "auto": decode_planned,
+            "auto": decode_auto,
             "pyav": decode_pyav,
             "opencv": decode_opencv,
             "torchcodec": decode_torchcodec,

@@ -265,7 +265,7 @@ class Scene:
 
 
 @dataclass(frozen=True)
-class BudgetPlan:
+class BudgetChoice:
     """What the budget sampler decided: frames, frame size and the visual tokens it costs."""
 
     nframes: int
@@ -309,7 +309,7 @@ class Budget:
             return float(self.total_pixels)
         return 128000 * 28 * 28 * 0.9
 
-    def plan(self, info: VideoInfo) -> BudgetPlan:
+    def choose(self, info: VideoInfo) -> BudgetChoice:
         """qwen-vl-utils' fetch_video sizing; fewer frames if even min_pixels would overspend."""
         n = smart_nframes(
             info.num_frames, info.duration_s, self.fps, self.min_frames, self.max_frames
@@ -323,10 +323,10 @@ class Budget:
         per_frame = min(self.max_pixels, per_frame)
         h, w = smart_resize(info.height, info.width, self.factor, self.min_pixels, int(per_frame))
         groups = math.ceil(n / self.temporal_patch)
-        return BudgetPlan(n, h, w, groups * (h // self.factor) * (w // self.factor))
+        return BudgetChoice(n, h, w, groups * (h // self.factor) * (w // self.factor))
 
     def select(self, info: VideoInfo) -> Selection:
-        p = self.plan(info)
+        c = self.choose(info)
         return make_selection(
-            info, _linspace(info.num_frames, p.nframes), self.name, resize=(p.height, p.width)
+            info, _linspace(info.num_frames, c.nframes), self.name, resize=(c.height, c.width)
         )

@@ -1,4 +1,4 @@
-"""The ``auto`` decoder: plan the decode from the keyframe index, then run it with PyAV.
+"""The ``auto`` decoder: schedule the decode from the keyframe index, then run it with PyAV.
 
 Cost model (decoded frames; see docs/video.md): reaching target ``t`` from the last target ``p``
 by decoding straight on costs ``t - p`` frames; seeking costs ``t - k + 1 + SEEK_OVERHEAD`` frames
@@ -41,7 +41,7 @@ class Run:
         return self.targets[-1]
 
 
-def plan_runs(info: VideoInfo, indices: Sequence[int]) -> list[Run]:
+def schedule_runs(info: VideoInfo, indices: Sequence[int]) -> list[Run]:
     """Group sorted targets into runs; a new run (a seek) starts only where it is cheaper."""
     runs: list[Run] = []
     prev = -1
@@ -56,7 +56,7 @@ def plan_runs(info: VideoInfo, indices: Sequence[int]) -> list[Run]:
 
 
 def decoded_frames(info: VideoInfo, runs: list[Run]) -> int:
-    """How many frames the plan decodes (the cost model's estimate, before NONREF skipping)."""
+    """How many frames the schedule decodes (the cost model's estimate, before NONREF skipping)."""
     total, prev = 0, -1
     for run in runs:
         start = run.seek_to if run.seek_to is not None and run.seek_to > prev else prev + 1
@@ -65,15 +65,18 @@ def decoded_frames(info: VideoInfo, runs: list[Run]) -> int:
     return total
 
 
-def decode_planned(
+def decode_auto(
     info: VideoInfo, indices: Sequence[int], sink: FrameSink, threads: bool = True
 ) -> None:
-    """Execute :func:`plan_runs` with PyAV; slot ``i`` of ``sink`` gets ``indices[i]``."""
+    """Execute :func:`schedule_runs` with PyAV; slot ``i`` of ``sink`` gets ``indices[i]``."""
     import av
 
-    runs = plan_runs(info, indices)
+    runs = schedule_runs(info, indices)
     log.debug(
-        "auto plan for %s: %d runs, ~%d frames", info.path, len(runs), decoded_frames(info, runs)
+        "auto schedule for %s: %d runs, ~%d frames",
+        info.path,
+        len(runs),
+        decoded_frames(info, runs),
     )
     raw = info.stream_pts
     slot_of = {int(raw[i]): s for s, i in enumerate(indices)}  # pts -> output slot
