@@ -11,7 +11,8 @@ its gate, up and their product at once). The MLP term was ``2 x`` until the live
 measurement of ``eval/bench/memory.py`` (sdpa attention) showed the peak sits in the last layer's
 MLP with three intermediate-sized tensors alive.
 
-With a pooler, visual tokens are counted after pooling from each family's per-frame token grid.
+With a pooler, visual tokens are counted after pooling by the adapter's planner term (each
+family's per-frame token grid).
 """
 
 from __future__ import annotations
@@ -190,17 +191,11 @@ def plan_memory(
 def _pooled_visual(
     adapter: Any, config: Any, inputs: Any, frames: int, visual: int, name: str, params: Any
 ) -> int:
-    """Visual tokens after pooling, from each family's per-frame token grid."""
-    from vlmctx.pooling import POOLERS, pooled_token_count
+    """Visual tokens after pooling: the adapter's planner term (no weights needed)."""
+    from vlmctx.pooling import POOLERS
 
     pooler = POOLERS.create(name, **dict(params or {}))
-    if adapter.mrope:
-        m = config.vision_config.spatial_merge_size
-        t, h, w = (int(x) for x in inputs["video_grid_thw"][0])
-        return pooled_token_count(pooler, t, h // m, w // m)
-    newline = 1 if adapter.family == "llava_onevision" else 0
-    side = int(round(((visual - newline) // frames) ** 0.5))  # square per-frame grids
-    return pooled_token_count(pooler, frames, side, side) + newline
+    return adapter.pooled_visual_tokens(config, inputs, frames, visual, pooler)
 
 
 def check_budget(plan: MemoryPlan, max_memory: int | None) -> None:

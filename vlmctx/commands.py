@@ -91,17 +91,19 @@ def resolve_video(arg: str) -> str:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from vlmctx.engine import VideoLM, _check_context, load_frames
+    from vlmctx.engine import VideoLM, check_config, load_frames
 
     config = context_from_args(args)
-    _check_context(config)  # unknown or unavailable components fail before any decoding
+    components = check_config(config)  # unknown or unavailable components fail before any decoding
     video = resolve_video(args.video)
     if args.max_memory:
         from vlmctx.budget import check_budget, parse_bytes
 
         check_budget(_plan(args, config, video, args.question), parse_bytes(args.max_memory))
     frames = load_frames(video, config)  # a bad video fails before any weight is loaded
-    lm = VideoLM.load(args.model, config, device=args.device, dtype=args.dtype)
+    lm = VideoLM.load(
+        args.model, config, device=args.device, dtype=args.dtype, components=components
+    )
     stream = not (args.json or args.no_stream)
     if stream:
         s = lm.ask(frames, args.question, max_new_tokens=args.max_new_tokens, stream=True)
@@ -216,7 +218,7 @@ def _registries() -> dict[str, Any]:
 def cmd_ls(args: argparse.Namespace) -> int:
     import inspect
 
-    from vlmctx.models import SHIPPED, TINY_BUILDERS
+    from vlmctx.models import SHIPPED, tiny_names
 
     out: dict[str, Any] = {}
     for label, reg in _registries().items():
@@ -230,7 +232,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
             }
             for e in reg
         }
-    out["tiny models (offline, random weights)"] = {f"tiny-{f}": {} for f in TINY_BUILDERS}
+    out["tiny models (offline, random weights)"] = {name: {} for name in tiny_names()}
     out["shipped models (offline, trained here)"] = {
         name: {"summary": f"{path} (docs/toylab.md)"} for name, path in SHIPPED.items()
     }

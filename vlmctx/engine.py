@@ -40,11 +40,16 @@ class Answer:
     total_tokens: int
     new_tokens: int
     timings: dict[str, float]  # seconds per stage: decode, preprocess, encode, prefill, generate
-    peak_memory_bytes: int
+    peak_memory_bytes: int  # see peak_memory_scope
     model: str
     config: dict[str, Any]
     backend: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    # What peak_memory_bytes measures: "call" (CUDA allocator peak from the start of this call's
+    # generation to its end; calls on one model are serialised, so no other call's tensors on
+    # this model are counted) or "process" (CPU: the process's lifetime peak RSS, which includes
+    # every earlier call and anything else the process did).
+    peak_memory_scope: str = "call"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -67,29 +72,37 @@ def _pick_dtype(dtype: Any, device: str) -> Any:
 
 
 class _StageClock:
-    """Times the vision tower (encode) and the first generated token (end of prefill)."""
+    """Times the vision tower (encode) and the first generated token (end of prefill) of one
+    call, and counts its new tokens. The hooks are registered on the shared vision tower only
+    while the call holds the model lock, and count only forwards run by the call's own thread."""
 
-    def __init__(self, vision: Any) -> None:
+    def __init__(self, vision: Any, run: Any = None) -> None:
         self.encode = 0.0
         self.first_token_at: float | None = None
         self._t0 = 0.0
         self._puts = 0
+        self._run = run
+        self._thread = threading.get_ident()
         self._handles = []
         if vision is not None:
             self._handles.append(vision.register_forward_pre_hook(self._pre))
             self._handles.append(vision.register_forward_hook(self._post))
 
     def _pre(self, *_: Any) -> None:
-        self._t0 = time.perf_counter()
+        if threading.get_ident() == self._thread:
+            self._t0 = time.perf_counter()
 
     def _post(self, *_: Any) -> None:
-        self.encode += time.perf_counter() - self._t0
+        if threading.get_ident() == self._thread:
+            self.encode += time.perf_counter() - self._t0
 
-    # streamer protocol: the first put() carries the prompt, the second the first new token
+    # streamer protocol: the first put() carries the prompt, each later one a new token
     def put(self, value: Any) -> None:
         if self._puts == 1 and self.first_token_at is None:
             self.first_token_at = time.perf_counter()
         self._puts += 1
+        if self._run is not None and self._puts > 1:
+            self._run.tokens = self._puts - 1
 
     def end(self) -> None:
         pass
@@ -117,10 +130,20 @@ class _Tee:
 class VideoLM:
     """A loaded model plus a :class:`ContextConfig`; ask it about videos."""
 
-    def __init__(self, loaded: Loaded, config: ContextConfig, model_id: str, device: str) -> None:
+    def __init__(
+        self,
+        loaded: Loaded,
+        config: ContextConfig,
+        model_id: str,
+        device: str,
+        *,
+        components: Components | None = None,
+    ) -> None:
         self.loaded = loaded
         self.adapter = loaded.adapter
         self.config = config
+        # the pooler and the position scheme, validated and built once per configuration
+        self.components = components or check_config(config, loaded.adapter)
         self.model_id = model_id
         self.device = device
         self._frames_cache = _FramesCache()
@@ -134,10 +157,13 @@ class VideoLM:
         *,
         device: str = "auto",
         dtype: Any = "auto",
+        components: Components | None = None,
     ) -> VideoLM:
         """Load ``model`` (hub id, local folder, ``tiny-<family>`` or the shipped ``toylab``)."""
         config = config or ContextConfig()
-        _check_context(config)
+        # bad names/params fail before the model is resolved (a caller that validated already
+        # passes what it built)
+        components = components or check_config(config)
         source = resolve_source(model)  # unknown tiny names raise
         family = family_of(model)
         if family not in ADAPTERS:
@@ -145,14 +171,16 @@ class VideoLM:
                 f"no adapter for family {family!r}; supported: {', '.join(ADAPTERS.names())}"
             )
         adapter = ADAPTERS.create(family)
-        _check_context(config, adapter.mrope)
+        check_applicable(components, config, adapter)  # before any weight is loaded
         dev = _pick_device(device)
         loaded = adapter.load(source, dev, _pick_dtype(dtype, dev))
-        return cls(loaded, config, model, dev)
+        return cls(loaded, config, model, dev, components=components)
 
     def with_config(self, config: ContextConfig) -> VideoLM:
-        """The same loaded weights (and decoded-frames cache) under another configuration."""
-        _check_context(config, self.adapter.mrope)
+        """The same loaded weights (and decoded-frames cache) under another configuration.
+
+        Copies share the model and its lock: calls on any of them are serialised.
+        """
         lm = VideoLM(self.loaded, config, self.model_id, self.device)
         lm._frames_cache = self._frames_cache
         return lm
@@ -272,22 +300,29 @@ class _FramesCache:
     def __init__(self, size: int = 1) -> None:
         self.size = size
         self._items: OrderedDict[tuple[Any, ...], Frames] = OrderedDict()
+        self._lock = threading.Lock()  # shared by with_config copies used from several threads
 
     def get(self, key: tuple[Any, ...]) -> Frames | None:
-        if key in self._items:
-            self._items.move_to_end(key)
-            return self._items[key]
-        return None
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+            return None
 
     def put(self, key: tuple[Any, ...], frames: Frames) -> None:
-        self._items[key] = frames
-        self.resize(self.size)
+        with self._lock:
+            self._items[key] = frames
+            self._trim()
 
     def resize(self, size: int) -> None:
         if size < 1:
             raise ConfigError(f"frames_cache_size must be at least 1, got {size}")
-        self.size = size
-        while len(self._items) > size:
+        with self._lock:
+            self.size = size
+            self._trim()
+
+    def _trim(self) -> None:
+        while len(self._items) > self.size:
             self._items.popitem(last=False)
 
 
@@ -314,33 +349,74 @@ def _frames_key(video: str | os.PathLike[str], config: ContextConfig) -> tuple[A
     return (path, *stamp, config.sampler, params, config.backend, config.max_pixels)
 
 
-def _check_context(config: ContextConfig, mrope: bool | None = None) -> None:  # noqa: D401
-    """Refuse unknown or inapplicable components before any weight is loaded."""
+@dataclass(frozen=True)
+class Components:
+    """A configuration's pooler (None for ``none``) and position scheme, built once."""
+
+    pooler: Any
+    scheme: Any
+
+
+def check_config(config: ContextConfig, adapter: Any = None) -> Components:
+    """Build (and so validate) the configured pooler and position scheme; with an ``adapter``,
+    also refuse components that do not apply to its family. Runs before any weight is loaded."""
+    from vlmctx.pooling import POOLERS
+    from vlmctx.position import POSITIONS
+
+    pooler = None
     if config.pooling != "none":
-        from vlmctx.pooling import POOLERS
-
-        POOLERS.create(config.pooling, **dict(config.pooling_params))  # validates name + params
-    if config.position != "default":
-        from vlmctx.position import POSITIONS
-
-        POSITIONS.create(config.position, **dict(config.position_params))  # validates params
-        if config.position == "mrope_pp" and mrope is False:
-            raise UnsupportedModelError(
-                "mrope_pp rescales M-RoPE's (t, h, w) axes and applies only to Qwen2-VL and "
-                "Qwen2.5-VL; for 1-D RoPE families use vcwe, v2pe, yarn, ntk or pi"
-            )
+        pooler = POOLERS.create(config.pooling, **dict(config.pooling_params))
+    components = Components(
+        pooler, POSITIONS.create(config.position, **dict(config.position_params))
+    )
+    if adapter is not None:
+        check_applicable(components, config, adapter)
+    return components
 
 
-def _peak_memory(device: str) -> int:
+def check_applicable(components: Components, config: ContextConfig, adapter: Any) -> None:
+    """Refuse a position scheme the adapter's family cannot take (M-RoPE-only schemes on 1-D
+    RoPE families)."""
+    if getattr(components.scheme, "requires_mrope", False) and not adapter.mrope:
+        mrope = ", ".join(e.name for e in ADAPTERS if e.factory.mrope)
+        raise UnsupportedModelError(
+            f"{config.position} rescales M-RoPE's (t, h, w) axes and applies only to the M-RoPE "
+            f"families ({mrope}); {adapter.family} uses 1-D RoPE: use vcwe, v2pe, yarn, ntk or pi"
+        )
+
+
+def _peak_memory(device: str) -> tuple[int, str]:
+    """(bytes, scope): the CUDA allocator peak since this call's reset, or on CPU the process's
+    lifetime peak RSS (no per-call peak exists there; labelled so nobody reads it as one)."""
     import torch
 
     if device.startswith("cuda"):
-        return int(torch.cuda.max_memory_allocated())
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # process peak RSS
+        return int(torch.cuda.max_memory_allocated()), "call"
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024, "process"
+
+
+class _StopOnEvent:
+    """Stopping criterion: end generation at the next token once ``event`` is set (a closed or
+    abandoned stream), so a gone consumer never keeps the model busy."""
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        stop = self.event.is_set()
+        return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
 
 
 class _Run:
-    """One generate() call with timing and accounting."""
+    """One generate() call with timing and accounting.
+
+    Everything that touches the model (moving inputs to its device, encoding, pooling, the
+    position scheme's rotary swap, generate) happens under ``loaded.lock``, so overlapping calls
+    on one model are serialised and the stage timings, hooks and CUDA peak belong to this call.
+    Time spent waiting for the lock is reported as ``extra["lock_wait_s"]``.
+    """
 
     def __init__(
         self,
@@ -350,33 +426,69 @@ class _Run:
         max_new_tokens: int,
         timings: dict[str, float],
     ) -> None:
-        self.lm, self.inputs, self.frames = lm, inputs.to(lm.device), frames
+        self.lm, self.inputs, self.frames = lm, inputs, frames
         self.max_new_tokens, self.timings = max_new_tokens, timings
+        self.stop = threading.Event()
+        self.tokens = 0  # new tokens so far (read by streams)
 
     def run(self, text_streamer: Any = None) -> Answer:
+        lm = self.lm
+        t_wait = time.perf_counter()
+        with lm.loaded.lock:
+            waited = time.perf_counter() - t_wait
+            out, n_in, visual, before, info, peak = self._generate(text_streamer)
+        tok = lm.loaded.processor.tokenizer
+        new = out[0, n_in:]
+        frames = self.frames
+        extra: dict[str, Any] = {"position": info} if info else {}
+        extra.update(visual_tokens_before_pooling=before, lock_wait_s=round(waited, 4))
+        if self.stop.is_set() and int(new.shape[0]) < self.max_new_tokens:
+            extra["cancelled"] = True
+        return Answer(
+            text=tok.decode(new, skip_special_tokens=True).strip(),
+            frames=[(int(i), float(t)) for i, t in zip(frames.indices, frames.pts_s, strict=True)]
+            if frames is not None
+            else [],
+            visual_tokens=visual,
+            total_tokens=n_in,
+            new_tokens=int(new.shape[0]),
+            timings={k: round(v, 4) for k, v in self.timings.items()},
+            peak_memory_bytes=peak[0],
+            peak_memory_scope=peak[1],
+            model=lm.model_id,
+            config=lm.config.to_dict(),
+            backend=frames.backend if frames is not None else "",
+            extra=extra,
+        )
+
+    def _generate(self, text_streamer: Any) -> tuple[Any, int, int, int, dict, tuple[int, str]]:
+        """Under the model lock: prepare, position, generate; returns the output ids, input
+        length, visual tokens after and before pooling, the scheme's info and the peak."""
         import torch
+        from transformers import StoppingCriteriaList
 
         lm = self.lm
-        model = lm.loaded.model
+        model, adapter = lm.loaded.model, lm.adapter
         if lm.device.startswith("cuda"):
             torch.cuda.reset_peak_memory_stats()
-        clock = _StageClock(lm.adapter.vision_module(model))
+        inputs = self.inputs.to(lm.device)
+        clock = _StageClock(adapter.vision_module(model), self)  # hooks live for this call only
         streamer = _Tee(clock, text_streamer) if text_streamer is not None else clock
-        tok = lm.loaded.processor.tokenizer
-        pooling = lm.config.pooling != "none"
         t0 = time.perf_counter()
         try:
             with torch.inference_mode():
-                model_inputs, layouts = self._pooled() if pooling else (self.inputs, None)
-                with applied(lm.loaded, model_inputs, lm.config, layouts) as extra:
-                    position_info = extra.pop("_position_info", {})
+                model_inputs, layouts = self._model_inputs(inputs)
+                scheme = lm.components.scheme
+                with applied(lm.loaded, model_inputs, scheme, layouts) as extra:
+                    info = extra.pop("_position_info", {})
                     out = model.generate(
                         **{**model_inputs, **extra},
                         max_new_tokens=self.max_new_tokens,
                         do_sample=False,
                         use_cache=True,  # see vlmctx/models/positioning.py on fractional ids
                         streamer=streamer,
-                        pad_token_id=tok.pad_token_id,
+                        stopping_criteria=StoppingCriteriaList([_StopOnEvent(self.stop)]),
+                        pad_token_id=lm.loaded.processor.tokenizer.pad_token_id,
                     )
         except torch.OutOfMemoryError as exc:
             raise VlmctxError(
@@ -386,51 +498,47 @@ class _Run:
         finally:
             clock.close()
         t_end = time.perf_counter()
-        n_in = int(model_inputs["input_ids"].shape[1])
-        new = out[0, n_in:]
         first = clock.first_token_at or t_end
         self.timings.update(
             encode=clock.encode,
             prefill=max(first - t0 - clock.encode, 0.0),
             generate=t_end - first,
         )
-        frames = self.frames
-        return Answer(
-            text=tok.decode(new, skip_special_tokens=True).strip(),
-            frames=[(int(i), float(t)) for i, t in zip(frames.indices, frames.pts_s, strict=True)]
-            if frames is not None
-            else [],
-            visual_tokens=lm.adapter.count_visual(lm.loaded, model_inputs["input_ids"]),
-            total_tokens=n_in,
-            new_tokens=int(new.shape[0]),
-            timings={k: round(v, 4) for k, v in self.timings.items()},
-            peak_memory_bytes=_peak_memory(lm.device),
-            model=lm.model_id,
-            config=lm.config.to_dict(),
-            backend=frames.backend if frames is not None else "",
-            extra=dict(
-                {"position": position_info} if position_info else {},
-                visual_tokens_before_pooling=lm.adapter.count_visual(
-                    lm.loaded, self.inputs["input_ids"]
-                ),
-            ),
-        )
+        n_in = int(model_inputs["input_ids"].shape[1])
+        visual = adapter.count_visual(lm.loaded, model_inputs["input_ids"])
+        before = adapter.count_visual(lm.loaded, inputs["input_ids"])
+        return out, n_in, visual, before, info, _peak_memory(lm.device)
 
-    def _pooled(self) -> tuple[dict[str, Any], list[Any]]:
-        """Inputs with the video embeddings pooled by the configured pooler, and the pooled
-        sequence's layout for the position scheme (encode is timed by the stage clock's hook on
-        the vision tower)."""
+    def _model_inputs(self, inputs: Any) -> tuple[Any, list[Any] | None]:
+        """The language model's inputs and, when pooled, the pooled sequence's layouts for the
+        position scheme (None: the scheme reads them from the processor outputs). Without a
+        pooler the model's own forward encodes the frames (HF's reference path); with one the
+        adapter's ``visual_features`` does, timed by the same hook on the vision tower."""
+        pooler = self.lm.components.pooler
+        if pooler is None:
+            return inputs, None
         from vlmctx.models.pooled import pooled_inputs
-        from vlmctx.pooling import POOLERS
 
-        cfg = self.lm.config
-        pooler = POOLERS.create(cfg.pooling, **dict(cfg.pooling_params))
-        pooled = pooled_inputs(self.lm.loaded, self.inputs, pooler)
+        pooled = pooled_inputs(self.lm.loaded, inputs, pooler)
         return pooled.kwargs, [pooled.layout]
 
 
+def _stream_worker(run: _Run, streamer: Any, box: dict[str, Any]) -> None:
+    """The generation thread of a stream. Holds no reference to the ``AnswerStream``, so a
+    stream its consumer dropped is garbage-collected and its finaliser stops this thread."""
+    try:
+        box["answer"] = run.run(streamer)
+    except BaseException as exc:  # re-raised in the consumer's thread
+        box["error"] = exc
+        streamer.end()
+
+
 class AnswerStream:
-    """Iterate for text pieces as they are generated; ``answer`` holds the result at the end."""
+    """Iterate for text pieces as they are generated; ``answer`` holds the result at the end.
+
+    ``close()`` (or leaving a ``with`` block, breaking out of the loop, or dropping the stream)
+    stops generation at the next token and releases the model for other calls.
+    """
 
     def __init__(self, run: _Run) -> None:
         from transformers import TextIteratorStreamer
@@ -438,20 +546,43 @@ class AnswerStream:
         self._run = run
         tok = run.lm.loaded.processor.tokenizer
         self._streamer = TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True)
-        self.answer: Answer | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._work, daemon=True)
+        self._box: dict[str, Any] = {}
+        self._thread = threading.Thread(
+            target=_stream_worker, args=(run, self._streamer, self._box), daemon=True
+        )
         self._thread.start()
 
-    def _work(self) -> None:
-        try:
-            self.answer = self._run.run(self._streamer)
-        except BaseException as exc:  # re-raised in the consumer's thread
-            self._error = exc
-            self._streamer.end()
+    @property
+    def answer(self) -> Answer | None:
+        return self._box.get("answer")
+
+    @property
+    def tokens_generated(self) -> int:
+        """New tokens generated so far."""
+        return self._run.tokens
 
     def __iter__(self) -> Iterator[str]:
-        yield from self._streamer
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
+        finished = False
+        try:
+            yield from self._streamer
+            self._thread.join()
+            finished = True
+        finally:
+            if not finished:  # the consumer stopped early (break, close, garbage collection)
+                self._run.stop.set()
+        if "error" in self._box:
+            raise self._box["error"]
+
+    def close(self, timeout: float | None = 30.0) -> None:
+        """Stop generation at the next token and wait for the thread to finish."""
+        self._run.stop.set()
+        self._thread.join(timeout)
+
+    def __enter__(self) -> AnswerStream:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        self._run.stop.set()

@@ -90,7 +90,7 @@ def prepare(model, spec, layout, device):
     stock = model.rotary_emb
     out = {}
     for label, name, params in CASES:
-        plan = POSITIONS.create(name, **params).plan(layout, spec)
+        plan = POSITIONS.create(name, **params).positions(layout, spec)
         batch = batch_plans([plan], torch.ones(1, plan.n))
         if label == "stock":
             out[label] = (stock, batch.position_ids.long().to(device))

@@ -10,16 +10,10 @@ from vlmctx.config import ContextConfig
 from vlmctx.engine import VideoLM
 from vlmctx.errors import UnsupportedModelError
 from vlmctx.models.positioning import applied
+from vlmctx.position import POSITIONS, identity_params
 
-IDENTITY = {
-    "pi": {"factor": 1.0},
-    "ntk": {"factor": 1.0},
-    "yarn": {"factor": 1.0},
-    "entropy_abf": {"base_factor": 1.0},
-    "vcwe": {"visual_window": 100_000},
-    "v2pe": {"delta": 1.0},
-    "mrope_pp": {"factor": 1.0},
-}
+# Every registered scheme declares its identity parameters; a new scheme cannot escape this test.
+IDENTITY = {name: identity_params(name) for name in POSITIONS.names()}
 STRETCHED = {
     "pi": {"factor": 4.0},
     "ntk": {"factor": 4.0},
@@ -42,7 +36,7 @@ def _cfg(name: str, params: dict) -> ContextConfig:
 
 
 def _applies(lm: VideoLM, name: str) -> bool:
-    return lm.adapter.mrope or not name.startswith("mrope_pp")
+    return lm.adapter.mrope or not POSITIONS.get(name.split("_visual")[0]).requires_mrope
 
 
 @pytest.mark.parametrize("name", sorted(IDENTITY))
@@ -54,7 +48,7 @@ def test_identity_settings_reproduce_the_unpatched_logits(setup, name: str) -> N
         return
     original = lm.loaded.model.model.language_model.rotary_emb
     with torch.inference_mode(), applied(lm.loaded, inputs, _cfg(name, IDENTITY[name])) as extra:
-        extra.pop("_position_info")
+        extra.pop("_position_info", None)
         assert "attention_mask" in inputs  # always passed with float ids
         out = lm.loaded.model(**inputs, **extra).logits
     assert torch.equal(out, ref)
@@ -117,3 +111,10 @@ def test_scheme_is_recorded_in_the_answer(setup) -> None:
     ans = lm.with_config(cfg).ask(sample_video(), "What?", max_new_tokens=2)
     assert ans.config["position"] == "v2pe"
     assert ans.extra["position"]["delta"] == 0.5
+
+
+def test_every_scheme_is_covered() -> None:
+    """A new scheme must declare identity parameters and get a stretched setting here."""
+    assert set(POSITIONS.names()) - {"default"} <= {n.split("_visual")[0] for n in STRETCHED}
+    for name in POSITIONS.names():
+        assert isinstance(POSITIONS.get(name).requires_mrope, bool)

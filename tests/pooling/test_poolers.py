@@ -13,7 +13,7 @@ from vlmctx.pooling import POOLERS, pool_frames, pooled_token_count
 def test_contract_every_pooler(name: str) -> None:
     pooler = POOLERS.create(name)
     emb = torch.randn(8, 6, 5, 4)
-    plans = pooler.plan(8, 6, 5)
+    plans = pooler.per_frame(8, 6, 5)
     tokens, coords = pool_frames(emb, plans)
     assert tokens.shape == (pooled_token_count(pooler, 8, 6, 5), 4)
     assert coords.shape == (tokens.shape[0], 3)
@@ -26,31 +26,31 @@ def test_contract_every_pooler(name: str) -> None:
 
 def test_none_is_identity() -> None:
     emb = torch.randn(3, 4, 4, 2)
-    tokens, coords = pool_frames(emb, POOLERS.create("none").plan(3, 4, 4))
+    tokens, coords = pool_frames(emb, POOLERS.create("none").per_frame(3, 4, 4))
     assert torch.equal(tokens, emb.reshape(-1, 2))
     assert coords[5].tolist() == [0.0, 1.0, 1.0]
 
 
 def test_uniform_2x2_by_hand() -> None:
     emb = torch.arange(16, dtype=torch.float32).reshape(1, 4, 4, 1)
-    tokens, coords = pool_frames(emb, POOLERS.create("uniform", kernel=2).plan(1, 4, 4))
+    tokens, coords = pool_frames(emb, POOLERS.create("uniform", kernel=2).per_frame(1, 4, 4))
     assert tokens.flatten().tolist() == [2.5, 4.5, 10.5, 12.5]
     assert coords.tolist() == [[0, 0.5, 0.5], [0, 0.5, 2.5], [0, 2.5, 0.5], [0, 2.5, 2.5]]
     # odd sizes: ceil at the edges (3 -> 2 cells: [0, 2) and [2, 3))
     assert pooled_token_count(POOLERS.create("uniform", kernel=2), 1, 3, 3) == 4
     odd = torch.arange(9, dtype=torch.float32).reshape(1, 3, 3, 1)
-    tokens, coords = pool_frames(odd, POOLERS.create("uniform", kernel=2).plan(1, 3, 3))
+    tokens, coords = pool_frames(odd, POOLERS.create("uniform", kernel=2).per_frame(1, 3, 3))
     assert tokens.flatten().tolist() == [2.0, 3.5, 6.5, 8.0]
     assert coords[:, 1].tolist() == [0.5, 0.5, 2.0, 2.0]
 
 
 def test_progressive_and_hybrid_counts() -> None:
     prog = POOLERS.create("progressive", group=4, kernel=2)
-    assert [p.tokens for p in prog.plan(8, 14, 14)] == [196, 49, 49, 49] * 2
+    assert [p.tokens for p in prog.per_frame(8, 14, 14)] == [196, 49, 49, 49] * 2
     # 256 frames of 196 tokens: 64 full + 192 pooled -> 0.4375 of the unpooled count
     assert pooled_token_count(prog, 256, 14, 14) == 64 * 196 + 192 * 49
     hyb = POOLERS.create("hybrid", group=4, ratio=3)
-    plans = hyb.plan(4, 12, 20)  # m = 240 tokens, as in GIRAFFE
+    plans = hyb.per_frame(4, 12, 20)  # m = 240 tokens, as in GIRAFFE
     assert plans[0].tokens == 240 and all(abs(p.tokens - 80) <= 8 for p in plans[1:])
 
 

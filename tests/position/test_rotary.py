@@ -14,8 +14,8 @@ from vlmctx.position import (
     PlannedRotaryEmbedding,
     RopeSpec,
     TokenLayout,
-    batch_plans,
-    plan_positions,
+    batch_positions,
+    compute_positions,
 )
 
 SPEC = RopeSpec(32, 10_000.0, 512, (4, 6, 6), family="qwen2_vl")
@@ -51,9 +51,9 @@ def test_bit_equal_to_qwen2_rotary(rope_type):
     ref = Qwen2RotaryEmbedding(cfg)
     name = "yarn" if rope_type == "yarn" else "default"
     kw = {"factor": 4.0, "original_window": 128} if rope_type == "yarn" else {}
-    plan = plan_positions(name, TokenLayout.text_only(40), FLAT, **kw)
+    plan = compute_positions(name, TokenLayout.text_only(40), FLAT, **kw)
     ours = PlannedRotaryEmbedding.from_spec(FLAT)
-    ours.set_plan(plan)
+    ours.set_positions(plan)
     ids = mrope_ids(frac=True)[0]
     for dtype in (torch.float32, torch.bfloat16):
         x = torch.zeros(1, dtype=dtype)
@@ -62,9 +62,9 @@ def test_bit_equal_to_qwen2_rotary(rope_type):
 
 
 def test_vcwe_visual_groups_prefill_decode_recompute():
-    plan = plan_positions("vcwe", LAYOUT, SPEC, visual_window=6, apply_to="visual")
+    plan = compute_positions("vcwe", LAYOUT, SPEC, visual_window=6, apply_to="visual")
     rot = PlannedRotaryEmbedding.from_spec(SPEC)
-    rot.set_plan(batch_plans([plan], torch.ones(1, plan.n)))
+    rot.set_positions(batch_positions([plan], torch.ones(1, plan.n)))
     x = torch.zeros(1)
     ids = plan.position_ids[:, None]  # (3, 1, n)
     cos, sin = rot(x, ids)
@@ -91,15 +91,15 @@ def test_vcwe_visual_groups_prefill_decode_recompute():
 def _swap(model, plan_or_batch):
     model = copy.deepcopy(model)
     rot = PlannedRotaryEmbedding.from_spec(SPEC)
-    rot.set_plan(plan_or_batch)
+    rot.set_positions(plan_or_batch)
     model.model.language_model.rotary_emb = rot
     return model
 
 
 def test_identity_swap_gives_identical_logits(qwen2_vl):
-    plan = plan_positions("default", LAYOUT, SPEC)
+    plan = compute_positions("default", LAYOUT, SPEC)
     mask = torch.tensor([[0, 0] + [1] * plan.n])  # left padded
-    batch = batch_plans([plan], mask)
+    batch = batch_positions([plan], mask)
     input_ids = torch.randint(3, 80, (1, plan.n + 2), generator=torch.Generator().manual_seed(1))
     ref = qwen2_vl(
         input_ids=input_ids, position_ids=batch.position_ids.long(), attention_mask=mask
@@ -111,10 +111,10 @@ def test_identity_swap_gives_identical_logits(qwen2_vl):
 
 
 def test_fractional_ids_survive_bf16_model(qwen2_vl):
-    plan = plan_positions("v2pe", LAYOUT, SPEC, delta=0.25)
+    plan = compute_positions("v2pe", LAYOUT, SPEC, delta=0.25)
     assert (plan.position_ids.frac() != 0).any()
     mask = torch.ones(1, plan.n, dtype=torch.long)
-    batch = batch_plans([plan], mask)
+    batch = batch_positions([plan], mask)
     model = _swap(qwen2_vl, batch).to(torch.bfloat16)
     rot = model.model.language_model.rotary_emb
     assert rot.inv_freq_table.dtype == torch.float32  # tables stay fp32 under .to(bf16)
@@ -129,7 +129,7 @@ def test_fractional_ids_survive_bf16_model(qwen2_vl):
 
 def test_kv_cache_decode_equals_full_recompute(qwen2_vl):
     """Multi-group plan (VCWE visual-only): cached decode == recompute of the whole sequence."""
-    plan = plan_positions("vcwe", LAYOUT, SPEC, visual_window=6, apply_to="visual")
+    plan = compute_positions("vcwe", LAYOUT, SPEC, visual_window=6, apply_to="visual")
     model = _swap(qwen2_vl, plan)
     ids = torch.randint(3, 80, (1, plan.n + 3), generator=torch.Generator().manual_seed(3))
     pos = torch.cat([plan.position_ids, plan.next_position + torch.arange(3.0).expand(3, -1)], 1)
@@ -162,11 +162,11 @@ def test_generate_cached_equals_uncached_batched_multi_group(qwen2_vl):
     and full-recompute decode pick the same tokens."""
     layouts = [LAYOUT, TokenLayout.from_types([0] * 3 + [2] * 8 + [0] * 2, [(2, 2, 2)])]
     plans = [
-        plan_positions("vcwe", lay, SPEC, visual_window=6, apply_to="visual") for lay in layouts
+        compute_positions("vcwe", lay, SPEC, visual_window=6, apply_to="visual") for lay in layouts
     ]
     length = max(p.n for p in plans)
     mask = torch.tensor([[0] * (length - p.n) + [1] * p.n for p in plans])
-    batch = batch_plans(plans, mask)
+    batch = batch_positions(plans, mask)
     assert batch.inv_freq.shape[0] == 3 and batch.token_group is not None  # text + 2 visual
     model = _swap(qwen2_vl, batch)
     ids = torch.randint(3, 80, (2, length), generator=torch.Generator().manual_seed(4))
@@ -192,7 +192,7 @@ def test_attention_mask_trap_with_fractional_ids():
     torch.manual_seed(0)
     cfg = Qwen2Config(**TEXT, rope_parameters={"rope_type": "default", "rope_theta": 1e4})
     lm = Qwen2ForCausalLM(cfg).eval()
-    pos = plan_positions("v2pe", LAYOUT, FLAT, delta=0.25).position_ids[None]  # (1, n)
+    pos = compute_positions("v2pe", LAYOUT, FLAT, delta=0.25).position_ids[None]  # (1, n)
     ids = torch.randint(3, 80, (1, pos.shape[-1]), generator=torch.Generator().manual_seed(5))
     masked = lm(
         input_ids=ids, position_ids=pos, attention_mask=torch.ones_like(ids), use_cache=False

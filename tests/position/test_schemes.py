@@ -11,7 +11,7 @@ from transformers import Qwen2Config
 from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
 
 from vlmctx.errors import ConfigError, UnsupportedModelError
-from vlmctx.position import POSITIONS, RopeSpec, TokenLayout, batch_plans, plan_positions
+from vlmctx.position import POSITIONS, RopeSpec, TokenLayout, batch_positions, compute_positions
 from vlmctx.position.hf import layouts_from_mm_inputs, layouts_from_visual_mask, spec_from_config
 
 MROPE = RopeSpec(32, 10_000.0, 512, (4, 6, 6), family="qwen2_vl")
@@ -45,7 +45,7 @@ def ref_positions(types, grids, intervals, mrope, delta=1.0):
 
 
 def test_hand_written_mrope_default():
-    plan = plan_positions("default", LAYOUT, MROPE)
+    plan = compute_positions("default", LAYOUT, MROPE)
     t = [0, 1, 2] + [3] * 4 + [4] * 4 + [5] * 4 + [5, 6]
     h = [0, 1, 2] + [3, 3, 4, 4] * 3 + [5, 6]
     w = [0, 1, 2] + [3, 4, 3, 4] * 3 + [5, 6]
@@ -57,18 +57,18 @@ def test_hand_written_mrope_default():
 def test_hand_written_qwen2_5_time_aligned():
     # tokens_per_second 2 * second_per_grid_t 1.25 = 2.5 ids per grid frame, truncated
     layout = TokenLayout.from_types(TYPES, [(3, 2, 2)], time_intervals=[2.5])
-    plan = plan_positions("default", layout, MROPE)
+    plan = compute_positions("default", layout, MROPE)
     assert plan.position_ids[0].tolist() == [0, 1, 2] + [3] * 4 + [5] * 4 + [8] * 4 + [5, 6]
     assert plan.next_position == 9
 
 
 def test_hand_written_flat_and_v2pe():
-    plan = plan_positions("default", LAYOUT, FLAT)
+    plan = compute_positions("default", LAYOUT, FLAT)
     assert plan.position_ids.tolist() == list(range(17)) and plan.next_position == 17
-    v = plan_positions("v2pe", LAYOUT, FLAT, delta=0.5)
+    v = compute_positions("v2pe", LAYOUT, FLAT, delta=0.5)
     assert v.position_ids.tolist() == [0, 1, 2] + [2 + 0.5 * k for k in range(1, 13)] + [9, 10]
     assert v.next_position == 11
-    m = plan_positions("v2pe", LAYOUT, MROPE, delta=0.5)
+    m = compute_positions("v2pe", LAYOUT, MROPE, delta=0.5)
     assert m.position_ids[0].tolist() == [0, 1, 2] + [2.5] * 4 + [3.0] * 4 + [3.5] * 4 + [4, 5]
     assert m.position_ids[2].tolist() == [0, 1, 2] + [2.5, 3.0] * 6 + [4, 5]
     assert m.next_position == 6
@@ -94,7 +94,7 @@ def random_layout(rng: random.Random, mrope: bool):
 def test_ids_against_reference_loop(seed, mrope, delta):
     types, grids, steps = random_layout(random.Random(seed), mrope)
     layout = TokenLayout.from_types(types, grids, steps)
-    plan = plan_positions("v2pe", layout, MROPE if mrope else FLAT, delta=delta)
+    plan = compute_positions("v2pe", layout, MROPE if mrope else FLAT, delta=delta)
     ref, nxt = ref_positions(types, grids, steps, mrope, delta)
     assert torch.equal(plan.position_ids.double(), ref) and plan.next_position == nxt
 
@@ -168,8 +168,8 @@ def test_default_equals_transformers_get_rope_index(family, pad_left, request):
         torch.equal(a.token_type, b.token_type) and a.runs == b.runs
         for a, b in zip(rows, [TokenLayout.from_types(*lay) for lay in layouts], strict=True)
     )
-    plans = [plan_positions("default", row, MROPE) for row in rows]
-    batch = batch_plans(plans, mask)
+    plans = [compute_positions("default", row, MROPE) for row in rows]
+    batch = batch_positions(plans, mask)
     assert torch.equal(batch.position_ids, ref_pos.float())
     assert torch.equal(batch.rope_deltas, ref_deltas.float())
     assert batch.token_group is None and batch.inv_freq.shape == (1, 16)
@@ -221,23 +221,23 @@ BIG = TokenLayout.from_types([0] * 5 + [2] * 48 + [0] * 4, [(3, 4, 4)])  # 48 vi
 def test_pi_ntk_entropy_reference(spec):
     s = 3.0
     check_tokens(
-        plan_positions("pi", BIG, spec, factor=s),
+        compute_positions("pi", BIG, spec, factor=s),
         lambda i: ([theta(j) / s for j in range(16)], 1.0),
     )
     base = 10_000.0 * s ** (32 / 30)
     check_tokens(
-        plan_positions("ntk", BIG, spec, factor=s),
+        compute_positions("ntk", BIG, spec, factor=s),
         lambda i: ([theta(j, base) for j in range(16)], 1.0),
     )
-    plan = plan_positions("entropy_abf", BIG, spec, base_factor=50.0, original_window=16)
+    plan = compute_positions("entropy_abf", BIG, spec, base_factor=50.0, original_window=16)
     lam = max(1.0, math.log(plan.next_position) / math.log(16))
     check_tokens(plan, lambda i: ([theta(j, 500_000.0) for j in range(16)], math.sqrt(lam)))
 
 
 @pytest.mark.parametrize("spec", [MROPE, FLAT], ids=["mrope", "flat"])
 def test_auto_factor_fits_window(spec):
-    nxt = plan_positions("default", BIG, spec).next_position
-    plan = plan_positions("yarn", BIG, spec, original_window=8)
+    nxt = compute_positions("default", BIG, spec).next_position
+    plan = compute_positions("yarn", BIG, spec, original_window=8)
     assert plan.info["factor"] == pytest.approx(nxt / 8) and nxt > 8
     ref, mscale = hf_yarn(nxt / 8, 8)
     check_tokens(plan, lambda i: (ref.tolist(), mscale))
@@ -248,16 +248,16 @@ def test_vcwe_reference(spec):
     ref, mscale = hf_yarn(48 / 12, 12)  # s = visual tokens / visual window, ramp on the window
     default = [theta(j) for j in range(16)]
     visual = BIG.token_type != 0
-    both = plan_positions("vcwe", BIG, spec, visual_window=12)
+    both = compute_positions("vcwe", BIG, spec, visual_window=12)
     check_tokens(both, lambda i: (ref.tolist(), mscale))
-    only = plan_positions("vcwe", BIG, spec, visual_window=12, apply_to="visual")
+    only = compute_positions("vcwe", BIG, spec, visual_window=12, apply_to="visual")
     check_tokens(only, lambda i: (ref.tolist(), mscale) if visual[i] else (default, 1.0))
-    cold = plan_positions("vcwe", BIG, spec, visual_window=12, attention_temperature=False)
+    cold = compute_positions("vcwe", BIG, spec, visual_window=12, attention_temperature=False)
     check_tokens(cold, lambda i: (ref.tolist(), 1.0))
-    target = plan_positions("vcwe", BIG, spec, visual_window=12, target_visual_tokens=96)
+    target = compute_positions("vcwe", BIG, spec, visual_window=12, target_visual_tokens=96)
     assert target.info["factor"] == 8.0
     for plan in (both, only, cold):  # positions stay the model's own
-        assert torch.equal(plan.position_ids, plan_positions("default", BIG, spec).position_ids)
+        assert torch.equal(plan.position_ids, compute_positions("default", BIG, spec).position_ids)
 
 
 def test_mrope_pp_reference():
@@ -272,10 +272,10 @@ def test_mrope_pp_reference():
             return 1 / s + (1 - 1 / s) * (theta(j) - b) / (a - b)
         return 1 / s
 
-    plan = plan_positions("mrope_pp", BIG, MROPE, factor=s)
+    plan = compute_positions("mrope_pp", BIG, MROPE, factor=s)
     check_tokens(plan, lambda i: ([gamma(j) * theta(j) for j in range(16)], 1.0))
     with pytest.raises(UnsupportedModelError, match="M-RoPE"):
-        plan_positions("mrope_pp", BIG, FLAT, factor=s)
+        compute_positions("mrope_pp", BIG, FLAT, factor=s)
 
 
 IDENTITY = [
@@ -298,10 +298,10 @@ IDENTITY = [
 def test_identity_settings_equal_default(name, params, spec):
     if name == "mrope_pp" and not spec.is_mrope:
         with pytest.raises(UnsupportedModelError):  # refused for 1-D families
-            plan_positions(name, BIG, spec, **params)
+            compute_positions(name, BIG, spec, **params)
         return
-    default = plan_positions("default", BIG, spec)
-    plan = plan_positions(name, BIG, spec, **params)
+    default = compute_positions("default", BIG, spec)
+    plan = compute_positions(name, BIG, spec, **params)
     assert torch.equal(plan.position_ids, default.position_ids)
     assert plan.next_position == default.next_position
     assert torch.equal(per_token(plan)[0], per_token(default)[0])
@@ -309,9 +309,9 @@ def test_identity_settings_equal_default(name, params, spec):
 
 
 def test_v2pe_auto_delta_fits_window():
-    plan = plan_positions("v2pe", BIG, FLAT, target_window=30)  # 9 text + 48 visual tokens
+    plan = compute_positions("v2pe", BIG, FLAT, target_window=30)  # 9 text + 48 visual tokens
     assert plan.info["delta"] == 0.25 and plan.next_position <= 30
-    bigger = plan_positions("v2pe", BIG, FLAT, delta=0.5)
+    bigger = compute_positions("v2pe", BIG, FLAT, delta=0.5)
     assert bigger.next_position > 30
 
 
@@ -333,7 +333,7 @@ def test_registry_validation():
     with pytest.raises(ConfigError, match="delta"):
         POSITIONS.create("v2pe", delta=2)
     with pytest.raises(ConfigError, match="visual_window"):
-        plan_positions("vcwe", BIG, RopeSpec(32, 1e4, 512, family="mystery"))
+        compute_positions("vcwe", BIG, RopeSpec(32, 1e4, 512, family="mystery"))
 
 
 def test_layout_validation():
@@ -348,7 +348,7 @@ def test_layout_validation():
 def test_generate_next_vs_rope_delta():
     # temporal ids (t=6) run past the 2 text tokens that follow a 6x1x1 video
     layout = TokenLayout.from_types([0, 0] + [2] * 6 + [0, 0], [(6, 1, 1)])
-    plan = plan_positions("default", layout, MROPE)
+    plan = compute_positions("default", layout, MROPE)
     assert plan.position_ids[0].tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 3, 4]
     assert plan.next_position == 8 and plan.generate_next == 5
 

@@ -1,9 +1,26 @@
-"""What every model adapter shares: loading by id/path/tiny name, prompt building, token counting.
+"""The adapter contract: everything vlmctx needs to know about one Hugging Face VLM family.
 
-An adapter knows one Hugging Face family: which ``model_type`` values it handles, where its visual
-tokens are in ``input_ids``, and how timestamps reach the model (Qwen2.5-VL's time-aligned M-RoPE
-through the processor's ``second_per_grid_ts``; a text time prefix for the others). Real checkpoints
-and the ``tiny-*`` ones load through the same ``from_pretrained`` calls.
+Shared code (the engine, the pooled path, position-scheme application, the planner) never branches
+on a family name; it asks the family's :class:`Adapter`. A new family is one adapter file (a
+subclass that answers these questions and builds its tiny test model) plus its registration. What
+an adapter says:
+
+- **Loading**: ``model_types`` it handles, its default real checkpoint, processor tweaks, and
+  :meth:`Adapter.check_contract`, run at load time, which fails with a clear message when the
+  installed transformers moved an internal this adapter relies on (rotary module, feature call).
+- **Inputs**: chat messages and processor kwargs for frames + text, including how time reaches the
+  model (a text time prefix, time-aligned positions, or timestamps written by the processor).
+- **Visual tokens**: the placeholder ids, the visual-token mask, counts.
+- **Positions**: the :class:`~vlmctx.position.RopeSpec` of the language model, the
+  :class:`~vlmctx.position.TokenLayout` of each row, the rotary module's path and any position
+  state the model caches between calls (``rope_deltas``), and the family's visual window (VCWE).
+- **Pooled path**: per-frame visual feature grids from the model's own encoder (plus a trailing
+  embedding such as LLaVA-OneVision's newline), the pooled sequence's layout and extra kwargs.
+- **Planner terms**: visual tokens after pooling, computed from processor outputs alone.
+- **Tiny model**: :meth:`Adapter.build_tiny` returns a randomly initialised model of the family
+  from a shrunk config and its real processor (``tiny-<family>``).
+
+Real checkpoints and the ``tiny-*`` ones load through the same ``from_pretrained`` calls.
 """
 
 from __future__ import annotations
@@ -11,8 +28,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,23 +47,52 @@ Turn = tuple[str, str]  # (user question, assistant answer)
 
 @dataclass
 class Loaded:
-    """A model with its processor, ready for ``generate``."""
+    """A model with its processor, ready for ``generate``.
+
+    ``lock`` serialises every call that runs the model: a position scheme swaps the language
+    model's rotary module, and HF's Qwen models cache ``rope_deltas`` on the module, so two
+    overlapping generations on one model would corrupt each other. Re-entrant, so a caller that
+    holds it may apply a scheme inside.
+    """
 
     model: Any
     processor: Any
     adapter: Adapter
     source: str  # the id or path it was loaded from
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
+
+
+@dataclass
+class VisualFeatures:
+    """The model's own visual embeddings of one video, as a grid per frame.
+
+    ``grid``: (t, h, w, d), one LLM token per cell (after the family's merge / pooling);
+    ``trailing``: (d,) an embedding that follows the grid in the sequence (LLaVA-OneVision's
+    newline) or None.
+    """
+
+    grid: Any
+    trailing: Any = None
 
 
 class Adapter:
-    """Base adapter; subclasses set the class attributes and override hooks where they differ."""
+    """Base adapter: 1-D RoPE families with a text time prefix. Subclasses set the class attributes
+    and override the hooks where their family differs."""
 
     family: str = ""
     model_types: tuple[str, ...] = ()
     default_checkpoint: str = ""
     time_prefix: bool = True  # write frame timestamps into the prompt text
     mrope: bool = False  # 3-axis (t, h, w) rotary positions
-    visual_window: int | None = None  # visual tokens of the longest training video, if declared
+    # Visual tokens of the longest training video (VCWE's default window); a checkpoint may
+    # declare its own in vlmctx.json. Each adapter cites its source.
+    visual_window: int | None = None
+    # Where the language model sits under the loaded ``...ForConditionalGeneration`` module, and
+    # the name of its rotary module there (swapped by position schemes).
+    language_model_path: str = "model.language_model"
+    rotary_attr: str = "rotary_emb"
+    # The method of the inner model (``model.model``) that encodes visual inputs (pooled path).
+    features_method: str = "get_video_features"
 
     # ---- loading ---------------------------------------------------------------------------
     def load(self, source: str, device: str, dtype: Any) -> Loaded:
@@ -57,10 +104,29 @@ class Adapter:
             model = AutoModelForImageTextToText.from_pretrained(source, dtype=dtype)
         except OSError as exc:
             raise ModelLoadError(_load_hint(source, exc)) from exc
+        self.check_contract(model)
         model.to(device).eval()
         self.prepare_processor(processor)
         self.configure(source)
         return Loaded(model, processor, self, source)
+
+    def check_contract(self, model: Any) -> None:
+        """Fail now, with a clear message, if the installed transformers moved what this adapter
+        relies on: the language model's rotary module and the visual-features call."""
+        import transformers
+
+        where = f"{type(model).__name__} (transformers {transformers.__version__})"
+        hint = "; vlmctx supports transformers 5.x as pinned in its README: reinstall that version"
+        lm = _attr_path(model, self.language_model_path)
+        if lm is None:
+            raise UnsupportedModelError(f"{where} has no {self.language_model_path}{hint}")
+        rotary = getattr(lm, self.rotary_attr, None)
+        if rotary is None or not callable(rotary):
+            raise UnsupportedModelError(
+                f"{where}: {self.language_model_path}.{self.rotary_attr} is missing{hint}"
+            )
+        if not callable(getattr(getattr(model, "model", model), self.features_method, None)):
+            raise UnsupportedModelError(f"{where} has no model.{self.features_method}(){hint}")
 
     def configure(self, source: str) -> None:
         """Apply the settings a checkpoint declares in its ``vlmctx.json`` (optional file).
@@ -84,7 +150,12 @@ class Adapter:
     def prepare_processor(self, processor: Any) -> None:
         """Family-specific processor settings (hook)."""
 
-    # ---- prompts -----------------------------------------------------------------------------
+    def build_tiny(self) -> tuple[Any, Any]:
+        """A randomly initialised model of this family from a shrunk config, and its processor
+        (with a locally built tokenizer). ``vlmctx.models.tiny`` saves and reloads it."""
+        raise NotImplementedError(f"{type(self).__name__} has no tiny model")
+
+    # ---- inputs: frames + text, and how time reaches the model ------------------------------
     def time_text(self, frames: Frames) -> str:
         """LLaVA-Video style time instruction: the video's length and each frame's timestamp."""
         stamps = ",".join(f"{t:.2f}s" for t in frames.pts_s)
@@ -152,19 +223,25 @@ class Adapter:
             kwargs["images"] = list(images)
         return proc(**kwargs)
 
-    # ---- token accounting ----------------------------------------------------------------------
-    def visual_token_ids(self, loaded: Loaded) -> list[int]:
-        """Ids of the placeholder tokens that the model replaces with visual embeddings."""
-        tok = loaded.processor.tokenizer
-        return [tok.convert_tokens_to_ids(t) for t in self.visual_tokens(loaded)]
-
+    # ---- visual tokens -------------------------------------------------------------------------
     def visual_tokens(self, loaded: Loaded) -> list[str]:
+        """Placeholder tokens that the model replaces with visual embeddings."""
         proc = loaded.processor
         return [proc.image_token, proc.video_token]
 
+    def visual_token_ids(self, loaded: Loaded) -> list[int]:
+        tok = loaded.processor.tokenizer
+        return [tok.convert_tokens_to_ids(t) for t in self.visual_tokens(loaded)]
+
+    def visual_mask(self, loaded: Loaded, input_ids: Any) -> Any:
+        """Bool tensor shaped like ``input_ids``: True where a visual embedding goes."""
+        import torch
+
+        ids = torch.tensor(self.visual_token_ids(loaded), device=input_ids.device)
+        return torch.isin(input_ids, ids)
+
     def count_visual(self, loaded: Loaded, input_ids: Any) -> int:
-        ids = self.visual_token_ids(loaded)
-        return int(np.isin(np.asarray(input_ids.cpu()), ids).sum())
+        return int(self.visual_mask(loaded, input_ids).sum())
 
     def vision_module(self, model: Any) -> Any:
         """The vision tower, timed as the 'encode' stage."""
@@ -173,6 +250,69 @@ class Adapter:
             if hasattr(inner, name):
                 return getattr(inner, name)
         return None
+
+    # ---- positions -----------------------------------------------------------------------------
+    def rope_spec(self, loaded: Loaded) -> Any:
+        """The language model's rotary configuration, with this family's visual window."""
+        from vlmctx.position import spec_from_config
+
+        text_cfg = loaded.model.config.get_text_config()
+        return spec_from_config(text_cfg, family=self.family, visual_window=self.visual_window)
+
+    def layouts(self, loaded: Loaded, inputs: Any, mask: Any) -> list[Any]:
+        """One ``TokenLayout`` per row of processor outputs (pads dropped by ``mask``); 1-D
+        families: each block of visual tokens is one run."""
+        from vlmctx.position import layouts_from_visual_mask
+
+        return layouts_from_visual_mask(self.visual_mask(loaded, inputs["input_ids"]), mask)
+
+    def language_model(self, model: Any) -> Any:
+        """The module that owns the rotary embedding (``rotary_attr``)."""
+        return _attr_path(model, self.language_model_path)
+
+    def reset_position_state(self, model: Any) -> None:
+        """Forget position state the model caches between calls (Qwen's ``rope_deltas``)."""
+        inner = getattr(model, "model", None)
+        if inner is not None and hasattr(inner, "rope_deltas"):
+            inner.rope_deltas = None
+
+    # ---- pooled path ---------------------------------------------------------------------------
+    def visual_features(self, loaded: Loaded, inputs: Any) -> VisualFeatures:
+        """Per-frame embedding grids of the one video in ``inputs``, from the model's encoder."""
+        raise UnsupportedModelError(f"pooling is not implemented for family {self.family!r}")
+
+    def pooled_layout(
+        self, loaded: Loaded, inputs: Any, new_ids: Any, visual: Any, coords: Any
+    ) -> Any:
+        """Layout of the pooled sequence (``visual``: its visual mask; ``coords``: (k, 3) each
+        pooled token's centre in the unpooled grid). 1-D families: the shortened visual runs."""
+        from vlmctx.position import layouts_from_visual_mask
+
+        (layout,) = layouts_from_visual_mask(visual[None])
+        return layout
+
+    def pooled_kwargs(self, loaded: Loaded, inputs: Any, keep: Any, layout: Any) -> dict[str, Any]:
+        """Extra forward kwargs of the pooled sequence (``keep``: which input tokens stayed)."""
+        return {}
+
+    # ---- planner -------------------------------------------------------------------------------
+    def pooled_visual_tokens(
+        self, config: Any, inputs: Any, frames: int, visual: int, pooler: Any
+    ) -> int:
+        """Visual tokens after ``pooler``, from processor outputs alone (no weights): square
+        per-frame grids of ``visual // frames`` tokens."""
+        from vlmctx.pooling import pooled_token_count
+
+        side = int(round((visual // frames) ** 0.5))
+        return pooled_token_count(pooler, frames, side, side)
+
+
+def _attr_path(obj: Any, path: str) -> Any:
+    for name in path.split("."):
+        obj = getattr(obj, name, None)
+        if obj is None:
+            return None
+    return obj
 
 
 ADAPTERS: Registry[Adapter] = Registry("model family")

@@ -1,14 +1,20 @@
 """InternVL adapter (InternVL2.5/3, arXiv 2412.05271 / 2504.10479) for the native HF ``-hf`` ports.
 
 Each frame becomes ``Frame{i}: <img><IMG_CONTEXT>*k</img>`` (k = 256 for 448-pixel tiles after
-pixel shuffle); positions are 1-D. Timestamps go into the prompt text.
+pixel shuffle); positions are 1-D. Timestamps go into the prompt text. Frames are encoded as
+images (``get_image_features``), one visual run per frame.
+
+Visual window (VCWE's default): 8192 = 32 frames x 256 tokens, InternVL2's 8K training context
+(OpenGVLab/InternVL#272). InternVL3, the default checkpoint, was trained natively with V2PE on
+longer contexts, so for it this window is a conservative reading, not a measured fact.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from vlmctx.models.base import ADAPTERS, Adapter, Loaded
+from vlmctx.models.base import ADAPTERS, Adapter, Loaded, VisualFeatures
+from vlmctx.models.tiny import TEMPLATES, build_tokenizer, text_config
 
 
 @ADAPTERS.register("internvl", summary="InternVL 2.5/3 HF ports (1-D RoPE; InternVL3-1B-hf)")
@@ -17,9 +23,68 @@ class InternVLAdapter(Adapter):
     model_types = ("internvl",)
     default_checkpoint = "OpenGVLab/InternVL3-1B-hf"
     time_prefix = True
+    visual_window = 8192
+    features_method = "get_image_features"
 
     def visual_tokens(self, loaded: Loaded) -> list[str]:
         return [loaded.processor.image_token]  # <IMG_CONTEXT>: one per visual embedding
 
     def vision_module(self, model: Any) -> Any:
         return getattr(model.model, "vision_tower", None)
+
+    def visual_features(self, loaded: Loaded, inputs: Any) -> VisualFeatures:
+        cfg = loaded.model.config
+        feats = loaded.model.model.get_image_features(
+            pixel_values=inputs["pixel_values"],
+            vision_feature_layer=cfg.vision_feature_layer,
+            vision_feature_select_strategy=cfg.vision_feature_select_strategy,
+        ).pooler_output  # (frames, s * s, d)
+        side = int(round(feats.shape[1] ** 0.5))
+        return VisualFeatures(feats.reshape(feats.shape[0], side, side, -1))
+
+    def build_tiny(self) -> tuple[Any, Any]:
+        from transformers import (
+            GotOcr2ImageProcessor,
+            InternVLConfig,
+            InternVLForConditionalGeneration,
+            InternVLProcessor,
+            InternVLVideoProcessor,
+        )
+
+        specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<img>", "</img>"]
+        specials += ["<IMG_CONTEXT>", "<video>"]
+        extra = {
+            "start_image_token": "<img>",
+            "end_image_token": "</img>",
+            "context_image_token": "<IMG_CONTEXT>",
+            "video_token": "<video>",
+        }
+        tok = build_tokenizer(specials, extra, "<|im_end|>", "<|endoftext|>")
+        side = 56  # 4x4 patches of 14, pixel-shuffled by 0.5 -> 4 tokens per frame
+        vision = dict(
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            image_size=[side, side],
+            patch_size=[14, 14],
+        )
+        cfg = InternVLConfig(
+            text_config=dict(text_config(tok), model_type="qwen2"),
+            vision_config=vision,
+            image_token_id=tok.convert_tokens_to_ids("<IMG_CONTEXT>"),
+            image_seq_length=4,
+            downsample_ratio=0.5,
+        )
+        img = GotOcr2ImageProcessor(
+            size={"height": side, "width": side}, crop_to_patches=False, max_patches=1
+        )
+        vid = InternVLVideoProcessor(size={"height": side, "width": side})
+        proc = InternVLProcessor(
+            image_processor=img,
+            tokenizer=tok,
+            video_processor=vid,
+            image_seq_length=4,
+            chat_template=(TEMPLATES / "internvl.jinja").read_text(),
+        )
+        return InternVLForConditionalGeneration(cfg), proc

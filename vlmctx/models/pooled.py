@@ -1,14 +1,15 @@
 """Apply a pooler (``vlmctx.pooling``) to a model's video embeddings before the language model.
 
-The model's own vision tower + projector encode the frames; each frame's LLM-token grid is pooled
-as the pooler plans; the prompt keeps one placeholder per pooled token, and the language model gets
-``inputs_embeds`` with the pooled embeddings in those places. For the M-RoPE families a pooled
-token's (t, h, w) position is the centre of the cells it replaced, and text after the video resumes
-where the unpooled video would have left it (transformers' ``get_rope_index`` rule), so ``none``
-reproduces the unpooled model exactly. The pooled sequence's ``TokenLayout`` (pooled runs carry
-their cell centres) is what position schemes plan on, so a scheme composes with a pooler: VCWE
-counts the pooled visual tokens, V2PE steps the pooled offsets by delta, the frequency schemes
-rotate the pooled ids. Single sequence, one video per prompt.
+The model's own vision tower + projector encode the frames (``Adapter.visual_features``); each
+frame's LLM-token grid is pooled as the pooler says; the prompt keeps one placeholder per pooled
+token, and the language model gets ``inputs_embeds`` with the pooled embeddings in those places.
+The adapter places pooled tokens: for the M-RoPE families a pooled token's (t, h, w) position is
+the centre of the cells it replaced, and text after the video resumes where the unpooled video
+would have left it (transformers' ``get_rope_index`` rule), so ``none`` reproduces the unpooled
+model exactly. The pooled sequence's ``TokenLayout`` is what position schemes plan on, so a scheme
+composes with a pooler: VCWE counts the pooled visual tokens, V2PE steps the pooled offsets by
+delta, the frequency schemes rotate the pooled ids. Single sequence, one video per prompt. Nothing
+here knows a family: it is the same code for every adapter.
 """
 
 from __future__ import annotations
@@ -21,8 +22,7 @@ import torch
 from vlmctx.errors import UnsupportedModelError
 from vlmctx.models.base import Loaded
 from vlmctx.pooling import Pooler, pool_frames
-from vlmctx.position import VIDEO, TokenLayout, VisualRun, base_position_ids
-from vlmctx.position.hf import layouts_from_visual_mask
+from vlmctx.position import TokenLayout
 
 
 def _runs(mask: torch.Tensor) -> list[tuple[int, int]]:
@@ -35,63 +35,6 @@ def _runs(mask: torch.Tensor) -> list[tuple[int, int]]:
         else:
             runs.append((i, i + 1))
     return runs
-
-
-def _frame_grids(loaded: Loaded, inputs: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Per-frame embedding grids (t, h, w, d) from the model's own encoder, plus a trailing
-    newline embedding for LLaVA-OneVision."""
-    model, fam = loaded.model.model, loaded.adapter.family
-    cfg = loaded.model.config
-    if loaded.adapter.mrope:
-        grid = inputs["video_grid_thw"]
-        if grid.shape[0] != 1:
-            raise UnsupportedModelError("pooling supports one video per prompt")
-        m = cfg.vision_config.spatial_merge_size
-        t, h, w = int(grid[0, 0]), int(grid[0, 1]) // m, int(grid[0, 2]) // m
-        feats = model.get_video_features(inputs["pixel_values_videos"], grid).pooler_output[0]
-        return feats.reshape(t, h, w, -1), None  # (t*h*w, d) -> (t, h, w, d)
-    if fam == "llava_onevision":
-        px = inputs["pixel_values_videos"]
-        feats = model.get_video_features(
-            px,
-            vision_feature_layer=cfg.vision_feature_layer,
-            vision_feature_select_strategy=cfg.vision_feature_select_strategy,
-        ).pooler_output[0]  # (frames * s * s + 1, d): frame tokens then one newline
-        frames = px.shape[1]
-        side = int(round(((feats.shape[0] - 1) // frames) ** 0.5))
-        return feats[:-1].reshape(frames, side, side, -1), feats[-1]
-    if fam == "internvl":
-        feats = model.get_image_features(
-            pixel_values=inputs["pixel_values"],
-            vision_feature_layer=cfg.vision_feature_layer,
-            vision_feature_select_strategy=cfg.vision_feature_select_strategy,
-        ).pooler_output  # (frames, s * s, d)
-        side = int(round(feats.shape[1] ** 0.5))
-        return feats.reshape(feats.shape[0], side, side, -1), None
-    raise UnsupportedModelError(f"pooling is not implemented for family {fam!r}")
-
-
-def _pooled_layout(
-    loaded: Loaded, inputs: Any, new_ids: torch.Tensor, vis: torch.Tensor, coords: torch.Tensor
-) -> TokenLayout:
-    """Layout of the pooled sequence: for M-RoPE one video run whose tokens sit at their
-    unpooled-grid centres (so every position scheme sees where pooled tokens came from); for 1-D
-    families the shortened visual runs."""
-    if not loaded.adapter.mrope:
-        (layout,) = layouts_from_visual_mask(vis[None])
-        return layout
-    cfg = loaded.model.config
-    ((start, _end),) = _runs(vis)
-    interval = 1.0
-    if loaded.adapter.family == "qwen2_5_vl" and "second_per_grid_ts" in inputs:
-        sec = torch.as_tensor(inputs["second_per_grid_ts"][0], dtype=torch.float32)
-        interval = float(sec * cfg.vision_config.tokens_per_second)
-    t, h, w = (int(x) for x in inputs["video_grid_thw"][0])
-    m = cfg.vision_config.spatial_merge_size
-    types = torch.zeros(new_ids.shape[0], dtype=torch.int64)
-    types[vis] = VIDEO
-    run = VisualRun(start, (t, h // m, w // m), VIDEO, interval, coords.to(torch.float32).cpu())
-    return TokenLayout(types, (run,))
 
 
 @dataclass
@@ -113,39 +56,47 @@ def pooled_generate_kwargs(
     return pooled.kwargs, pooled.before, pooled.after
 
 
+def _kept_tokens(
+    vis: torch.Tensor, frame_tokens: list[int], pooled: int, trailing: bool
+) -> torch.Tensor:
+    """Which input tokens stay: each frame's run shortened to its pooled size when the prompt
+    has one run per frame (InternVL), else the one video run cut to the pooled count."""
+    keep = torch.ones_like(vis, dtype=torch.bool)
+    runs = _runs(vis)
+    if len(runs) == len(frame_tokens) and len(runs) > 1:
+        for (s, e), n in zip(runs, frame_tokens, strict=True):
+            keep[s + n : e] = False
+    elif len(runs) == 1:
+        ((s, e),) = runs
+        keep[s + pooled + trailing : e] = False
+    else:
+        raise UnsupportedModelError("pooling supports one video per prompt")
+    return keep
+
+
 def pooled_inputs(loaded: Loaded, inputs: Any, pooler: Pooler) -> PooledInputs:
     """Encode, pool and re-embed one sequence's video (see the module docstring)."""
+    adapter = loaded.adapter
     if inputs["input_ids"].shape[0] != 1:
         raise UnsupportedModelError("pooling supports one sequence at a time")
     ids = inputs["input_ids"][0]
-    placeholder = loaded.adapter.visual_token_ids(loaded)
-    vis = torch.isin(ids, torch.tensor(placeholder, device=ids.device))
+    vis = adapter.visual_mask(loaded, ids)
     before = int(vis.sum())
-    emb, newline = _frame_grids(loaded, inputs)
-    t, h, w, _ = emb.shape
-    plans = pooler.plan(t, h, w)
-    tokens, coords = pool_frames(emb, plans)  # (n, d), (n, 3)
-    runs = _runs(vis)
-    keep = torch.ones_like(ids, dtype=torch.bool)
-    if len(runs) == t:  # one run per frame (InternVL): shorten each run
-        for (s, e), plan in zip(runs, plans, strict=True):
-            keep[s + plan.tokens : e] = False
-    else:  # one run for the whole video (Qwen, LLaVA-OV with its trailing newline)
-        (s, e), = runs  # fmt: skip
-        keep[s + tokens.shape[0] + (newline is not None) : e] = False
-    new_ids = ids[keep]
-    new_vis = vis[keep]
-    visual = tokens if newline is None else torch.cat([tokens, newline[None]])
+    feats = adapter.visual_features(loaded, inputs)
+    t, h, w, _ = feats.grid.shape
+    plans = pooler.per_frame(t, h, w)
+    tokens, coords = pool_frames(feats.grid, plans)  # (n, d), (n, 3)
+    trailing = feats.trailing is not None
+    keep = _kept_tokens(vis, [p.tokens for p in plans], tokens.shape[0], trailing)
+    new_ids, new_vis = ids[keep], vis[keep]
+    visual = torch.cat([tokens, feats.trailing[None]]) if trailing else tokens
     embeds = loaded.model.get_input_embeddings()(new_ids[None]).clone()
     embeds[0, new_vis] = visual.to(embeds.dtype)
+    layout = adapter.pooled_layout(loaded, inputs, new_ids, new_vis.cpu(), coords)
     kwargs: dict[str, Any] = {
         "input_ids": new_ids[None],
         "inputs_embeds": embeds,
         "attention_mask": torch.ones_like(new_ids)[None],
+        **adapter.pooled_kwargs(loaded, inputs, keep, layout),
     }
-    layout = _pooled_layout(loaded, inputs, new_ids, new_vis.cpu(), coords)
-    if loaded.adapter.mrope:
-        kwargs["mm_token_type_ids"] = inputs["mm_token_type_ids"][:, keep]
-        pos, _ = base_position_ids(layout, mrope=True)  # (3, n)
-        kwargs["position_ids"] = pos[:, None, :].to(new_ids.device)  # (3, 1, n)
     return PooledInputs(kwargs, layout, before, int(new_vis.sum()))

@@ -16,14 +16,13 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
 
 TINY_PREFIX = "tiny-"
-_TEMPLATES = Path(__file__).parent / "templates"
+TEMPLATES = Path(__file__).parent / "templates"
 _VERSION = "1"  # bump when a tiny recipe changes, so caches are rebuilt
 
 # Text model shared by every tiny family: a 2-layer Qwen2 with head_dim 16.
@@ -68,7 +67,8 @@ def build_tokenizer(specials: list[str], extra: dict[str, str], eos: str, pad: s
     return tok
 
 
-def _text_config(tok: Any, **rope: Any) -> dict[str, Any]:
+def text_config(tok: Any, **rope: Any) -> dict[str, Any]:
+    """The shared tiny text model's config for tokenizer ``tok`` (``rope``: extra rope parameters)."""
     params = {"rope_type": "default", "rope_theta": 1_000_000.0, **rope}
     return dict(
         _TEXT,
@@ -92,179 +92,11 @@ QWEN_SPECIALS = [
 ]
 
 
-def _qwen_parts(family: str) -> tuple[Any, Any]:
-    """Tokenizer + processor for the two M-RoPE families (shared Qwen2-VL processors)."""
-    from transformers import Qwen2VLImageProcessor, Qwen2VLVideoProcessor
+def tiny_names() -> list[str]:
+    """``tiny-<family>`` for every registered adapter (each builds its own tiny model)."""
+    from vlmctx.models.base import ADAPTERS
 
-    tok = build_tokenizer(
-        QWEN_SPECIALS,
-        {"image_token": "<|image_pad|>", "video_token": "<|video_pad|>"},
-        eos="<|im_end|>",
-        pad="<|endoftext|>",
-    )
-    # 28x28 pixels = one LLM token; frames of up to 4x4 tokens keep tests fast.
-    size = {"shortest_edge": 28 * 28, "longest_edge": 112 * 112}
-    img = Qwen2VLImageProcessor(size=size)
-    vid = Qwen2VLVideoProcessor(size=size)
-    if family == "qwen2_5_vl":
-        from transformers import Qwen2_5_VLProcessor as Proc
-    else:
-        from transformers import Qwen2VLProcessor as Proc
-    template = (_TEMPLATES / "qwen2_vl.jinja").read_text()
-    return tok, Proc(
-        image_processor=img, tokenizer=tok, video_processor=vid, chat_template=template
-    )
-
-
-def _qwen2_vl() -> tuple[Any, Any]:
-    from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration
-
-    tok, proc = _qwen_parts("qwen2_vl")
-    cfg = Qwen2VLConfig(
-        text_config=_text_config(tok, mrope_section=[4, 2, 2]),
-        vision_config=dict(depth=2, embed_dim=32, hidden_size=64, num_heads=2, mlp_ratio=2),
-        image_token_id=tok.convert_tokens_to_ids("<|image_pad|>"),
-        video_token_id=tok.convert_tokens_to_ids("<|video_pad|>"),
-        vision_start_token_id=tok.convert_tokens_to_ids("<|vision_start|>"),
-        vision_end_token_id=tok.convert_tokens_to_ids("<|vision_end|>"),
-    )
-    return Qwen2VLForConditionalGeneration(cfg), proc
-
-
-def _qwen2_5_vl() -> tuple[Any, Any]:
-    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
-
-    tok, proc = _qwen_parts("qwen2_5_vl")
-    vision = dict(
-        depth=2,
-        hidden_size=32,
-        intermediate_size=64,
-        num_heads=2,
-        out_hidden_size=64,
-        fullatt_block_indexes=[1],
-        window_size=56,
-        tokens_per_second=2,
-    )
-    cfg = Qwen2_5_VLConfig(
-        text_config=_text_config(tok, mrope_section=[4, 2, 2]),
-        vision_config=vision,
-        image_token_id=tok.convert_tokens_to_ids("<|image_pad|>"),
-        video_token_id=tok.convert_tokens_to_ids("<|video_pad|>"),
-        vision_start_token_id=tok.convert_tokens_to_ids("<|vision_start|>"),
-        vision_end_token_id=tok.convert_tokens_to_ids("<|vision_end|>"),
-    )
-    return Qwen2_5_VLForConditionalGeneration(cfg), proc
-
-
-def _llava_onevision() -> tuple[Any, Any]:
-    from transformers import (
-        LlavaOnevisionConfig,
-        LlavaOnevisionForConditionalGeneration,
-        LlavaOnevisionImageProcessor,
-        LlavaOnevisionProcessor,
-        LlavaOnevisionVideoProcessor,
-    )
-
-    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>", "<video>"]
-    tok = build_tokenizer(
-        specials,
-        {"image_token": "<image>", "video_token": "<video>"},
-        "<|im_end|>",
-        "<|endoftext|>",
-    )
-    side = 56  # 4x4 patches of 14 -> 16 image tokens; video frames pooled 2x2 -> 4 (+1 newline)
-    vision = dict(
-        model_type="siglip_vision_model",
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        image_size=side,
-        patch_size=14,
-    )
-    cfg = LlavaOnevisionConfig(
-        text_config=dict(_text_config(tok), model_type="qwen2"),
-        vision_config=vision,
-        image_token_index=tok.convert_tokens_to_ids("<image>"),
-        video_token_index=tok.convert_tokens_to_ids("<video>"),
-        image_grid_pinpoints=[
-            [side, side],
-            [side, 2 * side],
-            [2 * side, side],
-            [2 * side, 2 * side],
-        ],
-        vision_feature_select_strategy="full",
-        vision_feature_layer=-1,
-    )
-    img = LlavaOnevisionImageProcessor(
-        size={"height": side, "width": side}, image_grid_pinpoints=cfg.image_grid_pinpoints
-    )
-    vid = LlavaOnevisionVideoProcessor(size={"height": side, "width": side})
-    proc = LlavaOnevisionProcessor(
-        image_processor=img,
-        tokenizer=tok,
-        video_processor=vid,
-        num_image_tokens=(side // 14) ** 2,
-        vision_feature_select_strategy="full",
-        chat_template=(_TEMPLATES / "llava_onevision.jinja").read_text(),
-    )
-    return LlavaOnevisionForConditionalGeneration(cfg), proc
-
-
-def _internvl() -> tuple[Any, Any]:
-    from transformers import (
-        GotOcr2ImageProcessor,
-        InternVLConfig,
-        InternVLForConditionalGeneration,
-        InternVLProcessor,
-        InternVLVideoProcessor,
-    )
-
-    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<img>", "</img>", "<IMG_CONTEXT>"]
-    specials.append("<video>")
-    extra = {
-        "start_image_token": "<img>",
-        "end_image_token": "</img>",
-        "context_image_token": "<IMG_CONTEXT>",
-        "video_token": "<video>",
-    }
-    tok = build_tokenizer(specials, extra, "<|im_end|>", "<|endoftext|>")
-    side = 56  # 4x4 patches of 14, pixel-shuffled by 0.5 -> 4 tokens per frame
-    vision = dict(
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        image_size=[side, side],
-        patch_size=[14, 14],
-    )
-    cfg = InternVLConfig(
-        text_config=dict(_text_config(tok), model_type="qwen2"),
-        vision_config=vision,
-        image_token_id=tok.convert_tokens_to_ids("<IMG_CONTEXT>"),
-        image_seq_length=4,
-        downsample_ratio=0.5,
-    )
-    img = GotOcr2ImageProcessor(
-        size={"height": side, "width": side}, crop_to_patches=False, max_patches=1
-    )
-    vid = InternVLVideoProcessor(size={"height": side, "width": side})
-    proc = InternVLProcessor(
-        image_processor=img,
-        tokenizer=tok,
-        video_processor=vid,
-        image_seq_length=4,
-        chat_template=(_TEMPLATES / "internvl.jinja").read_text(),
-    )
-    return InternVLForConditionalGeneration(cfg), proc
-
-
-TINY_BUILDERS: dict[str, Callable[[], tuple[Any, Any]]] = {
-    "qwen2_vl": _qwen2_vl,
-    "qwen2_5_vl": _qwen2_5_vl,
-    "llava_onevision": _llava_onevision,
-    "internvl": _internvl,
-}
+    return [TINY_PREFIX + f for f in ADAPTERS.names()]
 
 
 def is_tiny(name: str) -> bool:
@@ -280,10 +112,11 @@ def tiny_path(name: str, seed: int = 0) -> Path:
     import torch
 
     from vlmctx.errors import UnsupportedModelError
+    from vlmctx.models.base import ADAPTERS
 
     family = name[len(TINY_PREFIX) :]
-    if family not in TINY_BUILDERS:
-        known = ", ".join(TINY_PREFIX + f for f in TINY_BUILDERS)
+    if family not in ADAPTERS:
+        known = ", ".join(tiny_names())
         raise UnsupportedModelError(f"no tiny model {name!r}; known: {known}")
     import transformers
 
@@ -294,7 +127,7 @@ def tiny_path(name: str, seed: int = 0) -> Path:
     log.info("building %s into %s", name, out)
     tmp = out.with_name(out.name + f".tmp{os.getpid()}")
     torch.manual_seed(seed)
-    model, processor = TINY_BUILDERS[family]()
+    model, processor = ADAPTERS.create(family).build_tiny()
     model.generation_config.pad_token_id = processor.tokenizer.pad_token_id
     model.generation_config.eos_token_id = processor.tokenizer.eos_token_id
     model.save_pretrained(tmp)

@@ -22,6 +22,6 @@ pooled token can sit where the tokens it replaced sat (M-RoPE families).
 position scheme other than ``default`` is refused for now.
 """
 
-from vlmctx.pooling.poolers import POOLERS, FramePlan, Pooler, pool_frames, pooled_token_count
+from vlmctx.pooling.poolers import POOLERS, FramePooling, Pooler, pool_frames, pooled_token_count
 
-__all__ = ["POOLERS", "FramePlan", "Pooler", "pool_frames", "pooled_token_count"]
+__all__ = ["POOLERS", "FramePooling", "Pooler", "pool_frames", "pooled_token_count"]

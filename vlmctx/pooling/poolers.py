@@ -12,7 +12,7 @@ from vlmctx.registry import Registry
 
 
 @dataclass(frozen=True)
-class FramePlan:
+class FramePooling:
     """The grid one frame is pooled to: ``out_h`` x ``out_w`` cells over its ``h`` x ``w`` grid."""
 
     h: int
@@ -36,15 +36,15 @@ class FramePlan:
 class Pooler:
     """Base: ``plan`` gives each frame's output grid."""
 
-    def plan(self, t: int, h: int, w: int) -> list[FramePlan]:
+    def per_frame(self, t: int, h: int, w: int) -> list[FramePooling]:
         raise NotImplementedError
 
 
 POOLERS: Registry[Pooler] = Registry("pooler")
 
 
-def _kernel_plan(h: int, w: int, k: int) -> FramePlan:
-    return FramePlan(h, w, -(-h // k), -(-w // k), k)
+def _kernel_pooling(h: int, w: int, k: int) -> FramePooling:
+    return FramePooling(h, w, -(-h // k), -(-w // k), k)
 
 
 def _check_positive(**values: int) -> None:
@@ -55,8 +55,8 @@ def _check_positive(**values: int) -> None:
 
 @POOLERS.register("none", summary="keep every frame's full token grid (identity)")
 class NoPooling(Pooler):
-    def plan(self, t: int, h: int, w: int) -> list[FramePlan]:
-        return [FramePlan(h, w, h, w) for _ in range(t)]
+    def per_frame(self, t: int, h: int, w: int) -> list[FramePooling]:
+        return [FramePooling(h, w, h, w) for _ in range(t)]
 
 
 @POOLERS.register("uniform", summary="pool every frame by kernel x kernel (LLaVA-OV style)")
@@ -65,8 +65,8 @@ class UniformPooling(Pooler):
         _check_positive(kernel=kernel)
         self.kernel = kernel
 
-    def plan(self, t: int, h: int, w: int) -> list[FramePlan]:
-        return [_kernel_plan(h, w, self.kernel) for _ in range(t)]
+    def per_frame(self, t: int, h: int, w: int) -> list[FramePooling]:
+        return [_kernel_pooling(h, w, self.kernel) for _ in range(t)]
 
 
 @POOLERS.register("progressive", summary="VCWE progressive pooling: one full frame per group")
@@ -77,11 +77,11 @@ class ProgressivePooling(Pooler):
             raise ConfigError(f"full must be in [0, group), got {full} with group {group}")
         self.group, self.kernel, self.full = group, kernel, full
 
-    def plan(self, t: int, h: int, w: int) -> list[FramePlan]:
+    def per_frame(self, t: int, h: int, w: int) -> list[FramePooling]:
         return [
-            FramePlan(h, w, h, w)
+            FramePooling(h, w, h, w)
             if i % self.group == self.full
-            else _kernel_plan(h, w, self.kernel)
+            else _kernel_pooling(h, w, self.kernel)
             for i in range(t)
         ]
 
@@ -94,18 +94,18 @@ class HybridPooling(Pooler):
             raise ConfigError(f"ratio must be >= 1, got {ratio}")
         self.group, self.ratio = group, float(ratio)
 
-    def plan(self, t: int, h: int, w: int) -> list[FramePlan]:
+    def per_frame(self, t: int, h: int, w: int) -> list[FramePooling]:
         s = math.sqrt(self.ratio)
-        low = FramePlan(h, w, max(1, round(h / s)), max(1, round(w / s)))
-        return [FramePlan(h, w, h, w) if i % self.group == 0 else low for i in range(t)]
+        low = FramePooling(h, w, max(1, round(h / s)), max(1, round(w / s)))
+        return [FramePooling(h, w, h, w) if i % self.group == 0 else low for i in range(t)]
 
 
 def pooled_token_count(pooler: Pooler, t: int, h: int, w: int) -> int:
     """Visual tokens of a t x h x w grid after pooling (what budget planning uses)."""
-    return sum(p.tokens for p in pooler.plan(t, h, w))
+    return sum(p.tokens for p in pooler.per_frame(t, h, w))
 
 
-def _averaging(plan: FramePlan, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _averaging(plan: FramePooling, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(cells, h*w) float32 matrix averaging each output cell's inputs, and the cells' (h, w)
     centres (cells, 2) in the unpooled grid."""
     rows, centres = [], []
@@ -118,7 +118,7 @@ def _averaging(plan: FramePlan, h: int, w: int) -> tuple[torch.Tensor, torch.Ten
     return torch.stack(rows), torch.tensor(centres, dtype=torch.float32)
 
 
-def pool_frames(emb: torch.Tensor, plans: list[FramePlan]) -> tuple[torch.Tensor, torch.Tensor]:
+def pool_frames(emb: torch.Tensor, plans: list[FramePooling]) -> tuple[torch.Tensor, torch.Tensor]:
     """Average ``emb`` (t, h, w, d) over each frame's cells.
 
     Returns ``(tokens, coords)``: tokens (n, d) in frame-major raster order, and coords (n, 3)
@@ -130,7 +130,7 @@ def pool_frames(emb: torch.Tensor, plans: list[FramePlan]) -> tuple[torch.Tensor
     if len(plans) != t:
         raise ConfigError(f"{len(plans)} frame plans for {t} frames")
     flat = emb.reshape(t, h * w, d)  # (t, h*w, d)
-    groups: dict[FramePlan, list[int]] = {}
+    groups: dict[FramePooling, list[int]] = {}
     for ti, plan in enumerate(plans):
         groups.setdefault(plan, []).append(ti)
     tokens: list[torch.Tensor] = [emb.new_empty(0)] * t

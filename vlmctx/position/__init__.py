@@ -5,9 +5,9 @@ Typical use from a model adapter::
     spec = RopeSpec(head_dim=128, rope_theta=1e6, max_position_embeddings=32768,
                     mrope_section=(16, 24, 24), family="qwen2_vl")
     layout = TokenLayout.from_types(token_type, grids=[(t, h, w)])
-    plan = POSITIONS.create("vcwe", apply_to="all").plan(layout, spec)
-    batch = batch_plans([plan], attention_mask)
-    rotary = PlannedRotaryEmbedding.from_spec(spec); rotary.set_plan(batch)
+    plan = POSITIONS.create("vcwe", apply_to="all").positions(layout, spec)
+    batch = batch_positions([plan], attention_mask)
+    rotary = PlannedRotaryEmbedding.from_spec(spec); rotary.set_positions(batch)
 
 See docs/positions.md for each scheme and the papers.
 """
@@ -15,17 +15,17 @@ See docs/positions.md for each scheme and the papers.
 from vlmctx.position.hf import layouts_from_mm_inputs, layouts_from_visual_mask, spec_from_config
 from vlmctx.position.ids import base_position_ids
 from vlmctx.position.rotary import PlannedRotaryEmbedding
-from vlmctx.position.schemes import POSITIONS, V2PE_DELTAS, VISUAL_WINDOW, plan_positions
+from vlmctx.position.schemes import POSITIONS, V2PE_DELTAS, compute_positions, identity_params
 from vlmctx.position.types import (
     IMAGE,
     TEXT,
     VIDEO,
     BatchedPositions,
-    PositionPlan,
+    Positions,
     RopeSpec,
     TokenLayout,
     VisualRun,
-    batch_plans,
+    batch_positions,
 )
 
 __all__ = [
@@ -34,17 +34,17 @@ __all__ = [
     "TEXT",
     "V2PE_DELTAS",
     "VIDEO",
-    "VISUAL_WINDOW",
     "BatchedPositions",
     "PlannedRotaryEmbedding",
-    "PositionPlan",
+    "Positions",
     "RopeSpec",
     "TokenLayout",
     "VisualRun",
     "base_position_ids",
-    "batch_plans",
+    "batch_positions",
     "layouts_from_mm_inputs",
     "layouts_from_visual_mask",
-    "plan_positions",
+    "compute_positions",
+    "identity_params",
     "spec_from_config",
 ]

@@ -9,7 +9,7 @@ ids (V2PE) are neither rounded nor truncated. An adapter replaces
 default tables it returns bit-identical cos/sin to the module it replaces.
 
 Per-token frequencies (VCWE's visual-only reading) are carried as a group id per token, set for
-the prompt with :meth:`set_plan`. Which groups a call uses is read off the call's length ``L``
+the prompt with :meth:`set_positions`. Which groups a call uses is read off the call's length ``L``
 against the prompt length ``n0``: ``L == n0`` is the prefill; ``L > n0`` a full recompute of
 prompt + generated tokens (prompt groups, then the text group); ``L < n0`` a cached decode step
 (text group). Chunked prefill of a multi-group plan is not supported (one call must hold the
@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from vlmctx.position import rope
-from vlmctx.position.types import BatchedPositions, PositionPlan, RopeSpec
+from vlmctx.position.types import BatchedPositions, Positions, RopeSpec
 
 __all__ = ["PlannedRotaryEmbedding"]
 
@@ -71,7 +71,7 @@ class PlannedRotaryEmbedding(nn.Module):
     def attention_scaling(self) -> float:
         return float(self.scaling_table[0])
 
-    def set_plan(self, plan: PositionPlan | BatchedPositions) -> None:
+    def set_positions(self, plan: Positions | BatchedPositions) -> None:
         """Load a plan's tables (and per-token groups for the next prefill)."""
         device = self.inv_freq_table.device
         inv = plan.inv_freq.to(device=device, dtype=torch.float32)
@@ -82,7 +82,7 @@ class PlannedRotaryEmbedding(nn.Module):
         self.inv_freq_table = inv
         self.scaling_table = plan.attention_scaling.to(device=device, dtype=torch.float32)
         group = plan.token_group
-        if isinstance(plan, PositionPlan):
+        if isinstance(plan, Positions):
             self.token_group = group[None] if group is not None else None  # (1, n0)
             self.text_group = torch.zeros(1, dtype=torch.int64)
         else:

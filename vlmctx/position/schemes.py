@@ -1,7 +1,7 @@
-"""Position schemes: pure functions of (``TokenLayout``, ``RopeSpec``) -> ``PositionPlan``.
+"""Position schemes: pure functions of (``TokenLayout``, ``RopeSpec``) -> ``Positions``.
 
 Registered in ``POSITIONS`` (``vlmctx ls``); build one with ``POSITIONS.create(name, **params)``
-and call ``scheme.plan(layout, spec)``. No model imports: the adapters apply a plan to a model
+and call ``scheme.positions(layout, spec)``. No model imports: the adapters apply a plan to a model
 (position ids + the generic rotary of ``vlmctx.position.rotary``). docs/positions.md explains
 each scheme; the papers:
 
@@ -19,44 +19,36 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 import torch
 
 from vlmctx.errors import ConfigError, UnsupportedModelError
 from vlmctx.position import rope
 from vlmctx.position.ids import base_position_ids
-from vlmctx.position.types import PositionPlan, RopeSpec, TokenLayout
+from vlmctx.position.types import Positions, RopeSpec, TokenLayout
 from vlmctx.registry import Registry
 
 log = logging.getLogger(__name__)
 
-__all__ = ["POSITIONS", "PositionScheme", "VISUAL_WINDOW", "V2PE_DELTAS", "plan_positions"]
+__all__ = ["POSITIONS", "PositionScheme", "V2PE_DELTAS", "compute_positions", "identity_params"]
 
 
 class PositionScheme(Protocol):
-    """A configured scheme: ``plan(layout, spec)`` for one unpadded sequence."""
+    """A configured scheme: ``positions(layout, spec)`` for one unpadded sequence.
 
-    def plan(self, layout: TokenLayout, spec: RopeSpec) -> PositionPlan: ...
+    Class attributes every registered scheme declares: ``identity`` (parameters under which it
+    must reproduce the unpatched model exactly; the tests run every scheme with them) and
+    ``requires_mrope`` (True when it only applies to 3-axis M-RoPE models).
+    """
+
+    identity: ClassVar[dict[str, object]]
+    requires_mrope: ClassVar[bool]
+
+    def positions(self, layout: TokenLayout, spec: RopeSpec) -> Positions: ...
 
 
 POSITIONS: Registry[PositionScheme] = Registry("position scheme")
-
-# Visual context window (visual tokens in the longest training video) per family, for VCWE.
-# Sources (docs/positions.md has the details):
-# - llava_onevision: 32 frames x 196 tokens (LLaVA-OneVision arXiv 2408.03326, video stage;
-#   the value the VCWE paper uses for its LLaVA-OneVision experiments).
-# - qwen2_vl: 16384, Qwen2-VL arXiv 2409.12191 caps each training video at 16384 tokens.
-# - qwen2_5_vl: 32768, the sequence length of Qwen2.5-VL's long-context pre-training stage
-#   (arXiv 2502.13923, Table 2); no per-video cap is stated, so this is an upper bound.
-# - internvl: 8192 = 32 frames x 256 tokens, InternVL2 trained with an 8K context
-#   (OpenGVLab/InternVL#272).
-VISUAL_WINDOW: dict[str, int] = {
-    "llava_onevision": 6272,
-    "qwen2_vl": 16384,
-    "qwen2_5_vl": 32768,
-    "internvl": 8192,
-}
 
 # V2PE's training set of visual steps (arXiv 2412.09616 §3.2): 1, 1/2, ..., 1/256.
 V2PE_DELTAS: tuple[float, ...] = tuple(2.0**-j for j in range(9))
@@ -68,10 +60,10 @@ def _plan(
     tables: list[tuple[torch.Tensor, float]],
     token_group: torch.Tensor | None = None,
     **info: object,
-) -> PositionPlan:
+) -> Positions:
     inv = torch.stack([t for t, _ in tables]).to(torch.float32)  # (g, d/2)
     scale = torch.tensor([s for _, s in tables], dtype=torch.float32)  # (g,)
-    return PositionPlan(pos, next_position, inv, scale, token_group, dict(info))
+    return Positions(pos, next_position, inv, scale, token_group, dict(info))
 
 
 def _default_tables(spec: RopeSpec) -> list[tuple[torch.Tensor, float]]:
@@ -94,13 +86,19 @@ def _check_window(value: int | None, name: str) -> None:
 
 @POSITIONS.register("default", summary="the model's own position ids and RoPE frequencies")
 class Default:
-    def plan(self, layout: TokenLayout, spec: RopeSpec) -> PositionPlan:
+    identity: ClassVar[dict[str, object]] = {}
+    requires_mrope: ClassVar[bool] = False
+
+    def positions(self, layout: TokenLayout, spec: RopeSpec) -> Positions:
         pos, nxt = base_position_ids(layout, spec.is_mrope)
         return _plan(pos, nxt, _default_tables(spec))
 
 
 class _WholeSequence:
     """Shared by the baselines: default ids, one frequency table for every token."""
+
+    identity: ClassVar[dict[str, object]] = {"factor": 1.0}
+    requires_mrope: ClassVar[bool] = False
 
     def __init__(self, factor: float | None, original_window: int | None) -> None:
         _check_window(original_window, "original_window")
@@ -121,7 +119,7 @@ class PositionInterpolation(_WholeSequence):
     def __init__(self, factor: float | None = None, original_window: int | None = None) -> None:
         super().__init__(factor, original_window)
 
-    def plan(self, layout: TokenLayout, spec: RopeSpec) -> PositionPlan:
+    def positions(self, layout: TokenLayout, spec: RopeSpec) -> Positions:
         pos, nxt, window, s = self._setup(layout, spec)
         inv = rope.linear_inv_freq(spec.head_dim, spec.rope_theta, s) if s > 1 else None
         tables = [(inv, 1.0)] if inv is not None else _default_tables(spec)
@@ -138,7 +136,7 @@ class NTK(_WholeSequence):
         super().__init__(factor, original_window)
         self.dynamic = bool(dynamic)
 
-    def plan(self, layout: TokenLayout, spec: RopeSpec) -> PositionPlan:
+    def positions(self, layout: TokenLayout, spec: RopeSpec) -> Positions:
         pos, nxt, window, s = self._setup(layout, spec)
         d, base = spec.head_dim, spec.rope_theta
         if self.dynamic:
@@ -166,7 +164,7 @@ class YaRN(_WholeSequence):
         self.beta_fast, self.beta_slow = float(beta_fast), float(beta_slow)
         self.attention_temperature = bool(attention_temperature)
 
-    def plan(self, layout: TokenLayout, spec: RopeSpec) -> PositionPlan:
+    def positions(self, layout: TokenLayout, spec: RopeSpec) -> Positions:
         pos, nxt, window, s = self._setup(layout, spec)
         inv, mscale = rope.yarn_inv_freq(
             spec.head_dim, spec.rope_theta, s, window, self.beta_fast, self.beta_slow
@@ -185,6 +183,8 @@ class EntropyABF(_WholeSequence):
     LLaMA-2 setting (10,000 -> 500,000).
     """
 
+    identity: ClassVar[dict[str, object]] = {"base_factor": 1.0, "logit_scaling": False}
+
     def __init__(
         self,
         base_factor: float = 50.0,
@@ -196,7 +196,7 @@ class EntropyABF(_WholeSequence):
             raise ConfigError(f"base_factor must be positive, got {base_factor}")
         self.base_factor, self.logit_scaling = float(base_factor), bool(logit_scaling)
 
-    def plan(self, layout: TokenLayout, spec: RopeSpec) -> PositionPlan:
+    def positions(self, layout: TokenLayout, spec: RopeSpec) -> Positions:
         pos, nxt, window, _ = self._setup(layout, spec)
         inv = rope.default_inv_freq(spec.head_dim, spec.rope_theta * self.base_factor)
         lam = 1.0
@@ -216,13 +216,11 @@ def _visual_window(value: int | None, spec: RopeSpec) -> int:
     if value is not None:
         _check_window(value, "visual_window")
         return int(value)
-    if spec.visual_window is not None:  # declared by the checkpoint
+    if spec.visual_window is not None:  # the adapter's default or the checkpoint's declaration
         return int(spec.visual_window)
-    if spec.family in VISUAL_WINDOW:
-        return VISUAL_WINDOW[spec.family]
     raise ConfigError(
-        f"no default visual window for family {spec.family!r}; pass visual_window=<visual tokens "
-        f"of the longest training video> (known defaults: {VISUAL_WINDOW})"
+        f"no default visual window for family {spec.family or '(unknown)'!r}; pass "
+        "visual_window=<visual tokens of the longest training video>"
     )
 
 
@@ -235,6 +233,9 @@ class VCWE:
     (visual tokens rotated with the extended frequencies, text with the original ones).
     The ramp's original length is ``visual_window`` (YaRN's ``r_j = L_v(train) / lambda_j``).
     """
+
+    identity: ClassVar[dict[str, object]] = {"visual_window": 2**31 - 1}
+    requires_mrope: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -253,7 +254,7 @@ class VCWE:
         self.apply_to, self.attention_temperature = apply_to, bool(attention_temperature)
         self.beta_fast, self.beta_slow = float(beta_fast), float(beta_slow)
 
-    def plan(self, layout: TokenLayout, spec: RopeSpec) -> PositionPlan:
+    def positions(self, layout: TokenLayout, spec: RopeSpec) -> Positions:
         pos, nxt = base_position_ids(layout, spec.is_mrope)
         window = _visual_window(self.visual_window, spec)
         needed = self.target if self.target is not None else layout.n_visual
@@ -281,6 +282,9 @@ class V2PE:
     (default: the language window), as V2PE/InternVL3 suggest for inference.
     """
 
+    identity: ClassVar[dict[str, object]] = {"delta": 1.0}
+    requires_mrope: ClassVar[bool] = False
+
     def __init__(self, delta: float | None = None, target_window: int | None = None) -> None:
         if delta is not None and not 0 < delta <= 1:
             raise ConfigError(f"v2pe delta must be in (0, 1], got {delta}")
@@ -297,7 +301,7 @@ class V2PE:
         log.warning("v2pe: even delta=1/256 needs %d positions > window %d", nxt, window)
         return delta, pos, nxt
 
-    def plan(self, layout: TokenLayout, spec: RopeSpec) -> PositionPlan:
+    def positions(self, layout: TokenLayout, spec: RopeSpec) -> Positions:
         window = self.target_window or spec.window
         delta, pos, nxt = self._choose(layout, spec, window)
         return _plan(pos, nxt, _default_tables(spec), delta=delta, target_window=window)
@@ -307,13 +311,16 @@ class V2PE:
 class MRopePP:
     """Per-axis frequency scaling for M-RoPE; ``factor`` None = fit into ``original_window``."""
 
+    identity: ClassVar[dict[str, object]] = {"factor": 1.0}
+    requires_mrope: ClassVar[bool] = True
+
     def __init__(self, factor: float | None = None, original_window: int | None = None) -> None:
         _check_window(original_window, "original_window")
         if factor is not None and factor <= 0:
             raise ConfigError(f"factor must be positive, got {factor}")
         self.factor, self.original_window = factor, original_window
 
-    def plan(self, layout: TokenLayout, spec: RopeSpec) -> PositionPlan:
+    def positions(self, layout: TokenLayout, spec: RopeSpec) -> Positions:
         if not spec.is_mrope:
             raise UnsupportedModelError(
                 f"mrope_pp needs a model with M-RoPE (Qwen2-VL, Qwen2.5-VL); family "
@@ -328,8 +335,13 @@ class MRopePP:
         return _plan(pos, nxt, [(inv, 1.0)], factor=s, original_window=window)
 
 
-def plan_positions(
+def compute_positions(
     name: str, layout: TokenLayout, spec: RopeSpec, **params: object
-) -> PositionPlan:
-    """Convenience: ``POSITIONS.create(name, **params).plan(layout, spec)``."""
-    return POSITIONS.create(name, **params).plan(layout, spec)
+) -> Positions:
+    """Convenience: ``POSITIONS.create(name, **params).positions(layout, spec)``."""
+    return POSITIONS.create(name, **params).positions(layout, spec)
+
+
+def identity_params(name: str) -> dict[str, object]:
+    """The parameters under which scheme ``name`` must reproduce the unpatched model."""
+    return dict(POSITIONS.get(name).identity)  # type: ignore[attr-defined]

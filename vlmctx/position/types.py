@@ -1,8 +1,8 @@
-"""Inputs and outputs of the position schemes: ``RopeSpec``, ``TokenLayout``, ``PositionPlan``.
+"""Inputs and outputs of the position schemes: ``RopeSpec``, ``TokenLayout``, ``Positions``.
 
 A scheme sees only these: what the model's RoPE is (``RopeSpec``), where the visual tokens of one
 sequence are and what grid they form (``TokenLayout``), and it returns float position ids plus the
-rotary frequency tables to use (``PositionPlan``). ``batch_plans`` stacks per-sequence plans into
+rotary frequency tables to use (``Positions``). ``batch_positions`` stacks per-sequence plans into
 the (3|1, b, n) tensors, ``rope_deltas`` and per-token group ids a model call needs, with padding.
 """
 
@@ -23,11 +23,11 @@ __all__ = [
     "TEXT",
     "VIDEO",
     "BatchedPositions",
-    "PositionPlan",
+    "Positions",
     "RopeSpec",
     "TokenLayout",
     "VisualRun",
-    "batch_plans",
+    "batch_positions",
 ]
 
 
@@ -170,7 +170,7 @@ class TokenLayout:
 
 
 @dataclass
-class PositionPlan:
+class Positions:
     """What a scheme decided for one sequence.
 
     ``position_ids``: float32 (3, n) for M-RoPE families, (n,) for 1-D RoPE.
@@ -227,7 +227,7 @@ class BatchedPositions:
     text_group: torch.Tensor
 
 
-def _dedupe_tables(plans: Sequence[PositionPlan]) -> tuple[torch.Tensor, torch.Tensor, list]:
+def _dedupe_tables(plans: Sequence[Positions]) -> tuple[torch.Tensor, torch.Tensor, list]:
     """Distinct (inv_freq row, scaling) pairs across plans and each plan's row -> table map."""
     rows: list[torch.Tensor] = []
     scales: list[torch.Tensor] = []
@@ -253,7 +253,7 @@ def _dedupe_tables(plans: Sequence[PositionPlan]) -> tuple[torch.Tensor, torch.T
     return torch.stack(rows), torch.stack(scales), maps
 
 
-def batch_plans(plans: Sequence[PositionPlan], attention_mask: torch.Tensor) -> BatchedPositions:
+def batch_positions(plans: Sequence[Positions], attention_mask: torch.Tensor) -> BatchedPositions:
     """Scatter per-sequence plans into a padded batch (left or right padding).
 
     ``attention_mask``: (b, L) with ``mask[i].sum() == plans[i].n``; plan tokens go, in order,
