@@ -25,7 +25,7 @@ from vlmctx.position import (
     PlannedRotaryEmbedding,
     RopeSpec,
     TokenLayout,
-    batch_plans,
+    batch_positions,
 )
 
 CASES: list[tuple[str, str, dict]] = [
@@ -91,12 +91,12 @@ def prepare(model, spec, layout, device):
     out = {}
     for label, name, params in CASES:
         plan = POSITIONS.create(name, **params).positions(layout, spec)
-        batch = batch_plans([plan], torch.ones(1, plan.n))
+        batch = batch_positions([plan], torch.ones(1, plan.n))
         if label == "stock":
             out[label] = (stock, batch.position_ids.long().to(device))
             continue
         rot = PlannedRotaryEmbedding.from_spec(spec).to(device)
-        rot.set_plan(batch)
+        rot.set_positions(batch)
         out[label] = (rot, batch.position_ids.to(device))
     return out
 
