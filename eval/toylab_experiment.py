@@ -150,5 +150,13 @@ def execute(args: argparse.Namespace) -> int:
     return 0
 
 
+def register(jobs: Any) -> None:
+    """Add ``run`` to the subcommands of ``vlmctx toylab`` (``jobs``; entry point ``toylab.run``,
+    beside ``toylab.train`` from the pipelines room)."""
+    r = jobs.add_parser("run", help="schemes x pooling x 1x-16x frames, then `vlmctx report`")
+    add_args(r)
+    r.set_defaults(func=execute)
+
+
 if __name__ == "__main__":
     raise SystemExit(main())

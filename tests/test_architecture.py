@@ -1,16 +1,33 @@
-"""The dependency direction of ARCHITECTURE.md: vlmctx/ never imports the rooms built on it."""
+"""The dependency direction of ARCHITECTURE.md, checked over the imports of every room.
+
+``demos -> pipelines -> vlmctx`` and ``eval -> vlmctx``: the library imports no room, ``eval`` and
+``pipelines`` do not import each other, nothing imports ``demos`` or ``tests``, and the rooms'
+import graph has no cycle. Imports are read from the source (``import``/``from`` statements at
+any depth, ``__import__``/``importlib.import_module`` with a literal name, and string literals that
+name another room's module, such as ``"pkg.module:function"`` specs or ``-m pkg.module``).
+"""
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ROOMS = {"pipelines", "eval", "demos", "tests"}
+# room (its import name) -> folder in the repository
+ROOMS = {"vlmctx": "vlmctx", "pipelines": "pipelines", "eval": "eval", "demos": "demos"}
+ALLOWED = {  # room -> rooms it may import
+    "vlmctx": set(),
+    "pipelines": {"vlmctx"},
+    "eval": {"vlmctx"},
+    "demos": {"pipelines", "vlmctx"},
+}
 FRONT_END_ONLY = {"gradio", "matplotlib", "playwright"}
+_MODULE_STRING = re.compile(r"^-?m?\s*([A-Za-z_]\w*)[.:][A-Za-z_]")
 
 
 def _imports(path: Path) -> set[str]:
+    """Top-level names of every module ``path`` imports or names as a module string."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     names: set[str] = set()
     for node in ast.walk(tree):
@@ -18,26 +35,81 @@ def _imports(path: Path) -> set[str]:
             names.update(a.name.split(".")[0] for a in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names.add(node.module.split(".")[0])
-        elif isinstance(node, ast.Call) and getattr(node.func, "id", "") == "__import__":
+        elif isinstance(node, ast.Call) and _callee(node) in {"__import__", "import_module"}:
             arg = node.args[0] if node.args else None
             if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
                 names.add(arg.value.split(".")[0])
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            match = _MODULE_STRING.match(node.value)
+            if match and match.group(1) in ROOMS:
+                names.add(match.group(1))
     return names
 
 
-def test_library_never_imports_rooms_or_front_end_deps() -> None:
-    bad = []
-    for path in sorted((ROOT / "vlmctx").rglob("*.py")):
-        hit = _imports(path) & (ROOMS | FRONT_END_ONLY)
-        if hit:
-            bad.append(f"{path.relative_to(ROOT)} imports {sorted(hit)}")
-    assert not bad, "\n".join(bad)
+def _callee(node: ast.Call) -> str:
+    func = node.func
+    return func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
 
 
-def test_pipelines_and_eval_never_import_demos() -> None:
-    bad = []
-    for room in ("pipelines", "eval"):
-        for path in sorted((ROOT / room).rglob("*.py")):
-            if "demos" in _imports(path):
-                bad.append(str(path.relative_to(ROOT)))
-    assert not bad, bad
+def room_edges() -> dict[str, dict[str, list[str]]]:
+    """room -> {other room or tests it imports: [files that do]}."""
+    edges: dict[str, dict[str, list[str]]] = {room: {} for room in ROOMS}
+    for room, folder in ROOMS.items():
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            for other in _imports(path) & (set(ROOMS) | {"tests"} | FRONT_END_ONLY) - {room}:
+                edges[room].setdefault(other, []).append(str(path.relative_to(ROOT)))
+    return edges
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str]:
+    """One cycle of ``graph`` as a path of nodes (first == last), or ``[]``."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def visit(node: str, path: list[str]) -> list[str]:
+        state[node] = 1
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return [*path[path.index(nxt) :], nxt]
+            if nxt not in state and (cycle := visit(nxt, [*path, nxt])):
+                return cycle
+        state[node] = 2
+        return []
+
+    for start in sorted(graph):
+        if start not in state and (cycle := visit(start, [start])):
+            return cycle
+    return []
+
+
+def test_every_room_imports_only_what_the_direction_allows() -> None:
+    bad = [
+        f"{room} -> {other}: {', '.join(files)}"
+        for room, targets in room_edges().items()
+        for other, files in sorted(targets.items())
+        if other in ROOMS and other not in ALLOWED[room] or other == "tests"
+    ]
+    assert not bad, "forbidden imports between rooms:\n" + "\n".join(bad)
+
+
+def test_library_never_imports_front_end_deps() -> None:
+    hits = {k: v for k, v in room_edges()["vlmctx"].items() if k in FRONT_END_ONLY}
+    assert not hits, hits
+
+
+def test_no_cycle_between_rooms() -> None:
+    graph = {room: set(targets) & set(ROOMS) for room, targets in room_edges().items()}
+    assert find_cycle(graph) == [], f"import cycle between rooms: {find_cycle(graph)}"
+
+
+def test_the_checks_see_what_they_look_for(tmp_path) -> None:
+    """The walker finds static, dynamic and string imports; the cycle finder finds cycles."""
+    src = tmp_path / "m.py"
+    src.write_text(
+        "import eval.x\nfrom pipelines import y\ndef f():\n    from demos.app import z\n"
+        "importlib.import_module('vlmctx.video')\nDECODER = 'pipelines.batch.decode:decode'\n"
+        "CMD = ['python', '-m', 'eval.bench.memory']\nNAME = 'eval'\n",
+        encoding="utf-8",
+    )
+    assert _imports(src) >= {"eval", "pipelines", "demos", "vlmctx"}
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": set()}) == []

@@ -151,3 +151,31 @@ def test_debug_flag_shows_the_traceback(tmp_path: Path) -> None:
 
     with pytest.raises(VideoNotFoundError):
         main(["--debug", "ask", str(tmp_path / "nope.mp4"), "q", "--model", "tiny-qwen2_vl"])
+
+
+def _register_ok(jobs) -> None:  # noqa: ANN001 - the group's subparsers
+    jobs.add_parser("ok").set_defaults(func=lambda args: 0)
+
+
+def test_a_command_group_gathers_entry_points_of_several_rooms(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`vlmctx toylab train` comes from pipelines/, `vlmctx toylab run` from eval/; an entry point
+    named `group.command` that cannot load shows as an unavailable command of its group."""
+    from importlib.metadata import EntryPoint
+
+    import vlmctx.cli as cli
+    from vlmctx.cli import build_parser
+
+    args = build_parser().parse_args(["toylab", "train", "--steps", "1"])
+    assert args.func.__module__ == "pipelines.toylab.cli" and args.steps == 1
+    args = build_parser().parse_args(["toylab", "run", "--frames", "8"])
+    assert args.func.__module__ == "eval.toylab_experiment" and args.frames == "8"
+    fake = [
+        EntryPoint("grp.ok", "tests.test_cli:_register_ok", "vlmctx.commands"),
+        EntryPoint("grp.missing", "no_such_module_here:register", "vlmctx.commands"),
+    ]
+    monkeypatch.setattr(cli, "entry_points", lambda group: fake)
+    assert _run(capsys, "grp", "ok")[0] == 0
+    code, _, err = _run(capsys, "grp", "missing")
+    assert code != 0 and "`vlmctx grp missing` cannot run" in err

@@ -5,7 +5,10 @@ top of the library (``eval``/``report`` from ``eval/``, ``batch``/``train-far``/
 ``pipelines/``, ``demo`` from ``demos/``) are plugged in through the ``vlmctx.commands``
 entry-point group: each entry point names a ``register(subparsers)`` function that adds its parser
 and sets ``func``. That keeps the dependency direction (rooms -> vlmctx, never the reverse) while
-``pip install .`` still gives one ``vlmctx`` with every subcommand.
+``pip install .`` still gives one ``vlmctx`` with every subcommand. An entry point named
+``group.command`` adds ``command`` under ``vlmctx group``, so one command group can gather commands
+from rooms that must not import each other (``vlmctx toylab train`` from ``pipelines/``,
+``vlmctx toylab run`` from ``eval/``).
 
 Errors of the :class:`~vlmctx.errors.VlmctxError` family become one line on stderr and a
 non-zero exit; ``--debug`` shows the traceback.
@@ -23,17 +26,44 @@ from vlmctx.errors import VlmctxError
 
 log = logging.getLogger("vlmctx")
 
+# Help of the command groups whose commands come from more than one room: (help, description).
+GROUPS = {
+    "toylab": (
+        "train the small toy-lab VLM on synthetic videos, or run its long-video experiment",
+        "The toy lab (docs/toylab.md): a tiny Qwen2-VL trained here on <= 16-frame synthetic "
+        "videos, evaluated at up to 16x that length under each position scheme.",
+    ),
+}
+
 
 def _load_plugins(sub: argparse._SubParsersAction) -> None:
-    for ep in sorted(entry_points(group="vlmctx.commands"), key=lambda e: e.name):
+    eps = sorted(entry_points(group="vlmctx.commands"), key=lambda e: e.name)
+    groups: dict[str, argparse._SubParsersAction] = {}
+    for ep in eps:
+        group, _, name = ep.name.rpartition(".")
+        if group and group not in groups:
+            groups[group] = _add_group(sub, group, [e.name for e in eps])
+        target = groups[group] if group else sub
         try:
             register = ep.load()
         except ImportError as exc:  # an optional extra is missing: say which command is off
             log.debug("command %s unavailable: %s", ep.name, exc)
-            p = sub.add_parser(ep.name, help=f"(unavailable: {exc})")
-            p.set_defaults(func=_unavailable(ep.name, exc))
+            p = target.add_parser(name, help=f"(unavailable: {exc})")
+            p.set_defaults(func=_unavailable(ep.name.replace(".", " "), exc))
             continue
-        register(sub)
+        register(target)
+
+
+def _add_group(
+    sub: argparse._SubParsersAction, group: str, names: list[str]
+) -> argparse._SubParsersAction:
+    """``vlmctx group``, whose commands are the entry points named ``group.<command>``."""
+    commands = [n.partition(".")[2] for n in names if n.startswith(group + ".")]
+    help_, description = GROUPS.get(group, (f"{group} commands", None))
+    p = sub.add_parser(group, help=help_, description=description)
+    return p.add_subparsers(
+        dest=f"{group}_job", required=True, metavar="{" + ",".join(commands) + "}"
+    )
 
 
 def _unavailable(name: str, exc: Exception):

@@ -1,9 +1,9 @@
-"""``vlmctx toylab train`` and ``vlmctx toylab run``: the toy lab's two jobs.
+"""``vlmctx toylab train``: train (and by default re-ship) the toy-lab checkpoint.
 
-``train`` trains (and by default re-ships) the toy-lab checkpoint (``pipelines/toylab/train.py``);
-``run`` is the experiment over position schemes x pooling x video length
-(``eval/toylab_experiment.py``, a lateral import: this front end drives an eval job, as
-``vlmctx batch`` drives the engine).
+Registered as the entry point ``toylab.train`` (``pyproject.toml``), so ``vlmctx`` adds it under
+the ``toylab`` command group; its sibling ``vlmctx toylab run``, the experiment over position
+schemes x pooling x video length, comes from the eval room (``eval/toylab_experiment.py``). The
+two rooms never import each other (docs/architecture-notes.md).
 """
 
 from __future__ import annotations
@@ -22,27 +22,10 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(args: argparse.Namespace) -> int:
-    from eval.toylab_experiment import execute
+def register(jobs: Any) -> None:
+    """Add ``train`` to the subcommands of ``vlmctx toylab`` (``jobs``)."""
+    from pipelines.toylab.train import add_args
 
-    return execute(args)
-
-
-def register(sub: Any) -> None:
-    """Add ``toylab`` with its ``train`` and ``run`` subcommands to the ``vlmctx`` parser."""
-    from eval.toylab_experiment import add_args as run_args
-    from pipelines.toylab.train import add_args as train_args
-
-    p = sub.add_parser(
-        "toylab",
-        help="train the small toy-lab VLM on synthetic videos, or run its long-video experiment",
-        description="The toy lab (docs/toylab.md): a tiny Qwen2-VL trained here on <= 16-frame "
-        "synthetic videos, evaluated at up to 16x that length under each position scheme.",
-    )
-    jobs = p.add_subparsers(dest="toylab_job", required=True, metavar="{train,run}")
     t = jobs.add_parser("train", help="train the toy-lab model from scratch (CPU, ~15 min)")
-    train_args(t)
+    add_args(t)
     t.set_defaults(func=_train)
-    r = jobs.add_parser("run", help="schemes x pooling x 1x-16x frames, then `vlmctx report`")
-    run_args(r)
-    r.set_defaults(func=_run)

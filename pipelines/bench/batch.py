@@ -15,8 +15,8 @@ ratio is given both without it (steady state, as in a long job) and with it (end
 are compared item by item; the in-process probe cache is cleared before every run, so the
 sequential mode does not reuse the packet scans of earlier runs (fresh workers cannot). The goal is >= 1.5x items per second.
 
-    python -m eval.bench.batch                      # tiny-qwen2_vl on CPU
-    python -m eval.bench.batch --device cuda --model tiny-qwen2_vl
+    python -m pipelines.bench.batch                      # tiny-qwen2_vl on CPU
+    python -m pipelines.bench.batch --device cuda --model tiny-qwen2_vl
 """
 
 from __future__ import annotations
@@ -220,7 +220,7 @@ def table(r: dict) -> str:
         "modes run in one process, in the order of the rows (A B B A ..., so a drift in the "
         "machine's load cancels); the speedup compares the summed seconds of each mode, and "
         "each adjacent pair gives one per-round ratio).\n\n"
-        "Command: `OMP_NUM_THREADS=1 nice -n 10 python -m eval.bench.batch "
+        "Command: `OMP_NUM_THREADS=1 nice -n 10 python -m pipelines.bench.batch "
         f"--device {r['device']} --workers {r['decode_workers']}`\n\n"
         "| mode | items | frames | pool start-up s | seconds (excl. start-up) | items/s | "
         "end-to-end s | end-to-end items/s | CPU s | cores used | sum decode s | "
