@@ -16,7 +16,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vlmctx.config import ContextConfig
 from vlmctx.errors import ConfigError, UnsupportedModelError, VlmctxError
@@ -24,6 +24,9 @@ from vlmctx.models import ADAPTERS, Loaded, family_of, resolve_source
 from vlmctx.models.base import Turn
 from vlmctx.models.positioning import applied
 from vlmctx.video.types import Frames
+
+if TYPE_CHECKING:
+    from vlmctx.streaming import StreamingSession
 
 log = logging.getLogger(__name__)
 
@@ -184,6 +187,31 @@ class VideoLM:
         lm = VideoLM(self.loaded, config, self.model_id, self.device)
         lm._frames_cache = self._frames_cache
         return lm
+
+    def session(
+        self,
+        budget: int | None = None,
+        *,
+        budget_bytes: int | None = None,
+        retrieve_tokens: int | None = None,
+        top_k: int = 4,
+        offload: str = "cpu",
+        offload_dir: str | os.PathLike[str] | None = None,
+    ) -> StreamingSession:
+        """A streaming session on this model: ``push`` frames as they arrive, ``ask`` at any
+        time, with at most ``budget`` key/value tokens (or ``budget_bytes``) on the device;
+        older frame blocks are offloaded and retrieved per question (docs/streaming.md)."""
+        from vlmctx.streaming import StreamingSession
+
+        return StreamingSession(
+            self,
+            budget=budget,
+            budget_bytes=budget_bytes,
+            retrieve_tokens=retrieve_tokens,
+            top_k=top_k,
+            offload=offload,
+            offload_dir=None if offload_dir is None else os.fspath(offload_dir),
+        )
 
     def info(self) -> dict[str, Any]:
         import torch
