@@ -12,4 +12,4 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("VLMCTX_CACHE", os.path.join(tempfile.gettempdir(), "vlmctx-test-cache"))
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-FAMILIES = ["qwen2_vl", "qwen2_5_vl", "llava_onevision", "internvl"]
+FAMILIES = ["qwen2_vl", "qwen2_5_vl", "llava_onevision", "internvl", "qwen3_vl", "qwen3_5"]

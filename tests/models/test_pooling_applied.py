@@ -8,7 +8,7 @@ import torch
 from tests.models.conftest import load_setup
 from vlmctx.config import ContextConfig
 from vlmctx.engine import VideoLM
-from vlmctx.models.pooled import pooled_generate_kwargs
+from vlmctx.models.pooled import pooled_generate_kwargs, visual_runs
 from vlmctx.pooling import POOLERS, pooled_token_count
 
 
@@ -39,8 +39,10 @@ def test_none_reproduces_the_unpooled_logits(setup) -> None:
 def _recompute(model, kw: dict, steps: int) -> torch.Tensor:
     ids, emb, pos = kw["input_ids"], kw["inputs_embeds"], kw.get("position_ids")
     mm = kw.get("mm_token_type_ids")
+    # pre-encoded visual outputs (Qwen3-VL's pooled tokens + DeepStack) ride along every step
+    encoded = {"mm_encoder_outputs": kw["mm_encoder_outputs"]} if "mm_encoder_outputs" in kw else {}
     for _ in range(steps):
-        extra = {"position_ids": pos} if pos is not None else {}
+        extra = {"position_ids": pos, **encoded} if pos is not None else dict(encoded)
         if mm is not None:
             extra["mm_token_type_ids"] = mm
         logits = model(inputs_embeds=emb, attention_mask=torch.ones_like(ids), use_cache=False,
@@ -69,10 +71,12 @@ def test_token_counts_positions_and_cached_generate(setup, name: str) -> None:
             vis = kw["mm_token_type_ids"][0] == 2
             t_ids = pos[0, vis]
             assert torch.all(t_ids[1:] >= t_ids[:-1])  # temporal ids stay monotonic
-            start = int(torch.nonzero(vis)[0])
             h, w = _grid(lm, inputs)[1:]
-            assert pos[1, vis].min() >= start and pos[1, vis].max() <= start + h - 1
-            assert pos[2, vis].min() >= start and pos[2, vis].max() <= start + w - 1
+            # one run per video, or one per frame pair after its time marker (Qwen3-VL, 3.5)
+            for s, e in visual_runs(vis):
+                start = pos[0, s - 1] + 1  # h/w ids count from the id after the preceding text
+                assert pos[1, s:e].min() >= start and pos[1, s:e].max() <= start + h - 1
+                assert pos[2, s:e].min() >= start and pos[2, s:e].max() <= start + w - 1
         cached = model.generate(**kw, max_new_tokens=4, do_sample=False, use_cache=True,
                                 pad_token_id=lm.loaded.processor.tokenizer.pad_token_id)  # fmt: skip
         assert torch.equal(cached, _recompute(model, kw, 4))

@@ -68,11 +68,14 @@ class VisualFeatures:
 
     ``grid``: (t, h, w, d), one LLM token per cell (after the family's merge / pooling);
     ``trailing``: (d,) an embedding that follows the grid in the sequence (LLaVA-OneVision's
-    newline) or None.
+    newline) or None; ``levels``: further (t, h, w, d') grids the language model consumes at the
+    same visual positions (Qwen3-VL's DeepStack features, arXiv 2511.21631 §2.2), pooled with the
+    same per-frame plans as ``grid``.
     """
 
     grid: Any
     trailing: Any = None
+    levels: tuple[Any, ...] = ()
 
 
 class Adapter:
@@ -290,6 +293,21 @@ class Adapter:
 
         (layout,) = layouts_from_visual_mask(visual[None])
         return layout
+
+    def pooled_embeddings(
+        self, loaded: Loaded, new_ids: Any, visual_mask: Any, visual: Any, levels: Any
+    ) -> dict[str, Any]:
+        """Forward kwargs that carry the pooled visual embeddings: ``inputs_embeds`` of the
+        pooled sequence ``new_ids`` (n,) with ``visual`` (k, d) at ``visual_mask``. ``levels``
+        (pooled ``VisualFeatures.levels``, each (k, d')) must be consumed by a family that has
+        them (Qwen3-VL overrides this to hand them to the model's DeepStack)."""
+        if len(levels):
+            raise UnsupportedModelError(
+                f"family {self.family!r} has extra visual feature levels but no way to pass them"
+            )
+        embeds = loaded.model.get_input_embeddings()(new_ids[None]).clone()  # (1, n, d)
+        embeds[0, visual_mask] = visual.to(embeds.dtype)
+        return {"inputs_embeds": embeds}
 
     def pooled_kwargs(self, loaded: Loaded, inputs: Any, keep: Any, layout: Any) -> dict[str, Any]:
         """Extra forward kwargs of the pooled sequence (``keep``: which input tokens stayed)."""

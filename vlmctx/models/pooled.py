@@ -8,8 +8,11 @@ the centre of the cells it replaced, and text after the video resumes where the 
 would have left it (transformers' ``get_rope_index`` rule), so ``none`` reproduces the unpooled
 model exactly. The pooled sequence's ``TokenLayout`` is what position schemes plan on, so a scheme
 composes with a pooler: VCWE counts the pooled visual tokens, V2PE steps the pooled offsets by
-delta, the frequency schemes rotate the pooled ids. Single sequence, one video per prompt. Nothing
-here knows a family: it is the same code for every adapter.
+delta, the frequency schemes rotate the pooled ids. Extra feature levels the language model reads
+at the visual positions (``VisualFeatures.levels``: Qwen3-VL's DeepStack, arXiv 2511.21631) are
+pooled with the same per-frame plans, and the adapter says how the embeddings reach the model
+(``Adapter.pooled_embeddings``). Single sequence, one video per prompt. Nothing here knows a
+family: it is the same code for every adapter.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from vlmctx.pooling import Pooler, pool_frames
 from vlmctx.position import TokenLayout
 
 
-def _runs(mask: torch.Tensor) -> list[tuple[int, int]]:
+def visual_runs(mask: torch.Tensor) -> list[tuple[int, int]]:
     """[start, end) of each maximal run of True in a 1-D mask."""
     idx = torch.nonzero(mask).flatten().tolist()
     runs: list[tuple[int, int]] = []
@@ -62,7 +65,7 @@ def _kept_tokens(
     """Which input tokens stay: each frame's run shortened to its pooled size when the prompt
     has one run per frame (InternVL), else the one video run cut to the pooled count."""
     keep = torch.ones_like(vis, dtype=torch.bool)
-    runs = _runs(vis)
+    runs = visual_runs(vis)
     if len(runs) == len(frame_tokens) and len(runs) > 1:
         for (s, e), n in zip(runs, frame_tokens, strict=True):
             keep[s + n : e] = False
@@ -90,12 +93,11 @@ def pooled_inputs(loaded: Loaded, inputs: Any, pooler: Pooler) -> PooledInputs:
     keep = _kept_tokens(vis, [p.tokens for p in plans], tokens.shape[0], trailing)
     new_ids, new_vis = ids[keep], vis[keep]
     visual = torch.cat([tokens, feats.trailing[None]]) if trailing else tokens
-    embeds = loaded.model.get_input_embeddings()(new_ids[None]).clone()
-    embeds[0, new_vis] = visual.to(embeds.dtype)
+    levels = [pool_frames(level, plans)[0] for level in feats.levels]  # each (n, d')
     layout = adapter.pooled_layout(loaded, inputs, new_ids, new_vis.cpu(), coords)
     kwargs: dict[str, Any] = {
         "input_ids": new_ids[None],
-        "inputs_embeds": embeds,
+        **adapter.pooled_embeddings(loaded, new_ids, new_vis, visual, levels),
         "attention_mask": torch.ones_like(new_ids)[None],
         **adapter.pooled_kwargs(loaded, inputs, keep, layout),
     }

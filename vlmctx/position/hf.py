@@ -22,24 +22,39 @@ __all__ = ["layouts_from_mm_inputs", "layouts_from_visual_mask", "spec_from_conf
 
 
 def spec_from_config(
-    text_config: Any, family: str = "", visual_window: int | None = None
+    text_config: Any,
+    family: str = "",
+    visual_window: int | None = None,
+    mrope_interleaved: bool | None = None,
 ) -> RopeSpec:
-    """RopeSpec of a HF (text) config: head_dim, rope_theta, mrope_section, windows."""
+    """RopeSpec of a HF (text) config: rotated width, rope_theta, mrope_section, windows.
+
+    The rotated width is ``head_dim * partial_rotary_factor`` (Qwen3.5 rotates a quarter of each
+    head; transformers' ``compute_default_rope_parameters`` does the same). ``mrope_interleaved``
+    overrides the config's ``rope_parameters['mrope_interleaved']`` (an adapter whose rotary
+    always interleaves, as transformers' Qwen3-VL does, says so whatever the config holds).
+    """
     params = dict(getattr(text_config, "rope_parameters", None) or {})
     head_dim = getattr(text_config, "head_dim", None) or (
         text_config.hidden_size // text_config.num_attention_heads
     )
+    partial = params.get(
+        "partial_rotary_factor", getattr(text_config, "partial_rotary_factor", 1.0)
+    )
     if "rope_theta" not in params:
         raise ConfigError(f"config of family {family!r} has no rope_parameters['rope_theta']")
     section = params.get("mrope_section")
+    if mrope_interleaved is None:
+        mrope_interleaved = bool(params.get("mrope_interleaved", False))
     return RopeSpec(
-        head_dim=int(head_dim),
+        head_dim=int(int(head_dim) * float(partial or 1.0)),
         rope_theta=float(params["rope_theta"]),
         max_position_embeddings=int(text_config.max_position_embeddings),
         mrope_section=tuple(section) if section is not None else None,
         original_window=params.get("original_max_position_embeddings"),
         family=family,
         visual_window=visual_window,
+        mrope_interleaved=bool(mrope_interleaved) and section is not None,
     )
 
 

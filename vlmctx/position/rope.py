@@ -157,23 +157,45 @@ def entropy_abf_logit_scale(positions: torch.Tensor, original_length: float) -> 
     return torch.clamp(scale, min=1.0)
 
 
-def mrope_axis_of_frequency(mrope_section: tuple[int, ...] | list[int]) -> torch.Tensor:
-    """Axis (0 t, 1 h, 2 w) owning each of the d/2 frequencies in Qwen2-VL's chunked layout."""
-    return torch.cat(
-        [torch.full((n,), i % 3, dtype=torch.int64) for i, n in enumerate(mrope_section)]
-    )
+def mrope_axis_of_frequency(
+    mrope_section: tuple[int, ...] | list[int], interleaved: bool = False
+) -> torch.Tensor:
+    """Axis (0 t, 1 h, 2 w) owning each of the d/2 frequencies.
+
+    Chunked (Qwen2-VL, Qwen2.5-VL): the first ``t`` frequencies to t, the next ``h`` to h, the
+    last ``w`` to w. Interleaved (Qwen3-VL, Qwen3.5; arXiv 2511.21631 §2.1, transformers'
+    ``Qwen3VLTextRotaryEmbedding.recomposition_frequencies``): frequency ``j`` belongs to h if
+    ``j % 3 == 1 and j < 3h``, to w if ``j % 3 == 2 and j < 3w``, else to t, so every axis spans
+    high to low frequencies and t also owns the tail (j >= 3 max(h, w)).
+    """
+    if not interleaved:
+        return torch.cat(
+            [torch.full((n,), i % 3, dtype=torch.int64) for i, n in enumerate(mrope_section)]
+        )
+    _, h, w = (int(x) for x in mrope_section)
+    axis = torch.zeros(sum(int(x) for x in mrope_section), dtype=torch.int64)
+    axis[1 : 3 * h : 3] = 1
+    axis[2 : 3 * w : 3] = 2
+    return axis
 
 
 def mrope_pp_gamma(
-    inv_freq: torch.Tensor, mrope_section: tuple[int, ...] | list[int], factor: float
+    inv_freq: torch.Tensor,
+    mrope_section: tuple[int, ...] | list[int],
+    factor: float,
+    interleaved: bool = False,
 ):
     """M-RoPE++ per-frequency multiplier gamma (GIRAFFE arXiv 2412.12735, Eq. 6).
 
-    Temporal frequencies (first block, highest) are kept (gamma 1, extrapolation); width (last
-    block, lowest) is fully interpolated (gamma 1/s); height ramps from ~1 to 1/s linearly in
-    theta between the last temporal and the last height frequency:
-    ``gamma_j = 1/s + (1 - 1/s) * (theta_j - theta_{5x}) / (theta_{2x} - theta_{5x})``.
-    Returns (d/2,) float32; ``factor <= 1`` gives all ones.
+    Each frequency is treated by the axis that owns it (:func:`mrope_axis_of_frequency`):
+    temporal frequencies are kept (gamma 1, extrapolation); width frequencies are fully
+    interpolated (gamma 1/s); height frequencies ramp linearly in theta,
+    ``gamma_j = 1/s + (1 - 1/s) * (theta_j - theta_b) / (theta_a - theta_b)``, where ``b`` is
+    the lowest height frequency and ``a`` the frequency just above the highest height one. In
+    the chunked layout (Qwen2-VL) ``a`` is the last temporal frequency (``2x``) and ``b`` the last
+    height one (``5x``): exactly the paper's Eq. 6. In the interleaved layout (Qwen3-VL) ``a`` is
+    frequency 0; this generalisation is vlmctx's (docs/positions.md, "M-RoPE++ on the
+    interleaved layout"). Returns (d/2,) float32; ``factor <= 1`` gives all ones.
     """
     t, h, w = (int(x) for x in mrope_section)
     if t + h + w != inv_freq.shape[-1] or t < 1 or h < 1:
@@ -185,9 +207,11 @@ def mrope_pp_gamma(
     if factor <= 1.0:
         return gamma
     inv = inv_freq.to(torch.float32)
-    a, b = inv[t - 1], inv[t + h - 1]
-    gamma[t : t + h] = 1 / factor + (1 - 1 / factor) * (inv[t : t + h] - b) / (a - b)
-    gamma[t + h :] = 1 / factor
+    axis = mrope_axis_of_frequency(mrope_section, interleaved)
+    height = torch.nonzero(axis == 1).flatten()
+    a, b = inv[max(int(height[0]) - 1, 0)], inv[int(height[-1])]
+    gamma[height] = 1 / factor + (1 - 1 / factor) * (inv[height] - b) / (a - b)
+    gamma[axis == 2] = 1 / factor
     return gamma
 
 
@@ -195,13 +219,16 @@ def rope_angles(
     position_ids: torch.Tensor,
     inv_freq: torch.Tensor,
     mrope_section: tuple[int, ...] | list[int] | None = None,
+    interleaved: bool = False,
 ) -> torch.Tensor:
     """Rotation angles in float32, (..., n, d/2).
 
     ``position_ids``: (b, n) for 1-D RoPE, or (3, b, n) for M-RoPE (rows t, h, w; a (b, n)
     input is broadcast to the three rows). ``inv_freq``: (d/2,) shared by every token, or
-    (b, n, d/2) per token. With ``mrope_section`` each frequency chunk takes its angle from the
-    row of its axis, as transformers' ``Qwen2VLRotaryEmbedding.recomposition_frequencies``.
+    (b, n, d/2) per token. With ``mrope_section`` each frequency takes its angle from the row of
+    the axis that owns it (:func:`mrope_axis_of_frequency`): contiguous chunks as transformers'
+    ``Qwen2VLRotaryEmbedding``, or ``interleaved`` as ``Qwen3VLTextRotaryEmbedding``
+    (arXiv 2511.21631 §2.1).
     """
     pos = position_ids.to(torch.float32)
     inv = inv_freq.to(device=pos.device, dtype=torch.float32)
@@ -210,6 +237,9 @@ def rope_angles(
     if pos.ndim == 2:
         pos = pos[None].expand(3, -1, -1)  # (b, n) -> (3, b, n)
     freqs = pos[..., None] * inv  # (3, b, n, d/2)
+    if interleaved:
+        axis = mrope_axis_of_frequency(mrope_section, True).to(freqs.device)  # (d/2,)
+        return torch.gather(freqs, 0, axis.expand_as(freqs)[:1]).squeeze(0)  # (b, n, d/2)
     chunks = freqs.split(list(mrope_section), dim=-1)
     return torch.cat([c[i % 3] for i, c in enumerate(chunks)], dim=-1)  # (b, n, d/2)
 
@@ -220,13 +250,16 @@ def rope_cos_sin(
     attention_scaling: float | torch.Tensor = 1.0,
     mrope_section: tuple[int, ...] | list[int] | None = None,
     dtype: torch.dtype = torch.float32,
+    interleaved: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """cos and sin, (b, n, d), of fp32 angles times ``attention_scaling``, cast to ``dtype``.
 
     ``attention_scaling`` is a float or a (b, n) tensor (per token). The output layout is the
-    half-split one (``cat(freqs, freqs)``) that ``apply_rotary_pos_emb`` expects.
+    half-split one (``cat(freqs, freqs)``) that ``apply_rotary_pos_emb`` expects; ``d`` is the
+    rotated width (``head_dim * partial_rotary_factor`` for Qwen3.5, whose attention rotates
+    the first ``d`` channels and passes the rest through).
     """
-    freqs = rope_angles(position_ids, inv_freq, mrope_section)
+    freqs = rope_angles(position_ids, inv_freq, mrope_section, interleaved)
     emb = torch.cat((freqs, freqs), dim=-1)  # (b, n, d)
     cos, sin = emb.cos(), emb.sin()
     if isinstance(attention_scaling, torch.Tensor):

@@ -1,7 +1,9 @@
 """A generic rotary module that carries a position plan's frequency tables into a model.
 
 ``PlannedRotaryEmbedding`` has the forward contract of transformers 5.24's
-``Qwen2RotaryEmbedding`` (1-D) and ``Qwen2VLRotaryEmbedding`` (M-RoPE): ``forward(x,
+``Qwen2RotaryEmbedding`` (1-D), ``Qwen2VLRotaryEmbedding`` (chunked M-RoPE) and
+``Qwen3VLTextRotaryEmbedding`` / ``Qwen3_5TextRotaryEmbedding`` (interleaved M-RoPE, arXiv
+2511.21631; for Qwen3.5 ``head_dim`` is the rotated width of its partial rotary): ``forward(x,
 position_ids) -> (cos, sin)`` of shape (b, n, head_dim) in ``x.dtype``, with ``position_ids``
 (b, n), or (3, b, n) for M-RoPE. Angles are formed in float32 from float32 ids, so fractional
 ids (V2PE) are neither rounded nor truncated. An adapter replaces
@@ -35,10 +37,12 @@ class PlannedRotaryEmbedding(nn.Module):
         head_dim: int,
         rope_theta: float,
         mrope_section: tuple[int, ...] | list[int] | None = None,
+        mrope_interleaved: bool = False,
     ) -> None:
         super().__init__()
         self.head_dim = head_dim
         self.mrope_section = list(mrope_section) if mrope_section is not None else None
+        self.mrope_interleaved = mrope_interleaved
         inv = rope.default_inv_freq(head_dim, rope_theta)
         self.register_buffer("inv_freq_table", inv[None].clone(), persistent=False)  # (G, d/2)
         self.register_buffer("scaling_table", torch.ones(1), persistent=False)  # (G,)
@@ -60,7 +64,7 @@ class PlannedRotaryEmbedding(nn.Module):
 
     @classmethod
     def from_spec(cls, spec: RopeSpec) -> PlannedRotaryEmbedding:
-        return cls(spec.head_dim, spec.rope_theta, spec.mrope_section)
+        return cls(spec.head_dim, spec.rope_theta, spec.mrope_section, spec.mrope_interleaved)
 
     # transformers-compatible read-only views of the text group's table
     @property
@@ -122,9 +126,12 @@ class PlannedRotaryEmbedding(nn.Module):
                 self.attention_scaling,
                 self.mrope_section,
                 x.dtype,
+                self.mrope_interleaved,
             )
         b, length = position_ids.shape[-2:]
         groups = self._groups(b, length, position_ids.device)  # (b, L)
         inv = self.inv_freq_table[groups]  # (b, L, d/2)
         scale = self.scaling_table[groups]  # (b, L)
-        return rope.rope_cos_sin(position_ids, inv, scale, self.mrope_section, x.dtype)
+        return rope.rope_cos_sin(
+            position_ids, inv, scale, self.mrope_section, x.dtype, self.mrope_interleaved
+        )

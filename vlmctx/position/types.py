@@ -41,6 +41,9 @@ class RopeSpec:
     ``max_position_embeddings``); the baselines' automatic factor is relative to it.
     ``family`` (e.g. "qwen2_vl") selects per-family defaults such as VCWE's visual window;
     ``visual_window``, when a checkpoint declares it (``vlmctx.json``), overrides that default.
+    ``mrope_interleaved``: the t/h/w frequencies are interleaved (Qwen3-VL, Qwen3.5; arXiv
+    2511.21631 §2.1) instead of contiguous chunks. ``head_dim`` is the rotated width: Qwen3.5
+    rotates only ``head_dim * partial_rotary_factor`` channels of each head.
     """
 
     head_dim: int
@@ -50,6 +53,7 @@ class RopeSpec:
     original_window: int | None = None
     family: str = ""
     visual_window: int | None = None
+    mrope_interleaved: bool = False
 
     def __post_init__(self) -> None:
         if self.head_dim % 2 or self.head_dim <= 2:

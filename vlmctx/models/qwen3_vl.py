@@ -1,0 +1,209 @@
+"""Qwen3-VL adapter (arXiv 2511.21631): time as text markers, interleaved M-RoPE, DeepStack.
+
+What differs from Qwen2.5-VL, and how vlmctx handles it:
+
+- **Time enters as text** (report §2.3, "text-based time alignment"): ``Qwen3VLProcessor`` writes
+  ``<{t:.1f} seconds>`` before each frame pair's ``<|vision_start|>…<|vision_end|>``, with ``t``
+  the mean of ``frames_indices / fps`` over the pair. Frames sampled outside the processor
+  otherwise get ``frames_indices = range(n)`` and wrong times (the ecosystem's known bug class).
+  :meth:`Qwen3VLAdapter.video_kwargs` hands the processor each frame's TRUE presentation time as
+  its "index" at ``fps = 1``, so ``index / fps`` is the PTS, variable frame rate included.
+- **Positions**: ``get_rope_index`` splits the video grid into one group per frame pair (t = 1
+  each; time is carried by the markers and the sequence order), so each frame pair is its own
+  visual run here too; the rotary interleaves the t/h/w frequencies (``mrope_interleaved``).
+- **DeepStack** (report §2.2): visual features of several vision layers are added to the hidden
+  states of the first language layers at the visual positions. The pooled path pools those
+  levels with the main tokens' plans and hands everything to the model's own multimodal path
+  (``mm_encoder_outputs``), which places the main tokens and builds ``visual_pos_masks``.
+
+Visual window (VCWE's default): 32768 tokens, assumed: the report's long-context pre-training
+stage uses 32K-token sequences before the 256K stage (arXiv 2511.21631 §3.2); no per-video cap is
+stated, so this is the window the whole sequence was trained in.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vlmctx.models.base import ADAPTERS, Loaded, VisualFeatures
+from vlmctx.models.qwen2_vl import Qwen2VLAdapter
+from vlmctx.models.tiny import QWEN_SPECIALS, TEMPLATES, build_tokenizer
+from vlmctx.video.types import Frames
+
+# Tiny text model: head_dim 16 -> 8 frequencies, interleaved as transformers does with [4, 2, 2]:
+# h = {1, 4}, w = {2, 5}, t = {0, 3, 6, 7} (t owns the tail, like [24, 20, 20] on 64 frequencies).
+_TINY_TEXT = dict(
+    hidden_size=64,
+    intermediate_size=128,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    head_dim=16,
+    max_position_embeddings=32768,
+    rms_norm_eps=1e-6,
+)
+_TINY_VISION = dict(
+    depth=2,
+    hidden_size=32,
+    intermediate_size=64,
+    num_heads=2,
+    out_hidden_size=64,
+    num_position_embeddings=256,
+    deepstack_visual_indexes=[0, 1],
+)
+
+
+def _tiny_text_config(tok: Any, **rope: Any) -> dict[str, Any]:
+    params = {"rope_type": "default", "rope_theta": 5_000_000.0, "mrope_interleaved": True}
+    return dict(
+        _TINY_TEXT,
+        vocab_size=len(tok),
+        pad_token_id=tok.pad_token_id,
+        rope_parameters={**params, **rope},
+    )
+
+
+@ADAPTERS.register(
+    "qwen3_vl", summary="Qwen3-VL (text time markers, interleaved M-RoPE, DeepStack)"
+)
+class Qwen3VLAdapter(Qwen2VLAdapter):
+    family = "qwen3_vl"
+    model_types = ("qwen3_vl", "qwen3_vl_moe")
+    default_checkpoint = "Qwen/Qwen3-VL-2B-Instruct"
+    time_prefix = False  # the processor writes the time markers itself
+    visual_window = 32768
+    processor_class = "Qwen3VLProcessor"
+
+    # ---- inputs: true PTS into the processor's markers --------------------------------------
+    def video_kwargs(self, frames: Frames) -> dict[str, Any]:
+        """Metadata whose ``frames_indices / fps`` is each frame's true PTS (``fps = 1``, the
+        index IS the time in seconds), so the processor's ``<t seconds>`` markers carry real
+        times for any frame rate; the processor never resamples."""
+        from transformers.video_utils import VideoMetadata
+
+        meta = VideoMetadata(
+            total_num_frames=len(frames),
+            fps=1.0,
+            width=int(frames.data.shape[2]),
+            height=int(frames.data.shape[1]),
+            duration=float(frames.info.duration_s),
+            video_backend=frames.backend,
+            frames_indices=[float(t) for t in frames.pts_s],
+        )
+        return {"video_metadata": [meta], "do_sample_frames": False}
+
+    def rope_spec(self, loaded: Loaded) -> Any:
+        """transformers' Qwen3-VL rotary always interleaves, whatever the config's flag says."""
+        from vlmctx.position import spec_from_config
+
+        text_cfg = loaded.model.config.get_text_config()
+        return spec_from_config(
+            text_cfg, self.family, visual_window=self.visual_window, mrope_interleaved=True
+        )
+
+    # ---- positions: one run per frame pair ----------------------------------------------------
+    def layouts(self, loaded: Loaded, inputs: Any, mask: Any) -> list[Any]:
+        """As ``get_rope_index``: each video grid (t, h, w) becomes t grids (1, h, w), one per
+        frame pair, each placed after its time marker."""
+        import torch
+
+        from vlmctx.position import layouts_from_mm_inputs
+
+        grid = inputs.get("video_grid_thw")
+        if grid is not None:
+            grid = torch.repeat_interleave(grid, grid[:, 0], dim=0)
+            grid[:, 0] = 1
+        return layouts_from_mm_inputs(
+            inputs["mm_token_type_ids"], self._merge(loaded), inputs.get("image_grid_thw"), grid,
+            mask,
+        )  # fmt: skip
+
+    # ---- pooled path -------------------------------------------------------------------------
+    def visual_features(self, loaded: Loaded, inputs: Any) -> VisualFeatures:
+        """The merged main tokens and every DeepStack level, each as a (t, h, w, d) grid."""
+        t, h, w = self._video_grid(loaded, inputs)
+        out = loaded.model.model.get_video_features(
+            inputs["pixel_values_videos"], inputs["video_grid_thw"]
+        )
+        levels = tuple(
+            lvl[0].reshape(t, h, w, -1)  # (t*h*w, d) -> (t, h, w, d)
+            for lvl in (getattr(out, "deepstack_features", None) or ())
+        )
+        return VisualFeatures(out.pooler_output[0].reshape(t, h, w, -1), levels=levels)
+
+    def pooled_embeddings(
+        self, loaded: Loaded, new_ids: Any, visual_mask: Any, visual: Any, levels: Any
+    ) -> dict[str, Any]:
+        """Placeholder embeddings plus the pooled tokens and DeepStack levels as pre-encoded
+        video outputs: the model scatters them itself and builds ``visual_pos_masks`` from the
+        placeholders, exactly as for unpooled pixels (``mm_encoder_outputs`` is forwarded by
+        ``generate`` in the prefill only)."""
+        from transformers.models.qwen3_vl.modeling_qwen3_vl import (
+            BaseModelOutputWithDeepstackFeatures,
+        )
+
+        embeds = loaded.model.get_input_embeddings()(new_ids[None])  # (1, n, d)
+        encoded = BaseModelOutputWithDeepstackFeatures(
+            pooler_output=(visual,), deepstack_features=[(lvl,) for lvl in levels]
+        )
+        return {"inputs_embeds": embeds, "mm_encoder_outputs": {"video": encoded}}
+
+    def pooled_layout(
+        self, loaded: Loaded, inputs: Any, new_ids: Any, visual: Any, coords: Any
+    ) -> Any:
+        """One run per frame pair (its own (1, h, w) grid after its marker), pooled tokens at
+        their cell centres within the frame."""
+        import torch
+
+        from vlmctx.models.pooled import visual_runs
+        from vlmctx.position import VIDEO, TokenLayout, VisualRun
+
+        _, h, w = self._video_grid(loaded, inputs)
+        types = torch.zeros(new_ids.shape[0], dtype=torch.int64)
+        types[visual] = VIDEO
+        coords = coords.to(torch.float32).cpu()
+        runs, offset = [], 0
+        for k, (start, end) in enumerate(visual_runs(visual)):
+            c = coords[offset : offset + end - start].clone()  # (k_i, 3)
+            c[:, 0] -= k  # each frame pair is its own grid (t = 1)
+            runs.append(VisualRun(start, (1, h, w), VIDEO, 1.0, c))
+            offset += end - start
+        return TokenLayout(types, tuple(runs))
+
+    # ---- tiny model --------------------------------------------------------------------------
+    def tiny_parts(self) -> tuple[Any, Any]:
+        """Byte-level tokenizer with Qwen's special tokens and the real Qwen3-VL processor
+        (patch 16, temporal patch 2, merge 2: 32x32 pixels per LLM token)."""
+        from transformers import Qwen2VLImageProcessor, Qwen3VLProcessor, Qwen3VLVideoProcessor
+
+        tok = build_tokenizer(
+            QWEN_SPECIALS,
+            {"image_token": "<|image_pad|>", "video_token": "<|video_pad|>"},
+            eos="<|im_end|>",
+            pad="<|endoftext|>",
+        )
+        image = Qwen2VLImageProcessor(
+            size={"shortest_edge": 32 * 32, "longest_edge": 128 * 128}, patch_size=16
+        )
+        # up to 4x4 tokens per frame for 8 frames keeps tests fast
+        video = Qwen3VLVideoProcessor(
+            size={"shortest_edge": 32 * 32, "longest_edge": 128 * 128 * 8}
+        )
+        proc = Qwen3VLProcessor(
+            image_processor=image,
+            tokenizer=tok,
+            video_processor=video,
+            chat_template=(TEMPLATES / "qwen3_vl.jinja").read_text(),
+        )
+        return tok, proc
+
+    def build_tiny(self) -> tuple[Any, Any]:
+        from transformers import Qwen3VLConfig, Qwen3VLForConditionalGeneration
+
+        tok, proc = self.tiny_parts()
+        cfg = Qwen3VLConfig(
+            text_config=_tiny_text_config(tok, mrope_section=[4, 2, 2]),
+            vision_config=_TINY_VISION,
+            **self.special_ids(tok),
+        )
+        return Qwen3VLForConditionalGeneration(cfg), proc
