@@ -6,7 +6,7 @@ file here (a subclass of :class:`Adapter` that answers the contract in ``base.py
 tiny model) and its import below; nothing else branches on family names.
 """
 
-from vlmctx.models import internvl, llava_onevision, qwen2_5_vl, qwen2_vl, qwen3_5, qwen3_vl  # noqa: F401  # noqa: F401
+from vlmctx.models import internvl, llava_onevision, qwen2_5_vl, qwen2_vl, qwen3_5, qwen3_vl  # noqa: F401
 from vlmctx.models.base import (
     ADAPTERS,
     SHIPPED,
