@@ -331,7 +331,7 @@ class MRopePP:
         s = _auto_factor(self.factor, nxt, window)
         inv = rope.default_inv_freq(spec.head_dim, spec.rope_theta)
         if s > 1.0:
-            inv = inv * rope.mrope_pp_gamma(inv, spec.mrope_section, s)  # type: ignore[arg-type]
+            inv = inv * rope.mrope_pp_gamma(inv, spec.mrope_section, s, spec.mrope_interleaved)  # type: ignore[arg-type]
         return _plan(pos, nxt, [(inv, 1.0)], factor=s, original_window=window)
 
 
