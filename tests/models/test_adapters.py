@@ -46,6 +46,10 @@ def _expected_visual_tokens(lm: VideoLM, n_frames: int, h: int, w: int) -> int:
         return n_frames * pooled * pooled + 1  # one newline embedding per video
     if fam == "internvl":
         return n_frames * proc.image_seq_length
+    if fam in ("qwen3_vl", "qwen3_5"):  # patches per the video processor's own resize rule
+        vp = proc.video_processor
+        kw = {"cap_pixels_per_frame": vp.cap_pixels_per_frame}
+        return vp.get_num_of_video_patches(n_frames, h, w, kw) // vp.merge_size**2
     raise AssertionError(fam)
 
 
@@ -90,6 +94,9 @@ def test_timestamps_reach_the_model(lm: VideoLM, sample: str) -> None:
         # time-aligned M-RoPE: seconds per temporal patch of 2 frames from the sampling rate
         assert "second_per_grid_ts" in inputs
         assert float(inputs["second_per_grid_ts"][0]) == pytest.approx(2 / frames.sample_fps)
+    elif lm.adapter.family in ("qwen3_vl", "qwen3_5"):
+        # the processor's marker before the last frame pair: the mean of its two true PTS
+        assert f"<{frames.pts_s[-2:].mean():.1f} seconds>" in text
     else:
         assert f"{frames.pts_s[-1]:.2f}s" in text
 
