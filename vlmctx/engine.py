@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "Qwen/Qwen2-VL-2B-Instruct"
+DEFAULT_MODEL = "Qwen/Qwen3-VL-2B-Instruct"
 
 
 @dataclass
