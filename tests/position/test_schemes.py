@@ -248,12 +248,16 @@ def test_vcwe_reference(spec):
     ref, mscale = hf_yarn(48 / 12, 12)  # s = visual tokens / visual window, ramp on the window
     default = [theta(j) for j in range(16)]
     visual = BIG.token_type != 0
-    both = compute_positions("vcwe", BIG, spec, visual_window=12)
+    both = compute_positions("vcwe", BIG, spec, visual_window=12, apply_to="all")
     check_tokens(both, lambda i: (ref.tolist(), mscale))
     only = compute_positions("vcwe", BIG, spec, visual_window=12, apply_to="visual")
     check_tokens(only, lambda i: (ref.tolist(), mscale) if visual[i] else (default, 1.0))
-    cold = compute_positions("vcwe", BIG, spec, visual_window=12, attention_temperature=False)
+    cold = compute_positions(
+        "vcwe", BIG, spec, visual_window=12, attention_temperature=False, apply_to="all"
+    )
     check_tokens(cold, lambda i: (ref.tolist(), 1.0))
+    plain = compute_positions("vcwe", BIG, spec, visual_window=12)  # default: the visual reading
+    assert plain.info["apply_to"] == "visual" and torch.equal(plain.inv_freq, only.inv_freq)
     target = compute_positions("vcwe", BIG, spec, visual_window=12, target_visual_tokens=96)
     assert target.info["factor"] == 8.0
     for plan in (both, only, cold):  # positions stay the model's own
@@ -286,6 +290,7 @@ IDENTITY = [
     ("yarn", {}),  # auto: the sequence fits the window
     ("entropy_abf", {"base_factor": 1.0}),
     ("vcwe", {"visual_window": 48}),  # s = 1
+    ("vcwe", {"visual_window": 48, "apply_to": "all"}),
     ("vcwe", {"visual_window": 4096, "apply_to": "visual"}),
     ("v2pe", {"delta": 1.0}),
     ("v2pe", {}),  # auto: delta 1 fits
@@ -365,3 +370,75 @@ def test_spec_from_config_and_visual_mask(qwen2_vl):
     vis = torch.tensor([[0, 0, 1, 1, 1, 0, 1, 1, 0]])
     (layout,) = layouts_from_visual_mask(vis, torch.tensor([[0, 1, 1, 1, 1, 1, 1, 1, 1]]))
     assert [(r.start, r.length) for r in layout.runs] == [(1, 3), (5, 2)] and layout.n == 8
+
+
+# ---- automatic settings on real dimensions (architecture cards) ----------------------------------
+def _card_spec(hub_id: str):
+    from vlmctx.models.cards import card
+
+    c = card(hub_id)
+    return spec_from_config(c.hf_config().get_text_config(), c.family, c.visual_window)
+
+
+def _video_layout(frames: int, tokens_per_frame_side: int, mrope: bool, temporal: int = 2):
+    """text 20, one video, text 10; Qwen grids merge 2 frames per temporal patch."""
+    side = tokens_per_frame_side
+    t = frames // temporal if mrope else 1
+    grid = (t, side, side) if mrope else (1, 1, frames * side * side)
+    n_vis = grid[0] * grid[1] * grid[2]
+    return TokenLayout.from_types([0] * 20 + [2] * n_vis + [0] * 10, [grid])
+
+
+def test_mrope_pp_auto_acts_at_256_frames_of_qwen2_vl_7b(caplog):
+    spec = _card_spec("Qwen/Qwen2-VL-7B-Instruct")  # head_dim 128, [16, 24, 24], L_V 16384
+    assert spec.visual_window == 16384 and spec.head_dim == 128
+    long = _video_layout(256, 16, mrope=True)  # 448 px frames: 16x16 merged tokens, 32768 visual
+    plan = compute_positions("mrope_pp", long, spec)
+    assert plan.info["factor"] == pytest.approx(long.n / 16384) and plan.info["factor"] > 2
+    assert plan.info["original_window"] == 16384
+    # GIRAFFE Eq. 6: 16 temporal frequencies kept, 24 width ones at 1/s, the 24 height ones on a
+    # ramp whose last point is exactly 1/s (so it counts as interpolated)
+    assert plan.info["frequencies_kept"] == 16
+    assert plan.info["frequencies_interpolated"] == 25
+    assert plan.info["frequencies_changed_otherwise"] == 23
+    assert plan.next_position < 1000  # position ids span far less than the tokens
+    short = _video_layout(32, 16, mrope=True)  # 4096 visual tokens: fits L_V
+    with caplog.at_level("WARNING"):
+        same = compute_positions("mrope_pp", short, spec)
+    assert same.info["factor"] == 1.0 and "mrope_pp changes nothing" in caplog.text
+    assert torch.equal(same.inv_freq, compute_positions("default", short, spec).inv_freq)
+
+
+def test_vcwe_auto_acts_at_256_frames_and_reports(caplog):
+    spec = _card_spec("llava-hf/llava-onevision-qwen2-7b-ov-hf")  # window 6272 = 32 x 196
+    long = _video_layout(256, 14, mrope=False)  # 196 tokens per frame
+    plan = compute_positions("vcwe", long, spec)
+    assert plan.info["apply_to"] == "visual" and plan.info["factor"] == pytest.approx(8.0)
+    assert plan.groups == 2 and plan.info["frequencies_interpolated"] > 0
+    assert 0 < plan.info["frequencies_kept"] < 64
+    with caplog.at_level("WARNING"):
+        compute_positions("vcwe", _video_layout(16, 14, mrope=False), spec)
+    assert "vcwe changes nothing" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "hub_id,window", [("OpenGVLab/InternVL3-8B-hf", 8192), ("Qwen/Qwen2-VL-7B-Instruct", 16384)]
+)
+def test_v2pe_auto_targets_the_trained_window(hub_id, window, caplog):
+    spec = _card_spec(hub_id)
+    mrope = spec.is_mrope
+    long = _video_layout(256, 16, mrope=mrope)
+    plan = compute_positions("v2pe", long, spec)
+    assert plan.info["target_window"] == window and plan.next_position <= window
+    if not mrope:  # 65536 visual tokens in 8192 positions: delta 1/16 (text takes 30 more)
+        assert plan.info["delta"] == 1 / 16
+    with caplog.at_level("WARNING"):
+        short = compute_positions("v2pe", _video_layout(8, 16, mrope=mrope), spec)
+    assert short.info["delta"] == 1.0 and "v2pe changes nothing" in caplog.text
+
+
+def test_explicit_identity_does_not_warn(caplog):
+    with caplog.at_level("WARNING"):
+        compute_positions("mrope_pp", BIG, MROPE, factor=1.0)
+        compute_positions("v2pe", BIG, FLAT, delta=1.0)
+    assert "changes nothing" not in caplog.text

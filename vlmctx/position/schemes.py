@@ -84,6 +84,25 @@ def _check_window(value: int | None, name: str) -> None:
         raise ConfigError(f"{name} must be a positive number of tokens, got {value}")
 
 
+def _frequency_info(inv: torch.Tensor, spec: RopeSpec, s: float) -> dict[str, int]:
+    """How many of the d/2 frequencies a table keeps (ratio 1), interpolates fully (1/s) or
+    changes otherwise (ramped / new base), against the model's own."""
+    ratio = inv / rope.default_inv_freq(spec.head_dim, spec.rope_theta)  # (d/2,)
+    kept = int(torch.isclose(ratio, torch.ones_like(ratio), rtol=1e-6, atol=0.0).sum())
+    full = torch.isclose(ratio, torch.full_like(ratio, 1.0 / s), rtol=1e-6, atol=0.0)
+    interpolated = int(full.sum()) if s > 1.0 else 0
+    return {
+        "frequencies_kept": kept,
+        "frequencies_interpolated": interpolated,
+        "frequencies_changed_otherwise": int(ratio.numel()) - kept - interpolated,
+    }
+
+
+def _warn_identity(name: str, why: str) -> None:
+    """An automatic setting that changes nothing for this input is worth saying."""
+    log.warning("%s changes nothing for this input: %s", name, why)
+
+
 @POSITIONS.register("default", summary="the model's own position ids and RoPE frequencies")
 class Default:
     identity: ClassVar[dict[str, object]] = {}
@@ -123,7 +142,10 @@ class PositionInterpolation(_WholeSequence):
         pos, nxt, window, s = self._setup(layout, spec)
         inv = rope.linear_inv_freq(spec.head_dim, spec.rope_theta, s) if s > 1 else None
         tables = [(inv, 1.0)] if inv is not None else _default_tables(spec)
-        return _plan(pos, nxt, tables, factor=s, original_window=window)
+        if s <= 1.0 and self.factor is None:
+            _warn_identity("pi", f"{nxt:.0f} positions fit original_window {window}")
+        info = _frequency_info(tables[0][0], spec, s)
+        return _plan(pos, nxt, tables, factor=s, original_window=window, **info)
 
 
 @POSITIONS.register("ntk", summary="NTK-aware base scaling, static or dynamic (2309.00071)")
@@ -143,9 +165,11 @@ class NTK(_WholeSequence):
             dyn = 1.0 if self.factor is None else self.factor
             inv = rope.dynamic_ntk_inv_freq(d, base, dyn, nxt, window)
             return _plan(pos, nxt, [(inv, 1.0)], factor=dyn, dynamic=True, original_window=window)
-        return _plan(
-            pos, nxt, [(rope.ntk_inv_freq(d, base, s), 1.0)], factor=s, original_window=window
-        )
+        inv = rope.ntk_inv_freq(d, base, s)
+        if s <= 1.0 and self.factor is None:
+            _warn_identity("ntk", f"{nxt:.0f} positions fit original_window {window}")
+        info = _frequency_info(inv, spec, s)
+        return _plan(pos, nxt, [(inv, 1.0)], factor=s, original_window=window, **info)
 
 
 @POSITIONS.register("yarn", summary="YaRN on the whole sequence (2309.00071)")
@@ -170,7 +194,12 @@ class YaRN(_WholeSequence):
             spec.head_dim, spec.rope_theta, s, window, self.beta_fast, self.beta_slow
         )
         mscale = mscale if self.attention_temperature else 1.0
-        return _plan(pos, nxt, [(inv, mscale)], factor=s, original_window=window)
+        if s <= 1.0 and self.factor is None:
+            _warn_identity("yarn", f"{nxt:.0f} positions fit original_window {window}")
+        info = _frequency_info(inv, spec, s)
+        return _plan(
+            pos, nxt, [(inv, mscale)], factor=s, original_window=window, mscale=mscale, **info
+        )
 
 
 @POSITIONS.register("entropy_abf", summary="adjusted base + attention-logit scaling (2401.07004)")
@@ -229,9 +258,12 @@ class VCWE:
     """YaRN driven by the visual context window: ``s = L_v / visual_window``.
 
     ``L_v`` is ``target_visual_tokens`` or, when None, the visual tokens of the sequence.
-    ``apply_to="all"`` (the paper's reading, one RoPE for the whole sequence) or ``"visual"``
-    (visual tokens rotated with the extended frequencies, text with the original ones).
-    The ramp's original length is ``visual_window`` (YaRN's ``r_j = L_v(train) / lambda_j``).
+    Two readings of arXiv 2409.20018 (its method section could not be verified here; only the
+    abstract and summaries were read): ``apply_to="visual"`` (default; the project's spec and the
+    method's name, a *visual* window distinct from the language one) rotates visual tokens with
+    the extended frequencies and text with the original ones; ``apply_to="all"`` applies the one
+    extended RoPE to the whole sequence. Neither is "the paper's". The ramp's original length is
+    ``visual_window`` (YaRN's ``r_j = L_v(train) / lambda_j``).
     """
 
     identity: ClassVar[dict[str, object]] = {"visual_window": 2**31 - 1}
@@ -241,7 +273,7 @@ class VCWE:
         self,
         visual_window: int | None = None,
         target_visual_tokens: int | None = None,
-        apply_to: str = "all",
+        apply_to: str = "visual",
         attention_temperature: bool = True,
         beta_fast: float = 32.0,
         beta_slow: float = 1.0,
@@ -259,13 +291,17 @@ class VCWE:
         window = _visual_window(self.visual_window, spec)
         needed = self.target if self.target is not None else layout.n_visual
         s = max(1.0, needed / window)
-        info = {"factor": s, "visual_window": window, "apply_to": self.apply_to}
+        info: dict[str, object] = {"factor": s, "visual_window": window, "apply_to": self.apply_to}
         if s <= 1.0:
+            if self.visual_window is None:
+                _warn_identity("vcwe", f"{needed} visual tokens fit the visual window {window}")
+            info.update(_frequency_info(_default_tables(spec)[0][0], spec, s))
             return _plan(pos, nxt, _default_tables(spec), **info)
         inv, mscale = rope.yarn_inv_freq(
             spec.head_dim, spec.rope_theta, s, window, self.beta_fast, self.beta_slow
         )
         extended = (inv, mscale if self.attention_temperature else 1.0)
+        info.update(_frequency_info(inv, spec, s), mscale=extended[1])
         if self.apply_to == "all":
             return _plan(pos, nxt, [extended], **info)
         group = (layout.token_type != 0).to(torch.int64)  # (n,) 1 = visual
@@ -278,8 +314,10 @@ class VCWE:
 class V2PE:
     """Visual tokens advance by ``delta``; text resumes at the next integer after a run.
 
-    ``delta`` None picks the largest of 1, 1/2, ..., 1/256 whose ids fit ``target_window``
-    (default: the language window), as V2PE/InternVL3 suggest for inference.
+    ``delta`` None picks the largest of 1, 1/2, ..., 1/256 whose ids fit ``target_window``, as
+    V2PE/InternVL3 (arXiv 2412.09616, 2504.10479 §2.1) suggest for inference. ``target_window``
+    None = the model's trained visual window (``RopeSpec.visual_window``: the adapter's, from its
+    cited source, or the checkpoint's ``vlmctx.json``), else its language window.
     """
 
     identity: ClassVar[dict[str, object]] = {"delta": 1.0}
@@ -302,14 +340,25 @@ class V2PE:
         return delta, pos, nxt
 
     def positions(self, layout: TokenLayout, spec: RopeSpec) -> Positions:
-        window = self.target_window or spec.window
+        window = self.target_window or spec.visual_window or spec.window
         delta, pos, nxt = self._choose(layout, spec, window)
-        return _plan(pos, nxt, _default_tables(spec), delta=delta, target_window=window)
+        if delta == 1.0 and self.delta is None:
+            _warn_identity("v2pe", f"{nxt:.0f} positions fit target_window {window} with delta 1")
+        return _plan(
+            pos, nxt, _default_tables(spec), delta=delta, target_window=window, positions=nxt
+        )
 
 
 @POSITIONS.register("mrope_pp", summary="M-RoPE++: keep t, ramp h, interpolate w (2412.12735)")
 class MRopePP:
-    """Per-axis frequency scaling for M-RoPE; ``factor`` None = fit into ``original_window``."""
+    """Per-axis frequency scaling for M-RoPE (GIRAFFE arXiv 2412.12735, Eq. 6).
+
+    ``factor`` None = GIRAFFE's ``s = L' / L_V``: the sequence's length in tokens over the
+    original *visual* context length ``L_V`` = ``original_window``, default the model's trained
+    visual window (``RopeSpec.visual_window``: 16384 for Qwen2-VL, GIRAFFE's L_V), else its
+    language window. Tokens, not M-RoPE position ids: ids grow far slower than tokens, and a
+    factor from them is below 1 on any real video.
+    """
 
     identity: ClassVar[dict[str, object]] = {"factor": 1.0}
     requires_mrope: ClassVar[bool] = True
@@ -327,12 +376,17 @@ class MRopePP:
                 f"{spec.family or '(unknown)'} uses 1-D RoPE: use vcwe, v2pe, yarn or ntk instead"
             )
         pos, nxt = base_position_ids(layout, True)
-        window = self.original_window or spec.window
-        s = _auto_factor(self.factor, nxt, window)
+        window = self.original_window or spec.visual_window or spec.window
+        s = _auto_factor(self.factor, layout.n, window)
         inv = rope.default_inv_freq(spec.head_dim, spec.rope_theta)
         if s > 1.0:
             inv = inv * rope.mrope_pp_gamma(inv, spec.mrope_section, s, spec.mrope_interleaved)  # type: ignore[arg-type]
-        return _plan(pos, nxt, [(inv, 1.0)], factor=s, original_window=window)
+        if s <= 1.0 and self.factor is None:
+            _warn_identity("mrope_pp", f"{layout.n} tokens fit the visual window L_V = {window}")
+        info = _frequency_info(inv, spec, s)
+        return _plan(
+            pos, nxt, [(inv, 1.0)], factor=s, original_window=window, tokens=layout.n, **info
+        )
 
 
 def compute_positions(
