@@ -103,6 +103,9 @@ def chunk_inputs(loaded: Loaded, text: str, frames: Frames) -> Any:
     kwargs: dict[str, Any] = {"text": [text], "return_tensors": "pt"}
     kwargs["videos"] = [np.ascontiguousarray(frames.data)]
     kwargs.update(loaded.adapter.video_kwargs(frames))
+    # our frames are always (t, h, w, 3); without this, processors guess the channel axis and
+    # take a 3-pixel-high frame for channels-first
+    kwargs.setdefault("input_data_format", "channels_last")
     return proc(**kwargs)
 
 
