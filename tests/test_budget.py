@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -11,6 +12,17 @@ from vlmctx.cli import main
 from vlmctx.config import ContextConfig
 from vlmctx.engine import VideoLM
 from vlmctx.errors import BudgetExceededError, ConfigError
+
+
+def _kv_bytes(cache) -> int:
+    """Bytes of the per-token K/V of the attention layers (linear-attention layers hold a
+    fixed-size state instead, which the planner does not count)."""
+    return sum(
+        t.numel() * t.element_size()
+        for la in cache.layers
+        if hasattr(la, "keys")
+        for t in (la.keys, la.values)
+    )
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -24,7 +36,7 @@ def test_planned_tokens_kv_and_weights_equal_measured(family: str) -> None:
     inputs = lm.adapter.build_inputs(lm.loaded, "Q?", frames)
     with torch.inference_mode():
         cache = lm.loaded.model(**inputs, use_cache=True).past_key_values
-    kv = sum(t.numel() * t.element_size() for la in cache.layers for t in (la.keys, la.values))
+    kv = _kv_bytes(cache)
     weights = sum(p.numel() * p.element_size() for p in lm.loaded.model.parameters())
     assert plan.total_tokens == inputs["input_ids"].shape[1]
     assert plan.visual_tokens == lm.adapter.count_visual(lm.loaded, inputs["input_ids"])
@@ -48,7 +60,7 @@ def test_planned_pooled_tokens_and_kv_equal_measured(family: str) -> None:
         kw, _, after = pooled_generate_kwargs(lm.loaded, inputs, POOLERS.create("progressive"))
         kw.pop("input_ids")
         cache = lm.loaded.model(**kw, use_cache=True).past_key_values
-    kv = sum(t.numel() * t.element_size() for la in cache.layers for t in (la.keys, la.values))
+    kv = _kv_bytes(cache)
     assert plan.visual_tokens == after
     assert plan.total_tokens == kw["inputs_embeds"].shape[1]
     assert plan.kv_cache_bytes == kv
@@ -84,3 +96,54 @@ def test_plan_command(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "visual tokens" in out and "64" in out  # 16 frames x 4 tokens
     assert main(["plan", "sample", "--model", "tiny-internvl", "--max-memory", "1KiB"]) != 0
+
+
+# ---- offline planning from architecture cards ----------------------------------------------------
+def test_plan_from_card_needs_no_hub(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Qwen2-VL-7B at 64 frames of 448 px: visual tokens exact (32 x 16 x 16), weights from the
+    card's parameter count, KV from its dims (2 x 28 layers x 4 heads x 128 x 2 bytes)."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    plan = plan_memory("Qwen/Qwen2-VL-7B-Instruct", 64, (448, 448), "Q?", "bfloat16")
+    assert plan.visual_tokens == 32 * 16 * 16
+    assert plan.weight_bytes == 8_291_375_616 * 2 and not plan.weights_exact
+    assert plan.kv_cache_bytes == plan.total_tokens * 2 * 28 * 4 * 128 * 2
+    assert "card" in plan.note and "upper bound" in plan.note
+    pooled = plan_memory("Qwen/Qwen2-VL-7B-Instruct", 64, (448, 448), "Q?", "bfloat16",
+                         pooling="progressive")  # fmt: skip
+    assert pooled.visual_tokens < plan.visual_tokens
+
+
+def test_fit_table_agrees_with_exact_plans(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The linear extension of the fit table equals the exact count at 32 frames, and the frames
+    it reports fit the budget while 8 more do not (by the planner's own figures)."""
+    from vlmctx.budget import FIT_STEP, Planner, fit_table
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    model, size, dur = "llava-hf/llava-onevision-qwen2-0.5b-ov-hf", (240, 320), 600.0
+    planner = Planner(model)
+    budget = 4 * 2**30
+    (row,) = fit_table(planner, size, dur, [budget], "bfloat16", "Q?", poolers=["none"])
+    assert row.per_frame >= 196  # 14x14 pooled tokens per frame + its timestamp text
+    exact = planner.count(32, size, "Q?", np.linspace(0, dur - 1e-3, 32), dur)
+    assert exact.total <= row.base + row.per_frame * 32 <= exact.total + 32  # text: upper bound
+    (n,) = row.frames
+    kv, act = planner.per_token(2)
+    weights, _ = planner.weights(2)
+    tokens = row.base + row.per_frame * n
+    assert weights + (kv + act) * tokens <= budget
+    assert weights + (kv + act) * (tokens + row.per_frame * FIT_STEP) > budget
+
+
+def test_cli_plan_fit_offline_and_bad_values(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["plan", "640x360@10m", "--model", "llava-hf/llava-onevision-qwen2-0.5b-ov-hf",
+            "--dtype", "bfloat16", "--sampler-arg", "n=8"]  # fmt: skip
+    assert main([*args, "--fit", "4GiB,80GiB"]) == 0
+    out = capsys.readouterr().out
+    assert "most frames that fit" in out and "every scheme fits the same frames" in out
+    assert main([*args, "--fit", "4GiB,lots"]) != 0
+    err = capsys.readouterr().err
+    assert "lots" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert main([*args, "--fit", "0GiB"]) != 0
+    assert main(["plan", "640x360@0s", "--model", "Qwen/Qwen2-VL-7B-Instruct"]) != 0
+    err = capsys.readouterr().err
+    assert "Traceback" not in err

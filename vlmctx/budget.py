@@ -45,6 +45,7 @@ class MemoryPlan:
     activation_bytes: int
     peak_prefill_bytes: int
     dtype: str
+    note: str = ""  # how the figures were obtained, where not exact (card plans)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -57,10 +58,12 @@ class MemoryPlan:
             ("total input tokens", f"{self.total_tokens:,}"),
             ("KV cache", f"{human_bytes(self.kv_cache_bytes)} ({self.dtype})"),
             ("weights", human_bytes(self.weight_bytes)
-             + ("" if self.weights_exact else " (estimated from config)")),
+             + ("" if self.weights_exact or self.note else " (estimated from config)")),
             ("activations (prefill)", human_bytes(self.activation_bytes)),
             ("peak prefill (est.)", human_bytes(self.peak_prefill_bytes)),
         ]  # fmt: skip
+        if self.note:
+            rows.append(("note", self.note))
         width = max(len(k) for k, _ in rows)
         return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 
@@ -92,11 +95,17 @@ def parse_bytes(text: str) -> int:
 
 
 def kv_bytes_per_token(text_config: Any, dtype_bytes: int) -> int:
-    """K and V of every layer for one token."""
+    """K and V of every attention layer for one token. Layers that ``layer_types`` marks as
+    linear attention (Qwen3.5's Gated DeltaNet) keep a fixed-size state, not a per-token cache,
+    and are not counted (their state is not planned)."""
     heads = text_config.num_attention_heads
     kv_heads = getattr(text_config, "num_key_value_heads", None) or heads
     head_dim = getattr(text_config, "head_dim", None) or text_config.hidden_size // heads
-    return 2 * text_config.num_hidden_layers * kv_heads * head_dim * dtype_bytes
+    types = getattr(text_config, "layer_types", None)
+    layers = text_config.num_hidden_layers
+    if types:
+        layers = sum(1 for t in types[:layers] if t != "linear_attention")
+    return 2 * layers * kv_heads * head_dim * dtype_bytes
 
 
 def _weights_from_headers(folder: Path) -> int | None:
@@ -119,7 +128,9 @@ def _weights_from_headers(folder: Path) -> int | None:
 def _weights_from_config(text_config: Any, dtype_bytes: int) -> int:
     """Language-model parameters from the config (the vision tower is not counted)."""
     h, inter = text_config.hidden_size, text_config.intermediate_size
-    kv = kv_bytes_per_token(text_config, 1) // (2 * text_config.num_hidden_layers)
+    heads = text_config.num_attention_heads
+    kv_heads = getattr(text_config, "num_key_value_heads", None) or heads
+    kv = kv_heads * (getattr(text_config, "head_dim", None) or text_config.hidden_size // heads)
     per_layer = 2 * h * h + 2 * h * kv + 3 * h * inter
     embed = 2 * text_config.vocab_size * h
     return (text_config.num_hidden_layers * per_layer + embed) * dtype_bytes
@@ -141,51 +152,141 @@ def plan_memory(
     ``pts_s``/``duration_s`` are the selected frames' timestamps and the video's length; families
     that write timestamps into the prompt need them for an exact token count (default: 1 fps).
     ``pooling`` counts visual tokens after that pooler (``vlmctx.pooling``), as the engine feeds them.
+    A hub id with an architecture card (``vlmctx.models.cards``) is planned from the card, with no
+    hub access: see :class:`Planner`.
     """
-    from transformers import AutoConfig, AutoProcessor
-
-    from vlmctx.models import ADAPTERS, family_of, resolve_source
-    from vlmctx.models.base import Loaded, _load_hint
-    from vlmctx.video.types import Frames, VideoInfo
-
     if frames < 1:
         raise ConfigError("a plan needs at least one frame")
+    _check_dtype(dtype)
+    planner = Planner(model)
+    count = planner.count(frames, frame_size, question, pts_s, duration_s)
+    return planner.plan(count, pooling, pooling_params, dtype)
+
+
+def _check_dtype(dtype: str) -> None:
     if dtype not in _DTYPE_BYTES:
         raise ConfigError(f"unknown dtype {dtype!r}; use one of {', '.join(_DTYPE_BYTES)}")
-    source = resolve_source(model)
-    adapter = ADAPTERS.create(family_of(model))
-    adapter.configure(source)
-    try:
-        config = AutoConfig.from_pretrained(source)
-        processor = AutoProcessor.from_pretrained(source)
-    except OSError as exc:
-        from vlmctx.errors import ModelLoadError
 
-        raise ModelLoadError(_load_hint(source, exc)) from exc
-    adapter.prepare_processor(processor)
-    h, w = frame_size
-    pts = np.arange(frames, dtype=np.float64) if pts_s is None else np.asarray(pts_s, np.float64)
-    if pts.shape != (frames,):
-        raise ConfigError(f"pts_s must hold {frames} timestamps, got {pts.shape}")
-    duration = float(duration_s) if duration_s is not None else float(frames)
-    info = VideoInfo("plan", frames, 1.0, duration, w, h, 0, "", False, pts, np.zeros(1, np.int64))
-    clip = Frames(np.zeros((frames, h, w, 3), np.uint8), np.arange(frames), pts, "plan", info,
-                  sample_fps=frames / max(duration, 1e-6))  # fmt: skip
-    loaded = Loaded(model=None, processor=processor, adapter=adapter, source=source)
-    inputs = adapter.build_inputs(loaded, question, clip)
-    total = int(inputs["input_ids"].shape[1])
-    visual = adapter.count_visual(loaded, inputs["input_ids"])
-    if pooling != "none":
-        after = _pooled_visual(adapter, config, inputs, frames, visual, pooling, pooling_params)
-        total, visual = total - visual + after, after
-    text = config.get_text_config()
-    nbytes = _DTYPE_BYTES[dtype]
-    kv = kv_bytes_per_token(text, nbytes) * total
-    exact = _weights_from_headers(Path(source)) if Path(source).is_dir() else None
-    weights = exact if exact is not None else _weights_from_config(text, nbytes)
-    act = total * nbytes * (4 * text.hidden_size + 3 * text.intermediate_size)
-    return MemoryPlan(model, frames, (h, w), visual, total, kv, weights, exact is not None,
-                      act, weights + kv + act, dtype)  # fmt: skip
+
+@dataclass(frozen=True)
+class TokenCount:
+    """Tokens of one prompt with ``frames`` frames, before pooling (``inputs``: processor output)."""
+
+    frames: int
+    frame_size: tuple[int, int]
+    total: int
+    visual: int
+    inputs: Any = None
+
+
+class Planner:
+    """What planning one model needs, built once: adapter, config, processor, weights.
+
+    Local folders, ``tiny-*`` and shipped checkpoints are read from disk (weights exact from the
+    safetensors headers). A hub id with an architecture card is planned from the card: its real
+    config, the family's real processor with the card's settings and a local byte-level tokenizer
+    (visual tokens exact; text counted one token per byte, an upper bound), weights = the card's
+    parameter count x dtype. Other hub ids are read through ``from_pretrained`` (cache or hub).
+    """
+
+    def __init__(self, model: str) -> None:
+        from vlmctx.models import ADAPTERS, family_of, resolve_source
+        from vlmctx.models.base import Loaded, _load_hint
+        from vlmctx.models.cards import find
+
+        self.model = model
+        source = resolve_source(model)
+        self.card = None if Path(source).exists() else find(model)
+        self.text_note = ""
+        if self.card is not None:
+            if self.card.family not in ADAPTERS:
+                raise ConfigError(
+                    f"{model} has a card of family {self.card.family!r}, but no adapter for it is "
+                    f"installed; supported families: {', '.join(ADAPTERS.names())}"
+                )
+            adapter = ADAPTERS.create(self.card.family)
+            config, processor = self.card.hf_config(), self.card.build_processor()
+            self.text_note = "text counted one token per byte (upper bound)"
+        else:
+            from transformers import AutoConfig, AutoProcessor
+
+            adapter = ADAPTERS.create(family_of(model))
+            adapter.configure(source)
+            try:
+                config = AutoConfig.from_pretrained(source)
+                processor = AutoProcessor.from_pretrained(source)
+            except OSError as exc:
+                from vlmctx.errors import ModelLoadError
+
+                raise ModelLoadError(_load_hint(source, exc)) from exc
+        adapter.prepare_processor(processor)
+        self.adapter, self.config, self.source = adapter, config, source
+        self.loaded = Loaded(model=None, processor=processor, adapter=adapter, source=source)
+
+    def count(
+        self,
+        frames: int,
+        frame_size: tuple[int, int],
+        question: str = "Describe the video.",
+        pts_s: Any = None,
+        duration_s: float | None = None,
+    ) -> TokenCount:
+        """Run the processor on a zero-filled clip of the planned size (exact token counts)."""
+        from vlmctx.video.types import Frames, VideoInfo
+
+        if frames < 1:
+            raise ConfigError("a plan needs at least one frame")
+        h, w = frame_size
+        pts = (
+            np.arange(frames, dtype=np.float64) if pts_s is None else np.asarray(pts_s, np.float64)
+        )
+        if pts.shape != (frames,):
+            raise ConfigError(f"pts_s must hold {frames} timestamps, got {pts.shape}")
+        duration = float(duration_s) if duration_s is not None else float(frames)
+        info = VideoInfo(
+            "plan", frames, 1.0, duration, w, h, 0, "", False, pts, np.zeros(1, np.int64)
+        )
+        clip = Frames(np.zeros((frames, h, w, 3), np.uint8), np.arange(frames), pts, "plan", info,
+                      sample_fps=frames / max(duration, 1e-6))  # fmt: skip
+        inputs = self.adapter.build_inputs(self.loaded, question, clip)
+        total = int(inputs["input_ids"].shape[1])
+        visual = self.adapter.count_visual(self.loaded, inputs["input_ids"])
+        return TokenCount(frames, (h, w), total, visual, inputs)
+
+    def after_pooling(self, count: TokenCount, pooling: str, params: Any = None) -> tuple[int, int]:
+        """(total, visual) tokens after ``pooling``."""
+        if pooling == "none":
+            return count.total, count.visual
+        after = _pooled_visual(self.adapter, self.config, count.inputs, count.frames, count.visual,
+                               pooling, params)  # fmt: skip
+        return count.total - count.visual + after, after
+
+    def weights(self, nbytes: int) -> tuple[int, bool]:
+        """(weight bytes, exact?)."""
+        if self.card is not None:
+            return self.card.parameters * nbytes, False
+        exact = _weights_from_headers(Path(self.source)) if Path(self.source).is_dir() else None
+        if exact is not None:
+            return exact, True
+        return _weights_from_config(self.config.get_text_config(), nbytes), False
+
+    def per_token(self, nbytes: int) -> tuple[int, int]:
+        """(KV bytes, prefill activation bytes) per token."""
+        text = self.config.get_text_config()
+        act = nbytes * (4 * text.hidden_size + 3 * text.intermediate_size)
+        return kv_bytes_per_token(text, nbytes), act
+
+    def plan(self, count: TokenCount, pooling: str, params: Any, dtype: str) -> MemoryPlan:
+        nbytes = _DTYPE_BYTES[dtype]
+        total, visual = self.after_pooling(count, pooling, params)
+        kv_tok, act_tok = self.per_token(nbytes)
+        weights, exact = self.weights(nbytes)
+        kv, act = kv_tok * total, act_tok * total
+        note = self.text_note
+        if self.card is not None:
+            note = f"weights from the card's {self.card.parameters:,} parameters; {note}"
+        return MemoryPlan(self.model, count.frames, count.frame_size, visual, total, kv, weights,
+                          exact, act, weights + kv + act, dtype, note)  # fmt: skip
 
 
 def _pooled_visual(
@@ -207,3 +308,74 @@ def check_budget(plan: MemoryPlan, max_memory: int | None) -> None:
             f"{human_bytes(max_memory)}: use fewer frames (--frames), smaller frames "
             "(--max-pixels), or raise --max-memory"
         )
+
+
+# ---- fit table: the most frames that fit each memory budget ------------------------------------
+FIT_STEP = 8  # frames are counted in multiples of 8: whole temporal patches and pooling groups
+
+
+@dataclass(frozen=True)
+class FitRow:
+    """Per pooler: tokens(n) = ``base + per_frame * n`` (n a multiple of FIT_STEP) and, per
+    budget, the most frames that fit (``None``: the weights alone do not fit)."""
+
+    pooling: str
+    base: float
+    per_frame: float
+    frames: tuple[int | None, ...]
+
+
+def fit_table(
+    planner: Planner,
+    frame_size: tuple[int, int],
+    duration_s: float,
+    budgets: list[int],
+    dtype: str,
+    question: str = "Describe the video.",
+    max_frames: int | None = None,
+    poolers: list[str] | None = None,
+) -> list[FitRow]:
+    """The most frames of ``frame_size`` spread over ``duration_s`` that fit each budget.
+
+    Tokens are counted exactly by the processor at FIT_STEP and 2 x FIT_STEP frames (timestamps
+    spread over the whole video, so their text is as long as at larger counts) and extended
+    linearly: every supported processor gives each frame (or temporal patch) a fixed token grid,
+    and poolers act per group of frames. Processors that shrink frames when a video is very long
+    (Qwen's total pixel cap) make the extension an over-count, i.e. conservative. Memory per
+    token (KV cache + prefill activations) is the planner's; ``max_frames`` caps the answer (the
+    video's frame count).
+    """
+    from vlmctx.pooling import POOLERS
+
+    _check_dtype(dtype)
+    nbytes = _DTYPE_BYTES[dtype]
+    kv_tok, act_tok = planner.per_token(nbytes)
+    weights, _ = planner.weights(nbytes)
+    counts = []
+    for n in (FIT_STEP, 2 * FIT_STEP):
+        pts = np.linspace(0.0, max(duration_s - 1e-3, 0.0), n)
+        counts.append(planner.count(n, frame_size, question, pts, duration_s))
+    rows = []
+    names = poolers or sorted(POOLERS.names(), key=lambda n: (n != "none", n))
+    for name in names:
+        (t1, _), (t2, _) = (planner.after_pooling(c, name) for c in counts)
+        per_frame = (t2 - t1) / FIT_STEP
+        base = t1 - per_frame * FIT_STEP
+        fits = []
+        for budget in budgets:
+            room = (budget - weights) // (kv_tok + act_tok)  # tokens that fit beside the weights
+            if room < base + per_frame * FIT_STEP:
+                fits.append(None if budget < weights else 0)
+                continue
+            n = int((room - base) // per_frame) // FIT_STEP * FIT_STEP
+            fits.append(n if max_frames is None else min(n, max_frames))
+        rows.append(FitRow(name, base, per_frame, tuple(fits)))
+    return rows
+
+
+def parse_budgets(text: str) -> list[int]:
+    """'24GiB,80GiB' -> bytes, each positive."""
+    out = [parse_bytes(part) for part in text.split(",") if part.strip()]
+    if not out or any(b <= 0 for b in out):
+        raise ConfigError(f"--fit needs positive memory sizes such as 24GiB,80GiB; got {text!r}")
+    return out

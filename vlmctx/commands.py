@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from typing import Any
 
@@ -39,12 +40,21 @@ def register_core(sub: argparse._SubParsersAction) -> None:
         help="tokens and memory of a plan, before loading any weight",
         description="Sample VIDEO as `ask` would and print the visual/total tokens, KV-cache size, "
         "weights and an estimate of peak prefill memory for MODEL, without loading weights. "
-        "With --max-memory, exits non-zero when the plan does not fit.",
+        "Hub ids with an architecture card (vlmctx.models.cards) need no hub access. "
+        "With --max-memory, exits non-zero when the plan does not fit; with --fit, prints the "
+        "most frames that fit each memory size, per pooler.",
     )
-    p.add_argument("video", help="path to a video file, or 'sample'")
+    p.add_argument(
+        "video",
+        help="path to a video file, 'sample', or a hypothetical video WIDTHxHEIGHT@DURATION "
+        "(e.g. 1280x720@30m; s/m/h, 30 fps) planned without any file",
+    )
     add_model_args(p)
     p.add_argument("--question", default="Describe the video.", help="prompt to count")
     p.add_argument("--max-memory", help="refuse plans above this, e.g. 24GiB")
+    p.add_argument(
+        "--fit", help="memory sizes, e.g. 24GiB,80GiB,141GiB: the most frames that fit each"
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
     add_context_args(p)
     p.set_defaults(func=cmd_plan)
@@ -124,13 +134,38 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
+_VIRTUAL = re.compile(r"^(\d+)x(\d+)@(\d+(?:\.\d+)?)([smh]?)$")
+
+
+def _video_info(video: str) -> Any:
+    """Probe ``video``, or describe the hypothetical video ``WxH@DURATION`` (30 fps)."""
+    import numpy as np
+
+    from vlmctx.video import probe
+    from vlmctx.video.types import VideoInfo
+
+    m = _VIRTUAL.match(video)
+    if m is None:
+        return probe(video)
+    w, h = int(m[1]), int(m[2])
+    seconds = float(m[3]) * {"": 1, "s": 1, "m": 60, "h": 3600}[m[4]]
+    n = int(round(seconds * 30))
+    if w <= 0 or h <= 0 or n < 1:
+        from vlmctx.errors import ConfigError
+
+        raise ConfigError(f"hypothetical video {video!r} needs a positive size and duration")
+    pts = np.arange(n, dtype=np.float64) / 30
+    return VideoInfo(video, n, 30.0, seconds, w, h, 0, "none (hypothetical)", False, pts,
+                     np.zeros(1, np.int64))  # fmt: skip
+
+
 def _plan(args: argparse.Namespace, config: Any, video: str, question: str) -> Any:
     """Plan ``video`` under ``config`` from its probe and sampler selection (nothing decoded)."""
     from vlmctx.budget import plan_memory
-    from vlmctx.video import SAMPLERS, probe
+    from vlmctx.video import SAMPLERS
     from vlmctx.video.reader import output_size
 
-    info = probe(video)
+    info = _video_info(video)
     sel = SAMPLERS.create(config.sampler, **dict(config.sampler_params)).select(info)
     size = output_size(info, sel.resize, config.max_pixels)
     dtype = args.dtype if args.dtype != "auto" else _auto_dtype(args.device)
@@ -146,16 +181,83 @@ def _auto_dtype(device: str) -> str:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from vlmctx.budget import check_budget, parse_bytes
+    from vlmctx.budget import check_budget, parse_budgets, parse_bytes
 
     config = context_from_args(args)
-    plan = _plan(args, config, resolve_video(args.video), args.question)
+    budgets = parse_budgets(args.fit) if args.fit is not None else None  # bad sizes fail first
+    video = resolve_video(args.video)
+    plan = _plan(args, config, video, args.question)
+    fit = _fit(args, config, video, budgets) if budgets else None
     if args.json:
-        print(json.dumps(dict(plan.to_dict(), config=config.to_dict())))
+        print(json.dumps(dict(plan.to_dict(), config=config.to_dict(), fit=fit)))
     else:
         print(plan.table())
+        if fit:
+            print()
+            print(_fit_text(fit))
     check_budget(plan, parse_bytes(args.max_memory) if args.max_memory else None)
     return 0
+
+
+def _fit(args: argparse.Namespace, config: Any, video: str, budgets: list[int]) -> dict:
+    """The fit table as data: most frames per pooler and budget (``vlmctx.budget.fit_table``)."""
+    from vlmctx.budget import Planner, fit_table, human_bytes
+    from vlmctx.video.reader import output_size
+
+    info = _video_info(video)
+    size = output_size(info, None, config.max_pixels)
+    dtype = args.dtype if args.dtype != "auto" else _auto_dtype(args.device)
+    planner = Planner(args.model)
+    rows = fit_table(planner, size, info.duration_s, budgets, dtype, args.question,
+                     max_frames=info.num_frames)  # fmt: skip
+    nbytes = {"float32": 4, "float64": 8}.get(dtype, 2)
+    kv, act = planner.per_token(nbytes)
+    weights, _ = planner.weights(nbytes)
+    window = planner.adapter.visual_window
+    none = next(r for r in rows if r.pooling == "none")
+    return {
+        "model": args.model, "dtype": dtype, "frame_size": list(size),
+        "duration_s": info.duration_s, "video_frames": info.num_frames,
+        "budgets": [human_bytes(b) for b in budgets], "weights_bytes": weights,
+        "kv_bytes_per_token": kv, "activation_bytes_per_token": act,
+        "rows": [{"pooling": r.pooling, "tokens_per_frame": r.per_frame,
+                  "frames": list(r.frames)} for r in rows],
+        "visual_window": window,
+        "visual_window_frames": None if window is None else int(window // max(none.per_frame, 1e-9)),
+    }  # fmt: skip
+
+
+def _fit_text(fit: dict) -> str:
+    from vlmctx.budget import human_bytes
+
+    h, w = fit["frame_size"]
+    lines = [
+        f"most frames that fit ({fit['model']}, {fit['dtype']}, frames {h}x{w} spread over "
+        f"{fit['duration_s']:.0f} s; the video has {fit['video_frames']:,} frames)",
+        f"{'pooler':<12} {'tokens/frame':>12} " + " ".join(f"{b:>11}" for b in fit["budgets"]),
+    ]
+    for r in fit["rows"]:
+        cells = []
+        for n in r["frames"]:
+            cells.append(
+                "weights" if n is None else (f"{n:,}" + ("*" if n == fit["video_frames"] else ""))
+            )
+        lines.append(f"{r['pooling']:<12} {r['tokens_per_frame']:>12.1f} "
+                     + " ".join(f"{c:>11}" for c in cells))  # fmt: skip
+    lines += [
+        "('weights': the weights alone do not fit; '*': every frame of the video fits)",
+        "position schemes change position ids and RoPE frequencies, never token counts or the KV "
+        "cache: every scheme fits the same frames.",
+        f"weights {human_bytes(fit['weights_bytes'])}; per token "
+        f"{human_bytes(fit['kv_bytes_per_token'])} KV cache + "
+        f"{human_bytes(fit['activation_bytes_per_token'])} prefill activations.",
+    ]
+    if fit["visual_window"]:
+        lines.append(
+            f"visual window {fit['visual_window']:,} tokens: without pooling it holds about "
+            f"{fit['visual_window_frames']:,} frames; vcwe and mrope_pp act only beyond it."
+        )
+    return "\n".join(lines)
 
 
 def _print_report(answer: Any) -> None:
