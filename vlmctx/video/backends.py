@@ -74,7 +74,8 @@ def preceding_keyframe(info: VideoInfo, index: int) -> int:
 def _miss(info: VideoInfo, backend: str, index: int) -> VideoDecodeError:
     return VideoDecodeError(
         f"{backend} could not produce frame {index} (pts {info.pts_s[index]:.3f}s) of "
-        f"{info.path!r}; the file may be damaged after that point. Try backend='pyav' or re-encode."
+        f"{info.path!r}: the file may be damaged after that point, or this backend cannot decode "
+        f"{info.codec!r} here. Try backend='auto', or re-encode the file."
     )
 
 
@@ -83,7 +84,7 @@ def decode_pyav(info: VideoInfo, indices: Sequence[int], sink: FrameSink) -> Non
     import av
 
     with av.open(info.path) as container:
-        stream = container.streams.video[0]
+        stream = container.streams[info.stream_index]
         raw = info.stream_pts
         for slot, index in enumerate(indices):
             kf = preceding_keyframe(info, int(index))
@@ -169,10 +170,26 @@ def decode_torchcodec(info: VideoInfo, indices: Sequence[int], sink: FrameSink) 
     """torchcodec ``get_frames_at`` with the frame index from :func:`probe` passed in as
     ``custom_frame_mappings`` (exact seeks without torchcodec's own full-file scan, VFR-safe),
     threads auto (the default of 1 costs ~5x, meta-pytorch/torchcodec#1639)."""
+    if info.open_gop:
+        raise VideoDecodeError(
+            f"torchcodec cannot read {info.path!r} correctly: it has open GOPs, and torchcodec's "
+            "seeks return wrong pixels for the frames shown before a keyframe. Use backend='auto'."
+        )
+    try:
+        _torchcodec_frames(info, indices, sink)
+    except (RuntimeError, ValueError) as exc:  # torchcodec raises plain errors from FFmpeg calls
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise VideoDecodeError(
+            f"torchcodec cannot decode {info.path!r} ({first}). Use backend='auto' or 'pyav'."
+        ) from exc
+
+
+def _torchcodec_frames(info: VideoInfo, indices: Sequence[int], sink: FrameSink) -> None:
     from torchcodec.decoders import VideoDecoder
 
     decoder = VideoDecoder(
         info.path,
+        stream_index=info.stream_index,
         num_ffmpeg_threads=0,
         dimension_order="NHWC",
         custom_frame_mappings=frame_mappings_json(info),

@@ -81,7 +81,7 @@ def decode_auto(
     raw = info.stream_pts
     slot_of = {int(raw[i]): s for s, i in enumerate(indices)}  # pts -> output slot
     with av.open(info.path) as container:
-        stream = container.streams.video[0]
+        stream = container.streams[info.stream_index]
         if threads:
             stream.thread_type = "AUTO"
         cc = stream.codec_context
@@ -101,19 +101,42 @@ def decode_auto(
 
 def _decode_run(container, stream, cc, slot_of: dict[int, int], last_pts: int, sink) -> None:  # noqa: ANN001
     """Demux and decode until the frame with ``last_pts`` is out (or the stream ends)."""
+    order = _DisplayOrder(sink.info.path)
     for packet in container.demux(stream):
         if packet.size == 0:
             continue
         cc.skip_frame = "DEFAULT" if packet.pts in slot_of else "NONREF"
         for frame in cc.decode(packet):
+            order.check(frame.pts)
             _take(frame, slot_of, sink)
             if frame.pts is not None and frame.pts >= last_pts:
                 return
         sink.check_time()
     cc.skip_frame = "DEFAULT"
     for frame in cc.decode(None):  # drain the decoder at end of stream
+        order.check(frame.pts)
         _take(frame, slot_of, sink)
     cc.flush_buffers()
+
+
+class _DisplayOrder:
+    """Frames leave the decoder in display order, so their pts must rise. Where they do not (a
+    raw H.264 stream muxed without timestamps gets pts = dts), "the frame with pts p" is not the
+    p-th frame shown: refuse rather than return a wrong frame."""
+
+    def __init__(self, path: str) -> None:
+        self.path, self.prev = path, None
+
+    def check(self, pts: int | None) -> None:
+        if pts is None:
+            return
+        if self.prev is not None and pts <= self.prev:
+            raise VideoDecodeError(
+                f"{self.path!r} has presentation timestamps out of display order (pts {pts} "
+                f"after {self.prev}): its muxer wrote them wrong, so frames cannot be identified. "
+                "Re-encode it: `ffmpeg -i in -c:v libx264 out.mp4`."
+            )
+        self.prev = pts
 
 
 def _take(frame, slot_of: dict[int, int], sink: FrameSink) -> bool:  # noqa: ANN001

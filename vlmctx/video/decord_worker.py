@@ -6,6 +6,12 @@ so no in-process timeout can interrupt it, and it leaks memory per reader (dmlc/
 kills the child) and returns all leaked memory to the OS when the child exits. Frames travel back
 through a ``.npy`` memory map the parent allocates, so nothing is pickled.
 
+decord addresses frames by counting, over its own frame list, and that list ignores edit lists:
+on ``ffmpeg -ss 3.3 -i in.mp4 -c copy cut.mp4`` it lists 191 frames where FFmpeg presents 152, and
+returns frames up to 3 off without an error. So files with discarded packets are refused before
+the child starts, and the child compares decord's frame list (count and timestamps, relative to
+the first) with the probe's and refuses any other mismatch (another stream picked, odd timing).
+
 Child entry point: ``python -m vlmctx.video.decord_worker REQUEST.json``.
 """
 
@@ -26,12 +32,24 @@ from vlmctx.video.types import VideoInfo
 
 DEFAULT_TIMEOUT_S = 600.0
 CHUNK = 16  # frames per get_batch: bounds the child's full-size memory
+_MISMATCH_EXIT = 3  # child exit code: decord's frame list is not the probe's (message on stderr)
 
 
 def decode_decord(
     info: VideoInfo, indices: Sequence[int], size: tuple[int, int], timeout_s: float | None
 ) -> np.ndarray:
     """Decode ``indices`` with decord in a child process; (t, h, w, 3) uint8 in display orientation."""
+    if info.discarded_packets:
+        raise VideoDecodeError(
+            f"decord cannot read {info.path!r} correctly: its edit list hides "
+            f"{info.discarded_packets} packets, which decord counts as frames (it would return "
+            "the wrong frames). Use backend='auto', 'pyav' or 'torchcodec'."
+        )
+    if info.open_gop:
+        raise VideoDecodeError(
+            f"decord cannot read {info.path!r} correctly: it has open GOPs, and decord's seeks "
+            "return wrong pixels for the frames shown before a keyframe. Use backend='auto'."
+        )
     timeout = DEFAULT_TIMEOUT_S if timeout_s is None else float(timeout_s)
     with tempfile.TemporaryDirectory(prefix="vlmctx-decord-") as tmp:
         out_path = os.path.join(tmp, "frames.npy")
@@ -43,6 +61,8 @@ def decode_decord(
             "path": info.path,
             "indices": [int(i) for i in indices],
             "size": list(size),
+            "pts_s": (info.pts_s - info.pts_s[0]).tolist(),
+            "display": [info.height, info.width],
             "out": out_path,
         }
         req_path = os.path.join(tmp, "request.json")
@@ -66,12 +86,32 @@ def _run_child(info: VideoInfo, req_path: str, timeout: float) -> None:
             "to hang, dmlc/decord#373); the worker was killed. Use backend='auto' or 'pyav', or "
             "raise timeout_s."
         ) from exc
+    if proc.returncode == _MISMATCH_EXIT:
+        raise VideoDecodeError(
+            f"decord cannot read {info.path!r} correctly: "
+            f"{err.decode(errors='replace').strip()}. Use backend='auto' or 'pyav'."
+        )
     if proc.returncode != 0:
-        tail = err.decode(errors="replace").strip().splitlines()[-3:]
+        tail = err.decode(errors="replace").strip().splitlines()[-1:]
         raise VideoDecodeError(
             f"decord failed on {info.path!r} after {time.monotonic() - start:.1f}s "
-            f"(exit {proc.returncode}): {' | '.join(tail)}. Try backend='pyav'."
+            f"(exit {proc.returncode}): {' | '.join(tail)[:300]}. Use backend='auto' or 'pyav'."
         )
+
+
+def _frame_list_mismatch(reader, pts_s: list[float]) -> str | None:  # noqa: ANN001
+    """Why decord's frame list differs from the probe's (count, or a timestamp off by more than
+    a millisecond, both relative to the first frame), or ``None`` when it is the same list."""
+    if len(reader) != len(pts_s):
+        return f"it lists {len(reader)} frames where FFmpeg presents {len(pts_s)}"
+    ts = reader.get_frame_timestamp(range(len(reader)))[:, 0]  # (t,) start seconds
+    off = np.abs((ts - ts[0]) - np.asarray(pts_s))
+    if off.max() > 1e-3:
+        bad = int(np.argmax(off))
+        return (
+            f"its frame {bad} is at {ts[bad] - ts[0]:.3f}s where FFmpeg's is at {pts_s[bad]:.3f}s"
+        )
+    return None
 
 
 def _child(req_path: str) -> None:
@@ -85,10 +125,18 @@ def _child(req_path: str) -> None:
     out = np.load(req["out"], mmap_mode="r+")
     size = tuple(req["size"])
     reader = decord.VideoReader(req["path"], ctx=decord.cpu(0), num_threads=0)
+    why = _frame_list_mismatch(reader, req["pts_s"])
+    if why is not None:
+        sys.stderr.write(why)
+        sys.exit(_MISMATCH_EXIT)
     indices = req["indices"]
     for start in range(0, len(indices), CHUNK):
         chunk = indices[start : start + CHUNK]
         batch = reader.get_batch(chunk).asnumpy()  # (t, h, w, 3) RGB, display orientation
+        if list(batch.shape[1:3]) != req["display"]:  # decord picked another stream
+            h, w = req["display"]
+            sys.stderr.write(f"it decodes {batch.shape[2]}x{batch.shape[1]} frames, not {w}x{h}")
+            sys.exit(_MISMATCH_EXIT)
         for j, img in enumerate(batch):  # decord applies the display matrix itself
             out[start + j] = resize_rgb(np.ascontiguousarray(img), size)
     out.flush()

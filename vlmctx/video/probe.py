@@ -5,25 +5,34 @@ the per-frame presentation times (display order) and the keyframe index come fro
 video packet — no pixels are decoded except the first frame, which proves the stream decodes and
 carries the display rotation. The scan costs about one read of the file (~1 s per GB) and is
 cached per (path, mtime, size).
+
+The frames are the ones FFmpeg *presents*: packets the demuxer flags discard (an MP4 edit list that
+starts inside a GOP — ``ffmpeg -ss 3.3 -i in.mp4 -c copy cut.mp4`` — or a muxer that cut its last
+frame) are decoded as references by every decoder but never shown, so they are not frames here
+(``discarded_packets`` counts them). The stream is the first video stream that is not cover art.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import stat
 from collections import OrderedDict
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
-from vlmctx.errors import VideoDecodeError, VideoNotFoundError
+from vlmctx.errors import VideoDecodeError, VideoError, VideoNotFoundError
 from vlmctx.video.types import VideoInfo
 
 log = logging.getLogger(__name__)
 
 _CACHE: OrderedDict[tuple[str, int, int], VideoInfo] = OrderedDict()
 _CACHE_SIZE = 64
+_ATTACHED_PIC = 0x400  # AV_DISPOSITION_ATTACHED_PIC: cover art stored as a video stream
 
 
 def probe(path: str | os.PathLike[str]) -> VideoInfo:
@@ -42,11 +51,24 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
 
 
 def _check_path(path: str | os.PathLike[str]) -> str:
+    """Resolve ``path`` and refuse, before opening it, anything that is not a readable regular file
+    (opening a FIFO would block until a writer appears)."""
     p = Path(path).expanduser()
-    if not p.exists():
-        raise VideoNotFoundError(f"video not found: {str(p)!r}. Check the path (and the cwd).")
-    if not p.is_file():
+    try:
+        mode = p.stat().st_mode
+    except FileNotFoundError:
+        raise VideoNotFoundError(
+            f"video not found: {str(p)!r}. Check the path (and the cwd)."
+        ) from None
+    except PermissionError as exc:
+        raise _denied(str(p)) from exc
+    if stat.S_ISDIR(mode):
         raise VideoNotFoundError(f"{str(p)!r} is a directory, not a video file; pass a file path.")
+    if not stat.S_ISREG(mode):
+        raise VideoNotFoundError(
+            f"{str(p)!r} is not a regular file (it is a {_file_kind(mode)}); vlmctx reads videos "
+            "from files: save the stream to a file first and pass that path."
+        )
     if p.stat().st_size == 0:
         raise VideoDecodeError(
             f"{str(p)!r} is empty (0 bytes); the copy or download probably failed — fetch it again."
@@ -54,12 +76,33 @@ def _check_path(path: str | os.PathLike[str]) -> str:
     return str(p.resolve())
 
 
+def _file_kind(mode: int) -> str:
+    kinds = [
+        (stat.S_ISFIFO, "FIFO (named pipe)"),
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"),
+        (stat.S_ISSOCK, "socket"),
+    ]
+    return next((name for test, name in kinds if test(mode)), "special file")
+
+
+def _denied(path: str) -> VideoError:
+    return VideoError(
+        f"permission denied: cannot read {path!r}. Check its permissions (and its folders'), "
+        "e.g. `ls -l`, or run as a user who may read it."
+    )
+
+
 def _open(path: str):  # noqa: ANN202 - av.container.InputContainer
     import av
 
     try:
         return av.open(path, mode="r")
+    except PermissionError as exc:  # av.error.PermissionError is both
+        raise _denied(path) from exc
     except av.error.FFmpegError as exc:
+        if getattr(exc, "errno", None) == errno.EACCES:
+            raise _denied(path) from exc
         raise VideoDecodeError(
             f"{path!r} is not a readable video container ({exc.__class__.__name__}: {exc}). "
             "Is it really a video (not text/HTML saved as .mp4)? Try `ffprobe` on it, or re-encode "
@@ -70,30 +113,58 @@ def _open(path: str):  # noqa: ANN202 - av.container.InputContainer
 def _probe_uncached(path: str, size: int) -> VideoInfo:
     container = _open(path)
     try:
-        if not container.streams.video:
-            kinds = sorted({s.type for s in container.streams}) or ["none"]
-            raise VideoDecodeError(
-                f"{path!r} has no video stream (streams: {', '.join(kinds)}); it is probably an "
-                "audio-only file. Pass a file with a video track."
-            )
-        stream = container.streams.video[0]
-        pts, keys = _scan_packets(container, stream, path)
+        stream = _video_stream(container, path)
+        pts, keys, discarded, open_gop = _scan_packets(container, stream, path)
         rotation, width, height = _first_frame(container, stream, path)
-        return _build_info(path, size, stream, pts, keys, rotation, width, height)
+        info = _build_info(path, size, stream, pts, keys, rotation, width, height)
+        if discarded:
+            log.info("%s: %d packets flagged discard (edit list) are not frames", path, discarded)
+        return replace(
+            info, discarded_packets=discarded, stream_index=stream.index, open_gop=open_gop
+        )
     finally:
         container.close()
 
 
-def _scan_packets(container, stream, path: str) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
-    """Raw pts of every video packet and its keyframe flag, sorted into display order."""
+def _video_stream(container, path: str):  # noqa: ANN001, ANN202 - av VideoStream
+    """The first video stream that is not an attached picture (cover art)."""
+    if not container.streams:
+        raise VideoDecodeError(
+            f"{path!r} is a container with no streams at all (nothing was ever written into it); "
+            "the recording or export did not finish. Re-export or re-download it."
+        )
+    videos = [s for s in container.streams.video if not s.disposition & _ATTACHED_PIC]
+    if not videos:
+        kinds = sorted({s.type for s in container.streams})
+        what = "only cover art" if container.streams.video else ", ".join(kinds)
+        raise VideoDecodeError(
+            f"{path!r} has no video stream (streams: {what}); it is probably an audio-only "
+            "file. Pass a file with a video track."
+        )
+    return videos[0]
+
+
+def _scan_packets(container, stream, path: str):  # noqa: ANN001, ANN202
+    """Raw pts of every presented video packet and its keyframe flag, sorted into display order;
+    how many packets the demuxer flagged discard (decoded as references, never shown); and whether
+    a GOP is open (a packet after a keyframe in decode order is shown before it)."""
     import av
 
     pts: list[int] = []
     keys: list[bool] = []
+    discarded = 0
     last_dts = None
+    key_pts, open_gop = None, False
     try:
         for packet in container.demux(stream):
             if packet.size == 0:
+                continue
+            if packet.is_keyframe:
+                key_pts = packet.pts
+            elif key_pts is not None and packet.pts is not None and packet.pts < key_pts:
+                open_gop = True
+            if packet.is_discard:
+                discarded += 1
                 continue
             p = packet.pts if packet.pts is not None else packet.dts
             if p is None:  # raw streams without timestamps: fall back to arrival order
@@ -117,7 +188,7 @@ def _scan_packets(container, stream, path: str) -> tuple[np.ndarray, np.ndarray]
     order = np.argsort(raw, kind="stable")
     raw_sorted = raw[order]
     keyflags = np.asarray(keys, dtype=bool)[order]
-    return raw_sorted, np.flatnonzero(keyflags).astype(np.int64)
+    return raw_sorted, np.flatnonzero(keyflags).astype(np.int64), discarded, open_gop
 
 
 def _first_frame(container, stream, path: str) -> tuple[int, int, int]:  # noqa: ANN001

@@ -28,7 +28,7 @@ def cut_scores(info: VideoInfo) -> tuple[np.ndarray, np.ndarray]:
     thumbs: list[np.ndarray] = []
     try:
         with av.open(info.path) as container:
-            stream = container.streams.video[0]
+            stream = container.streams[info.stream_index]
             stream.thread_type = "AUTO"
             stream.codec_context.skip_frame = "NONREF"
             for frame in container.decode(stream):

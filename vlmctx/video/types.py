@@ -40,6 +40,14 @@ class VideoInfo:
     stream_pts: np.ndarray | None = field(default=None, repr=False)  # (num_frames,) int64
     time_base: Fraction = Fraction(1, 1)
     start_s: float = 0.0  # the stream's start time (what OpenCV subtracts from its timestamps)
+    stream_index: int = 0  # container index of the video stream read (first one, not cover art)
+    # Packets the demuxer flagged discard (edit list before the first / after the last presented
+    # frame): decoded as references, never presented, so not frames. Non-zero means the file needs
+    # a decoder that honours edit lists (decord does not).
+    discarded_packets: int = 0
+    # Open GOPs: frames after a keyframe in decode order are shown before it (x264 open-gop, most
+    # broadcast streams). Backends that seek to that keyframe for them decode wrong pixels.
+    open_gop: bool = False
 
     def __hash__(self) -> int:
         return hash((self.path, self.num_frames, self.size_bytes))
