@@ -1,13 +1,17 @@
 from __future__ import annotations
 
 import os
+import struct
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tests.video.conftest import VFR_DURATIONS_MS
-from vlmctx.errors import VideoDecodeError, VideoNotFoundError
+from vlmctx.errors import VideoDecodeError, VideoError, VideoNotFoundError
 from vlmctx.video import probe
 from vlmctx.video.synthetic import clips
 
@@ -73,4 +77,64 @@ def test_truncated_file(tmp_path: Path, long_gop_clip: Path) -> None:
 def test_audio_only_file(tmp_path: Path) -> None:
     path = clips.write_audio_only(tmp_path / "tone.mp4")
     with pytest.raises(VideoDecodeError, match="no video stream"):
+        probe(path)
+
+
+def test_fifo_and_device_are_not_regular_files(tmp_path: Path) -> None:
+    """Before: "is a directory" (and opening a FIFO would block). Nothing is opened now."""
+    fifo = tmp_path / "pipe.mp4"
+    os.mkfifo(fifo)
+    with pytest.raises(VideoNotFoundError, match=r"not a regular file \(it is a FIFO"):
+        probe(fifo)
+    with pytest.raises(VideoNotFoundError, match="not a regular file.*character device"):
+        probe("/dev/null")
+
+
+def test_permission_denied_says_so_without_format_advice() -> None:
+    """Before: the FFmpeg error plus "is it really a video? re-encode" advice. As root, chmod 000
+    does not deny reading, so the probe runs in a child that drops to the ``nobody`` user."""
+    folder = tempfile.mkdtemp(prefix="vlmctx-perm-")
+    os.chmod(folder, 0o755)
+    path = Path(folder) / "secret.mp4"
+    clips.write_clip(path, num_frames=5)
+    path.chmod(0)
+    code = (
+        "from vlmctx.video import probe\n"
+        f"try:\n    probe({str(path)!r})\n"
+        "except Exception as exc:\n    print(type(exc).__name__, exc)\n"
+    )
+    drop = None
+    if os.geteuid() == 0:
+        drop = lambda: (os.setgid(65534), os.setuid(65534))  # noqa: E731
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            preexec_fn=drop,
+            cwd=Path(__file__).resolve().parents[2],
+        )
+    except PermissionError:
+        pytest.skip(
+            "running as root, and user nobody cannot run this interpreter (root ignores "
+            "chmod 000, so permission denial cannot be produced here)"
+        )
+    assert out.stdout.startswith("VideoError permission denied"), out.stdout + out.stderr
+    assert "re-encode" not in out.stdout and "really a video" not in out.stdout
+    assert issubclass(VideoError, Exception)
+
+
+def test_container_with_no_streams(tmp_path: Path) -> None:
+    """An MP4 holding only a movie header (ftyp + moov/mvhd): no tracks at all."""
+
+    def box(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", 8 + len(payload)) + kind + payload
+
+    matrix = struct.pack(">9I", 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
+    mvhd = b"\0" * 4 + struct.pack(">IIIIIH", 0, 0, 1000, 0, 0x10000, 0x100)
+    mvhd += b"\0" * 10 + matrix + b"\0" * 24 + struct.pack(">I", 1)
+    ftyp = b"isom" + struct.pack(">I", 512) + b"isomiso2mp41"
+    path = tmp_path / "nothing.mp4"
+    path.write_bytes(box(b"ftyp", ftyp) + box(b"moov", box(b"mvhd", mvhd)))
+    with pytest.raises(VideoDecodeError, match="no streams at all"):
         probe(path)
