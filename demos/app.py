@@ -20,9 +20,9 @@ from typing import Any
 
 import gradio as gr
 
-from demos.readout import frame_captions, memory_plan_for, readout_markdown
 from vlmctx.config import ContextConfig
 from vlmctx.errors import ConfigError, VlmctxError
+from vlmctx_demos.readout import frame_captions, memory_plan_for, readout_markdown
 
 CSS = "#answer-readout table {font-size: 0.85em}"
 

@@ -1,4 +1,5 @@
-"""``vlmctx demo``: start the Gradio video-QA app (entry point ``demo = demos.cli:register``)."""
+"""``vlmctx demo``: start the Gradio video-QA app (entry point ``demo =
+vlmctx_demos.cli:register``)."""
 
 from __future__ import annotations
 
@@ -38,9 +39,9 @@ def launch(args: argparse.Namespace, *, block: bool = True):  # -> (Blocks, url)
     cache = args.cache_dir or tempfile.mkdtemp(prefix="vlmctx-demo-")
     os.environ["GRADIO_TEMP_DIR"] = cache
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    from demos.app import CSS, build_app
     from vlmctx.assets import sample_video
     from vlmctx.engine import VideoLM
+    from vlmctx_demos.app import CSS, build_app
 
     lm = VideoLM.load(args.model, device=args.device, dtype=args.dtype)
     sample = str(sample_video())

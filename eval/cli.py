@@ -1,8 +1,8 @@
 """``vlmctx eval`` and ``vlmctx report``: registered into the ``vlmctx`` CLI by entry point.
 
-``register(subparsers)`` adds both subcommands (entry point ``eval = "eval.cli:register"`` in the
-``vlmctx.commands`` group). Bad input raises :mod:`vlmctx.errors` exceptions, which the core CLI
-prints as one line.
+``register(subparsers)`` adds both subcommands (entry point ``eval = "vlmctx_eval.cli:register"``
+in the ``vlmctx.commands`` group). Bad input raises :mod:`vlmctx.errors` exceptions, which the core
+CLI prints as one line.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def build_tasks(
     ``common`` (e.g. the ``--judge-*`` flags) goes to every task whose constructor takes the key;
     ``--task-arg`` values win over it. A common key that no task takes is an error.
     """
-    from eval.tasks.registry import TASKS, load_builtin_tasks
+    from vlmctx_eval.tasks.registry import TASKS, load_builtin_tasks
 
     load_builtin_tasks()
     wanted = [n.strip() for n in names.split(",") if n.strip()]
@@ -105,7 +105,7 @@ def _load_model(args: argparse.Namespace, config: Any, parallel: Any) -> Any:
 
 
 def _parallel(predictions: bool) -> Any:
-    from eval.runner import Parallel
+    from vlmctx_eval.runner import Parallel
 
     if predictions:
         return Parallel()
@@ -137,7 +137,7 @@ def _parallel(predictions: bool) -> Any:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from eval.runner import RunOptions, evaluate, run_dir_name
+    from vlmctx_eval.runner import RunOptions, evaluate, run_dir_name
 
     if not args.model and not args.predictions:
         raise ConfigError("give --model M to run a model, or --predictions FILE.jsonl to rescore")
@@ -175,7 +175,7 @@ def run_eval(args: argparse.Namespace) -> int:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from eval.report import write_report
+    from vlmctx_eval.report import write_report
 
     formats = [f.strip() for f in args.format.split(",") if f.strip()]
     written = write_report(args.dirs, args.output, formats, plots=not args.no_plots)

@@ -191,7 +191,7 @@ def write_report(
     tables = [comparison_table(runs), *frames_comparison_tables(runs), *breakdown_tables(runs)]
     images: list[str] = []
     if plots:
-        from eval.plots import make_plots
+        from vlmctx_eval.plots import make_plots
 
         images = make_plots(runs, out)
     written = list(images)

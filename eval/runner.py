@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from eval.records import ImageRef, JsonlLog, Sample, read_jsonl, write_atomic
-from eval.tasks.base import Task
 from vlmctx.errors import DataFormatError, VlmctxError
+from vlmctx_eval.records import ImageRef, JsonlLog, Sample, read_jsonl, write_atomic
+from vlmctx_eval.tasks.base import Task
 
 log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1

@@ -1,7 +1,7 @@
 """Experiment: the toy-lab model, trained on <= 16 frames, asked about videos of 1x to 16x that.
 
 The shipped ``toylab`` model (a 1M-parameter Qwen2-VL trained here, ``pipelines/toylab/train.py``)
-answers the toy-lab questions (:mod:`eval.tasks.toylab`) on videos of 16, 32, 64, 128 and 256
+answers the toy-lab questions (:mod:`vlmctx_eval.tasks.toylab`) on videos of 16, 32, 64, 128 and 256
 frames at 1 fps, under every position scheme (``default``, ``pi``, ``ntk``, ``yarn``, ``vcwe`` in
 both readings — one RoPE for the whole sequence, or extended frequencies for visual tokens only —
 ``v2pe``, ``mrope_pp``) with and without ``progressive`` pooling: 16 configurations on one loaded
@@ -13,7 +13,7 @@ VCWE. Resumable (each run directory resumes); the summary table goes to
 ``eval/bench/results/toylab.{md,json}`` with the report's plots beside it.
 
     vlmctx toylab run                   # ~15 min on 2 CPU cores
-    python -m eval.toylab_experiment --per-cell 4 --frames 16,64   # a quick look
+    python -m vlmctx_eval.toylab_experiment --per-cell 4 --frames 16,64   # a quick look
 """
 
 from __future__ import annotations
@@ -55,9 +55,9 @@ def label(cfg: Any) -> str:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Evaluate every configuration; return {label: {frames: accuracy}} plus per-task tables."""
-    from eval.runner import RunOptions, evaluate, run_dir_name
-    from eval.tasks.toylab import ToyLab
     from vlmctx.engine import VideoLM
+    from vlmctx_eval.runner import RunOptions, evaluate, run_dir_name
+    from vlmctx_eval.tasks.toylab import ToyLab
 
     out = Path(args.output_path)
     data = out / f"data-{args.frames.replace(',', '_')}-n{args.per_cell}-s{args.seed}"
@@ -130,7 +130,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
 
 def execute(args: argparse.Namespace) -> int:
     """Run the grid, write the summary table and the ``vlmctx report`` of all runs."""
-    from eval.report import write_report
+    from vlmctx_eval.report import write_report
 
     doc = run(args)
     results = Path(args.results)

@@ -1,8 +1,8 @@
 """``vlmctx batch``: answer questions about many videos into a resumable JSONL file.
 
 Plugged into ``vlmctx`` through the ``vlmctx.commands`` entry point ``batch =
-pipelines.batch_cli:register``; also runnable as ``python -m pipelines.batch_cli`` (which is what
-``accelerate launch -m pipelines.batch_cli ...`` uses for several GPUs).
+vlmctx_pipelines.batch_cli:register``; also runnable as ``python -m vlmctx_pipelines.batch_cli``
+(which is what ``accelerate launch -m vlmctx_pipelines.batch_cli ...`` uses for several GPUs).
 """
 
 from __future__ import annotations
@@ -68,8 +68,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
-    from pipelines.batch.items import load_items
-    from pipelines.batch_qa import BatchOptions, run_batch
+    from vlmctx_pipelines.batch.items import load_items
+    from vlmctx_pipelines.batch_qa import BatchOptions, run_batch
 
     opts = BatchOptions(
         output=args.output,
@@ -96,7 +96,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Standalone entry (``python -m pipelines.batch_cli``, e.g. under ``accelerate launch -m``):
+    """Standalone entry (``python -m vlmctx_pipelines.batch_cli``, e.g. ``accelerate launch -m``):
     the same parser and errors-as-one-line handling as ``vlmctx batch``."""
     from vlmctx.cli import main as vlmctx_main
 

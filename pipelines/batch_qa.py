@@ -1,21 +1,22 @@
 """Batch video QA: many (video, question) items -> one JSONL record each, resumable and parallel.
 
-    from pipelines.batch_qa import BatchOptions, run_batch
-    from pipelines.batch.items import load_items
+    from vlmctx_pipelines.batch_qa import BatchOptions, run_batch
+    from vlmctx_pipelines.batch.items import load_items
     summary = run_batch(load_items("videos/", ["What happens?"]), BatchOptions(output="out.jsonl"))
 
 How it runs (see docs/batch.md):
 
-* **Resumable.** Records are appended and fsynced one by one (:mod:`pipelines.batch.store`); a
-  rerun repairs a torn tail, reads which ids are finished and skips them.
+* **Resumable.** Records are appended and fsynced one by one
+  (:mod:`vlmctx_pipelines.batch.store`); a rerun repairs a torn tail, reads which ids are finished
+  and skips them.
 * **Robust.** A video that fails to decode, hangs past ``timeout_s`` or makes the model fail gives
   a record with ``error`` set; the job goes on. A summary (done / failed / skipped, throughput)
   ends the run.
 * **Overlapped.** Decode worker processes prefetch the next videos while the model answers
-  (:mod:`pipelines.batch.decode`); all questions about one video share one decode.
+  (:mod:`vlmctx_pipelines.batch.decode`); all questions about one video share one decode.
 * **Data parallel.** Under ``accelerate launch`` every rank loads the model on its own device and
   claims videos longest-first from a queue shared through the file system
-  (:mod:`pipelines.batch.schedule`), so no rank idles while another still holds long videos.
+  (:mod:`vlmctx_pipelines.batch.schedule`), so no rank idles while another still holds long videos.
 """
 
 from __future__ import annotations
@@ -28,18 +29,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipelines.batch.decode import (
+from vlmctx.config import ContextConfig
+from vlmctx.errors import ConfigError
+from vlmctx_pipelines.batch.decode import (
     DEFAULT_DECODER,
     Decoded,
     DecodePool,
     InlineDecoder,
     describe,
 )
-from pipelines.batch.items import Item, Job, group_jobs
-from pipelines.batch.schedule import LocalQueue, SharedQueue
-from pipelines.batch.store import RecordWriter, finished, repair
-from vlmctx.config import ContextConfig
-from vlmctx.errors import ConfigError
+from vlmctx_pipelines.batch.items import Item, Job, group_jobs
+from vlmctx_pipelines.batch.schedule import LocalQueue, SharedQueue
+from vlmctx_pipelines.batch.store import RecordWriter, finished, repair
 
 log = logging.getLogger(__name__)
 

@@ -2,9 +2,12 @@
 
 ``demos -> pipelines -> vlmctx`` and ``eval -> vlmctx``: the library imports no room, ``eval`` and
 ``pipelines`` do not import each other, nothing imports ``demos`` or ``tests``, and the rooms'
-import graph has no cycle. Imports are read from the source (``import``/``from`` statements at
-any depth, ``__import__``/``importlib.import_module`` with a literal name, and string literals that
-name another room's module, such as ``"pkg.module:function"`` specs or ``-m pkg.module``).
+import graph has no cycle. The rooms install as ``vlmctx_eval``, ``vlmctx_pipelines`` and
+``vlmctx_demos`` (folders ``eval/``, ``pipelines/``, ``demos/``): nothing may import a folder name,
+and ``pyproject.toml`` lists every package. Imports are read from the source
+(``import``/``from`` statements at any depth, ``__import__``/``importlib.import_module`` with a
+literal name, and string literals that name another room's module, such as
+``"pkg.module:function"`` specs or ``-m pkg.module``).
 """
 
 from __future__ import annotations
@@ -13,15 +16,26 @@ import ast
 import re
 from pathlib import Path
 
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
 ROOT = Path(__file__).resolve().parents[1]
 # room (its import name) -> folder in the repository
-ROOMS = {"vlmctx": "vlmctx", "pipelines": "pipelines", "eval": "eval", "demos": "demos"}
+ROOMS = {
+    "vlmctx": "vlmctx",
+    "vlmctx_pipelines": "pipelines",
+    "vlmctx_eval": "eval",
+    "vlmctx_demos": "demos",
+}
 ALLOWED = {  # room -> rooms it may import
     "vlmctx": set(),
-    "pipelines": {"vlmctx"},
-    "eval": {"vlmctx"},
-    "demos": {"pipelines", "vlmctx"},
+    "vlmctx_pipelines": {"vlmctx"},
+    "vlmctx_eval": {"vlmctx"},
+    "vlmctx_demos": {"vlmctx_pipelines", "vlmctx"},
 }
+FOLDER_NAMES = {"eval", "pipelines", "demos"}  # importable only from the repository root: never
 FRONT_END_ONLY = {"gradio", "matplotlib", "playwright"}
 _MODULE_STRING = re.compile(r"^-?m?\s*([A-Za-z_]\w*)[.:][A-Za-z_]")
 
@@ -41,7 +55,7 @@ def _imports(path: Path) -> set[str]:
                 names.add(arg.value.split(".")[0])
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):
             match = _MODULE_STRING.match(node.value)
-            if match and match.group(1) in ROOMS:
+            if match and match.group(1) in set(ROOMS) | FOLDER_NAMES:
                 names.add(match.group(1))
     return names
 
@@ -91,6 +105,29 @@ def test_every_room_imports_only_what_the_direction_allows() -> None:
     assert not bad, "forbidden imports between rooms:\n" + "\n".join(bad)
 
 
+def test_nothing_imports_a_room_by_its_folder_name() -> None:
+    """``eval.x`` would import the folder from the repository root, a second copy of the module
+    beside ``vlmctx_eval.x`` (and fail in an installed package)."""
+    bad = []
+    for folder in [*ROOMS.values(), "tests"]:
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            hit = _imports(path) & FOLDER_NAMES
+            if hit:
+                bad.append(f"{path.relative_to(ROOT)} imports {sorted(hit)}")
+    assert not bad, "\n".join(bad)
+
+
+def test_pyproject_installs_every_package_under_its_room_name() -> None:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]
+    assert config["setuptools"]["package-dir"] == ROOMS
+    found = {
+        ".".join([room, *init.parent.relative_to(ROOT / folder).parts])
+        for room, folder in ROOMS.items()
+        for init in (ROOT / folder).rglob("__init__.py")
+    }
+    assert sorted(config["setuptools"]["packages"]) == sorted(found)
+
+
 def test_library_never_imports_front_end_deps() -> None:
     hits = {k: v for k, v in room_edges()["vlmctx"].items() if k in FRONT_END_ONLY}
     assert not hits, hits
@@ -105,11 +142,15 @@ def test_the_checks_see_what_they_look_for(tmp_path) -> None:
     """The walker finds static, dynamic and string imports; the cycle finder finds cycles."""
     src = tmp_path / "m.py"
     src.write_text(
-        "import eval.x\nfrom pipelines import y\ndef f():\n    from demos.app import z\n"
-        "importlib.import_module('vlmctx.video')\nDECODER = 'pipelines.batch.decode:decode'\n"
-        "CMD = ['python', '-m', 'eval.bench.memory']\nNAME = 'eval'\n",
+        "import vlmctx_eval.x\nfrom vlmctx_pipelines import y\n"
+        "def f():\n    from vlmctx_demos.app import z\n"
+        "importlib.import_module('vlmctx.video')\n"
+        "DECODER = 'vlmctx_pipelines.batch.decode:decode'\n"
+        "CMD = ['python', '-m', 'vlmctx_eval.bench.memory']\nNAME = 'eval'\n",
         encoding="utf-8",
     )
-    assert _imports(src) >= {"eval", "pipelines", "demos", "vlmctx"}
+    assert _imports(src) == {"vlmctx_eval", "vlmctx_pipelines", "vlmctx_demos", "vlmctx"}
+    src.write_text("import eval.x\nRUN = '-m pipelines.batch_cli'\n", encoding="utf-8")
+    assert _imports(src) == {"eval", "pipelines"}
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": set()}) == []

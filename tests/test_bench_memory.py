@@ -8,8 +8,8 @@ import json
 import pytest
 import torch
 
-from eval.bench import gpu_memory
-from eval.bench.memory import LiveBytes, run_case
+from vlmctx_eval.bench import gpu_memory
+from vlmctx_eval.bench.memory import LiveBytes, run_case
 
 # head_dim 64 (the bench's M-RoPE sections need it)
 SMALL_LM = dict(hidden_size=128, intermediate_size=512, num_hidden_layers=2,

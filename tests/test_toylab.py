@@ -76,8 +76,8 @@ def test_the_sample_video_is_the_sample_scene() -> None:
 
 
 def test_task_generates_loads_scores_and_aggregates(tmp_path) -> None:
-    from eval.records import Sample
-    from eval.tasks.toylab import ToyLab
+    from vlmctx_eval.records import Sample
+    from vlmctx_eval.tasks.toylab import ToyLab
 
     task = ToyLab(dir=str(tmp_path), frames="8,12", kinds="ball,when", per_cell=2, seed=3)
     loaded = task.load()
@@ -101,11 +101,11 @@ def test_task_generates_loads_scores_and_aggregates(tmp_path) -> None:
 
 def test_training_prompt_is_the_engines_prompt() -> None:
     """The model is trained on exactly the token sequence VideoLM builds at inference."""
-    from pipelines.toylab.model import build_processor
-    from pipelines.toylab.train import RENDER, prompt, video_inputs
     from vlmctx.models import ADAPTERS
     from vlmctx.models.base import Loaded
     from vlmctx.video.types import Frames, VideoInfo
+    from vlmctx_pipelines.toylab.model import build_processor
+    from vlmctx_pipelines.toylab.train import RENDER, prompt, video_inputs
 
     proc = build_processor()
     scene, question, _ = make_item("count", 8, np.random.default_rng(0))
@@ -122,8 +122,8 @@ def test_training_prompt_is_the_engines_prompt() -> None:
 
 
 def test_train_script_writes_a_checkpoint_vlmctx_loads(tmp_path) -> None:
-    from pipelines.toylab.train import train
     from vlmctx.engine import VideoLM
+    from vlmctx_pipelines.toylab.train import train
 
     args = Namespace(out=str(tmp_path / "ck"), steps=2, batch=2, lr=1e-3, warmup=1, max_frames=8,
                      seed=0, threads=1, eval_items=1, no_progress=True)  # fmt: skip
@@ -144,7 +144,7 @@ def test_train_script_writes_a_checkpoint_vlmctx_loads(tmp_path) -> None:
 def test_experiment_runs_the_grid_and_reports(tmp_path) -> None:
     import argparse
 
-    from eval.toylab_experiment import add_args, execute
+    from vlmctx_eval.toylab_experiment import add_args, execute
 
     p = argparse.ArgumentParser()
     add_args(p)

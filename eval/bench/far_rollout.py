@@ -6,7 +6,8 @@ long-term frames; FAR-Long two-level cache), and records the wall time of every 
 the per-frame cost can be read against the frame index (flat with long-term compression). Also
 checks that cached and recomputed frames agree. Writes ``eval/bench/results/far_rollout.{json,md}``.
 
-    python -m eval.bench.far_rollout [--model far-shapes] [--frames 64] [--steps 25] [--batch 4]
+    python -m vlmctx_eval.bench.far_rollout [--model far-shapes] [--frames 64] [--steps 25]
+        [--batch 4]
 """
 
 from __future__ import annotations
@@ -97,7 +98,10 @@ def to_markdown(r: dict) -> str:
             f"{row['speedup']:.1f}x | {row['max_abs_diff']:.1e} | "
             f"{_quarters(row['cached_per_frame_s'])} | {_quarters(row['recompute_per_frame_s'])} |"
         )
-    lines += ["", "Command: `python -m eval.bench.far_rollout` (machine shared with other jobs)."]
+    lines += [
+        "",
+        "Command: `python -m vlmctx_eval.bench.far_rollout` (machine shared with other jobs).",
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -14,9 +14,9 @@ largest frame count that fitted and why the search stopped: the frames ratio is 
 power-of-two granularity) only where both searches stopped on memory.
 Goal (pooling issue): >= 2x the frames with progressive pooling. Budget: < 8 minutes on one GPU.
 
-    python -m eval.bench.gpu_memory [--max-frames 8192] [--time-budget 400]
-    python -m eval.bench.gpu_memory --dry-run   # CPU, shrunk config: exercises every code path;
-                                                # --capacity-gib emulates a device memory limit
+    python -m vlmctx_eval.bench.gpu_memory [--max-frames 8192] [--time-budget 400]
+    python -m vlmctx_eval.bench.gpu_memory --dry-run  # CPU, shrunk config: every code path;
+                                                     # --capacity-gib emulates a device limit
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ class _Stage:
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats()
         else:
-            from eval.bench.memory import LiveBytes
+            from vlmctx_eval.bench.memory import LiveBytes
 
             self._live = LiveBytes().__enter__()
         self._t0 = time.perf_counter()

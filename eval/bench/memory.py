@@ -41,8 +41,8 @@ working-set ratio shows what pooling does to the part that scales with tokens. T
 (``vlmctx.budget.plan_memory`` on this config, saved without weights) is compared on KV (goal
 within 5%) and on its peak estimate (LM weights from config + KV + activation estimate).
 
-    python -m eval.bench.memory            # full run: 32/64/128/256 frames x 4 poolers
-    python -m eval.bench.memory --quick    # 8/16 frames, for a smoke test
+    python -m vlmctx_eval.bench.memory            # full run: 32/64/128/256 frames x 4 poolers
+    python -m vlmctx_eval.bench.memory --quick    # 8/16 frames, for a smoke test
 """
 
 from __future__ import annotations
@@ -429,7 +429,7 @@ def main(argv: list[str] | None = None) -> None:
 def _run_subprocess(frames: int, pooler: str, tries: int = 2) -> dict:
     """One case in a fresh process; retried once (the working tree is shared and may be caught
     mid-edit), then the child's stderr is shown."""
-    cmd = [sys.executable, "-m", "eval.bench.memory", "--case", str(frames), pooler]
+    cmd = [sys.executable, "-m", "vlmctx_eval.bench.memory", "--case", str(frames), pooler]
     for attempt in range(tries):
         res = subprocess.run(cmd, capture_output=True, text=True)
         if res.returncode == 0:
@@ -440,7 +440,7 @@ def _run_subprocess(frames: int, pooler: str, tries: int = 2) -> dict:
 
 
 def _write(rows: list[dict], name: str, quick: bool) -> None:
-    cmd = "python -m eval.bench.memory" + (" --quick" if quick else "")
+    cmd = "python -m vlmctx_eval.bench.memory" + (" --quick" if quick else "")
     md = _header(rows, cmd) + _tables(rows) + "\n"
     (OUT / f"{name}.md").write_text(md)
     _plot(rows, OUT / f"{name}.png")

@@ -7,7 +7,7 @@ in ``PlannedRotaryEmbedding`` with the scheme's plan and float ids. Rounds alter
 that drift on a shared machine hits all of them alike; the table gives the median per case, its
 ratio to ``stock`` (goal <= 1.03) and the rotary module's own time.
 
-    python -m eval.bench.position_overhead --tokens 16384 --device cuda
+    python -m vlmctx_eval.bench.position_overhead --tokens 16384 --device cuda
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ libx264 veryfast, GOP 250 (closed, no scene-cut keyframes), 2 B-frames; 10 min 1
 peak RSS is its own; the time covers probe + decode (imports excluded). Frames are compared with a
 reference, the full sequential PyAV decode (the ``pyav_from_start`` baseline), byte for byte.
 
-    python -m eval.bench.sampling            # full run, writes results/sampling.{json,md}
-    python -m eval.bench.sampling --quick    # ~1 min smoke run on a short clip
+    python -m vlmctx_eval.bench.sampling            # full run, writes results/sampling.{json,md}
+    python -m vlmctx_eval.bench.sampling --quick    # ~1 min smoke run on a short clip
 """
 
 from __future__ import annotations
@@ -145,7 +145,7 @@ def _child(spec: dict) -> None:
 
 
 def run_case(spec: dict, timeout: float) -> dict:
-    cmd = [sys.executable, "-m", "eval.bench.sampling", "--child", json.dumps(spec)]
+    cmd = [sys.executable, "-m", "vlmctx_eval.bench.sampling", "--child", json.dumps(spec)]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:

@@ -16,8 +16,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
-from eval.records import Sample
 from vlmctx.registry import Registry
+from vlmctx_eval.records import Sample
 
 
 @dataclass

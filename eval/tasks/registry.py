@@ -5,16 +5,16 @@ from __future__ import annotations
 import importlib
 import logging
 
-from eval.tasks.base import TASKS
+from vlmctx_eval.tasks.base import TASKS
 
 log = logging.getLogger(__name__)
 BUILTIN = (
-    "eval.tasks.mmlongbench",
-    "eval.tasks.longvideo_mcq",
-    "eval.tasks.vniah",
-    "eval.tasks.toylab",
+    "vlmctx_eval.tasks.mmlongbench",
+    "vlmctx_eval.tasks.longvideo_mcq",
+    "vlmctx_eval.tasks.vniah",
+    "vlmctx_eval.tasks.toylab",
 )
-OPTIONAL = ("eval.tasks.videogen",)
+OPTIONAL = ("vlmctx_eval.tasks.videogen",)
 
 __all__ = ["TASKS", "load_builtin_tasks"]
 

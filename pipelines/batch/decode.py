@@ -57,7 +57,7 @@ def decode_video(path: str, config: ContextConfig) -> Any:
     return read_frames(info, selection, config.backend, config.max_pixels)
 
 
-DEFAULT_DECODER = "pipelines.batch.decode:decode_video"
+DEFAULT_DECODER = "vlmctx_pipelines.batch.decode:decode_video"
 
 
 def describe(exc: BaseException) -> str:

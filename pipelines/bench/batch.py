@@ -3,9 +3,9 @@
 Twenty generated 640x480 H.264 clips of mixed lengths (4-40 s at 25 fps; x264 defaults for web
 video: GOP 250, B-frames; textured, moving content at ~0.6 Mbit/s) are sampled at 2 fps (Qwen's
 default; with 10 s GOPs that decodes most reference frames) and go through
-:func:`pipelines.batch_qa.run_batch` twice with the same loaded model: ``sequential`` decodes each
-video inline right before its question (``decode_workers=0``); ``overlapped`` lets decode worker
-processes (2, the CLI's default) prefetch the next videos while the model answers.
+:func:`vlmctx_pipelines.batch_qa.run_batch` twice with the same loaded model: ``sequential``
+decodes each video inline right before its question (``decode_workers=0``); ``overlapped`` lets
+decode worker processes (2, the CLI's default) prefetch the next videos while the model answers.
 
 Fairness: the model runs with one torch thread in both modes (on a 2-core machine the decode
 workers get the other core; sequential decoding may still use both cores through the codec's own
@@ -15,8 +15,8 @@ ratio is given both without it (steady state, as in a long job) and with it (end
 are compared item by item; the in-process probe cache is cleared before every run, so the
 sequential mode does not reuse the packet scans of earlier runs (fresh workers cannot). The goal is >= 1.5x items per second.
 
-    python -m pipelines.bench.batch                      # tiny-qwen2_vl on CPU
-    python -m pipelines.bench.batch --device cuda --model tiny-qwen2_vl
+    python -m vlmctx_pipelines.bench.batch                      # tiny-qwen2_vl on CPU
+    python -m vlmctx_pipelines.bench.batch --device cuda --model tiny-qwen2_vl
 """
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from pipelines.batch.items import Item, item_id
-from pipelines.batch_qa import BatchOptions, run_batch
 from vlmctx.config import ContextConfig
 from vlmctx.video.synthetic.writer import write_h264
+from vlmctx_pipelines.batch.items import Item, item_id
+from vlmctx_pipelines.batch_qa import BatchOptions, run_batch
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -220,7 +220,7 @@ def table(r: dict) -> str:
         "modes run in one process, in the order of the rows (A B B A ..., so a drift in the "
         "machine's load cancels); the speedup compares the summed seconds of each mode, and "
         "each adjacent pair gives one per-round ratio).\n\n"
-        "Command: `OMP_NUM_THREADS=1 nice -n 10 python -m pipelines.bench.batch "
+        "Command: `OMP_NUM_THREADS=1 nice -n 10 python -m vlmctx_pipelines.bench.batch "
         f"--device {r['device']} --workers {r['decode_workers']}`\n\n"
         "| mode | items | frames | pool start-up s | seconds (excl. start-up) | items/s | "
         "end-to-end s | end-to-end items/s | CPU s | cores used | sum decode s | "

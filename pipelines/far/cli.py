@@ -68,7 +68,7 @@ def register_train(subparsers: argparse._SubParsersAction) -> argparse.ArgumentP
 def run_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from pipelines.far.train import TrainConfig, train
+    from vlmctx_pipelines.far.train import TrainConfig, train
 
     if args.steps < 1 or args.batch < 1:
         raise ConfigError("--steps and --batch must be >= 1")
@@ -174,8 +174,8 @@ def _context(args: argparse.Namespace, cfg) -> torch.Tensor:
 def run_generate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from pipelines.far.video_io import SUFFIXES, write_video
     from vlmctx.far import FlexRoPE, RolloutConfig, load_model, rollout
+    from vlmctx_pipelines.far.video_io import SUFFIXES, write_video
 
     if args.frames < 1:
         raise ConfigError(f"--frames must be >= 1 (got {args.frames})")

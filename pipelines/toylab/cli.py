@@ -13,7 +13,7 @@ from typing import Any
 
 
 def _train(args: argparse.Namespace) -> int:
-    from pipelines.toylab.train import train
+    from vlmctx_pipelines.toylab.train import train
 
     summary = train(args)
     acc = ", ".join(f"{k} {v:.0%}" for k, v in summary["accuracy_at_trained_length"].items())
@@ -24,7 +24,7 @@ def _train(args: argparse.Namespace) -> int:
 
 def register(jobs: Any) -> None:
     """Add ``train`` to the subcommands of ``vlmctx toylab`` (``jobs``)."""
-    from pipelines.toylab.train import add_args
+    from vlmctx_pipelines.toylab.train import add_args
 
     t = jobs.add_parser("train", help="train the toy-lab model from scratch (CPU, ~15 min)")
     add_args(t)

@@ -1,13 +1,13 @@
 """Train the toy-lab model from scratch on short synthetic videos (CPU, minutes) and ship it.
 
 Every step draws a fresh batch of toy-lab questions
-(``vlmctx.video.synthetic.toy_scenes.make_item``: ball, needle, count, order, when) over videos of 4..``max_frames`` frames at 1 fps, rendered at 128x96
-and fed through the real Qwen2-VL processor exactly as ``VideoLM`` feeds them at inference (same
-chat template, no time prefix). The loss covers the answer and the closing ``<|im_end|>`` only.
+(``vlmctx.video.synthetic.toy_scenes.make_item``: ball, needle, count, order, when) over videos of
+4..``max_frames`` frames at 1 fps, rendered at 128x96 and fed through the real Qwen2-VL processor
+exactly as ``VideoLM`` feeds them at inference (same chat template, no time prefix). The loss covers the answer and the closing ``<|im_end|>`` only.
 Seeded: the same command gives the same weights on the same machine and library versions.
 
-``vlmctx toylab train -o DIR`` (or ``python -m pipelines.toylab.train``); the shipped checkpoint in
-``vlmctx/models/checkpoints/toylab`` was made with the defaults (see its ``vlmctx.json``).
+``vlmctx toylab train -o DIR`` (or ``python -m vlmctx_pipelines.toylab.train``); the shipped
+checkpoint in ``vlmctx/models/checkpoints/toylab`` was made with the defaults (see its ``vlmctx.json``).
 """
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     import torch
     from tqdm import tqdm
 
-    from pipelines.toylab.model import build_model, build_processor
+    from vlmctx_pipelines.toylab.model import build_model, build_processor
 
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)

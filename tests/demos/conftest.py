@@ -20,7 +20,7 @@ def free_port() -> int:
 def demo_server(tmp_path_factory: pytest.TempPathFactory):
     """(Blocks, base URL, cache dir) of a running demo; closed at the end of the session."""
     pytest.importorskip("gradio", reason="the demo needs gradio (pip install 'vlmctx[demo]')")
-    from demos.cli import launch
+    from vlmctx_demos.cli import launch
 
     cache = tmp_path_factory.mktemp("demo-cache")
     args = argparse.Namespace(

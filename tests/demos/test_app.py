@@ -9,9 +9,9 @@ import pytest
 
 gr = pytest.importorskip("gradio", reason="the demo needs gradio (pip install 'vlmctx[demo]')")
 
-from demos.app import DemoApp, Session, make_config  # noqa: E402
-from demos.readout import memory_plan_for  # noqa: E402
 from tests.demos.conftest import TINY  # noqa: E402
+from vlmctx_demos.app import DemoApp, Session, make_config  # noqa: E402
+from vlmctx_demos.readout import memory_plan_for  # noqa: E402
 
 CONTROLS = ("uniform", 6, 1.0, "none", "", "default", "")
 
@@ -138,7 +138,7 @@ def test_server_serves_only_its_own_files(demo_server) -> None:
 
 
 def test_demo_subcommand_registers() -> None:
-    from demos.cli import register
+    from vlmctx_demos.cli import register
 
     parser = argparse.ArgumentParser()
     register(parser.add_subparsers(dest="command"))

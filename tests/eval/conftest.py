@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from eval.cli import register
 from tests.eval.mmlb_fixture import write_mmlb
+from vlmctx_eval.cli import register
 
 
 @pytest.fixture(scope="module")

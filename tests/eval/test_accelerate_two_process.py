@@ -3,8 +3,8 @@ model: samples sharded by rank, each scored exactly once, results gathered on ra
 
 `accelerate launch --cpu --num_processes 2` starts ONE process (its CPU path is the single-process
 launcher unless MPI is configured with --mpirun_hostfile), so two CPU processes are launched
-with `--multi_gpu` (torchrun underneath) and no visible GPU; eval.cli then asks accelerate for a
-CPU (gloo) group. Two launches of two processes took 46 s on the shared 2-core machine.
+with `--multi_gpu` (torchrun underneath) and no visible GPU; vlmctx_eval.cli then asks accelerate
+for a CPU (gloo) group. Two launches of two processes took 46 s on the shared 2-core machine.
 """
 
 from __future__ import annotations

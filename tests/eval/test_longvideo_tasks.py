@@ -8,12 +8,12 @@ import av
 import numpy as np
 import pytest
 
-from eval.tasks.longvideo_mcq import LongVideoMCQ
-from eval.tasks.longvideo_mcq.parse import answer_letter, normalize_options, parse_letter
-from eval.tasks.vniah import VNIAH
-from eval.tasks.vniah.generate import haystack_frame
 from vlmctx.errors import DataFormatError
 from vlmctx.video.synthetic.writer import write_h264
+from vlmctx_eval.tasks.longvideo_mcq import LongVideoMCQ
+from vlmctx_eval.tasks.longvideo_mcq.parse import answer_letter, normalize_options, parse_letter
+from vlmctx_eval.tasks.vniah import VNIAH
+from vlmctx_eval.tasks.vniah.generate import haystack_frame
 
 OPTS = ["a red car", "a blue bus", "a dog", "nothing"]
 

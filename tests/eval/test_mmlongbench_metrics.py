@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from eval.tasks.mmlongbench import metrics as M
 from vlmctx.errors import DataFormatError
+from vlmctx_eval.tasks.mmlongbench import metrics as M
 
 
 def test_normalize_and_parse_output():

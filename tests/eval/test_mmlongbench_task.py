@@ -7,12 +7,12 @@ import random
 
 import pytest
 
-from eval.records import ImageRef
-from eval.tasks.mmlongbench import MMLongBench
-from eval.tasks.mmlongbench.data import DATASETS, sample_by_id, sample_shuffle
 from tests.eval.conftest import cli, write_preds
 from tests.eval.mmlb_fixture import EXPECTED
 from vlmctx.errors import ConfigError
+from vlmctx_eval.records import ImageRef
+from vlmctx_eval.tasks.mmlongbench import MMLongBench
+from vlmctx_eval.tasks.mmlongbench.data import DATASETS, sample_by_id, sample_shuffle
 
 
 def _by_id(samples):

@@ -13,9 +13,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from eval.runner import Parallel, RunOptions, VisionLanguageModel, evaluate
-from eval.tasks.mmlongbench import MMLongBench
 from tests.eval.conftest import cli
+from vlmctx_eval.runner import Parallel, RunOptions, VisionLanguageModel, evaluate
+from vlmctx_eval.tasks.mmlongbench import MMLongBench
 
 
 class RuleModel:

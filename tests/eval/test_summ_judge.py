@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from eval.tasks.mmlongbench.judge import (
+from tests.eval.conftest import cli, write_preds
+from tests.eval.judge_server import JudgeServer, kind
+from vlmctx.errors import ConfigError, DataFormatError
+from vlmctx_eval.tasks.mmlongbench.judge import (
     OpenAIJudge,
     check_fluency,
     check_precision,
@@ -18,9 +21,6 @@ from eval.tasks.mmlongbench.judge import (
     strip_summary_prefix,
     summ_scores,
 )
-from tests.eval.conftest import cli, write_preds
-from tests.eval.judge_server import JudgeServer, kind
-from vlmctx.errors import ConfigError, DataFormatError
 
 GOV_CLAIMS = ["GAO studied cats.", "Cats are fine.", "GAO recommends nothing.", "Dogs are fine."]
 LEX_CLAIMS = ["Cats sued dogs.", "The case settled."]

@@ -6,13 +6,13 @@ import av
 import pytest
 import torch
 
-from eval.tasks.videogen import evaluate_prediction, psnr, ssim
-from pipelines.far.cli import register_generate, register_train
-from pipelines.far.video_io import write_video
 from vlmctx.errors import ConfigError, UnsupportedModelError, VideoNotFoundError
 from vlmctx.far import RolloutConfig, load_model, shipped_models
 from vlmctx.far.checkpoint import SHIPPED_DIR
 from vlmctx.far.data import shapes_sequence
+from vlmctx_eval.tasks.videogen import evaluate_prediction, psnr, ssim
+from vlmctx_pipelines.far.cli import register_generate, register_train
+from vlmctx_pipelines.far.video_io import write_video
 
 
 def _parse(argv):

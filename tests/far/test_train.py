@@ -6,11 +6,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from pipelines.far.train import TrainConfig, train
-from pipelines.far.video_io import write_video
 from vlmctx.errors import ConfigError
 from vlmctx.far import data
 from vlmctx.far.data import read_video_frames, shapes_sequence
+from vlmctx_pipelines.far.train import TrainConfig, train
+from vlmctx_pipelines.far.video_io import write_video
 
 
 def test_shapes_are_deterministic_and_bounce():

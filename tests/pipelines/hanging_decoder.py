@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from pipelines.batch.decode import decode_video
+from vlmctx_pipelines.batch.decode import decode_video
 
 
 def decode(path: str, config):  # noqa: ANN001, ANN201

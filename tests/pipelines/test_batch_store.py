@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.batch.items import from_folder, group_jobs, load_items
-from pipelines.batch.schedule import LocalQueue, SharedQueue
-from pipelines.batch.store import RecordWriter, finished, read_records, repair
 from vlmctx.errors import DataFormatError
+from vlmctx_pipelines.batch.items import from_folder, group_jobs, load_items
+from vlmctx_pipelines.batch.schedule import LocalQueue, SharedQueue
+from vlmctx_pipelines.batch.store import RecordWriter, finished, read_records, repair
 
 
 def test_writer_appends_whole_lines_and_repair_cuts_a_torn_tail(tmp_path: Path) -> None:

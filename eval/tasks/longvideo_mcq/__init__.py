@@ -1,5 +1,5 @@
 """Long-video multiple-choice QA (MLVU / Video-MME / LongVideoBench-style records)."""
 
-from eval.tasks.longvideo_mcq.task import LongVideoMCQ
+from vlmctx_eval.tasks.longvideo_mcq.task import LongVideoMCQ
 
 __all__ = ["LongVideoMCQ"]

@@ -14,15 +14,15 @@ import os
 from collections import defaultdict
 from typing import Any
 
-from eval.records import Sample
-from eval.tasks.base import TASKS, LoadResult, Task
-from eval.tasks.longvideo_mcq.parse import (
+from vlmctx.errors import ConfigError, DataFormatError
+from vlmctx_eval.records import Sample
+from vlmctx_eval.tasks.base import TASKS, LoadResult, Task
+from vlmctx_eval.tasks.longvideo_mcq.parse import (
     answer_letter,
     build_prompt,
     normalize_options,
     parse_letter,
 )
-from vlmctx.errors import ConfigError, DataFormatError
 
 _ALIASES = {
     "id": ("id", "question_id", "qid", "uid"),

@@ -1,5 +1,5 @@
 """MMLongBench (arXiv 2505.10610): data loading, official metrics, paper aggregation."""
 
-from eval.tasks.mmlongbench.task import MMLongBench
+from vlmctx_eval.tasks.mmlongbench.task import MMLongBench
 
 __all__ = ["MMLongBench"]

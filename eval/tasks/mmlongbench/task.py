@@ -15,10 +15,11 @@ import os
 from collections import defaultdict
 from typing import Any
 
-from eval.records import Sample
-from eval.tasks.base import TASKS, LoadResult, Task, mean
-from eval.tasks.mmlongbench import metrics as M
-from eval.tasks.mmlongbench.data import (
+from vlmctx.errors import ConfigError, DataFormatError
+from vlmctx_eval.records import Sample
+from vlmctx_eval.tasks.base import TASKS, LoadResult, Task, mean
+from vlmctx_eval.tasks.mmlongbench import metrics as M
+from vlmctx_eval.tasks.mmlongbench.data import (
     CATEGORIES,
     DATASETS,
     LENGTHS,
@@ -28,7 +29,6 @@ from eval.tasks.mmlongbench.data import (
     read_rows,
     resolve_file,
 )
-from vlmctx.errors import ConfigError, DataFormatError
 
 NIAH_SUBTASKS = ("retrieval", "counting", "reasoning")
 
@@ -90,7 +90,7 @@ class MMLongBench(Task):
         if not self.judge_for <= {"summ", "docqa"}:
             raise ConfigError(f"judge_for={judge_for!r}: use summ, docqa or summ,docqa")
         if judge_url or judge_model:
-            from eval.tasks.mmlongbench.judge import OpenAIJudge
+            from vlmctx_eval.tasks.mmlongbench.judge import OpenAIJudge
 
             self.judge = OpenAIJudge(judge_url or "", judge_model or "", judge_key_env)
         self._claims: dict[tuple[str, str], list[str]] = {}

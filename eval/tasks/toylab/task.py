@@ -18,12 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from eval.records import Sample, read_jsonl
-from eval.tasks.base import TASKS, LoadResult, Task
 from vlmctx.errors import ConfigError
 from vlmctx.video.synthetic.toy_scenes import TASKS as QUESTIONS_KINDS
 from vlmctx.video.synthetic.toy_scenes import make_item, render
 from vlmctx.video.synthetic.writer import write_h264
+from vlmctx_eval.records import Sample, read_jsonl
+from vlmctx_eval.tasks.base import TASKS, LoadResult, Task
 
 RENDER = (128, 96)
 ALL_KINDS = ",".join(QUESTIONS_KINDS)

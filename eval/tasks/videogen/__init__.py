@@ -4,7 +4,7 @@ FVD is not implemented: it needs the I3D network, which cannot be loaded offline
 code downloads it at run time), and at 16x16 pixels I3D features would be meaningless anyway.
 """
 
-from eval.tasks.videogen.metrics import psnr, ssim
-from eval.tasks.videogen.task import PredictionResult, evaluate_prediction
+from vlmctx_eval.tasks.videogen.metrics import psnr, ssim
+from vlmctx_eval.tasks.videogen.task import PredictionResult, evaluate_prediction
 
 __all__ = ["PredictionResult", "evaluate_prediction", "psnr", "ssim"]

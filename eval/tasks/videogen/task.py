@@ -13,10 +13,10 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from eval.tasks.videogen.metrics import psnr, ssim
 from vlmctx.far.data import HELDOUT_SEED_OFFSET, ShapesSpec, shapes_batch
 from vlmctx.far.model import FARModel
 from vlmctx.far.rollout import RolloutConfig, rollout
+from vlmctx_eval.tasks.videogen.metrics import psnr, ssim
 
 
 @dataclass

@@ -14,11 +14,11 @@ import re
 from collections import defaultdict
 from typing import Any
 
-from eval.records import Sample, read_jsonl
-from eval.tasks.base import TASKS, LoadResult, Task
-from eval.tasks.mmlongbench.metrics import normalize_answer, parse_output
-from eval.tasks.vniah.generate import generate_vniah
 from vlmctx.errors import ConfigError
+from vlmctx_eval.records import Sample, read_jsonl
+from vlmctx_eval.tasks.base import TASKS, LoadResult, Task
+from vlmctx_eval.tasks.mmlongbench.metrics import normalize_answer, parse_output
+from vlmctx_eval.tasks.vniah.generate import generate_vniah
 
 
 def _floats(v: Any) -> list[float]:
