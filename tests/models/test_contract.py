@@ -80,3 +80,21 @@ def test_a_missing_feature_call_fails_at_load(setup) -> None:
     adapter.features_method = "get_features_of_a_future_release"
     with pytest.raises(UnsupportedModelError, match="get_features_of_a_future_release"):
         adapter.check_contract(lm.loaded.model)
+
+
+def test_short_frames_are_read_channels_last(setup) -> None:
+    """A clip 3 pixels high must not be taken for channels-first by the processor's guess."""
+    import numpy as np
+
+    from vlmctx.video.types import Frames, VideoInfo
+
+    lm, _, _ = setup
+    n, h, w = 4, 3, 64
+    info = VideoInfo("short", n, 1.0, float(n), w, h, 0, "", False, np.arange(n, dtype=float),
+                     np.zeros(1, np.int64))  # fmt: skip
+    data = np.random.default_rng(0).integers(0, 255, (n, h, w, 3), dtype=np.uint8)
+    frames = Frames(data, np.arange(n), np.arange(n, dtype=float), "test", info, sample_fps=1.0)
+    inputs = lm.adapter.build_inputs(lm.loaded, "Q?", frames)
+    if "video_grid_thw" in inputs:  # M-RoPE families: the grid keeps the wide aspect
+        _, gh, gw = inputs["video_grid_thw"][0].tolist()
+        assert gh < gw

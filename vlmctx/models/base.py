@@ -203,7 +203,13 @@ class Adapter:
             video_backend=frames.backend,
             frames_indices=list(range(n)),
         )
-        return {"video_metadata": [meta], "do_sample_frames": False}
+        # Frames are (t, h, w, 3); say so, or a clip 1-3 pixels high is silently read as
+        # channels-first by the processor's guess.
+        return {
+            "video_metadata": [meta],
+            "do_sample_frames": False,
+            "input_data_format": "channels_last",
+        }
 
     def build_inputs(
         self,

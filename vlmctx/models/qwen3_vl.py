@@ -90,7 +90,7 @@ class Qwen3VLAdapter(Qwen2VLAdapter):
             video_backend=frames.backend,
             frames_indices=[float(t) for t in frames.pts_s],
         )
-        return {"video_metadata": [meta], "do_sample_frames": False}
+        return {**super().video_kwargs(frames), "video_metadata": [meta]}
 
     def rope_spec(self, loaded: Loaded) -> Any:
         """transformers' Qwen3-VL rotary always interleaves, whatever the config's flag says."""
