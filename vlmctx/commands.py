@@ -12,7 +12,9 @@ import re
 import sys
 from typing import Any
 
+from vlmctx.argtypes import device, dtype, memory_size, positive_int
 from vlmctx.config import add_context_args, context_from_args
+from vlmctx.errors import ConfigError
 
 
 def register_core(sub: argparse._SubParsersAction) -> None:
@@ -26,11 +28,27 @@ def register_core(sub: argparse._SubParsersAction) -> None:
     p.add_argument("video", help="path to a video file, or 'sample'")
     p.add_argument("question", help="the question, in quotes")
     add_model_args(p)
-    p.add_argument("--max-new-tokens", type=int, default=128, help="answer length cap (128)")
+    p.add_argument(
+        "--max-new-tokens", type=positive_int, default=128, help="answer length cap (128)"
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.add_argument("--no-stream", action="store_true", help="print the answer only when complete")
     p.add_argument(
-        "--max-memory", help="refuse (before loading weights) plans above this, e.g. 24GiB"
+        "--max-memory",
+        type=memory_size,
+        help="refuse (before loading weights) plans above this, e.g. 24GiB",
+    )
+    p.add_argument(
+        "--subtitles",
+        metavar="FILE",
+        help=".srt/.vtt (or LongVideoBench .json) subtitles: the lines overlapping the sampled "
+        "frames go before the question with their start times (docs/eval.md, Subtitles)",
+    )
+    p.add_argument(
+        "--subtitle-tokens",
+        type=int,
+        metavar="N",
+        help="at most N tokens of subtitle lines, thinned evenly over time (default: no cap)",
     )
     add_context_args(p)
     p.set_defaults(func=cmd_ask)
@@ -51,7 +69,7 @@ def register_core(sub: argparse._SubParsersAction) -> None:
     )
     add_model_args(p)
     p.add_argument("--question", default="Describe the video.", help="prompt to count")
-    p.add_argument("--max-memory", help="refuse plans above this, e.g. 24GiB")
+    p.add_argument("--max-memory", type=memory_size, help="refuse plans above this, e.g. 24GiB")
     p.add_argument(
         "--fit", help="memory sizes, e.g. 24GiB,80GiB,141GiB: the most frames that fit each"
     )
@@ -87,8 +105,12 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
         help=f"hub id, local checkpoint folder, tiny-<family>, or the shipped 'toylab' "
         f"(default {DEFAULT_MODEL})",
     )
-    p.add_argument("--device", default="auto", help="auto (cuda if present), cpu, cuda:0 ...")
-    p.add_argument("--dtype", default="auto", help="auto (bf16 on GPU, fp32 on CPU), float16 ...")
+    p.add_argument(
+        "--device", type=device, default="auto", help="auto (cuda if present), cpu, cuda:0 ..."
+    )
+    p.add_argument(
+        "--dtype", type=dtype, default="auto", help="auto (bf16 on GPU, fp32 on CPU), float16 ..."
+    )
 
 
 def resolve_video(arg: str) -> str:
@@ -103,6 +125,8 @@ def resolve_video(arg: str) -> str:
 def cmd_ask(args: argparse.Namespace) -> int:
     from vlmctx.engine import VideoLM, check_config, load_frames
 
+    if not args.question.strip():
+        raise ConfigError('the question is empty; ask something, e.g. "What happens?"')
     config = context_from_args(args)
     components = check_config(config)  # unknown or unavailable components fail before any decoding
     video = resolve_video(args.video)
@@ -111,19 +135,22 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
         check_budget(_plan(args, config, video, args.question), parse_bytes(args.max_memory))
     frames = load_frames(video, config)  # a bad video fails before any weight is loaded
+    subs = _subtitles(args)  # and so does a bad subtitle file
     lm = VideoLM.load(
         args.model, config, device=args.device, dtype=args.dtype, components=components
     )
     stream = not (args.json or args.no_stream)
     if stream:
-        s = lm.ask(frames, args.question, max_new_tokens=args.max_new_tokens, stream=True)
+        s = lm.ask(
+            frames, args.question, max_new_tokens=args.max_new_tokens, stream=True, subtitles=subs
+        )
         print("answer: ", end="", flush=True)
         for piece in s:
             print(piece, end="", flush=True)
         print()
         answer = s.answer
     else:
-        answer = lm.ask(frames, args.question, max_new_tokens=args.max_new_tokens)
+        answer = lm.ask(frames, args.question, max_new_tokens=args.max_new_tokens, subtitles=subs)
     assert answer is not None
     if args.json:
         print(json.dumps(dict(answer.to_dict(), video=video), ensure_ascii=False))
@@ -132,6 +159,21 @@ def cmd_ask(args: argparse.Namespace) -> int:
         print(f"answer: {answer.text}")
     _print_report(answer)
     return 0
+
+
+def _subtitles(args: argparse.Namespace) -> Any:
+    """The ``--subtitles`` track (with ``--subtitle-tokens``), or None."""
+    from vlmctx.errors import ConfigError
+
+    if args.subtitle_tokens is not None and not args.subtitles:
+        raise ConfigError("--subtitle-tokens needs --subtitles FILE")
+    if args.subtitle_tokens is not None and args.subtitle_tokens < 1:
+        raise ConfigError(f"--subtitle-tokens must be at least 1, got {args.subtitle_tokens}")
+    if not args.subtitles:
+        return None
+    from vlmctx.subtitles import Subtitles
+
+    return Subtitles.load(args.subtitles, max_tokens=args.subtitle_tokens)
 
 
 _VIRTUAL = re.compile(r"^(\d+)x(\d+)@(\d+(?:\.\d+)?)([smh]?)$")

@@ -263,8 +263,12 @@ class VideoLM:
         history: Sequence[Turn] = (),
         max_new_tokens: int = 128,
         stream: bool = False,
+        subtitles: Any = None,
     ) -> Answer | AnswerStream:
         """Answer ``question`` about ``video``; ``history`` holds earlier (question, answer) turns.
+
+        ``subtitles`` (:class:`vlmctx.subtitles.Subtitles`): the cues overlapping the sampled
+        frames go before the question (``Adapter.subtitle_text``), within the track's token budget.
 
         With ``stream=True`` returns an :class:`AnswerStream`: iterate it for text pieces, then read
         its ``answer``.
@@ -278,6 +282,8 @@ class VideoLM:
         # frames handed in already decoded report the time their decoding took
         t_decode = video.decode_s if isinstance(video, Frames) else time.perf_counter() - t0
         t1 = time.perf_counter()
+        if subtitles is not None and frames is not None:
+            question = self.adapter.subtitle_text(self.loaded, frames, subtitles) + question
         inputs = self.adapter.build_inputs(self.loaded, question, frames, history)
         t_prep = time.perf_counter() - t1
         run = _Run(self, inputs, frames, max_new_tokens, {"decode": t_decode, "preprocess": t_prep})

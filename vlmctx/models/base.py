@@ -168,6 +168,19 @@ class Adapter:
             "Please answer the following questions related to this video.\n"
         )
 
+    def subtitle_text(self, loaded: Loaded, frames: Frames, subtitles: Any) -> str:
+        """Subtitle lines at the sampled frames' true timestamps, placed before the question.
+
+        Family-agnostic by default: ``subtitles`` (:class:`vlmctx.subtitles.Subtitles`) picks the
+        cues that overlap ``frames.pts_s`` and renders them (start times in seconds) within its
+        token budget, counted with this model's tokenizer. A family that can interleave text
+        between frames could override this; none does yet.
+        """
+        tok = getattr(loaded.processor, "tokenizer", loaded.processor)
+        return subtitles.text(
+            frames.pts_s, lambda t: len(tok(t, add_special_tokens=False)["input_ids"])
+        )
+
     def messages(
         self, question: str, frames: Frames | None, history: Sequence[Turn] = ()
     ) -> list[dict[str, Any]]:
