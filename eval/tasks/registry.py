@@ -13,6 +13,8 @@ BUILTIN = (
     "vlmctx_eval.tasks.longvideo_mcq",
     "vlmctx_eval.tasks.vniah",
     "vlmctx_eval.tasks.toylab",
+    "vlmctx_eval.tasks.benchmarks",
+    "vlmctx_eval.tasks.charades_sta",
 )
 OPTIONAL = ("vlmctx_eval.tasks.videogen",)
 
