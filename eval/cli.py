@@ -137,8 +137,15 @@ def _parallel(predictions: bool) -> Any:
 
 
 def run_eval(args: argparse.Namespace) -> int:
+    from vlmctx_eval.presets import apply_preset, listing
     from vlmctx_eval.runner import RunOptions, evaluate, run_dir_name
 
+    if args.tasks == "list":
+        print(listing())
+        return 0
+    preset = apply_preset(args)  # fills unset flags from a published protocol
+    if not args.tasks:
+        raise ConfigError("give --tasks T1,T2 or --preset NAME (--tasks list shows both)")
     if not args.model and not args.predictions:
         raise ConfigError("give --model M to run a model, or --predictions FILE.jsonl to rescore")
     tasks = build_tasks(args.tasks, args.task_arg, judge_kwargs(args))
@@ -155,6 +162,7 @@ def run_eval(args: argparse.Namespace) -> int:
         "predictions_file": args.predictions,
         "lengths": parse_lengths(args.lengths),
         "limit": args.limit,
+        "preset": preset,
         "versions": versions(info),
         "command": ["vlmctx", *sys.argv[1:]],
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -177,6 +185,8 @@ def run_eval(args: argparse.Namespace) -> int:
 def run_report(args: argparse.Namespace) -> int:
     from vlmctx_eval.report import write_report
 
+    if args.compare:
+        return _compare(args)
     formats = [f.strip() for f in args.format.split(",") if f.strip()]
     written = write_report(args.dirs, args.output, formats, plots=not args.no_plots)
     for path in written:
@@ -184,16 +194,44 @@ def run_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compare(args: argparse.Namespace) -> int:
+    from vlmctx_eval.compare import compare, to_markdown
+
+    if len(args.dirs) != 2:
+        raise ConfigError(f"--compare takes exactly two run directories, got {len(args.dirs)}")
+    a, b = args.dirs
+    text = to_markdown(a, b, compare(a, b))
+    dest = Path(args.output or a) / "compare.md"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(text, encoding="utf-8")
+    print(text, end="")
+    print(dest)
+    return 0
+
+
 def register(sub: Any) -> None:
     """Add the ``eval`` and ``report`` subcommands to the ``vlmctx`` parser."""
     p = sub.add_parser("eval", help="evaluate a model on benchmarks (or rescore predictions)")
     p.add_argument("--model", help="model id, local folder or tiny-<family>")
-    p.add_argument("--tasks", required=True, help="comma list: mmlongbench,longvideo_mcq,vniah")
+    p.add_argument(
+        "--tasks",
+        help="comma list, e.g. videomme,mlvu; `--tasks list` prints every task with its "
+        "parameters and every preset",
+    )
+    p.add_argument(
+        "--preset",
+        help="a published protocol: task, frames/fps, pixel limits (see --tasks list); "
+        "explicit flags override it",
+    )
     p.add_argument("--task-arg", action="append", metavar="TASK:KEY=VALUE",
                    help="task parameter, e.g. mmlongbench:root=/data/MMLongBench (repeatable)")  # fmt: skip
     p.add_argument("--lengths", help="MMLongBench lengths, e.g. 8k,16k,32k (default: all found)")
     p.add_argument(
-        "--limit", type=int, help="at most N samples per task (per file for MMLongBench)"
+        "--limit",
+        type=int,
+        help="at most N samples per task, taken evenly across duration buckets for the "
+        "official benchmarks (videomme, mlvu, longvideobench, lvbench); per file for "
+        "MMLongBench; the first N otherwise",
     )
     p.add_argument("--output-path", default="eval_results", help="parent of the run directory")
     p.add_argument("--log-samples", action="store_true", help="store full input text per sample")
@@ -216,4 +254,10 @@ def register(sub: Any) -> None:
     r.add_argument("--format", default="md", help="comma list of md, csv, html (default md)")
     r.add_argument("--output", help="where to write (default: the first DIR)")
     r.add_argument("--no-plots", action="store_true", help="tables only")
+    r.add_argument(
+        "--compare",
+        action="store_true",
+        help="exactly two run directories A B: paired accuracy difference on shared sample "
+        "ids with McNemar's test (writes compare.md)",
+    )
     r.set_defaults(func=run_report)
