@@ -11,16 +11,23 @@ from rooms that must not import each other (``vlmctx toylab train`` from ``pipel
 ``vlmctx toylab run`` from ``eval/``).
 
 Errors of the :class:`~vlmctx.errors.VlmctxError` family become one line on stderr and a
-non-zero exit; ``--debug`` shows the traceback.
+non-zero exit; ``--debug`` shows the traceback. ``-v``/``-q``/``--debug`` work on every command
+(:func:`common_options`; what they change: :mod:`vlmctx.logs`).
+
+Start-up is part of the interface (``python -m vlmctx_eval.bench.startup``): a command line that
+names a core command does not load the plugins, ``register`` functions only build parsers, and
+heavy libraries (torch, transformers, PyAV) are imported by the command that runs, not here.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import logging
 import sys
 from collections.abc import Sequence
 from importlib.metadata import entry_points
+from typing import Any
 
 from vlmctx.errors import VlmctxError
 
@@ -75,27 +82,105 @@ def _unavailable(name: str, exc: Exception):
     return run
 
 
-def build_parser() -> argparse.ArgumentParser:
+CORE = ("ask", "plan", "info", "ls")  # vlmctx.commands; a command line naming one skips plugins
+
+EXAMPLES = """examples:
+  vlmctx ask sample "What colour is the ball?" --model toylab --fps 1
+  vlmctx info clip.mp4
+  vlmctx plan 1280x720@30m --model Qwen/Qwen2-VL-7B-Instruct --fit 24GiB,80GiB
+  vlmctx ls
+
+`vlmctx COMMAND --help` explains each command. Docs: README.md and docs/ in the repository."""
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Wraps each paragraph of a description or epilog, keeps indented lines (examples) as
+    written: descriptions stay one string in the code, examples stay copy-pasteable."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        out: list[str] = []
+        for block in text.split("\n\n"):
+            lines = block.splitlines()
+            if any(line.startswith(" ") for line in lines[1:]):  # a heading over examples
+                out.append("\n".join(indent + line for line in lines))
+            else:
+                out.append(super()._fill_text(block, width, indent))
+        return "\n\n".join(out)
+
+
+def common_options(subcommand: bool) -> argparse.ArgumentParser:
+    """``-v/--verbose``, ``-q/--quiet`` and ``--debug``, shared by ``vlmctx`` and every command.
+
+    On a subcommand their defaults are suppressed, so ``vlmctx -v ask ...`` is not undone by the
+    subcommand's own default.
+    """
+    p = argparse.ArgumentParser(add_help=False)
+    kw: dict[str, Any] = {"default": argparse.SUPPRESS} if subcommand else {}
+    p.add_argument("-v", "--verbose", action="count", help="more output: -v info, -vv debug "
+                   "(library messages too)", **({"default": 0} if not subcommand else kw))  # fmt: skip
+    p.add_argument("-q", "--quiet", action="store_true", help="errors and results only, no "
+                   "progress bars", **kw)  # fmt: skip
+    p.add_argument("--debug", action="store_true", help="show tracebacks and debug logs", **kw)
+    return p
+
+
+def _add_common(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """Give every command (and the commands of groups) the common options and help formatter.
+
+    A command that already uses one of the option strings (``batch -q`` is ``--question``)
+    keeps it and gets only the long form.
+    """
+    for parser in set(sub.choices.values()):
+        parser.formatter_class = HelpFormatter
+        for action in common._actions:
+            free = [o for o in action.option_strings if o not in parser._option_string_actions]
+            if free and action.dest not in {a.dest for a in parser._actions}:
+                parser._add_action(_copy_action(action, free))
+        for child in parser._actions:
+            if isinstance(child, argparse._SubParsersAction):
+                _add_common(child, common)
+
+
+def _copy_action(action: argparse.Action, option_strings: list[str]) -> argparse.Action:
+    new = copy.copy(action)
+    new.option_strings = option_strings
+    return new
+
+
+def _command_of(argv: Sequence[str]) -> str | None:
+    """The first word of ``argv`` that is not an option: the command asked for."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The ``vlmctx`` parser. Given the command line, it registers only what that line needs:
+    a core command does not load the rooms' plugins (``vlmctx info`` stays fast)."""
     parser = argparse.ArgumentParser(
         prog="vlmctx",
-        description="Run open vision-language models on long videos, training-free, and measure it.",
+        description="Run open vision-language models on long videos, training-free, and "
+        "measure it: sample frames with their true timestamps, pool visual tokens, change "
+        "position schemes, plan memory before loading weights.",
+        epilog=EXAMPLES,
+        formatter_class=HelpFormatter,
+        parents=[common_options(subcommand=False)],
     )
-    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     from vlmctx import commands
 
     commands.register_core(sub)
-    _load_plugins(sub)
+    if argv is None or _command_of(argv) not in CORE:
+        _load_plugins(sub)
+    _add_common(sub, common_options(subcommand=True))
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.debug else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    from vlmctx import logs
+
+    logs.setup(args.verbose, args.quiet, args.debug)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from vlmctx.config import ContextConfig
+from vlmctx.defaults import DEFAULT_MODEL  # here for engine users; parsers read vlmctx.defaults
 from vlmctx.errors import ConfigError, UnsupportedModelError, VlmctxError
 from vlmctx.models import ADAPTERS, Loaded, family_of, resolve_source
 from vlmctx.models.base import Turn
@@ -29,8 +30,6 @@ if TYPE_CHECKING:
     from vlmctx.streaming import StreamingSession
 
 log = logging.getLogger(__name__)
-
-DEFAULT_MODEL = "Qwen/Qwen3-VL-2B-Instruct"
 
 
 @dataclass

@@ -9,18 +9,24 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from vlmctx.errors import ConfigError
 
+if TYPE_CHECKING:
+    import torch
+
 log = logging.getLogger(__name__)
+
+# The names of vlmctx.far.config.PRESETS and vlmctx.far.rollout.LAYOUTS, written out: importing
+# vlmctx.far imports torch, and building the parser must not (`vlmctx --help` stays fast).
+# tests/far/test_cli_and_checkpoint.py checks that they agree.
+PRESETS = ("cpu", "far-b", "far-l", "far-m", "far-xl", "tiny")
+LAYOUTS = ("full", "window", "longshort")
 
 
 def register_train(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add ``train-far``: train a FAR video model with checkpoints and resume."""
-    from vlmctx.far.config import PRESETS
-
     p = subparsers.add_parser(
         "train-far",
         help="train a FAR video model (flow matching, frame-causal) on shapes or a video folder",
@@ -33,7 +39,7 @@ def register_train(subparsers: argparse._SubParsersAction) -> argparse.ArgumentP
         help="'synthetic-shapes' (procedural, seeded) or a folder of videos",
     )
     p.add_argument("-o", "--out", required=True, help="checkpoint folder")
-    p.add_argument("--preset", default="cpu", choices=sorted(PRESETS), help="model size")
+    p.add_argument("--preset", default="cpu", choices=PRESETS, help="model size")
     p.add_argument("--steps", type=int, default=1000, help="total optimizer steps")
     p.add_argument("--batch", type=int, default=16, help="clips per step")
     p.add_argument(
@@ -102,8 +108,6 @@ def run_train(args: argparse.Namespace) -> int:
 
 def register_generate(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add ``generate``: continue a video with a FAR model and write mp4/gif."""
-    from vlmctx.far.rollout import LAYOUTS
-
     p = subparsers.add_parser(
         "generate",
         help="continue a video with a FAR model (KV-cached rollout) and write mp4/gif",
@@ -152,6 +156,8 @@ def register_generate(subparsers: argparse._SubParsersAction) -> argparse.Argume
 
 
 def _context(args: argparse.Namespace, cfg) -> torch.Tensor:
+    import torch
+
     from vlmctx.far.data import (
         HELDOUT_SEED_OFFSET,
         ShapesSpec,
@@ -172,6 +178,7 @@ def _context(args: argparse.Namespace, cfg) -> torch.Tensor:
 
 
 def run_generate(args: argparse.Namespace) -> int:
+    import torch
     from tqdm import tqdm
 
     from vlmctx.far import FlexRoPE, RolloutConfig, load_model, rollout

@@ -13,19 +13,50 @@ from typing import Any
 
 
 def _train(args: argparse.Namespace) -> int:
-    from vlmctx_pipelines.toylab.train import train
+    from vlmctx_pipelines.toylab.train import SHIPPED, train
 
     summary = train(args)
     acc = ", ".join(f"{k} {v:.0%}" for k, v in summary["accuracy_at_trained_length"].items())
     print(f"trained in {summary['train_seconds']:.0f} s, final loss {summary['final_loss']:.3f}; "
-          f"held-out accuracy at {args.max_frames} frames: {acc}; checkpoint: {args.out}")  # fmt: skip
+          f"held-out accuracy at {args.max_frames} frames: {acc}; "
+          f"checkpoint: {args.out or SHIPPED}")  # fmt: skip
     return 0
+
+
+def add_args(p: argparse.ArgumentParser) -> None:
+    """The training flags (here, not in ``train.py``: building the parser must not import numpy
+    or torch, so ``vlmctx --help`` stays fast)."""
+    p.add_argument("-o", "--out", default=None,
+                   help="checkpoint folder to write (default: the shipped checkpoint, "
+                   "vlmctx/models/checkpoints/toylab, which `--model toylab` loads)")  # fmt: skip
+    p.add_argument("--steps", type=int, default=3000, help="optimizer steps (default 3000)")
+    p.add_argument("--batch", type=int, default=16, help="questions per step (default 16)")
+    p.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (default 3e-3)")
+    p.add_argument("--warmup", type=int, default=100, help="linear warm-up steps (default 100)")
+    p.add_argument("--max-frames", type=int, default=16, help="longest training video (16)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (default 1: on 2 shared cores more threads oversubscribe)",
+    )
+    p.add_argument("--eval-items", type=int, default=40, help="held-out questions per task (40)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def register(jobs: Any) -> None:
     """Add ``train`` to the subcommands of ``vlmctx toylab`` (``jobs``)."""
-    from vlmctx_pipelines.toylab.train import add_args
-
-    t = jobs.add_parser("train", help="train the toy-lab model from scratch (CPU, ~15 min)")
+    t = jobs.add_parser(
+        "train",
+        help="train the toy-lab model from scratch (CPU, ~15 min)",
+        description="Train the toy-lab VLM (a 1M-parameter Qwen2-VL) on synthetic videos of at "
+        "most --max-frames frames, evaluate it on held-out questions, and save a checkpoint that "
+        "`--model DIR` loads. Without -o it overwrites the shipped checkpoint (docs/toylab.md).",
+        epilog="examples:\n"
+        "  vlmctx toylab train -o /tmp/toylab --steps 200      # a quick, weak model\n"
+        '  vlmctx ask sample "What colour is the ball?" --model /tmp/toylab --fps 1\n'
+        "  vlmctx toylab train                                  # re-train the shipped one",
+    )
     add_args(t)
     t.set_defaults(func=_train)

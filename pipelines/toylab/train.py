@@ -125,7 +125,8 @@ def accuracy(model: Any, processor: Any, frames: int, per_task: int, seed: int) 
 
 
 def train(args: argparse.Namespace) -> dict[str, Any]:
-    """Train, evaluate at the trained length, and save a loadable checkpoint to ``args.out``."""
+    """Train, evaluate at the trained length, and save a loadable checkpoint to ``args.out``
+    (``None``: the shipped checkpoint, :data:`SHIPPED`)."""
     import torch
     from tqdm import tqdm
 
@@ -167,7 +168,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
                            for i in range(0, len(losses), 100)],
         "accuracy_at_trained_length": acc,
     }  # fmt: skip
-    save(model, processor, Path(args.out), window, visual, args.max_frames, summary)
+    save(model, processor, Path(args.out or SHIPPED), window, visual, args.max_frames, summary)
     return summary
 
 
@@ -191,25 +192,9 @@ def save(
     (out / "vlmctx.json").write_text(json.dumps(meta, indent=2) + "\n")
 
 
-def add_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-o", "--out", default=str(SHIPPED), help="checkpoint folder to write")
-    p.add_argument("--steps", type=int, default=3000, help="optimizer steps (default 3000)")
-    p.add_argument("--batch", type=int, default=16, help="questions per step (default 16)")
-    p.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (default 3e-3)")
-    p.add_argument("--warmup", type=int, default=100, help="linear warm-up steps")
-    p.add_argument("--max-frames", type=int, default=16, help="longest training video (frames)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="torch threads (default 1: on 2 shared cores more threads oversubscribe)",
-    )
-    p.add_argument("--eval-items", type=int, default=40, help="held-out questions per task")
-    p.add_argument("--no-progress", action="store_true")
-
-
 def main(argv: list[str] | None = None) -> int:
+    from vlmctx_pipelines.toylab.cli import add_args
+
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_args(p)
     args = p.parse_args(argv)

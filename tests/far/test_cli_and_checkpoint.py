@@ -113,3 +113,14 @@ def test_train_far_cli_writes_a_loadable_checkpoint(tmp_path):
     assert args.func(args) == 0
     model, info = load_model(out)
     assert info["step"] == 2 and model.cfg.window == 4
+
+
+def test_cli_choices_equal_the_library_names():
+    """The parser spells out the presets and layouts (so `vlmctx --help` need not import torch):
+    they must stay the library's."""
+    from vlmctx.far.config import PRESETS
+    from vlmctx.far.rollout import LAYOUTS
+    from vlmctx_pipelines.far import cli
+
+    assert sorted(cli.PRESETS) == sorted(PRESETS)
+    assert tuple(cli.LAYOUTS) == tuple(LAYOUTS)

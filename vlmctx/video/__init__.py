@@ -10,11 +10,26 @@ Synthetic video (the H.264 writer, test clips with a readable frame counter, the
 scenes): :mod:`vlmctx.video.synthetic`. See docs/video.md.
 """
 
-from vlmctx.video import synthetic
+from vlmctx.lazy import lazy_exports
+
+# `probe` is imported here: the function shares its module's name, and importing the module
+# anywhere would otherwise make the package attribute the module. The rest is imported on first
+# use (vlmctx/lazy.py): `vlmctx info` needs the probe, not the samplers' registry or the decoders.
 from vlmctx.video.probe import probe
-from vlmctx.video.reader import available_backends, read_frames
-from vlmctx.video.samplers import SAMPLERS, Sampler, smart_nframes, smart_resize
-from vlmctx.video.types import Frames, Selection, VideoInfo
+
+_EXPORTS = {
+    "synthetic": "vlmctx.video.synthetic",
+    "available_backends": "vlmctx.video.reader",
+    "read_frames": "vlmctx.video.reader",
+    "SAMPLERS": "vlmctx.video.samplers",
+    "Sampler": "vlmctx.video.samplers",
+    "smart_nframes": "vlmctx.video.samplers",
+    "smart_resize": "vlmctx.video.samplers",
+    "Frames": "vlmctx.video.types",
+    "Selection": "vlmctx.video.types",
+    "VideoInfo": "vlmctx.video.types",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
     "SAMPLERS",

@@ -32,9 +32,24 @@ from vlmctx.video.types import Frames, Selection, VideoInfo
 BACKENDS = ("auto", "torchcodec", "pyav", "decord", "opencv")
 
 
-def available_backends() -> dict[str, str | None]:
-    """Backend name -> why it is unavailable, or ``None`` when it works here."""
-    return {name: backend_status(name) for name in BACKENDS}
+def available_backends(load: bool = True) -> dict[str, str | None]:
+    """Backend name -> why it is unavailable, or ``None`` when it works here.
+
+    ``load=False`` only looks for the libraries (``find_spec``), without loading torchcodec's
+    FFmpeg libraries (which imports torch, seconds): for ``vlmctx info``, which should answer in
+    the time ffprobe does. A torchcodec found so is reported as installed, not checked.
+    """
+    if load:
+        return {name: backend_status(name) for name in BACKENDS}
+    out = {n: backend_status(n) for n in BACKENDS if n != "torchcodec"}
+    if importlib.util.find_spec("torchcodec") is None:
+        out["torchcodec"] = "not installed (pip install 'vlmctx[decoders]')"
+    else:
+        out["torchcodec"] = UNCHECKED
+    return {n: out[n] for n in BACKENDS}
+
+
+UNCHECKED = "installed; not loaded (`vlmctx info --check-backends` loads it)"
 
 
 @cache
