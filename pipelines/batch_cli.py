@@ -92,7 +92,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
         if args.summary_json:
             with open(args.summary_json, "w", encoding="utf-8") as fh:
                 json.dump(summary.to_dict(), fh, indent=2)
-    return 0 if summary.failed == 0 else 3
+    return 0 if summary.ok else 3  # error records for this input, this run's or earlier
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -71,6 +71,7 @@ class Summary:
     done: int = 0
     failed: int = 0
     skipped: int = 0
+    skipped_failed: int = 0  # skipped items whose last record (an earlier run's) is an error
     total: int = 0
     seconds: float = 0.0  # from the first item on: decode-pool start-up is in startup_s
     ranks: int = 1
@@ -83,9 +84,19 @@ class Summary:
     def to_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "items_per_s": round(self.items_per_s, 4)}
 
+    @property
+    def ok(self) -> bool:
+        """No error record for this input in the output: this run's or an earlier run's."""
+        return self.failed == 0 and self.skipped_failed == 0
+
     def line(self) -> str:
+        earlier = (
+            f" ({self.skipped_failed} failed in an earlier run: --retry-failed redoes them)"
+            if self.skipped_failed
+            else ""
+        )
         return (
-            f"batch: {self.done} done, {self.failed} failed, {self.skipped} skipped "
+            f"batch: {self.done} done, {self.failed} failed, {self.skipped} skipped{earlier} "
             f"(of {self.total}) in {self.seconds:.1f} s on {self.ranks} rank(s): "
             f"{self.items_per_s:.2f} items/s"
         )
@@ -148,7 +159,8 @@ def record_for(item: Item, answer: Any, decoded: Decoded, rank: int) -> dict[str
     return rec
 
 
-def _answer(lm: Any, item: Item, decoded: Decoded, opts: BatchOptions, rank: int) -> dict:
+def answer_item(lm: Any, item: Item, decoded: Decoded, opts: BatchOptions, rank: int) -> dict:
+    """The record of one item: its answer, or its decoding or model error (never raises)."""
     if decoded.error is not None:
         rec = record_for(item, None, decoded, rank)
         rec.update(error=decoded.error, model=opts.model, config=opts.config.to_dict())
@@ -163,23 +175,32 @@ def _answer(lm: Any, item: Item, decoded: Decoded, opts: BatchOptions, rank: int
     return record_for(item, answer, decoded, rank)
 
 
-def _progress(total: int, enabled: bool) -> Any:
+def progress_bar(total: int, enabled: bool, desc: str = "batch") -> Any:
+    """A tqdm bar on stderr counting items, or None when disabled."""
     if not enabled:
         return None
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="item", desc="batch", file=sys.stderr, dynamic_ncols=True)
+    return tqdm(total=total, unit="item", desc=desc, file=sys.stderr, dynamic_ncols=True)
 
 
-def _plan(items: list[Item], opts: BatchOptions, dist: _Dist) -> tuple[list[Job], int]:
-    """Repair the output, drop finished items, order jobs; identical on every rank."""
+def plan_jobs(items: list[Item], opts: BatchOptions) -> tuple[list[Job], int, int]:
+    """Drop the items finished in ``opts.output`` and order the rest longest-first: (jobs,
+    skipped, skipped items whose last record is an error). Every engine resumes through it."""
+    done = finished(opts.output, retry_failed=opts.retry_failed)
+    todo = [it for it in items if it.id not in done]
+    failed = sum(1 for it in items if done.get(it.id, {}).get("error"))
+    return group_jobs(todo), len(items) - len(todo), failed
+
+
+def _plan(items: list[Item], opts: BatchOptions, dist: _Dist) -> tuple[list[Job], int, int]:
+    """Repair the output, then :func:`plan_jobs`; identical on every rank."""
     if dist.rank == 0:
         repair(opts.output)
     dist.barrier()
-    done = finished(opts.output, retry_failed=opts.retry_failed)
-    todo = [it for it in items if it.id not in done]
+    planned = plan_jobs(items, opts)
     dist.barrier()  # every rank has read the file before anyone appends to it
-    return group_jobs(todo), len(items) - len(todo)
+    return planned
 
 
 def run_batch(items: list[Item], opts: BatchOptions, lm: Any = None) -> Summary:
@@ -188,7 +209,9 @@ def run_batch(items: list[Item], opts: BatchOptions, lm: Any = None) -> Summary:
     ``lm`` may be a loaded :class:`~vlmctx.engine.VideoLM` (else it is loaded from ``opts``).
     """
     dist = _Dist(opts.device)
-    jobs, skipped = _plan(items, opts, dist)
+    jobs, skipped, skipped_failed = _plan(items, opts, dist)
+    if not jobs:  # nothing left to do: no model to load, no workers to start
+        return _finish(Summary(ranks=dist.world), dist, opts, 0, skipped, skipped_failed)
     claims = _claims(jobs, opts, dist)
 
     def next_job() -> Job | None:
@@ -201,17 +224,17 @@ def run_batch(items: list[Item], opts: BatchOptions, lm: Any = None) -> Summary:
             from vlmctx.engine import VideoLM
 
             lm = VideoLM.load(opts.model, opts.config, device=dist.device, dtype=opts.dtype)
-        _limit_torch_threads(lm, opts)
+        limit_torch_threads(lm, opts)
         n_todo = sum(len(j.items) for j in jobs)
         mine = Summary(skipped=skipped if dist.rank == 0 else 0, ranks=dist.world)
         mine.startup_s = source.wait_ready(opts.timeout_s)
         t0 = time.perf_counter()
-        bar = _progress(n_todo, opts.progress and dist.rank == 0)
+        bar = progress_bar(n_todo, opts.progress and dist.rank == 0)
         for decoded in source.results():
             if decoded.job is None:  # the dispatcher itself failed
                 raise RuntimeError(f"decode pool failed: {decoded.error}")
             for item in decoded.job.items:
-                rec = _answer(lm, item, decoded, opts, dist.rank)
+                rec = answer_item(lm, item, decoded, opts, dist.rank)
                 out.write(rec)
                 mine.failed += rec["error"] is not None
                 mine.done += rec["error"] is None
@@ -221,7 +244,22 @@ def run_batch(items: list[Item], opts: BatchOptions, lm: Any = None) -> Summary:
         mine.seconds = time.perf_counter() - t0
     if bar is not None:
         bar.close()
-    return _finish(mine, dist, opts, n_todo, skipped)
+    return _finish(mine, dist, opts, n_todo, skipped, skipped_failed)
+
+
+def run_batch_ray(items: list[Item], opts: BatchOptions, ray_opts: Any = None) -> Summary:
+    """:func:`run_batch` on Ray Data (``--engine ray``; see
+    :mod:`vlmctx_pipelines.batch.ray_engine`): the same resume, records and summary."""
+    from vlmctx.ray_cluster import require_ray
+    from vlmctx_pipelines.batch.ray_engine import RayOptions, run_ray
+
+    require_ray()  # before anything else: a missing extra is one clear line
+    repair(opts.output)
+    jobs, skipped, skipped_failed = plan_jobs(items, opts)
+    summary = Summary(skipped=skipped, skipped_failed=skipped_failed, total=len(items))
+    if jobs:
+        run_ray(jobs, opts, ray_opts or RayOptions(), summary)
+    return summary
 
 
 def _claims(jobs: list[Job], opts: BatchOptions, dist: _Dist) -> Any:
@@ -250,7 +288,7 @@ def _source(next_job: Any, opts: BatchOptions) -> Any:
     )
 
 
-def _limit_torch_threads(lm: Any, opts: BatchOptions) -> None:
+def limit_torch_threads(lm: Any, opts: BatchOptions) -> None:
     """On CPU, leave the decode workers their cores: torch's default of one thread per core
     would oversubscribe them (every thread then waits on the others)."""
     if opts.torch_threads < 0 or not str(getattr(lm, "device", "cpu")).startswith("cpu"):
@@ -263,13 +301,16 @@ def _limit_torch_threads(lm: Any, opts: BatchOptions) -> None:
         torch.set_num_threads(want)
 
 
-def _finish(mine: Summary, dist: _Dist, opts: BatchOptions, n_todo: int, skipped: int) -> Summary:
+def _finish(
+    mine: Summary, dist: _Dist, opts: BatchOptions, n_todo: int, skipped: int, skipped_failed: int
+) -> Summary:
     dist.barrier()
     parts = dist.gather(mine.to_dict())
     total = Summary(
         done=sum(p["done"] for p in parts),
         failed=sum(p["failed"] for p in parts),
         skipped=skipped,
+        skipped_failed=skipped_failed,
         total=n_todo + skipped,
         seconds=max(p["seconds"] for p in parts),
         ranks=dist.world,

@@ -13,6 +13,11 @@ video's frames (55 MB for 60 frames of 640x480) through a pipe cost the model's 
 
 Each worker decodes exactly as :meth:`vlmctx.engine.VideoLM.frames` does: ``probe`` ->
 ``SAMPLERS.create(config.sampler).select`` -> ``read_frames``.
+
+Nothing outlives a killed job (``SIGKILL``, the OOM killer): a worker asks the kernel to kill it
+when the thread that started it ends (``PR_SET_PDEATHSIG`` on Linux; elsewhere a thread watches
+the parent), and the shared blocks are named ``vlmctx-b<pid of the job>-<random>``, so the next
+pool to start unlinks the blocks of jobs that are no longer running (:func:`reclaim_orphans`).
 """
 
 from __future__ import annotations
@@ -22,6 +27,9 @@ import logging
 import multiprocessing as mp
 import os
 import queue
+import secrets
+import signal
+import sys
 import threading
 import time
 from collections import deque
@@ -36,6 +44,8 @@ from vlmctx.config import ContextConfig
 
 log = logging.getLogger(__name__)
 _POLL_S = 0.1
+SHM_PREFIX = "vlmctx-b"  # + "<pid of the job>-<random>": see reclaim_orphans
+_SHM_DIR = "/dev/shm"
 
 
 @dataclass
@@ -100,7 +110,8 @@ def _share(result: Any) -> tuple[Any, tuple[str, tuple[int, ...], str] | None]:
     data = getattr(result, "data", None)
     if not isinstance(data, np.ndarray) or data.nbytes == 0:
         return result, None
-    block = shared_memory.SharedMemory(create=True, size=data.nbytes)
+    name = f"{SHM_PREFIX}{os.getppid()}-{secrets.token_hex(6)}"
+    block = shared_memory.SharedMemory(name=name, create=True, size=data.nbytes)
     try:
         np.ndarray(data.shape, data.dtype, buffer=block.buf)[...] = data
     finally:
@@ -124,7 +135,56 @@ def _unshare(result: Any, handle: tuple[str, tuple[int, ...], str] | None, keep:
     return result
 
 
-def _worker_main(config_json: str, inbox: Any, outbox: Any, slot: int, spec: str) -> None:
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
+
+
+def reclaim_orphans(shm_dir: str = _SHM_DIR) -> int:
+    """Unlink the shared blocks left by batch jobs that are no longer running (a ``SIGKILL`` can
+    leave the blocks of videos decoded but not yet read); returns the number removed."""
+    removed = 0
+    with contextlib.suppress(OSError):
+        for name in os.listdir(shm_dir):
+            owner = name.removeprefix(SHM_PREFIX).partition("-")[0]
+            if not name.startswith(SHM_PREFIX) or not owner.isdigit() or _alive(int(owner)):
+                continue
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(shm_dir, name))
+                removed += 1
+    if removed:
+        log.warning("removed %d shared-memory block(s) left by a killed batch job", removed)
+    return removed
+
+
+def _die_with_parent(parent: int) -> None:
+    """Make this worker end when the job that started it ends, even by ``SIGKILL``."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1: the kernel kills us with our parent
+    else:  # pragma: no cover - a thread cannot run while a decoder holds the GIL, hence prctl
+
+        def watch() -> None:
+            while os.getppid() == parent:
+                time.sleep(0.5)
+            os._exit(1)
+
+        threading.Thread(target=watch, daemon=True).start()
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _worker_main(
+    config_json: str, inbox: Any, outbox: Any, slot: int, spec: str, parent: int
+) -> None:
+    _die_with_parent(parent)
     _limit_threads()
     config = ContextConfig.from_json(config_json)
     _warm_up(config.backend)
@@ -149,7 +209,9 @@ class _Slot:
     def __init__(self, ctx: Any, config_json: str, outbox: Any, index: int, spec: str) -> None:
         self.inbox = ctx.Queue()
         self.proc = ctx.Process(
-            target=_worker_main, args=(config_json, self.inbox, outbox, index, spec), daemon=True
+            target=_worker_main,
+            args=(config_json, self.inbox, outbox, index, spec, os.getpid()),
+            daemon=True,
         )
         self.proc.start()
         self.job: Any = None
@@ -186,6 +248,7 @@ class DecodePool:
         path_of: Callable[[Any], str] = lambda job: job.video,
         decoder: str = DEFAULT_DECODER,
     ) -> None:
+        reclaim_orphans()
         self._spec = decoder
         self._next_job, self._path_of = next_job, path_of
         self._timeout, self._config_json = timeout_s, config.to_json()
@@ -236,6 +299,9 @@ class DecodePool:
             log.exception("decode dispatcher failed")
             self._ready.put(Decoded(None, error=describe(exc)))
         finally:
+            # nothing more to hand out: a worker whose ready message was never read (the jobs ran
+            # out first) must not keep wait_ready() waiting for its whole timeout
+            self._all_ready.set()
             self._ready.put(None)
 
     def _fill_idle(self) -> bool:

@@ -6,7 +6,9 @@
   the manifest's folder.
 
 Templates may name ``{name}`` (file name), ``{stem}`` and ``{path}``. An item without an explicit id
-gets a stable one from its video path and question, so a rerun recognises finished items.
+gets a stable one from its video path and question, so a rerun recognises finished items. Video
+paths are made absolute and the id hashes the resolved path (symlinks followed), so ``clips`` and
+``/abs/clips`` (or ``./clips/``) name the same items and a rerun spelled differently redoes nothing.
 Items of one video are grouped into a :class:`Job`: the video is decoded once for all of them.
 """
 
@@ -43,8 +45,16 @@ class Job:
     size: int = 0
 
 
+def canonical(video: str | os.PathLike[str]) -> str:
+    """The absolute, normalised spelling of a video path (what items and records carry)."""
+    return os.path.abspath(os.fspath(video))
+
+
 def item_id(video: str, question: str) -> str:
-    digest = hashlib.sha1(f"{video}\n{question}".encode()).hexdigest()[:12]
+    """``<stem>-<12 hex>`` of the resolved path and the question: the same for every spelling of
+    the path (relative or absolute, ``./``, ``..``, a symlink to the same file)."""
+    resolved = os.path.realpath(video)
+    digest = hashlib.sha1(f"{resolved}\n{question}".encode()).hexdigest()[:12]
     return f"{Path(video).stem}-{digest}"
 
 
@@ -63,7 +73,7 @@ def from_folder(folder: str | os.PathLike[str], templates: Sequence[str]) -> lis
     """One item per (video under ``folder``, template)."""
     if not templates:
         raise DataFormatError("a folder of videos needs at least one --question")
-    root = Path(folder)
+    root = Path(canonical(folder))
     videos = sorted(
         p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS
     )
@@ -106,6 +116,7 @@ def from_manifest(path: str | os.PathLike[str], templates: Sequence[str] = ()) -
             raise DataFormatError(f"{path}: row {n} has no 'video' field")
         if not os.path.isabs(video):
             video = str(path.parent / video)
+        video = canonical(video)
         question = str(row.get("question") or "").strip()
         questions = [question] if question else [_fill(t, video) for t in templates]
         if not questions:
