@@ -136,6 +136,31 @@ def _parallel(predictions: bool) -> Any:
     )
 
 
+def _add_engine_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("engine (docs/batch.md: on a cluster)")
+    g.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="local (default; `accelerate launch` for several GPUs) or ray: the "
+                   "predictions made by Ray Data model actors (needs the `ray` extra)")  # fmt: skip
+    g.add_argument("--ray-address",
+                   help="Ray cluster to join (default: $RAY_ADDRESS, else a local Ray)")  # fmt: skip
+    g.add_argument("--ray-actors", type=int, default=0,
+                   help="model actors (default: one per GPU, else one per two CPUs)")  # fmt: skip
+
+
+def _ray_predict(args: argparse.Namespace, config: Any) -> Any:
+    """The ``RunOptions.predict`` of ``--engine ray`` (eval/ray_runner.py)."""
+    import os
+
+    from vlmctx.ray_cluster import require_ray
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ConfigError("--engine ray runs from one driver: do not start it with accelerate")
+    require_ray()
+    from vlmctx_eval.ray_runner import ray_predictor
+
+    return ray_predictor(args.model, config, args.device, args.ray_address, args.ray_actors)
+
+
 def run_eval(args: argparse.Namespace) -> int:
     from vlmctx_eval.presets import apply_preset, listing
     from vlmctx_eval.runner import RunOptions, evaluate, run_dir_name
@@ -150,8 +175,9 @@ def run_eval(args: argparse.Namespace) -> int:
         raise ConfigError("give --model M to run a model, or --predictions FILE.jsonl to rescore")
     tasks = build_tasks(args.tasks, args.task_arg, judge_kwargs(args))
     config = context_from_args(args)
-    par = _parallel(bool(args.predictions))
-    model = None if args.predictions else _load_model(args, config, par)
+    on_ray = args.engine == "ray" and not args.predictions  # the model loads in Ray actors
+    par = _parallel(bool(args.predictions) or on_ray)
+    model = None if args.predictions or on_ray else _load_model(args, config, par)
     model_id = args.model or Path(args.predictions).stem
     info = model.info() if model is not None and hasattr(model, "info") else {}
     header = {
@@ -171,6 +197,8 @@ def run_eval(args: argparse.Namespace) -> int:
     out = Path(args.output_path) / run_dir_name(model_id, config.to_dict())
     opts = RunOptions(parse_lengths(args.lengths), args.limit, args.log_samples,
                       not args.no_progress, par)  # fmt: skip
+    if on_ray:
+        opts.predict = _ray_predict(args, config)
     doc = evaluate(model, tasks, out, opts, header, args.predictions)
     if doc is not None:
         for name, res in doc["results"].items():
@@ -238,6 +266,7 @@ def register(sub: Any) -> None:
     p.add_argument("--predictions", help="rescore this JSONL (sample_id, prediction); no model")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_engine_args(p)
     j = p.add_argument_group("LLM judge (optional; MMLongBench summarization, DocVQA)")
     j.add_argument("--judge-url", help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1")
     j.add_argument("--judge-model", default="gpt-4o-2024-11-20",

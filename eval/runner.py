@@ -65,6 +65,8 @@ class RunOptions:
     log_samples: bool = False
     progress: bool = True
     parallel: Parallel = field(default_factory=Parallel)
+    # replaces generate() to make the predictions elsewhere (eval/ray_runner.py: --engine ray)
+    predict: Callable[[Task, list[Sample], Path, RunOptions], None] | None = None
 
 
 def sanitize(name: str) -> str:
@@ -281,7 +283,7 @@ def evaluate(
 ) -> dict[str, Any] | None:
     """Run (or rescore) ``tasks``; rank 0 returns the results dict written to results.json."""
     par = opts.parallel
-    if model is None and predictions is None:
+    if model is None and predictions is None and opts.predict is None:
         raise VlmctxError("nothing to evaluate: give a model or --predictions FILE.jsonl")
     out.mkdir(parents=True, exist_ok=True)
     if par.rank == 0:
@@ -293,8 +295,11 @@ def evaluate(
         loaded = _load(task, opts)
         known.update(s.id for s in loaded.samples)
         if pred_map is None:
-            assert model is not None
-            generate(model, task, loaded.samples, out, opts)
+            if opts.predict is not None:
+                opts.predict(task, loaded.samples, out, opts)
+            else:
+                assert model is not None
+                generate(model, task, loaded.samples, out, opts)
             par.barrier()
         if par.rank != 0:
             continue

@@ -64,12 +64,43 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--summary-json", help="also write the run summary to this JSON file")
+    add_engine_args(p)
     add_context_args(p)
+
+
+def add_engine_args(p: argparse.ArgumentParser) -> None:
+    """``--engine local|ray`` and the Ray options (docs/batch.md: on a cluster)."""
+    g = p.add_argument_group("engine (docs/batch.md)")
+    g.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="local (default): this machine, or the ranks of `accelerate launch`; ray: Ray Data "
+        "model actors on a Ray cluster (needs the `ray` extra)",
+    )
+    g.add_argument(
+        "--ray-address",
+        help="Ray cluster to join, e.g. ray://head:10001 or auto (default: $RAY_ADDRESS, else "
+        "start Ray on this machine)",
+    )
+    g.add_argument(
+        "--ray-actors",
+        type=int,
+        default=0,
+        help="model actors, one VideoLM each (default: one per GPU, else one per two CPUs)",
+    )
+    g.add_argument(
+        "--ray-decode",
+        choices=("actor", "tasks"),
+        default="actor",
+        help="where videos are decoded: actor (default; in each model actor's decode pool, with "
+        "--timeout) or tasks (Ray CPU tasks; frames go through the object store)",
+    )
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
     from vlmctx_pipelines.batch.items import load_items
-    from vlmctx_pipelines.batch_qa import BatchOptions, run_batch
+    from vlmctx_pipelines.batch_qa import BatchOptions, run_batch, run_batch_ray
 
     opts = BatchOptions(
         output=args.output,
@@ -86,7 +117,13 @@ def cmd_batch(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     items = load_items(args.input, args.question)
-    summary = run_batch(items, opts)
+    if args.engine == "ray":
+        from vlmctx_pipelines.batch.ray_engine import RayOptions
+
+        ray_opts = RayOptions(args.ray_address, args.ray_actors, args.ray_decode)
+        summary = run_batch_ray(items, opts, ray_opts)
+    else:
+        summary = run_batch(items, opts)
     if int(os.environ.get("RANK", "0")) == 0:
         print(summary.line(), file=sys.stderr)
         if args.summary_json:

@@ -1,0 +1,230 @@
+"""``vlmctx batch --engine ray``: the batch job on Ray Data, for more than one machine.
+
+The pipeline (the shape vLLM's and NeMo Curator's batch pipelines use; see docs/batch.md)::
+
+    items -> drop finished ids (resume) -> jobs, longest first -> Ray Dataset (one row per video)
+          [-> decode tasks on CPU workers, frames through the object store   (decode="tasks")]
+          -> model actors (ActorPoolStrategy(size=N), num_gpus=1 each on GPU, one VideoLM each;
+             with decode="actor" each actor decodes in its own decode pool, with the timeout)
+          -> records (the local engine's schema) streamed back to the driver -> output JSONL
+
+**Exactly once.** Only the driver writes the output, through the same durable appender as the
+local engine (:class:`~vlmctx_pipelines.batch.store.RecordWriter`), and it writes a record only
+for an id it has not written yet. A batch that Ray retries after a model actor died may bring
+answers twice; the second copy is dropped. A driver killed by ``SIGKILL`` leaves every record it
+wrote on disk (fsynced), and a rerun resumes from them like the local engine.
+
+**Never a failed job.** A bad video is an error record (decoding errors are caught in the actor
+or the decode task). Ray restarts a dead actor and retries its batch (``max_task_retries``); a
+video on which actors keep dying is given up after that and gets an error record at the end.
+
+**Where decoding runs.** ``decode="actor"`` (the default) decodes next to the model, in
+``decode_workers`` threads of the actor: the frames never go through the object store, and the
+next video decodes while the model answers the current one. Threads, not the local engine's
+decode processes: inside a Ray worker, Python's multiprocessing resource tracker was killed under
+such a pool (``resource_tracker: process died unexpectedly``, then a traceback per queue), and
+Ray already isolates a wedged actor. A video past ``timeout_s`` is a timeout record.
+``decode="tasks"`` decodes in Ray tasks on any CPU of the cluster (``map_batches``, one CPU
+each), which pays when GPU nodes have few CPUs; ``pipelines/bench/batch_ray.py`` measures both
+(results in docs/batch.md).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import pickle
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
+from dataclasses import dataclass, fields
+from typing import Any
+
+from vlmctx.config import ContextConfig
+from vlmctx.ray_cluster import TASK_RETRIES
+from vlmctx_pipelines.batch.decode import Decoded, decode_video, describe
+from vlmctx_pipelines.batch.items import Item, Job
+from vlmctx_pipelines.batch.store import RecordWriter
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RayOptions:
+    """Where and how wide the Ray job runs."""
+
+    address: str | None = None  # None: RAY_ADDRESS, else a Ray started on this machine
+    actors: int = 0  # model actors; 0: one per GPU, else one per two CPUs
+    decode: str = "actor"  # "actor": in the model actor; "tasks": Ray tasks on CPU workers
+    num_cpus: int | None = None  # CPUs of a Ray started here (default: all)
+
+
+def job_rows(jobs: list[Job]) -> list[dict[str, Any]]:
+    """One dataset row per video, longest first (the order ``group_jobs`` gave)."""
+    return [
+        {
+            "video": j.video,
+            "size": j.size,
+            "items": json.dumps([[i.id, i.question] for i in j.items]),
+        }
+        for j in jobs
+    ]
+
+
+def _job(row: dict[str, Any]) -> Job:
+    video = str(row["video"])
+    items = [Item(i, video, q) for i, q in json.loads(str(row["items"]))]
+    return Job(video, items, int(row["size"]))
+
+
+def _rows(batch: dict[str, Any]) -> list[dict[str, Any]]:
+    keys = list(batch)
+    return [dict(zip(keys, vals, strict=True)) for vals in zip(*batch.values(), strict=True)]
+
+
+def decode_rows(batch: dict[str, Any], config_json: str) -> dict[str, Any]:
+    """``decode="tasks"``: decode each row's video in this CPU task; the frames (or the error)
+    travel to the model actor pickled in a ``decoded`` column."""
+    config = ContextConfig.from_json(config_json)
+    out: list[bytes] = []
+    for row in _rows(batch):
+        t0 = time.perf_counter()
+        try:
+            frames, error = decode_video(str(row["video"]), config), None
+        except Exception as exc:  # this video's error record, not a failed job
+            frames, error = None, describe(exc)
+        out.append(pickle.dumps((frames, error, time.perf_counter() - t0)))
+    return {**batch, "decoded": out}
+
+
+class _Prefetcher:
+    """Decoding inside a model actor: ``workers`` threads decode the videos of a call while the
+    model answers the first ones (FFmpeg and the resize release the GIL). A video past
+    ``timeout_s`` becomes a timeout error; its thread is abandoned with its executor (a thread
+    cannot be killed) and a fresh executor takes the next videos."""
+
+    def __init__(self, config: ContextConfig, workers: int, timeout_s: float) -> None:
+        self.config, self.workers, self.timeout_s = config, max(1, workers), timeout_s
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="decode")
+
+    def _decode(self, job: Job) -> Decoded:
+        t0 = time.perf_counter()
+        try:
+            frames = decode_video(job.video, self.config)
+            return Decoded(job, frames, None, time.perf_counter() - t0)
+        except Exception as exc:  # this video's error record, not a failed job
+            return Decoded(job, None, describe(exc), time.perf_counter() - t0)
+
+    def decode(self, jobs: list[Job]) -> Iterator[Decoded]:
+        """Each job decoded, in order, the later ones decoding while the earlier are used."""
+        futures = [(job, self._pool.submit(self._decode, job), time.monotonic()) for job in jobs]
+        for job, fut, started in futures:
+            left = max(0.0, self.timeout_s - (time.monotonic() - started))
+            try:
+                yield fut.result(timeout=left)
+            except FuturesTimeout:
+                self._pool.shutdown(wait=False, cancel_futures=False)
+                self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="decode")
+                why = (
+                    f"DecoderTimeoutError: decoding took longer than {self.timeout_s:g} s "
+                    "(raise --timeout if the video is just long)"
+                )
+                yield Decoded(job, None, why, time.monotonic() - started)
+
+
+class Answerer:
+    """A model actor: loads one ``VideoLM`` and answers every item of the videos it is given."""
+
+    def __init__(self, opts: dict[str, Any]) -> None:
+        from vlmctx.engine import VideoLM
+        from vlmctx_pipelines.batch_qa import BatchOptions, limit_torch_threads
+
+        opts = {**opts, "config": ContextConfig.from_dict(opts["config"])}
+        self.opts = BatchOptions(**opts)
+        self.lm = VideoLM.load(
+            self.opts.model, self.opts.config, device=self.opts.device, dtype=self.opts.dtype
+        )
+        limit_torch_threads(self.lm, self.opts)
+        self._prefetch = _Prefetcher(
+            self.opts.config, self.opts.decode_workers, self.opts.timeout_s
+        )
+
+    def _decoded(self, rows: list[dict[str, Any]]) -> Iterator[Decoded]:
+        jobs = [_job(r) for r in rows]
+        if "decoded" in rows[0]:  # decoded by the CPU tasks
+            for job, row in zip(jobs, rows, strict=True):
+                yield Decoded(job, *pickle.loads(row["decoded"]))
+        else:
+            yield from self._prefetch.decode(jobs)
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, list[str]]:
+        from vlmctx_pipelines.batch_qa import answer_item
+
+        records = []
+        for decoded in self._decoded(_rows(batch)):
+            for item in decoded.job.items:
+                records.append(json.dumps(answer_item(self.lm, item, decoded, self.opts, 0)))
+        return {"record": records}
+
+
+def _dataset(jobs: list[Job], opts: Any, ray_opts: RayOptions) -> Any:
+    """The Ray Dataset of output records (lazy; nothing runs before it is iterated)."""
+    import ray
+
+    from vlmctx.ray_cluster import map_with_actors, model_actors
+
+    n_actors, gpus = model_actors(ray_opts.actors, opts.device)
+    ds = ray.data.from_items(job_rows(jobs), override_num_blocks=max(1, len(jobs)))
+    if ray_opts.decode == "tasks":
+        ds = ds.map_batches(
+            decode_rows, fn_kwargs={"config_json": opts.config.to_json()}, batch_size=1, num_cpus=1
+        )
+    plain = {f.name: getattr(opts, f.name) for f in fields(opts)}
+    plain.update(config=opts.config.to_dict(), progress=False)
+    return map_with_actors(ds, Answerer, {"opts": plain}, n_actors, gpus)
+
+
+def _given_up(jobs: list[Job], written: set[str], opts: Any) -> list[dict[str, Any]]:
+    """Error records for items no actor could answer (their batch failed every retry)."""
+    from vlmctx_pipelines.batch_qa import answer_item
+
+    why = (
+        f"WorkerDiedError: the model actor died on this video {TASK_RETRIES + 1} times "
+        "(out of memory?); rerun with --retry-failed after fixing the cause"
+    )
+    return [
+        answer_item(None, it, Decoded(job, None, why), opts, 0)
+        for job in jobs
+        for it in job.items
+        if it.id not in written
+    ]
+
+
+def run_ray(jobs: list[Job], opts: Any, ray_opts: RayOptions, summary: Any) -> Any:
+    """Answer ``jobs`` on Ray, appending records to ``opts.output``; fills ``summary``."""
+    from vlmctx.ray_cluster import connect, unique_records
+    from vlmctx_pipelines.batch_qa import progress_bar
+
+    summary.startup_s = connect(ray_opts.address, ray_opts.num_cpus)
+    n_todo = sum(len(j.items) for j in jobs)
+    bar = progress_bar(n_todo, opts.progress, "batch [ray]")
+    written: set[str] = set()
+    t0 = time.perf_counter()
+    with RecordWriter(opts.output) as out:
+
+        def emit(rec: dict[str, Any]) -> None:
+            out.write(rec)
+            summary.failed += rec["error"] is not None
+            summary.done += rec["error"] is None
+            if bar is not None:
+                bar.update(1)
+
+        for rec in unique_records(_dataset(jobs, opts, ray_opts), "id", written):
+            emit(rec)
+        for rec in _given_up(jobs, written, opts):
+            emit(rec)
+    summary.seconds = time.perf_counter() - t0
+    if bar is not None:
+        bar.close()
+    return summary
