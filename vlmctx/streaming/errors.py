@@ -17,3 +17,13 @@ class ChunkError(VlmctxError):
 
 class SourceError(VideoDecodeError):
     """A live or file source could not be opened or stopped delivering frames (stall)."""
+
+
+class SourceStalledError(SourceError):
+    """A source delivered no frame within its stall timeout. The session is untouched; the
+    source can be asked again (a live feed may recover) or closed."""
+
+
+class CorruptChunkError(SourceError):
+    """The frames of one chunk could not be decoded (damaged data); the source skipped them and
+    goes on with the next chunk."""
