@@ -15,6 +15,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo",
         help="start the web demo (Gradio): upload a video, ask, see frames, tokens, memory, time",
+        epilog="examples:\n"
+        "  vlmctx demo --model toylab                  # offline, answers about the sample\n"
+        "  vlmctx demo                                 # the default model (downloads once)\n"
+        "  vlmctx demo --host 0.0.0.0 --port 8080      # reachable from your network",
         description="Serve the video-QA demo. It uses the GPU when there is one. Only the host "
         "given is listened on (localhost by default); use --host 0.0.0.0 to share on a network.",
     )

@@ -63,6 +63,7 @@ def build_tasks(
             if key in TASKS.entry(name).parameters():
                 used.add(key)
                 kwargs.setdefault(key, value)
+        _require_task_args(name, TASKS.entry(name).parameters(), kwargs)
         try:
             tasks[name] = TASKS.create(name, **kwargs)
         except TypeError as exc:  # a required argument is missing
@@ -74,6 +75,16 @@ def build_tasks(
         flags = ", ".join("--" + k.replace("_", "-") for k in unused)
         raise ConfigError(f"{flags}: none of the tasks {', '.join(wanted)} uses it; drop it")
     return tasks
+
+
+def _require_task_args(name: str, accepted: dict[str, Any], given: dict[str, Any]) -> None:
+    """A task parameter without a default that was not given: say the exact flag to add."""
+    import inspect
+
+    missing = [k for k, v in accepted.items() if v is inspect.Parameter.empty and k not in given]
+    if missing:
+        flags = " ".join(f"--task-arg {name}:{k}={k.upper()}" for k in missing)
+        raise ConfigError(f"task {name} needs {', '.join(missing)}: add {flags}")
 
 
 def judge_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -239,7 +250,20 @@ def _compare(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     """Add the ``eval`` and ``report`` subcommands to the ``vlmctx`` parser."""
-    p = sub.add_parser("eval", help="evaluate a model on benchmarks (or rescore predictions)")
+    p = sub.add_parser(
+        "eval",
+        help="evaluate a model on benchmarks (or rescore predictions)",
+        description="Run MODEL on benchmark tasks and write one run directory (predictions, "
+        "scores, the exact configuration and versions) under --output-path; or rescore a "
+        "predictions file without a model. A task that needs a parameter says which "
+        "--task-arg to pass; `--tasks list` shows every task's parameters.",
+        epilog="examples:\n"
+        "  vlmctx eval --tasks list\n"
+        "  vlmctx eval --model toylab --tasks toylab --task-arg toylab:dir=/tmp/toylab --limit 20\n"
+        "  vlmctx eval --model Qwen/Qwen2-VL-7B-Instruct --preset qwen2.5-vl-videomme "
+        "--task-arg videomme:root=/data/Video-MME\n"
+        "  vlmctx report eval_results/",
+    )
     p.add_argument("--model", help="model id, local folder or tiny-<family>")
     p.add_argument(
         "--tasks",
@@ -278,7 +302,16 @@ def register(sub: Any) -> None:
     add_context_args(p)
     p.set_defaults(func=run_eval)
 
-    r = sub.add_parser("report", help="tables and plots from one or more eval run directories")
+    r = sub.add_parser(
+        "report",
+        help="tables and plots from one or more eval run directories",
+        description="Gather the results.json of every run under DIRS into tables (md, csv, "
+        "html) and plots; with --compare, a paired comparison of two runs.",
+        epilog="examples:\n"
+        "  vlmctx report eval_results/\n"
+        "  vlmctx report eval_results/ --format md,csv --no-plots\n"
+        "  vlmctx report --compare eval_results/RUN_A eval_results/RUN_B",
+    )
     r.add_argument("dirs", nargs="+", help="run directories or parents holding results.json files")
     r.add_argument("--format", default="md", help="comma list of md, csv, html (default md)")
     r.add_argument("--output", help="where to write (default: the first DIR)")

@@ -333,7 +333,7 @@ def _log_summary(name: str, res: dict[str, Any]) -> None:
     primary = res.get("primary", "")
     value = res.get("scores", {}).get(primary)
     bad = res["n_data_errors"] + res["n_generation_errors"] + res["n_scoring_errors"]
-    log.warning("%s: %s = %s over %d samples (%d missing, %d malformed/failed)", name, primary,
+    log.info("%s: %s = %s over %d samples (%d missing, %d malformed/failed)", name, primary,
                 "n/a" if value is None else f"{value:.2f}", res["n_predicted"], res["n_missing"],
                 bad)  # fmt: skip
 

@@ -24,6 +24,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "manifest with columns video, question (optional) and id (optional). One JSON record per "
         "(video, question) is appended to --output; a rerun skips finished items. Under "
         "`accelerate launch` the ranks share the videos dynamically (longest first).",
+        epilog="examples:\n"
+        '  vlmctx batch videos/ -q "What happens?" -o answers.jsonl --model toylab --fps 1\n'
+        "  vlmctx batch manifest.csv -o answers.jsonl --frames 32   # columns video,question,id\n"
+        "  vlmctx batch manifest.csv -o answers.jsonl --retry-failed   # rerun: redo errors only\n"
+        "  accelerate launch -m vlmctx_pipelines.batch_cli manifest.csv -o answers.jsonl",
     )
     add_arguments(p)
     p.set_defaults(func=cmd_batch)
@@ -31,6 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from vlmctx.commands import add_model_args
+    from vlmctx.defaults import DEFAULT_MAX_NEW_TOKENS
 
     p.add_argument("input", help="folder of videos, or a .csv/.jsonl manifest")
     p.add_argument("-o", "--output", required=True, help="JSONL file to append records to")
@@ -42,7 +48,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="question template for every video (repeatable; may use {name} {stem} {path})",
     )
     add_model_args(p)
-    p.add_argument("--max-new-tokens", type=int, default=64, help="answer length cap (64)")
+    p.add_argument(
+        "--max-new-tokens",
+        type=int,
+        default=DEFAULT_MAX_NEW_TOKENS,
+        help=f"answer length cap, in tokens ({DEFAULT_MAX_NEW_TOKENS}, as `vlmctx ask`)",
+    )
     p.add_argument(
         "--decode-workers",
         type=int,

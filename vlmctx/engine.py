@@ -54,7 +54,11 @@ class Answer:
     peak_memory_scope: str = "call"
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Plain data for JSON and records, floats rounded to 6 significant digits
+        (:func:`vlmctx.output.rounded`: ``2.16667 s``, not ``2.1666666666666665``)."""
+        from vlmctx.output import rounded
+
+        return rounded(asdict(self))
 
 
 def _pick_device(device: str) -> str:

@@ -32,6 +32,10 @@ def register_train(subparsers: argparse._SubParsersAction) -> argparse.ArgumentP
         help="train a FAR video model (flow matching, frame-causal) on shapes or a video folder",
         description="Train FAR (arXiv 2503.19325). Writes model.safetensors + config.json "
         "(usable as `vlmctx generate --model OUT`) and train_state.pt for --resume.",
+        epilog="examples:\n"
+        "  vlmctx train-far -o /tmp/far --preset tiny --steps 200     # a minute on a CPU\n"
+        "  vlmctx train-far -o /tmp/far --resume --steps 400          # continue to step 400\n"
+        "  vlmctx train-far -o /tmp/far --data videos/ --time-limit 30",
     )
     p.add_argument(
         "--data",
@@ -113,6 +117,10 @@ def register_generate(subparsers: argparse._SubParsersAction) -> argparse.Argume
         help="continue a video with a FAR model (KV-cached rollout) and write mp4/gif",
         description="Roll out FAR frame by frame after the frames of --context (resized to the "
         "model's resolution). Without --context a held-out synthetic-shapes clip is used.",
+        epilog="examples:\n"
+        "  vlmctx generate --frames 16 -o shapes.gif              # the shipped far-shapes model\n"
+        "  vlmctx generate --model /tmp/far --frames 32 -o out.mp4 --layout window\n"
+        "  vlmctx generate --context clip.mp4 --frames 24 -o more.gif --flexrope 0.1",
     )
     p.add_argument("--model", default="far-shapes", help="shipped model name or checkpoint folder")
     p.add_argument("--context", default=None, help="context video (mp4, gif, ...)")

@@ -30,6 +30,7 @@ from vlmctx.video.probe import probe
 from vlmctx.video.types import Frames, Selection, VideoInfo
 
 BACKENDS = ("auto", "torchcodec", "pyav", "decord", "opencv")
+DECODED_BY = {"auto": "pyav"}  # `auto` is PyAV driven by a keyframe schedule (decode_runs.py)
 
 
 def available_backends(load: bool = True) -> dict[str, str | None]:
@@ -152,7 +153,7 @@ def read_frames(
         data=data,
         indices=idx,
         pts_s=info.pts_s[idx],
-        backend=backend,
+        backend=DECODED_BY.get(backend, backend),  # the decoder that ran (what auto chose)
         info=info,
         sample_fps=selection.sample_fps,
     )
