@@ -13,6 +13,8 @@ import sys
 from typing import Any
 
 from vlmctx.config import add_context_args, context_from_args
+from vlmctx.defaults import DEFAULT_MAX_NEW_TOKENS
+from vlmctx.output import printable
 
 
 def register_core(sub: argparse._SubParsersAction) -> None:
@@ -21,12 +23,22 @@ def register_core(sub: argparse._SubParsersAction) -> None:
         help="ask a question about a video",
         description="Sample frames from VIDEO (with their true timestamps), feed them to a VLM and "
         "print its answer, the frames used and the visual-token count. VIDEO may be 'sample' for "
-        "the bundled sample video.",
+        "the bundled sample video. The default model is downloaded from the Hugging Face hub on "
+        "first use; --model toylab (shipped) and tiny-<family> (random weights) work offline.",
+        epilog="examples:\n"
+        '  vlmctx ask sample "What colour is the ball?" --model toylab --fps 1\n'
+        '  vlmctx ask clip.mp4 "What happens after the door opens?" --frames 32 --pooling progressive\n'
+        '  vlmctx ask talk.mp4 "Summarize the talk." --fps 0.5 --max-memory 24GiB --json',
     )
     p.add_argument("video", help="path to a video file, or 'sample'")
     p.add_argument("question", help="the question, in quotes")
     add_model_args(p)
-    p.add_argument("--max-new-tokens", type=int, default=128, help="answer length cap (128)")
+    p.add_argument(
+        "--max-new-tokens",
+        type=int,
+        default=DEFAULT_MAX_NEW_TOKENS,
+        help=f"answer length cap, in tokens ({DEFAULT_MAX_NEW_TOKENS}, as batch and the demo)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.add_argument("--no-stream", action="store_true", help="print the answer only when complete")
     p.add_argument(
@@ -55,6 +67,10 @@ def register_core(sub: argparse._SubParsersAction) -> None:
         "Hub ids with an architecture card (vlmctx.models.cards) need no hub access. "
         "With --max-memory, exits non-zero when the plan does not fit; with --fit, prints the "
         "most frames that fit each memory size, per pooler.",
+        epilog="examples:\n"
+        "  vlmctx plan sample --model toylab --frames 16\n"
+        "  vlmctx plan 1280x720@30m --model Qwen/Qwen2-VL-7B-Instruct --fps 1 --fit 24GiB,80GiB\n"
+        "  vlmctx plan clip.mp4 --frames 256 --pooling progressive --max-memory 24GiB",
     )
     p.add_argument(
         "video",
@@ -95,7 +111,14 @@ def register_core(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "ls",
         help="list samplers, poolers, position schemes and model families",
-        description="List every registered component with its parameters and defaults.",
+        description="List every registered component with its parameters and defaults: frame "
+        "samplers (--sampler), token poolers (--pooling), position schemes (--position), model "
+        "families, and the models that run offline (shipped and tiny). Benchmark tasks and their "
+        "parameters: `vlmctx eval --tasks list`.",
+        epilog="examples:\n"
+        "  vlmctx ls\n"
+        "  vlmctx ls --json\n"
+        "  vlmctx eval --tasks list          # benchmark tasks, their parameters and presets",
     )
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_ls)
@@ -145,19 +168,30 @@ def cmd_ask(args: argparse.Namespace) -> int:
         )
         print("answer: ", end="", flush=True)
         for piece in s:
-            print(piece, end="", flush=True)
+            print(printable(piece), end="", flush=True)
         print()
         answer = s.answer
     else:
         answer = lm.ask(frames, args.question, max_new_tokens=args.max_new_tokens, subtitles=subs)
     assert answer is not None
     if args.json:
-        print(json.dumps(dict(answer.to_dict(), video=video), ensure_ascii=False))
+        print(json.dumps(dict(answer.to_dict(), video=video)))  # ASCII: escapes control chars
         return 0
     if not stream:
-        print(f"answer: {answer.text}")
+        print(f"answer: {printable(answer.text)}")
     _print_report(answer)
+    _toy_world_note(args, video)
     return 0
+
+
+def _toy_world_note(args: argparse.Namespace, video: str) -> None:
+    """The shipped toylab model knows only its toy world: say so when it answers another video."""
+    from vlmctx.assets import sample_video
+
+    if args.model == "toylab" and video != str(sample_video()) and not args.quiet:
+        print("note: toylab is a 1M-parameter model trained only on the toy lab's synthetic "
+              "scenes (docs/toylab.md); about other videos its answers mean nothing.",
+              file=sys.stderr)  # fmt: skip
 
 
 def _subtitles(args: argparse.Namespace) -> Any:
@@ -306,7 +340,15 @@ def _print_report(answer: Any) -> None:
     print(f"frames ({len(answer.frames)}, backend {answer.backend}): {stamps}")
     print(f"visual tokens: {answer.visual_tokens}   total input tokens: {answer.total_tokens}")
     stages = "  ".join(f"{k} {v:.2f}s" for k, v in answer.timings.items())
-    print(f"time: {stages}   peak memory: {answer.peak_memory_bytes / 2**20:.0f} MiB")
+    scope = MEMORY_SCOPES.get(answer.peak_memory_scope, answer.peak_memory_scope)
+    print(f"time: {stages}   {scope}: {answer.peak_memory_bytes / 2**20:.0f} MiB")
+
+
+# what Answer.peak_memory_bytes measured (Answer.peak_memory_scope), in words
+MEMORY_SCOPES = {
+    "call": "peak GPU memory of this call",
+    "process": "peak process memory (RSS since start)",
+}
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -328,8 +370,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         "keyframes": len(info.keyframes),
         "mean_gop": round(info.num_frames / max(len(info.keyframes), 1), 1),
         "first_pts_s": round(float(info.pts_s[0]), 4) if info.num_frames else None,
-        "backends": {k: "ok" if v is None else v if v == UNCHECKED else f"unavailable: {v}"
-                     for k, v in backends.items()},  # fmt: skip
+        "backends": {k: _backend_state(v, UNCHECKED) for k, v in backends.items()},
     }
     if args.json:
         print(json.dumps(data))
@@ -341,6 +382,10 @@ def cmd_info(args: argparse.Namespace) -> int:
             else:
                 print(f"{key:<20} {value}")
     return 0
+
+
+def _backend_state(reason: str | None, unchecked: str) -> str:
+    return "ok" if reason is None else reason if reason == unchecked else f"unavailable: {reason}"
 
 
 def _registries() -> dict[str, Any]:
@@ -377,14 +422,31 @@ def cmd_ls(args: argparse.Namespace) -> int:
             }
             for e in reg
         }
-    out["tiny models (offline, random weights)"] = {name: {} for name in tiny_names()}
+    families = out["model families"]
+    out["tiny models (offline, random weights)"] = {
+        name: {"summary": f"{families[name.removeprefix('tiny-')]['summary'].split(' (')[0]} "
+               "shrunk to 2 layers, random weights: the real code path in seconds; answers "
+               "are noise"}
+        for name in tiny_names()
+    }  # fmt: skip
     out["shipped models (offline, trained here)"] = {
-        name: {"summary": f"{path} (docs/toylab.md)"} for name, path in SHIPPED.items()
-    }
+        name: {"summary": f"1M-parameter Qwen2-VL trained on the toy lab's synthetic scenes; "
+               f"answers about them (docs/toylab.md); {path}"}
+        for name, path in SHIPPED.items()
+    }  # fmt: skip
     if args.json:
         json.dump(out, sys.stdout, default=str)
         print()
         return 0
+    _print_listing(out)
+    print("\nparameters in parentheses (name=default; no default: required); set them with "
+          "--sampler-arg/--pooling-arg/--position-arg KEY=VALUE.\n"
+          "benchmark tasks and their parameters: vlmctx eval --tasks list")  # fmt: skip
+    return 0
+
+
+def _print_listing(out: dict[str, Any]) -> None:
+    width = max(len(name) for entries in out.values() for name in entries) + 2
     for label, entries in out.items():
         print(f"{label}:")
         for name, e in entries.items():
@@ -392,5 +454,6 @@ def cmd_ls(args: argparse.Namespace) -> int:
                 k if v is None else f"{k}={v!r}" for k, v in e.get("parameters", {}).items()
             )
             summary = e.get("summary", "")
-            print(f"  {name:<18} {summary}" + (f"\n  {'':<18} ({params})" if params else ""))
-    return 0
+            print(
+                f"  {name:<{width}} {summary}" + (f"\n  {'':<{width}} ({params})" if params else "")
+            )
