@@ -82,7 +82,8 @@ def _unavailable(name: str, exc: Exception):
     return run
 
 
-CORE = ("ask", "plan", "info", "ls")  # vlmctx.commands; a command line naming one skips plugins
+# vlmctx.commands and vlmctx.live_cli; a command line naming one of these skips the plugins
+CORE = ("ask", "plan", "info", "ls", "live")
 
 EXAMPLES = """examples:
   vlmctx ask sample "What colour is the ball?" --model toylab --fps 1
@@ -168,6 +169,9 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     from vlmctx import commands
 
     commands.register_core(sub)
+    from vlmctx import live_cli
+
+    live_cli.register(sub)
     if argv is None or _command_of(argv) not in CORE:
         _load_plugins(sub)
     _add_common(sub, common_options(subcommand=True))
