@@ -25,6 +25,9 @@ from vlmctx.errors import ConfigError, VlmctxError
 from vlmctx_demos.readout import frame_captions, memory_plan_for, readout_markdown
 
 CSS = "#answer-readout table {font-size: 0.85em}"
+# Defaults of the serving caps (``vlmctx demo --max-question-chars / --max-new-tokens``).
+MAX_QUESTION_CHARS = 2000
+MAX_NEW_TOKENS = 512
 
 
 @dataclass
@@ -102,9 +105,39 @@ def make_config(
 class DemoApp:
     """The handlers behind the page, bound to one loaded :class:`~vlmctx.engine.VideoLM`."""
 
-    def __init__(self, lm: Any, *, max_upload_mb: float = 200.0) -> None:
+    def __init__(
+        self,
+        lm: Any,
+        *,
+        max_upload_mb: float = 200.0,
+        max_question_chars: int = MAX_QUESTION_CHARS,
+        max_new_tokens: int = MAX_NEW_TOKENS,
+    ) -> None:
         self.lm = lm
         self.max_upload_mb = max_upload_mb
+        self.max_question_chars, self.max_new_tokens = max_question_chars, max_new_tokens
+
+    def _check_request(self, question: str, max_new_tokens: Any) -> int:
+        """Refuse what would hold the only generation slot for minutes (a 200,000-character
+        question took 277 s and 2.8 GB); return the answer-length cap to use."""
+        if not (question or "").strip():
+            raise gr.Error("Type a question first.")
+        if len(question) > self.max_question_chars:
+            raise gr.Error(
+                f"This question is {len(question):,} characters; this server accepts up to "
+                f"{self.max_question_chars:,}. Shorten it (or restart the demo with a larger "
+                "--max-question-chars)."
+            )
+        try:
+            n = int(max_new_tokens)
+        except (TypeError, ValueError):
+            raise gr.Error("Max new tokens must be a whole number.") from None
+        if not 1 <= n <= self.max_new_tokens:
+            raise gr.Error(
+                f"Max new tokens must be between 1 and {self.max_new_tokens} on this server "
+                "(restart the demo with a larger --max-new-tokens for longer answers)."
+            )
+        return n
 
     def _check_upload(self, video: str | None) -> str:
         if not video:
@@ -144,8 +177,7 @@ class DemoApp:
         """Generator for the Ask event: yields (chat, gallery, readout, session, question box)."""
         session = session if session is not None else Session()
         video = self._check_upload(video)
-        if not (question or "").strip():
-            raise gr.Error("Type a question first.")
+        max_new_tokens = self._check_request(question, max_new_tokens)
         try:
             lm = self.lm.with_config(make_config(*controls))
             frames, decode_s, cached = self._frames(lm, video, session)
@@ -182,11 +214,19 @@ class DemoApp:
         return [], None, "", Session()
 
 
-def build_app(lm: Any, *, sample: str | None = None, max_upload_mb: float = 200.0) -> gr.Blocks:
+def build_app(
+    lm: Any,
+    *,
+    sample: str | None = None,
+    max_upload_mb: float = 200.0,
+    max_question_chars: int = MAX_QUESTION_CHARS,
+    max_new_tokens: int = MAX_NEW_TOKENS,
+) -> gr.Blocks:
     """The page: video + controls on the left, chat, frame gallery and readout on the right."""
     from vlmctx.video import SAMPLERS
 
-    app = DemoApp(lm, max_upload_mb=max_upload_mb)
+    app = DemoApp(lm, max_upload_mb=max_upload_mb, max_question_chars=max_question_chars,
+                  max_new_tokens=max_new_tokens)  # fmt: skip
     poolers = _registry_names(lm, "pooling", "vlmctx.pooling", "POOLERS", "none")
     positions = _registry_names(lm, "position", "vlmctx.position", "POSITIONS", "default")
     with gr.Blocks(title="vlmctx video QA", delete_cache=(3600, 6 * 3600)) as demo:
@@ -208,10 +248,12 @@ def build_app(lm: Any, *, sample: str | None = None, max_upload_mb: float = 200.
                     pooling_params = gr.Textbox("", label="Pooling parameters (JSON)")
                     position = gr.Dropdown(positions, value=positions[0], label="Position scheme")
                     position_params = gr.Textbox("", label="Position parameters (JSON)")
-                    max_new = gr.Slider(1, 1024, value=128, step=1, label="Max new tokens")
+                    max_new = gr.Slider(1, max_new_tokens, value=min(128, max_new_tokens),
+                                        step=1, label="Max new tokens")  # fmt: skip
             with gr.Column(scale=3):
                 chat = gr.Chatbot(label="Chat", height=320, elem_id="chat")
-                question = gr.Textbox(label="Question", placeholder="What happens?", elem_id="q")
+                question = gr.Textbox(label="Question", placeholder="What happens?",
+                                      max_length=max_question_chars, elem_id="q")  # fmt: skip
                 with gr.Row():
                     ask = gr.Button("Ask", variant="primary", elem_id="ask")
                     clear = gr.Button("New chat")

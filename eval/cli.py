@@ -16,6 +16,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from vlmctx.argtypes import device, existing_file, output_dir, positive_int
 from vlmctx.config import add_context_args, context_from_args, parse_kv
 from vlmctx.errors import ConfigError
 
@@ -31,6 +32,17 @@ def parse_lengths(text: str | None) -> list[int] | None:
             raise ConfigError(f"bad length {part!r}: use e.g. --lengths 8k,16k,32k")
         out.append(int(p))
     return out
+
+
+def _lengths_arg(text: str) -> str:
+    """``--lengths`` checked while parsing (kept as text; :func:`parse_lengths` reads it)."""
+    try:
+        parse_lengths(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(
+            str(exc).replace("use e.g. --lengths", "use e.g.")
+        ) from None
+    return text
 
 
 def build_tasks(
@@ -205,7 +217,7 @@ def run_eval(args: argparse.Namespace) -> int:
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "world_size": par.world,
     }
-    out = Path(args.output_path) / run_dir_name(model_id, config.to_dict())
+    out = Path(args.output_path) / run_dir_name(model_id, config.to_dict(), tasks)
     opts = RunOptions(parse_lengths(args.lengths), args.limit, args.log_samples,
                       not args.no_progress, par)  # fmt: skip
     if on_ray:
@@ -277,18 +289,28 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--task-arg", action="append", metavar="TASK:KEY=VALUE",
                    help="task parameter, e.g. mmlongbench:root=/data/MMLongBench (repeatable)")  # fmt: skip
-    p.add_argument("--lengths", help="MMLongBench lengths, e.g. 8k,16k,32k (default: all found)")
+    p.add_argument(
+        "--lengths",
+        type=_lengths_arg,
+        help="MMLongBench lengths, e.g. 8k,16k,32k (default: all found)",
+    )
     p.add_argument(
         "--limit",
-        type=int,
+        type=positive_int,
         help="at most N samples per task, taken evenly across duration buckets for the "
         "official benchmarks (videomme, mlvu, longvideobench, lvbench); per file for "
         "MMLongBench; the first N otherwise",
     )
-    p.add_argument("--output-path", default="eval_results", help="parent of the run directory")
+    p.add_argument(
+        "--output-path", type=output_dir, default="eval_results", help="parent of the run directory"
+    )
     p.add_argument("--log-samples", action="store_true", help="store full input text per sample")
-    p.add_argument("--predictions", help="rescore this JSONL (sample_id, prediction); no model")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
+    p.add_argument(
+        "--predictions",
+        type=existing_file,
+        help="rescore this JSONL (sample_id, prediction); no model",
+    )
+    p.add_argument("--device", type=device, default="auto", help="auto, cpu, cuda, cuda:1 ...")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_engine_args(p)
     j = p.add_argument_group("LLM judge (optional; MMLongBench summarization, DocVQA)")
@@ -314,7 +336,7 @@ def register(sub: Any) -> None:
     )
     r.add_argument("dirs", nargs="+", help="run directories or parents holding results.json files")
     r.add_argument("--format", default="md", help="comma list of md, csv, html (default md)")
-    r.add_argument("--output", help="where to write (default: the first DIR)")
+    r.add_argument("--output", type=output_dir, help="where to write (default: the first DIR)")
     r.add_argument("--no-plots", action="store_true", help="tables only")
     r.add_argument(
         "--compare",

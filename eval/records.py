@@ -11,8 +11,10 @@ killed run loses at most the record being written. :func:`read_jsonl` tolerates 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,8 +77,15 @@ def read_jsonl(path: str | os.PathLike[str]) -> tuple[list[dict[str, Any]], list
     p = Path(path)
     if not p.exists():
         return records, problems
-    with open(p, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
+    if p.is_dir():
+        raise DataFormatError(f"{p} is a directory; give a .jsonl file")
+    with open(p, "rb") as fh:  # bytes: one undecodable line is a problem, not a crash
+        for n, raw in enumerate(fh, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                problems.append(f"{p.name}:{n}: not UTF-8 text (a binary file?)")
+                continue
             if not line.strip():
                 continue
             try:
@@ -131,3 +140,45 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, p)
+
+
+# A writer's temporary file beside its target: write_h264's ``<name>.<pid>-<hex>.part``, an
+# index's ``<name>.part`` / ``<name>.tmp``, older writers' ``<name>.tmp<...>.mp4``.
+_PART = re.compile(r"(\.(?P<pid>\d+)-[0-9a-f]+\.part|\.part|\.tmp|\.tmp[^/]*\.mp4)$")
+
+
+def remove_stale_parts(folder: str | os.PathLike[str], *, own: bool = False) -> list[str]:
+    """Delete temporary files that a killed data generation left in ``folder`` (not recursive).
+
+    A file carrying a process id is removed only when that process is gone, so a generation
+    running beside this one keeps its files; ``own=True`` (after this process failed) removes
+    this process's files too. Returns the names removed.
+    """
+    removed: list[str] = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for e in entries:
+        m = _PART.search(e.name)
+        if m is None or not e.is_file():
+            continue
+        pid = int(m["pid"]) if m["pid"] else None
+        if pid is not None and _alive(pid) and not (own and pid == os.getpid()):
+            continue
+        with contextlib.suppress(OSError):
+            os.unlink(e.path)
+            removed.append(e.name)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process: alive
+        return True
+    return True

@@ -15,6 +15,7 @@ import csv
 import html
 import io
 import json
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import Any
 
 from vlmctx.errors import ConfigError
 
+log = logging.getLogger(__name__)
 FRAME_KEYS = ("sampler_params.n", "sampler_params.max_frames", "sampler_params.fps")
 Table = tuple[str, list[str], list[list[Any]]]  # title, header, rows
 
@@ -45,21 +47,67 @@ def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def find_runs(dirs: list[str]) -> list[Run]:
-    """Every results.json under ``dirs``, labelled by what differs between them."""
-    runs = []
+    """Every results.json under ``dirs``, labelled by what differs between them.
+
+    A file that cannot be read or is not shaped like ``vlmctx eval``'s results is reported
+    (a warning naming it and why) and skipped: one bad run never aborts the report.
+    """
+    runs, skipped = [], []
     for d in dirs:
         p = Path(d)
         if not p.exists():
             raise ConfigError(f"{d!r} does not exist; give eval run directories")
         for f in sorted([p] if p.is_file() else p.rglob("results.json")):
-            try:
-                runs.append(Run(f.parent, json.loads(f.read_text(encoding="utf-8"))))
-            except (OSError, json.JSONDecodeError) as exc:
-                raise ConfigError(f"cannot read {f}: {exc}") from exc
+            why, doc = _read_run(f)
+            if why is None:
+                runs.append(Run(f.parent, doc))
+                continue
+            skipped.append(f"{f} skipped ({why})")
+    if not runs and skipped:
+        more = f" and {len(skipped) - 1} more" if len(skipped) > 1 else ""
+        raise ConfigError(f"no usable results.json: {skipped[0]}{more}")
+    for line in skipped:
+        log.warning("%s", line)
     if not runs:
         raise ConfigError(f"no results.json under {', '.join(dirs)}; run `vlmctx eval` first")
     _label(runs)
     return runs
+
+
+def _read_run(f: Path) -> tuple[str | None, dict[str, Any]]:
+    """(why the file is unusable or None, its document)."""
+    try:
+        doc = json.loads(f.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        return f"not readable JSON: {str(exc).splitlines()[0][:80]}", {}
+    if not isinstance(doc, dict):
+        return f"a JSON {type(doc).__name__}, not a results object", {}
+    if not isinstance(doc.get("config", {}), dict):
+        return "its config is not an object", doc
+    results = doc.get("results", {})
+    if not isinstance(results, dict):
+        return "its results are not an object", doc
+    for task, res in results.items():
+        if not isinstance(res, dict):
+            return f"task {task!r}: not an object", doc
+        scores, bds = res.get("scores", {}), res.get("breakdowns", {})
+        if not isinstance(scores, dict) or not all(_number(v) for v in scores.values()):
+            return f"task {task!r}: scores must map names to numbers", doc
+        if not isinstance(bds, dict) or not all(
+            isinstance(bd, dict) and all(isinstance(row, dict) for row in bd.values())
+            for bd in bds.values()
+        ):
+            return f"task {task!r}: breakdowns must be tables (objects of objects)", doc
+        if not all(_number(res.get(k)) for k in COUNTS):
+            return f"task {task!r}: sample counts must be numbers", doc
+    return None, doc
+
+
+COUNTS = ("n_predicted", "n_data_errors", "n_generation_errors", "n_scoring_errors")
+
+
+def _number(v: Any) -> bool:
+    return v is None or (isinstance(v, int | float) and not isinstance(v, bool))
 
 
 def _label(runs: list[Run]) -> None:
@@ -191,9 +239,15 @@ def write_report(
     tables = [comparison_table(runs), *frames_comparison_tables(runs), *breakdown_tables(runs)]
     images: list[str] = []
     if plots:
-        from vlmctx_eval.plots import make_plots
+        try:
+            from vlmctx_eval.plots import make_plots
 
-        images = make_plots(runs, out)
+            images = make_plots(runs, out)
+        except ImportError as exc:  # matplotlib is an optional extra: the tables still come
+            log.warning(
+                "no plots: %s is not installed (pip install 'vlmctx[eval]'); tables written",
+                exc.name or "matplotlib",
+            )
     written = list(images)
     for fmt in formats:
         path = out / f"report.{fmt}"

@@ -17,7 +17,6 @@ all rank files, scores in official order and writes the outputs.
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import json
 import logging
@@ -30,6 +29,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from vlmctx.errors import DataFormatError, VlmctxError
 from vlmctx_eval.records import ImageRef, JsonlLog, Sample, read_jsonl, write_atomic
+from vlmctx_eval.run_identity import check_identity, digest, task_identity
 from vlmctx_eval.tasks.base import Task
 
 log = logging.getLogger(__name__)
@@ -73,10 +73,16 @@ def sanitize(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "model"
 
 
-def run_dir_name(model_id: str, config: dict[str, Any]) -> str:
-    """``<model>__<8 hex of the config>``: same model and config -> same directory (resume)."""
-    digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:8]
-    return f"{sanitize(model_id)}__{digest}"
+def run_dir_name(
+    model_id: str, config: dict[str, Any], tasks: dict[str, Task] | None = None
+) -> str:
+    """``<model>__<8 hex>`` of the config and the tasks' descriptions (name, version, arguments):
+    the same model, config and tasks -> the same directory (resume); any other -> a new one.
+    Without ``tasks`` only the config is hashed (names of earlier versions)."""
+    key: Any = config
+    if tasks is not None:
+        key = {"config": config, "tasks": {n: t.describe() for n, t in sorted(tasks.items())}}
+    return f"{sanitize(model_id)}__{digest(key)}"
 
 
 # ---- predictions ---------------------------------------------------------------------------------
@@ -167,11 +173,20 @@ def generate(
             sink.append(rec)
 
 
+# fields of a prediction record that scoring and the report read as numbers (or null)
+NUMERIC_FIELDS = ("input_tokens", "visual_tokens", "new_tokens", "latency_s", "peak_memory_bytes")
+
+
 def read_predictions(path: str) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
-    """A rescoring file: JSONL records with ``sample_id`` (or ``id``) and ``prediction``."""
-    records, problems = read_jsonl(path)
-    if not records and not problems and not Path(path).exists():
+    """A rescoring file: JSONL records with ``sample_id`` (or ``id``) and ``prediction``.
+
+    Records without an id or a string prediction, and duplicates, are reported and skipped; a
+    file with no usable record, or a record whose measurements have the wrong type (``latency_s:
+    "fast"``), is refused: its numbers would end up in the tables.
+    """
+    if not Path(path).exists():
         raise DataFormatError(f"predictions file {path!r} not found")
+    records, problems = read_jsonl(path)
     errors = [{"source": path, "error": p} for p in problems]
     out: dict[str, dict[str, Any]] = {}
     for n, rec in enumerate(records, 1):
@@ -181,11 +196,31 @@ def read_predictions(path: str) -> tuple[dict[str, dict[str, Any]], list[dict[st
                 {"source": f"{path}#{n}", "error": "needs sample_id and a string prediction"}
             )
             continue
+        _check_types(path, n, rec)
         if str(sid) in out:
             errors.append({"source": f"{path}#{n}", "error": f"duplicate sample_id {sid!r}"})
             continue
         out[str(sid)] = {**rec, "sample_id": str(sid)}
+    if not out:
+        first = errors[0]["error"] if errors else "the file is empty"
+        raise DataFormatError(
+            f"no usable predictions in {path!r} ({first}); each line must be a JSON object with "
+            '"sample_id" and a string "prediction"'
+        )
     return out, errors
+
+
+def _check_types(path: str, n: int, rec: dict[str, Any]) -> None:
+    """Refuse a record whose measurements are not numbers (they would be averaged)."""
+    for key in NUMERIC_FIELDS:
+        value = rec.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise DataFormatError(
+                f"{path} record {n}: {key} must be a number or null, got {value!r}; fix or "
+                "drop the field"
+            )
+    if rec.get("frames") is not None and not isinstance(rec["frames"], list):
+        raise DataFormatError(f"{path} record {n}: frames must be a list, got {rec['frames']!r}")
 
 
 # ---- scoring and outputs -------------------------------------------------------------------------
@@ -285,14 +320,19 @@ def evaluate(
     par = opts.parallel
     if model is None and predictions is None and opts.predict is None:
         raise VlmctxError("nothing to evaluate: give a model or --predictions FILE.jsonl")
+    pred_map, pred_errors = read_predictions(predictions) if predictions else (None, [])
+    loads = {name: _load(task, opts) for name, task in tasks.items()}
+    if pred_map is None:  # never add predictions to a folder holding another task's or data's
+        for name, task in tasks.items():
+            ident = task_identity(task, loads[name].samples)
+            check_identity(out / "predictions" / name, ident, write=True)
     out.mkdir(parents=True, exist_ok=True)
     if par.rank == 0:
         write_atomic(out / "run.json", json.dumps(header, indent=2, default=str))
-    pred_map, pred_errors = read_predictions(predictions) if predictions else (None, [])
     known: set[str] = set()
     results: dict[str, Any] = {}
     for name, task in tasks.items():
-        loaded = _load(task, opts)
+        loaded = loads[name]
         known.update(s.id for s in loaded.samples)
         if pred_map is None:
             if opts.predict is not None:

@@ -179,3 +179,61 @@ def test_a_command_group_gathers_entry_points_of_several_rooms(
     assert _run(capsys, "grp", "ok")[0] == 0
     code, _, err = _run(capsys, "grp", "missing")
     assert code != 0 and "`vlmctx grp missing` cannot run" in err
+
+
+def test_offline_hub_id_fails_fast_with_local_suggestions(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No hub access: a hub id (the default too) or a typo fails in one line, in well under 3 s,
+    with a "did you mean" over the local names; no retries, no duplicated warnings."""
+    import time
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    clip = str(clips.synth_clip(width=64, height=48, fps=10, num_frames=40, gop=10))
+    for model, needle in (("toylabb", "did you mean 'toylab'"),
+                          ("Qwen/Qwen3-VL-2B-Instruct", "offline"),
+                          ("tiny-qwen2vl", "did you mean 'tiny-qwen2_vl'")):  # fmt: skip
+        t0 = time.perf_counter()
+        code, _, err = _run(capsys, "ask", clip, "q", "--model", model)
+        assert time.perf_counter() - t0 < 3.0, model
+        assert code == 2 and len(err.strip().splitlines()) == 1, err
+        assert needle in err, err
+    # a hub id with an architecture card is still planned offline
+    code, out, err = _run(capsys, "plan", clip, "--model", "Qwen/Qwen2-VL-7B-Instruct")
+    assert code == 0, err
+
+
+def test_missing_extras_say_which_to_install(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`vlmctx demo` without gradio and `vlmctx report` without matplotlib name the extra; the
+    report still writes its tables."""
+    run = tmp_path / "run"
+    run.mkdir()
+    doc = {"model": "m", "config": {"sampler": "uniform"},
+           "results": {"t": {"scores": {"acc": 50.0}, "primary": "acc", "n_predicted": 2,
+                             "breakdowns": {"by_frames": {"acc": {"8": 40.0, "16": 60.0}}}}}}  # fmt: skip
+    (run / "results.json").write_text(json.dumps(doc))
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    code, out, err = _run(capsys, "report", str(run))
+    assert code == 0, err
+    assert "vlmctx[eval]" in err and "Traceback" not in err
+    assert "| t | acc | 50.00 |" in (run / "report.md").read_text()
+    monkeypatch.setitem(sys.modules, "gradio", None)
+    code, _, err = _run(capsys, "demo", "--model", "tiny-qwen2_vl")
+    assert code == 2 and "pip install 'vlmctx[demo]'" in err, err
+
+
+def test_report_skips_a_bad_run_and_reports_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good, bad = tmp_path / "good", tmp_path / "bad"
+    for d in (good, bad):
+        d.mkdir()
+    (good / "results.json").write_text(json.dumps({"model": "m", "results": {
+        "t": {"scores": {"acc": 1.0}, "n_predicted": 1}}}))  # fmt: skip
+    (bad / "results.json").write_text(json.dumps({"model": "m", "results": {"t": 5}}))
+    code, out, err = _run(capsys, "report", str(tmp_path), "--no-plots")
+    assert code == 0, err
+    assert "skipped" in err and str(bad) in err and len(err.strip().splitlines()) == 1
+    assert (tmp_path / "report.md").exists()

@@ -90,14 +90,14 @@ def parse_bytes(text: str) -> int:
         factor = 1
     try:
         return int(float(s) * factor)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:  # OverflowError: inf; ValueError: nan, words
         raise ConfigError(f"cannot read memory size {text!r}; use e.g. 8GiB or 512MB") from exc
 
 
 def kv_bytes_per_token(text_config: Any, dtype_bytes: int) -> int:
     """K and V of every attention layer for one token. Layers that ``layer_types`` marks as
-    linear attention (Qwen3.5's Gated DeltaNet) keep a fixed-size state, not a per-token cache,
-    and are not counted (their state is not planned)."""
+    linear attention (Qwen3.5's Gated DeltaNet) keep a fixed-size state, not a per-token cache:
+    not counted here, but planned by the adapter's ``fixed_state_bytes``."""
     heads = text_config.num_attention_heads
     kv_heads = getattr(text_config, "num_key_value_heads", None) or heads
     head_dim = getattr(text_config, "head_dim", None) or text_config.hidden_size // heads

@@ -24,10 +24,12 @@ from __future__ import annotations
 import argparse
 import copy
 import logging
+import os
+import re
 import sys
 from collections.abc import Sequence
 from importlib.metadata import entry_points
-from typing import Any
+from typing import Any, NoReturn
 
 from vlmctx.errors import VlmctxError
 
@@ -41,6 +43,24 @@ GROUPS = {
         "videos, evaluated at up to 16x that length under each position scheme.",
     ),
 }
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``vlmctx ask: error: ... (see `vlmctx ask --help`)``.
+
+    argparse prints the whole usage block before its error, several lines for most commands; a
+    bad flag is one line here, like every other user error, with a "did you mean" on an invalid
+    choice (commands, ``--layout``...). Subparsers inherit this class.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        m = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if m:
+            from vlmctx.argtypes import did_you_mean
+
+            choices = re.findall(r"'([^']*)'", m[2])
+            message = f"invalid choice {m[1]!r}{did_you_mean(m[1], choices)}; choose from {m[2]}"
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
 def _load_plugins(sub: argparse._SubParsersAction) -> None:
@@ -156,7 +176,7 @@ def _command_of(argv: Sequence[str]) -> str | None:
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The ``vlmctx`` parser. Given the command line, it registers only what that line needs:
     a core command does not load the rooms' plugins (``vlmctx info`` stays fast)."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="vlmctx",
         description="Run open vision-language models on long videos, training-free, and "
         "measure it: sample frames with their true timestamps, pool visual tokens, change "
@@ -179,25 +199,67 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one ``vlmctx`` command; return its exit code (2 for every user error).
+
+    A user error (a :class:`VlmctxError`, a bad flag, a file that cannot be read or written) is
+    one line on stderr; ``--debug`` shows its traceback instead. A reader that goes away
+    (``vlmctx info VIDEO | head``) ends the command quietly; anything else is a bug, reported in
+    one line that says to rerun with ``--debug``.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(argv)
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error (2, already printed in one line)
+        return exc.code if isinstance(exc.code, int) else 2
     from vlmctx import logs
 
     logs.setup(args.verbose, args.quiet, args.debug)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    name = f"vlmctx {args.command}"
     try:
-        return int(args.func(args) or 0)
-    except VlmctxError as exc:
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        _quiet_stdout()
+        return 141  # what a shell reports for a command killed by SIGPIPE
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
         if args.debug:
             raise
-        print(f"vlmctx {args.command}: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print(f"vlmctx {args.command}: interrupted", file=sys.stderr)
-        return 130
+        code, message = _error_line(exc)
+        print(f"{name}: error: {message}", file=sys.stderr)
+        return code
+
+
+def _error_line(exc: Exception) -> tuple[int, str]:
+    """(exit code, one-line message) for an exception that ends a command."""
+    if isinstance(exc, VlmctxError):
+        code, text = exc.exit_code, str(exc)
+    elif isinstance(exc, OSError) and exc.strerror:  # a file the user named cannot be used
+        where = f": {exc.filename}" if exc.filename else ""
+        code, text = 2, f"{exc.strerror}{where}"
+    elif isinstance(exc, MemoryError):
+        code, text = 2, "out of memory; use fewer frames (--frames) or smaller ones (--max-pixels)"
+    else:
+        code = 1
+        text = (f"unexpected {type(exc).__name__}: {exc} (a bug in vlmctx: rerun with --debug "
+                "for the traceback and report it)")  # fmt: skip
+    return code, " ".join(text.split())
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a real file (captured in tests)
+        pass
 
 
 if __name__ == "__main__":

@@ -12,8 +12,10 @@ import re
 import sys
 from typing import Any
 
+from vlmctx.argtypes import device, dtype, memory_size, memory_sizes, positive_int
 from vlmctx.config import add_context_args, context_from_args
 from vlmctx.defaults import DEFAULT_MAX_NEW_TOKENS
+from vlmctx.errors import ConfigError
 from vlmctx.output import printable
 
 
@@ -35,14 +37,16 @@ def register_core(sub: argparse._SubParsersAction) -> None:
     add_model_args(p)
     p.add_argument(
         "--max-new-tokens",
-        type=int,
+        type=positive_int,
         default=DEFAULT_MAX_NEW_TOKENS,
         help=f"answer length cap, in tokens ({DEFAULT_MAX_NEW_TOKENS}, as batch and the demo)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.add_argument("--no-stream", action="store_true", help="print the answer only when complete")
     p.add_argument(
-        "--max-memory", help="refuse (before loading weights) plans above this, e.g. 24GiB"
+        "--max-memory",
+        type=memory_size,
+        help="refuse (before loading weights) plans above this, e.g. 24GiB",
     )
     p.add_argument(
         "--subtitles",
@@ -79,9 +83,11 @@ def register_core(sub: argparse._SubParsersAction) -> None:
     )
     add_model_args(p)
     p.add_argument("--question", default="Describe the video.", help="prompt to count")
-    p.add_argument("--max-memory", help="refuse plans above this, e.g. 24GiB")
+    p.add_argument("--max-memory", type=memory_size, help="refuse plans above this, e.g. 24GiB")
     p.add_argument(
-        "--fit", help="memory sizes, e.g. 24GiB,80GiB,141GiB: the most frames that fit each"
+        "--fit",
+        type=memory_sizes,
+        help="memory sizes, e.g. 24GiB,80GiB,141GiB: the most frames that fit each",
     )
     p.add_argument("--json", action="store_true", help="print JSON")
     add_context_args(p)
@@ -133,8 +139,12 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
         help=f"hub id, local checkpoint folder, tiny-<family>, or the shipped 'toylab' "
         f"(default {DEFAULT_MODEL})",
     )
-    p.add_argument("--device", default="auto", help="auto (cuda if present), cpu, cuda:0 ...")
-    p.add_argument("--dtype", default="auto", help="auto (bf16 on GPU, fp32 on CPU), float16 ...")
+    p.add_argument(
+        "--device", type=device, default="auto", help="auto (cuda if present), cpu, cuda:0 ..."
+    )
+    p.add_argument(
+        "--dtype", type=dtype, default="auto", help="auto (bf16 on GPU, fp32 on CPU), float16 ..."
+    )
 
 
 def resolve_video(arg: str) -> str:
@@ -149,6 +159,8 @@ def resolve_video(arg: str) -> str:
 def cmd_ask(args: argparse.Namespace) -> int:
     from vlmctx.engine import VideoLM, check_config, load_frames
 
+    if not args.question.strip():
+        raise ConfigError('the question is empty; ask something, e.g. "What happens?"')
     config = context_from_args(args)
     components = check_config(config)  # unknown or unavailable components fail before any decoding
     video = resolve_video(args.video)

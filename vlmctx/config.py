@@ -8,14 +8,31 @@ mappings and validated against the component's registry when it is built, never 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from types import MappingProxyType
 from typing import Any
 
+from vlmctx.argtypes import backend, did_you_mean, int_at_least, positive_float, positive_int
 from vlmctx.errors import ConfigError
 
 _PARAM_FIELDS = ("sampler_params", "pooling_params", "position_params")
+# --frames above this is a typo, not a video: 10 million frames is 4 days at 30 fps
+MAX_FRAMES = 10_000_000
+
+
+_NAME_FIELDS = ("sampler", "backend", "pooling", "position")
+
+
+def _pixels(value: Any) -> int | None:
+    """``max_pixels`` as a positive int (an integral float such as 1e6 is accepted), or None."""
+    if value is None:
+        return None
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if ok and math.isfinite(value) and value == int(value) and value > 0:
+        return int(value)
+    raise ConfigError(f"max_pixels must be a positive whole number such as 200704, got {value!r}")
 
 
 def _freeze(params: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
@@ -25,7 +42,7 @@ def _freeze(params: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
 def parse_value(text: str) -> Any:
     """Parse a CLI ``key=value`` value: JSON when it parses (numbers, bools, null, lists), else str."""
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except json.JSONDecodeError:
         low = text.lower()
         if low in ("true", "false"):
@@ -33,6 +50,9 @@ def parse_value(text: str) -> Any:
         if low in ("none", "null"):
             return None
         return text
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{text!r} is not a finite number")
+    return value
 
 
 def parse_kv(items: Sequence[str] | None) -> dict[str, Any]:
@@ -42,7 +62,13 @@ def parse_kv(items: Sequence[str] | None) -> dict[str, Any]:
         if "=" not in item:
             raise ConfigError(f"expected KEY=VALUE, got {item!r} (e.g. --sampler-arg n=32)")
         key, value = item.split("=", 1)
-        out[key.strip().replace("-", "_")] = parse_value(value.strip())
+        key = key.strip().replace("-", "_")
+        if not key.isidentifier():
+            raise ConfigError(f"bad parameter name in {item!r}: expected KEY=VALUE, e.g. n=32")
+        try:
+            out[key] = parse_value(value.strip())
+        except ConfigError as exc:
+            raise ConfigError(f"{item!r}: {exc}") from None
     return out
 
 
@@ -65,13 +91,22 @@ class ContextConfig:
     position_params: Mapping[str, Any] = field(default_factory=_freeze)
 
     def __post_init__(self) -> None:
+        for name in _NAME_FIELDS:
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value.strip():
+                raise ConfigError(
+                    f"{name} must be a name such as {getattr(ContextConfig, name)!r} "
+                    f"(`vlmctx ls` lists them), got {value!r}"
+                )
         for name in _PARAM_FIELDS:
             value = getattr(self, name)
-            if not isinstance(value, Mapping):
-                raise ConfigError(f"ContextConfig.{name} must be a mapping, got {value!r}")
+            if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+                raise ConfigError(
+                    f"{name} must be a mapping of parameter names to values, e.g. "
+                    f"{{n: 32}}, got {value!r}"
+                )
             object.__setattr__(self, name, _freeze(value))
-        if self.max_pixels is not None and int(self.max_pixels) <= 0:
-            raise ConfigError("max_pixels must be positive")
+        object.__setattr__(self, "max_pixels", _pixels(self.max_pixels))
 
     # ---- round trips -------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -83,10 +118,19 @@ class ContextConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ContextConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
+        if not isinstance(data, Mapping):
+            raise ConfigError(
+                f"a ContextConfig must be a mapping such as {{sampler: uniform}}, "
+                f"got a {type(data).__name__}"
+            )
+        known = [f.name for f in fields(cls)]
+        unknown = sorted(str(k) for k in set(data) - set(known))
         if unknown:
-            raise ConfigError(f"unknown ContextConfig field(s): {', '.join(unknown)}")
+            hint = "".join(did_you_mean(k, known) for k in unknown[:1])
+            raise ConfigError(
+                f"unknown ContextConfig field(s): {', '.join(unknown)}{hint}; "
+                f"known: {', '.join(known)}"
+            )
         return cls(**dict(data))
 
     def to_json(self) -> str:
@@ -94,7 +138,11 @@ class ContextConfig:
 
     @classmethod
     def from_json(cls, text: str) -> ContextConfig:
-        return cls.from_dict(json.loads(text))
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        return cls.from_dict(data)
 
     def to_yaml(self) -> str:
         import yaml
@@ -105,10 +153,13 @@ class ContextConfig:
     def from_yaml(cls, text: str) -> ContextConfig:
         import yaml
 
-        data = yaml.safe_load(text) or {}
-        if not isinstance(data, Mapping):
-            raise ConfigError("a ContextConfig YAML file must hold a mapping")
-        return cls.from_dict(data)
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark is not None else ""
+            raise ConfigError(f"not valid YAML{where} ({getattr(exc, 'problem', exc)})") from None
+        return cls.from_dict(data if data is not None else {})
 
     @classmethod
     def load(cls, path: str) -> ContextConfig:
@@ -118,7 +169,12 @@ class ContextConfig:
                 text = fh.read()
         except OSError as exc:
             raise ConfigError(f"cannot read config file {path!r}: {exc.strerror}") from exc
-        return cls.from_json(text) if path.endswith(".json") else cls.from_yaml(text)
+        except UnicodeDecodeError:
+            raise ConfigError(f"config file {path!r} is not text (UTF-8 JSON or YAML)") from None
+        try:
+            return cls.from_json(text) if path.endswith(".json") else cls.from_yaml(text)
+        except ConfigError as exc:
+            raise ConfigError(f"config file {path!r}: {exc}") from None
 
     def to_cli_args(self) -> list[str]:
         """The flags that rebuild this config through :func:`add_context_args`."""
@@ -148,14 +204,22 @@ def add_context_args(parser: Any) -> None:
     )
     g.add_argument("--sampler", help="frame sampler (default uniform; `vlmctx ls` lists them)")
     g.add_argument(
-        "--frames", type=int, help="number of frames (uniform/segment n, fps max_frames)"
+        "--frames",
+        type=int_at_least(1, MAX_FRAMES),
+        help="number of frames (uniform/segment n, fps max_frames)",
     )
-    g.add_argument("--fps", type=float, help="sample at this many frames per second (fps sampler)")
+    g.add_argument(
+        "--fps", type=positive_float, help="sample at this many frames per second (fps sampler)"
+    )
     g.add_argument(
         "--sampler-arg", action="append", metavar="KEY=VALUE", help="sampler parameter (repeatable)"
     )
-    g.add_argument("--backend", help="decoder: auto (default), torchcodec, pyav, decord, opencv")
-    g.add_argument("--max-pixels", type=int, help="downscale frames to at most this many pixels")
+    g.add_argument(
+        "--backend", type=backend, help="decoder: auto (default), torchcodec, pyav, decord, opencv"
+    )
+    g.add_argument(
+        "--max-pixels", type=positive_int, help="downscale frames to at most this many pixels"
+    )
     g.add_argument("--pooling", help="token pooler (default none)")
     g.add_argument("--pooling-arg", action="append", metavar="KEY=VALUE", help="pooler parameter")
     g.add_argument("--position", help="position scheme (default: the model's own)")

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import math
+import types
+import typing
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -96,9 +99,49 @@ class Registry(Generic[T]):
         ]
         if missing:
             raise ConfigError(f"{self.kind} {name!r} needs parameter(s): {', '.join(missing)}.")
+        for key, value in params.items():
+            problem = _type_problem(_hints(entry.factory).get(key), value)
+            if problem:
+                raise ConfigError(f"{self.kind} {name!r}: {key} must be {problem}, got {value!r}.")
         try:
             return entry.factory(**params)
         except (TypeError, ValueError) as exc:
             if isinstance(exc, ConfigError):
                 raise
             raise ConfigError(f"{self.kind} {name!r}: {exc}") from exc
+
+
+def _hints(factory: Callable[..., Any]) -> dict[str, Any]:
+    """Type hints of a factory's parameters (a class's ``__init__``); {} when unresolvable."""
+    try:
+        return typing.get_type_hints(factory.__init__ if inspect.isclass(factory) else factory)
+    except Exception:  # a hint that does not resolve at runtime: no checking, never a crash
+        return {}
+
+
+_SIMPLE = {int: "a whole number", float: "a number", bool: "true or false"}
+
+
+def _type_problem(hint: Any, value: Any) -> str | None:
+    """What ``value`` should be when it does not fit ``hint`` (int, float, bool, optionals of
+    them); None when it fits or the hint is not one of those (strings, Any, containers)."""
+    args = (
+        typing.get_args(hint)
+        if typing.get_origin(hint) in (typing.Union, types.UnionType)
+        else (hint,)
+    )
+    simple = [a for a in args if a in _SIMPLE]
+    if not simple or len(simple) + (type(None) in args) != len(args):
+        return None
+    if value is None and type(None) in args:
+        return None
+    ok = (
+        (bool in simple and isinstance(value, bool))
+        or (int in simple and isinstance(value, int) and not isinstance(value, bool))
+        or (float in simple and isinstance(value, int | float) and not isinstance(value, bool)
+            and math.isfinite(value))
+    )  # fmt: skip
+    if ok:
+        return None
+    what = " or ".join(_SIMPLE[a] for a in simple)
+    return what + (" (or null)" if type(None) in args else "")

@@ -11,7 +11,18 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vlmctx.errors import ConfigError
+from vlmctx.argtypes import (
+    existing_file,
+    finite_float,
+    float_in,
+    nonneg_int,
+    output_dir,
+    output_file,
+    positive_float,
+    positive_int,
+    probability,
+)
+from vlmctx.errors import BudgetExceededError, ConfigError
 
 if TYPE_CHECKING:
     import torch
@@ -42,34 +53,34 @@ def register_train(subparsers: argparse._SubParsersAction) -> argparse.ArgumentP
         default="synthetic-shapes",
         help="'synthetic-shapes' (procedural, seeded) or a folder of videos",
     )
-    p.add_argument("-o", "--out", required=True, help="checkpoint folder")
+    p.add_argument("-o", "--out", type=output_dir, required=True, help="checkpoint folder")
     p.add_argument("--preset", default="cpu", choices=PRESETS, help="model size")
-    p.add_argument("--steps", type=int, default=1000, help="total optimizer steps")
-    p.add_argument("--batch", type=int, default=16, help="clips per step")
+    p.add_argument("--steps", type=positive_int, default=1000, help="total optimizer steps")
+    p.add_argument("--batch", type=positive_int, default=16, help="clips per step")
     p.add_argument(
         "--max-len",
-        type=int,
+        type=positive_int,
         default=16,
         help="longest training clip; frames before the window are compressed context",
     )
-    p.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate (constant)")
+    p.add_argument("--lr", type=positive_float, default=1e-3, help="AdamW learning rate (constant)")
     p.add_argument(
         "--p-clean",
-        type=float,
+        type=probability,
         default=None,
         help="stochastic clean-context probability (default: the preset's, 0.1)",
     )
     p.add_argument("--class-cond", action="store_true", help="condition on #shapes (CFG-ready)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--save-every", type=int, default=100, help="checkpoint every N steps")
+    p.add_argument("--save-every", type=positive_int, default=100, help="checkpoint every N steps")
     p.add_argument(
         "--time-limit",
-        type=float,
+        type=positive_float,
         default=None,
         metavar="MIN",
         help="stop (and save) after this many minutes",
     )
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads")
     p.add_argument("--resume", action="store_true", help="continue from OUT/train_state.pt")
     p.set_defaults(func=run_train)
     return p
@@ -80,8 +91,10 @@ def run_train(args: argparse.Namespace) -> int:
 
     from vlmctx_pipelines.far.train import TrainConfig, train
 
-    if args.steps < 1 or args.batch < 1:
-        raise ConfigError("--steps and --batch must be >= 1")
+    if args.data != "synthetic-shapes" and not Path(args.data).is_dir():
+        raise ConfigError(f"--data {args.data!r}: give 'synthetic-shapes' or a folder of videos")
+    if args.resume and not (Path(args.out) / "train_state.pt").is_file():
+        raise ConfigError(f"--resume: no {Path(args.out) / 'train_state.pt'}; drop --resume")
     tc = TrainConfig(
         out=args.out,
         data=args.data,
@@ -123,25 +136,29 @@ def register_generate(subparsers: argparse._SubParsersAction) -> argparse.Argume
         "  vlmctx generate --context clip.mp4 --frames 24 -o more.gif --flexrope 0.1",
     )
     p.add_argument("--model", default="far-shapes", help="shipped model name or checkpoint folder")
-    p.add_argument("--context", default=None, help="context video (mp4, gif, ...)")
+    p.add_argument("--context", type=existing_file, help="context video (mp4, gif, ...)")
     p.add_argument(
         "--context-frames",
-        type=int,
+        type=positive_int,
         default=8,
         help="use the last K frames of the context video (default 8)",
     )
-    p.add_argument("--frames", type=int, required=True, help="number of frames to generate")
-    p.add_argument("-o", "--output", required=True, help="output .mp4 or .gif")
+    p.add_argument(
+        "--frames", type=positive_int, required=True, help="number of frames to generate"
+    )
+    p.add_argument(
+        "-o", "--output", type=output_file((".mp4", ".gif")), required=True, help=".mp4 or .gif"
+    )
     p.add_argument(
         "--flexrope",
-        type=float,
+        type=float_in(0.0),
         default=0.0,
         metavar="SLOPE",
         help="FlexRoPE temporal decay per frame of distance (0 = plain RoPE)",
     )
     p.add_argument(
         "--rope-interp",
-        type=float,
+        type=positive_float,
         default=1.0,
         help="scale temporal RoPE positions (1 = raw / extrapolate)",
     )
@@ -151,14 +168,18 @@ def register_generate(subparsers: argparse._SubParsersAction) -> argparse.Argume
         choices=LAYOUTS,
         help="context: all frames full-res, sliding window, or window + compressed",
     )
-    p.add_argument("--steps", type=int, default=20, help="Euler flow-matching steps per frame")
-    p.add_argument("--cfg", type=float, default=1.0, help="classifier-free guidance scale")
-    p.add_argument("--label", type=int, default=None, help="class label (class-cond models)")
+    p.add_argument(
+        "--steps", type=positive_int, default=20, help="Euler flow-matching steps per frame"
+    )
+    p.add_argument("--cfg", type=finite_float, default=1.0, help="classifier-free guidance scale")
+    p.add_argument("--label", type=nonneg_int, default=None, help="class label (class-cond)")
     p.add_argument("--no-cache", action="store_true", help="recompute the context every step")
     p.add_argument("--seed", type=int, default=0, help="noise seed (and shapes clip seed)")
     p.add_argument("--include-context", action="store_true", help="prepend the context frames")
-    p.add_argument("--fps", type=int, default=8)
-    p.add_argument("--scale", type=int, default=8, help="nearest-neighbour upscale for viewing")
+    p.add_argument("--fps", type=positive_int, default=8, help="frames per second of the file")
+    p.add_argument(
+        "--scale", type=positive_int, default=8, help="nearest-neighbour upscale for viewing"
+    )
     p.set_defaults(func=run_generate)
     return p
 
@@ -202,6 +223,7 @@ def run_generate(args: argparse.Namespace) -> int:
             f"--label {args.label}: model {args.model!r} has {model.cfg.num_classes} classes "
             "(0 = unconditional; drop --label)"
         )
+    check_memory(model.cfg, args)  # before any frame is made: 10^8 frames is refused here
     context = _context(args, model.cfg)
     rc = RolloutConfig(
         steps=args.steps,
@@ -220,3 +242,41 @@ def run_generate(args: argparse.Namespace) -> int:
     write_video(frames[0], args.output, fps=args.fps, scale=args.scale)
     print(f"wrote {args.output} ({frames.shape[1]} frames)")
     return 0
+
+
+def rollout_bytes(cfg, args: argparse.Namespace) -> dict[str, int]:
+    """Upper bound of what a rollout holds, per part: frames (float32, context + generated,
+    kept twice while written), the KV cache of the layout, and the upscaled uint8 output."""
+    total = args.context_frames + args.frames
+    pixels = cfg.channels * cfg.height * cfg.width
+    tokens = (cfg.height // cfg.patch) * (cfg.width // cfg.patch)  # per full-resolution frame
+    kv_frames = {"full": total, "window": min(cfg.window, total)}.get(
+        args.layout,
+        min(cfg.window, total) + total / cfg.ctx_kernel**2,  # longshort
+    )
+    ctx_tokens = tokens * {"full": args.context_frames, "window": min(cfg.window, total)}.get(
+        args.layout, min(cfg.window, total) + args.context_frames / cfg.ctx_kernel**2
+    )
+    return {
+        "frames": 2 * total * pixels * 4,
+        "kv cache": int(kv_frames * tokens * cfg.depth * 2 * cfg.dim * 4),
+        "attention": int(ctx_tokens**2 * cfg.heads * 4),  # scores of the context's prefill
+        "output": total * pixels * args.scale**2 * 3 // cfg.channels * 2,
+    }
+
+
+def check_memory(cfg, args: argparse.Namespace) -> None:
+    """Refuse a rollout that cannot fit in free memory, like the planner does for VLMs."""
+    import psutil
+
+    from vlmctx.budget import human_bytes
+
+    need = rollout_bytes(cfg, args)
+    free = psutil.virtual_memory().available
+    if sum(need.values()) > free:
+        parts = ", ".join(f"{k} {human_bytes(v)}" for k, v in need.items())
+        raise BudgetExceededError(
+            f"{args.frames:,} frames after {args.context_frames:,} of context need about "
+            f"{human_bytes(sum(need.values()))} ({parts}) but {human_bytes(free)} of memory is "
+            "free: use fewer --frames or --context-frames, --layout window, or a smaller --scale"
+        )

@@ -11,6 +11,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from vlmctx.argtypes import nonneg_int, output_dir, positive_float, positive_int
+
+# A user folder (the current directory), not the installed package: the shipped checkpoint is what
+# the Quickstart's `--model toylab` loads, and a training run must not overwrite it by default.
+DEFAULT_OUT = "toylab_model"
+
 
 def _train(args: argparse.Namespace) -> int:
     from vlmctx_pipelines.toylab.train import SHIPPED, train
@@ -26,22 +32,26 @@ def _train(args: argparse.Namespace) -> int:
 def add_args(p: argparse.ArgumentParser) -> None:
     """The training flags (here, not in ``train.py``: building the parser must not import numpy
     or torch, so ``vlmctx --help`` stays fast)."""
-    p.add_argument("-o", "--out", default=None,
-                   help="checkpoint folder to write (default: the shipped checkpoint, "
-                   "vlmctx/models/checkpoints/toylab, which `--model toylab` loads)")  # fmt: skip
-    p.add_argument("--steps", type=int, default=3000, help="optimizer steps (default 3000)")
-    p.add_argument("--batch", type=int, default=16, help="questions per step (default 16)")
-    p.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (default 3e-3)")
-    p.add_argument("--warmup", type=int, default=100, help="linear warm-up steps (default 100)")
-    p.add_argument("--max-frames", type=int, default=16, help="longest training video (16)")
+    p.add_argument("-o", "--out", type=output_dir, default=DEFAULT_OUT,
+                   help=f"checkpoint folder to write (default ./{DEFAULT_OUT}; never the shipped "
+                   "checkpoint that `--model toylab` loads unless given its folder)")  # fmt: skip
+    p.add_argument("--steps", type=positive_int, default=3000, help="optimizer steps (3000)")
+    p.add_argument("--batch", type=positive_int, default=16, help="questions per step (16)")
+    p.add_argument("--lr", type=positive_float, default=3e-3, help="peak learning rate (3e-3)")
+    p.add_argument("--warmup", type=nonneg_int, default=100, help="linear warm-up steps (100)")
+    p.add_argument(
+        "--max-frames", type=positive_int, default=16, help="longest training video (16)"
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed (0)")
     p.add_argument(
         "--threads",
-        type=int,
+        type=positive_int,
         default=1,
         help="torch threads (default 1: on 2 shared cores more threads oversubscribe)",
     )
-    p.add_argument("--eval-items", type=int, default=40, help="held-out questions per task (40)")
+    p.add_argument(
+        "--eval-items", type=nonneg_int, default=40, help="held-out questions per task (40)"
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -52,11 +62,12 @@ def register(jobs: Any) -> None:
         help="train the toy-lab model from scratch (CPU, ~15 min)",
         description="Train the toy-lab VLM (a 1M-parameter Qwen2-VL) on synthetic videos of at "
         "most --max-frames frames, evaluate it on held-out questions, and save a checkpoint that "
-        "`--model DIR` loads. Without -o it overwrites the shipped checkpoint (docs/toylab.md).",
+        "`--model DIR` loads. Without -o it writes ./toylab_model; the shipped checkpoint is rewritten only when -o names "
+        "its folder (docs/toylab.md).",
         epilog="examples:\n"
         "  vlmctx toylab train -o /tmp/toylab --steps 200      # a quick, weak model\n"
         '  vlmctx ask sample "What colour is the ball?" --model /tmp/toylab --fps 1\n'
-        "  vlmctx toylab train                                  # re-train the shipped one",
+        "  vlmctx toylab train -o vlmctx/models/checkpoints/toylab  # re-train the shipped one",
     )
     add_args(t)
     t.set_defaults(func=_train)

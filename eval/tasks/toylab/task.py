@@ -22,7 +22,7 @@ from vlmctx.errors import ConfigError
 from vlmctx.video.synthetic.toy_scenes import TASKS as QUESTIONS_KINDS
 from vlmctx.video.synthetic.toy_scenes import make_item, render
 from vlmctx.video.synthetic.writer import write_h264
-from vlmctx_eval.records import Sample, read_jsonl
+from vlmctx_eval.records import Sample, read_jsonl, remove_stale_parts
 from vlmctx_eval.tasks.base import TASKS, LoadResult, Task
 
 RENDER = (128, 96)
@@ -52,8 +52,23 @@ def _write(path: str, scene: Any) -> None:
 
 
 def generate_toylab(dir: str, frames: list[int], kinds: list[str], per_cell: int, seed: int) -> str:
-    """Write ``per_cell`` clips per (kind, frame count) and the index; return the index path."""
-    os.makedirs(os.path.join(dir, "videos"), exist_ok=True)
+    """Write ``per_cell`` clips per (kind, frame count) and the index; return the index path.
+
+    Temporary files a killed generation left behind are removed first, and this one's own on
+    failure (an interrupt, a full disk)."""
+    videos = os.path.join(dir, "videos")
+    os.makedirs(videos, exist_ok=True)
+    for folder in (dir, videos):
+        remove_stale_parts(folder)
+    try:
+        return _generate(dir, frames, kinds, per_cell, seed)
+    except BaseException:
+        for folder in (dir, videos):
+            remove_stale_parts(folder, own=True)
+        raise
+
+
+def _generate(dir: str, frames: list[int], kinds: list[str], per_cell: int, seed: int) -> str:
     index = os.path.join(dir, "toylab.jsonl")
     lines = []
     for n in frames:
@@ -93,6 +108,10 @@ class ToyLab(Task):
         self.gen_args = {"frames": _ints(frames), "kinds": _names(kinds),
                          "per_cell": int(per_cell), "seed": int(seed)}  # fmt: skip
         self.generate = generate
+        if not self.gen_args["frames"] or min(self.gen_args["frames"]) < 1:
+            raise ConfigError(f"toylab frames must be positive frame counts, got {frames!r}")
+        if self.gen_args["per_cell"] < 1:
+            raise ConfigError(f"toylab per_cell must be >= 1, got {per_cell!r}")
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "version": self.version, "dir": self.dir, **self.gen_args}

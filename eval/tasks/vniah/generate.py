@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from vlmctx.video.synthetic.writer import write_h264
+from vlmctx_eval.records import remove_stale_parts
 
 QUESTION = (
     "One frame of this video shows a secret code: a number written in large digits on a white "
@@ -78,8 +79,28 @@ def generate_vniah(
     seed: int = 0,
     span: int = 1,
 ) -> str:
-    """Write one video per (haystack length, depth) and the index ``vniah.jsonl``; return it."""
+    """Write one video per (haystack length, depth) and the index ``vniah.jsonl``; return it.
+
+    Temporary files a killed generation left behind are removed first, and this one's own on
+    failure."""
     os.makedirs(out_dir, exist_ok=True)
+    remove_stale_parts(out_dir)
+    try:
+        return _generate(out_dir, frames, depths, fps, size, seed, span)
+    except BaseException:
+        remove_stale_parts(out_dir, own=True)
+        raise
+
+
+def _generate(
+    out_dir: str,
+    frames: Sequence[int],
+    depths: Sequence[float],
+    fps: float,
+    size: int,
+    seed: int,
+    span: int,
+) -> str:
     rng = random.Random(seed)
     records: list[dict[str, Any]] = []
     for n in frames:
