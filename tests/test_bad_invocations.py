@@ -361,6 +361,14 @@ ROWS: list[tuple[str, list[str], str | None]] = [
     ("toylab train eval-items negative", _toytrain("--eval-items", "-1"), "--eval-items"),
     ("toylab train out a file", ["toylab", "train", "--out", "{a_file}"], "--out"),
     ("toylab train out uncreatable", ["toylab", "train", "--out", "{uncreatable_dir}"], "--out"),
+    # live (streaming)
+    ("live no source", ["live"], "required"),
+    ("live missing file", ["live", "{missing}", "--no-stdin", *TINY], "not found"),
+    ("live dtype int8", ["live", "{clip}", "--no-stdin", *TINY, "--dtype", "int8"], "--dtype"),
+    ("live device cuda", ["live", "{clip}", "--no-stdin", *TINY, "--device", "cuda"], "--device"),
+    ("live fps nan", ["live", "{clip}", "--no-stdin", *TINY, "--fps", "nan"], "--fps"),
+    ("live ask-at bad", ["live", "{clip}", "--no-stdin", *TINY, "--ask-at", "x"], "--ask-at"),
+    ("live model typo", ["live", "{clip}", "--no-stdin", "--model", "toylabb"], "did you mean"),
     # toylab run validates its own lists (eval/toylab_experiment.py, another issue); argparse's:
     ("toylab run unknown flag", _toyrun("--bogus"), "unrecognized"),
     ("toylab run missing value", _toyrun("--per-cell"), "expected one argument"),
