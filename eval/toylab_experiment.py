@@ -1,19 +1,22 @@
 """Experiment: the toy-lab model, trained on <= 16 frames, asked about videos of 1x to 16x that.
 
-The shipped ``toylab`` model (a 1M-parameter Qwen2-VL trained here, ``pipelines/toylab/train.py``)
-answers the toy-lab questions (:mod:`vlmctx_eval.tasks.toylab`) on videos of 16, 32, 64, 128 and 256
-frames at 1 fps, under every position scheme (``default``, ``pi``, ``ntk``, ``yarn``, ``vcwe`` in
-both readings — one RoPE for the whole sequence, or extended frequencies for visual tokens only —
-``v2pe``, ``mrope_pp``) with and without ``progressive`` pooling: 16 configurations on one loaded
-model, each written as an ordinary ``vlmctx eval`` run directory, then compared by
-``vlmctx report``. The schemes take their automatic settings relative to what the checkpoint
-declares: ``max_position_embeddings`` (the position range of its longest training sequence) for
-PI/NTK/YaRN/M-RoPE++/V2PE, and ``visual_window`` (visual tokens of its longest training video) for
-VCWE. Resumable (each run directory resumes); the summary table goes to
-``eval/bench/results/toylab.{md,json}`` with the report's plots beside it.
+For each training seed, a toy-lab checkpoint (seed 0: the shipped ``toylab``, a 1M-parameter
+Qwen2-VL trained here by ``pipelines/toylab/train.py``; seed N: a checkpoint trained the same way
+with ``--seed N``) answers a fresh set of toy-lab questions (:mod:`vlmctx_eval.tasks.toylab`,
+generated with the same seed) on videos of 16, 32, 64, 128 and 256 frames at 1 fps, under every
+position scheme (``default``, ``pi``, ``ntk``, ``yarn``, ``vcwe`` in both readings -- one RoPE for
+the whole sequence, or extended frequencies for visual tokens only -- ``v2pe``, ``mrope_pp``) with
+and without ``progressive`` pooling: 16 configurations on one loaded model per seed, each written
+as an ordinary ``vlmctx eval`` run directory (resumable). The schemes take their automatic
+settings from what the checkpoint declares (``max_position_embeddings``, ``visual_window``).
 
-    vlmctx toylab run                   # ~15 min on 2 CPU cores
-    python -m vlmctx_eval.toylab_experiment --per-cell 4 --frames 16,64   # a quick look
+All configurations answer the same questions, so the analysis (:mod:`vlmctx_eval.toylab_stats`)
+is paired: per-question predictions of every seed go to
+``eval/bench/results/toylab_predictions.jsonl.gz``, and the table with Wilson intervals and
+McNemar tests to ``eval/bench/results/toylab.{md,json,png}``.
+
+    vlmctx toylab run --seeds 0,1,2 --train-missing    # the committed table; cost: docs/toylab.md
+    vlmctx toylab run --seeds 0 --per-cell 4 --frames 16,64 --results /tmp/t   # a quick look
 """
 
 from __future__ import annotations
@@ -21,16 +24,21 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import shutil
-import time
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
+
+from vlmctx.argtypes import output_dir, positive_int
+from vlmctx.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
 RESULTS = Path(__file__).parent / "bench" / "results"
-SCHEMES = ("default", "pi", "ntk", "yarn", "vcwe", "vcwe:apply_to=visual", "v2pe", "mrope_pp")
+SCHEMES = ("default", "pi", "ntk", "yarn", "vcwe:apply_to=all", "vcwe:apply_to=visual", "v2pe",
+           "mrope_pp")  # fmt: skip
 POOLING = ("none", "progressive")
+SHIPPED = "toylab"  # the shipped checkpoint, trained with seed 0
 
 
 def configs(schemes: list[str], pooling: list[str]) -> list[Any]:
@@ -53,107 +61,200 @@ def label(cfg: Any) -> str:
     return f"{cfg.position}{f'({params})' if params else ''} + {cfg.pooling}"
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    """Evaluate every configuration; return {label: {frames: accuracy}} plus per-task tables."""
+def seed_plan(args: argparse.Namespace) -> list[tuple[int, str]]:
+    """(seed, checkpoint) pairs: ``--checkpoints`` if given, else seed 0 -> the shipped
+    ``toylab`` and seed N -> ``<output-path>/checkpoints/seedN``."""
+    try:
+        seeds = [int(x) for x in str(args.seeds).split(",") if x.strip()]
+    except ValueError:
+        raise ConfigError(f"--seeds takes integers joined by commas, got {args.seeds!r}") from None
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise ConfigError(f"--seeds needs distinct non-negative integers, got {args.seeds!r}")
+    if args.checkpoints:
+        ckpts = [c.strip() for c in args.checkpoints.split(",")]
+        if len(ckpts) != len(seeds):
+            raise ConfigError(
+                f"--checkpoints names {len(ckpts)} checkpoints for {len(seeds)} seeds"
+            )
+    else:
+        out = Path(args.output_path) / "checkpoints"
+        ckpts = [SHIPPED if s == 0 else str(out / f"seed{s}") for s in seeds]
+    return list(zip(seeds, ckpts, strict=True))
+
+
+def ensure_checkpoints(plan: list[tuple[int, str]], train_missing: bool) -> None:
+    """Train the missing checkpoints (``vlmctx toylab train --seed N -o DIR``, ~16 min each on
+    one quiet CPU thread) when asked; otherwise say how, before anything runs."""
+    for seed, ckpt in plan:
+        if ckpt == SHIPPED or (Path(ckpt) / "config.json").exists():
+            continue
+        cmd = ["vlmctx", "toylab", "train", "--seed", str(seed), "-o", ckpt, "--no-progress"]
+        if not train_missing:
+            raise ConfigError(f"no checkpoint for seed {seed} at {ckpt!r}; train it with "
+                              f"`{' '.join(cmd)}` or pass --train-missing")  # fmt: skip
+        log.info("toylab: training seed %d -> %s", seed, ckpt)
+        # the training job belongs to the pipelines room: run it through the public CLI
+        done = subprocess.run([sys.executable, "-m", "vlmctx.cli", *cmd[1:]], check=False)
+        if done.returncode != 0:
+            raise ConfigError(f"training seed {seed} failed (exit {done.returncode})")
+
+
+def run_seed(
+    args: argparse.Namespace, seed: int, ckpt: str, grid: list[Any]
+) -> tuple[list[dict], float]:
+    """Every configuration on one checkpoint and its seed's questions: one row per question, and
+    the model time of all answers (seconds, summed over the runs, so a resumed run counts it too)."""
     from vlmctx.engine import VideoLM
     from vlmctx_eval.runner import RunOptions, evaluate, run_dir_name
     from vlmctx_eval.tasks.toylab import ToyLab
 
-    out = Path(args.output_path)
-    data = out / f"data-{args.frames.replace(',', '_')}-n{args.per_cell}-s{args.seed}"
-    task = ToyLab(dir=str(data), frames=args.frames, per_cell=args.per_cell, seed=args.seed)
-    base = VideoLM.load(args.model, device="cpu")
-    grid = configs(args.schemes.split(","), args.pooling.split(","))
-    models = [base.with_config(cfg) for cfg in grid]  # bad names fail here, before any data
-    base.frames_cache_size = len(task.load().samples) + 1  # decode each clip once for all configs
-    header_base = {"model": args.model, "model_info": base.info(), "mode": "generate"}
-    summary: dict[str, Any] = {}
-    t0 = time.perf_counter()
+    out = Path(args.output_path) / f"seed{seed}"
+    data = out / f"data-{args.frames.replace(',', '_')}-n{args.per_cell}-s{seed}"
+    task = ToyLab(dir=str(data), frames=args.frames, per_cell=args.per_cell, seed=seed)
+    base = VideoLM.load(ckpt, device="cpu")
+    models = [base.with_config(cfg) for cfg in grid]
+    samples = task.load().samples
+    if not args.no_frames_cache:  # decode each clip once for all configs (~3.7 GB for 40 per cell)
+        base.frames_cache_size = len(samples) + 1
+    header_base = {"model": ckpt, "model_info": base.info(), "mode": "generate", "seed": seed}
+    run_dirs = {}
     for cfg, lm in zip(grid, models, strict=True):
-        run_dir = out / run_dir_name(args.model, cfg.to_dict())
+        run_dir = out / run_dir_name(ckpt, cfg.to_dict(), {"toylab": task})
         header = {**header_base, "config": cfg.to_dict(), "command": "vlmctx toylab run"}
-        opts = RunOptions(progress=not args.no_progress)
-        log.warning("toylab: position=%s pooling=%s -> %s", cfg.position, cfg.pooling, run_dir)
-        doc = evaluate(lm, {"toylab": task}, run_dir, opts, header)
-        assert doc is not None
-        res = doc["results"]["toylab"]
-        summary[label(cfg)] = res["breakdowns"]["by_frames"]
-    return {"seconds": round(time.perf_counter() - t0, 1), "runs": summary,
-            "frames": args.frames, "per_cell": args.per_cell, "seed": args.seed}  # fmt: skip
+        log.info("toylab: seed %d, %s -> %s", seed, label(cfg), run_dir)
+        evaluate(lm, {"toylab": task}, run_dir, RunOptions(progress=not args.no_progress), header)
+        run_dirs[label(cfg)] = run_dir
+    return collect(seed, ckpt, samples, run_dirs)
 
 
-def markdown(doc: dict[str, Any]) -> str:
-    """Accuracy (%) per configuration x frame count: the mean over questions, then each one."""
-    runs = doc["runs"]
-    first = next(iter(runs.values()))
-    frames = list(first["accuracy"])
-    kinds = list(first)
-    lines = [
-        "# Toy lab: accuracy vs video length per position scheme and pooling",
-        "",
-        f"Model `toylab` (trained on <= 16 frames), {doc['per_cell']} questions per question kind "
-        f"and length, seed {doc['seed']}; {doc['seconds']:.0f} s on the CPU. Command: "
-        "`vlmctx toylab run`. Exact-match accuracy in %; 16 frames = the trained length.",
-        "",
-    ]
-    for kind in kinds:
-        title = "mean over question kinds" if kind == "accuracy" else f"`{kind}`"
-        lines += [f"## {title}", "", "| scheme + pooling | " + " | ".join(frames) + " |",
-                  "|---|" + "---|" * len(frames)]  # fmt: skip
-        for label, bd in runs.items():
-            row = bd.get(kind, {})
-            cells = [f"{row[f]:.0f}" if f in row else "" for f in frames]
-            lines.append(f"| {label} | " + " | ".join(cells) + " |")
-        lines.append("")
-    return "\n".join(lines)
+def collect(
+    seed: int, ckpt: str, samples: list[Any], run_dirs: dict[str, Path]
+) -> tuple[list[dict], float]:
+    """Merge the runs' scored samples into one row per question: every configuration's answer
+    and whether it was right (the task's own exact-match score); and the summed model time."""
+    rows = {s.id: {"seed": seed, "checkpoint": ckpt, "id": s.id, "kind": s.meta["task"],
+                   "frames": s.meta["frames"], "answer": s.target, "predictions": {},
+                   "correct": {}} for s in samples}  # fmt: skip
+    model_s = 0.0
+    for lb, run_dir in run_dirs.items():
+        for line in (run_dir / "samples_toylab.jsonl").read_text().splitlines():
+            rec = json.loads(line)
+            row = rows[rec["sample_id"]]
+            row["predictions"][lb] = rec["prediction"]
+            row["correct"][lb] = int(rec["scores"].get("exact_match", 0.0) == 1.0)
+            model_s += float(rec.get("latency_s") or 0.0)
+    return list(rows.values()), model_s
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_args(p)
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    return execute(args)
+def command_line(args: argparse.Namespace) -> str:
+    """The ``vlmctx toylab run`` command that reproduces this run's table."""
+    parts = ["vlmctx toylab run", f"--seeds {args.seeds}"]
+    if args.checkpoints:
+        parts.append(f"--checkpoints {args.checkpoints}")
+    for flag, value, default in (("--frames", args.frames, FRAMES),
+                                 ("--per-cell", args.per_cell, PER_CELL),
+                                 ("--schemes", args.schemes, ",".join(SCHEMES)),
+                                 ("--pooling", args.pooling, ",".join(POOLING))):  # fmt: skip
+        if value != default:
+            parts.append(f"{flag} {value}")
+    return " ".join(parts)
+
+
+FRAMES, PER_CELL = "16,32,64,128,256", 40
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default="toylab", help="checkpoint (default: the shipped toylab)")
-    p.add_argument("--output-path", default="toylab_results", help="run directories go here")
-    p.add_argument("--frames", default="16,32,64,128,256", help="video lengths in frames")
-    p.add_argument("--per-cell", type=int, default=40, help="questions per kind and length")
+    p.add_argument(
+        "--seeds",
+        default="0,1,2",
+        help="training seeds (each also seeds its own question set; default 0,1,2)",
+    )
+    p.add_argument(
+        "--checkpoints",
+        default=None,
+        help="one checkpoint per seed (default: seed 0 = the shipped toylab, seed N = "
+        "<output-path>/checkpoints/seedN)",
+    )
+    p.add_argument(
+        "--train-missing",
+        action="store_true",
+        help="train missing seed checkpoints first (~16 min each on one CPU thread)",
+    )
+    p.add_argument(
+        "--output-path", type=output_dir, default="toylab_results", help="run directories go here"
+    )
+    p.add_argument("--frames", default=FRAMES, help="video lengths in frames")
+    p.add_argument(
+        "--per-cell", type=positive_int, default=PER_CELL, help="questions per kind and length"
+    )
     p.add_argument("--schemes", default=",".join(SCHEMES), help="position schemes to compare")
     p.add_argument("--pooling", default=",".join(POOLING), help="poolers to compare")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--results", default=str(RESULTS), help="where the summary table goes")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument(
+        "--results",
+        type=output_dir,
+        default=str(RESULTS),
+        help="where the tables and predictions go",
+    )
+    p.add_argument(
+        "--no-frames-cache",
+        action="store_true",
+        help="decode every clip again for each configuration (less memory, ~1.5x the "
+        "CPU; for running subsets of --schemes/--pooling in parallel processes)",
+    )
+    p.add_argument("--no-progress", action="store_true")  # fmt: skip
 
 
 def execute(args: argparse.Namespace) -> int:
-    """Run the grid, write the summary table and the ``vlmctx report`` of all runs."""
-    from vlmctx_eval.report import write_report
+    """Check the grid, train missing seeds if asked, run every seed, write the tables."""
+    from vlmctx.engine import check_config
+    from vlmctx_eval.toylab_stats import write_results, write_rows
 
-    doc = run(args)
+    plan = seed_plan(args)
+    grid = configs(args.schemes.split(","), args.pooling.split(","))
+    for cfg in grid:  # bad names fail here, before any training or data
+        check_config(cfg)
+    ensure_checkpoints(plan, args.train_missing)
+    rows, seconds = [], {}
+    for seed, ckpt in plan:
+        part, model_s = run_seed(args, seed, ckpt, grid)
+        rows += part
+        seconds[str(seed)] = round(model_s, 1)
     results = Path(args.results)
     results.mkdir(parents=True, exist_ok=True)
-    (results / "toylab.json").write_text(json.dumps(doc, indent=2) + "\n")
-    (results / "toylab.md").write_text(markdown(doc) + "\n")
-    written = write_report([args.output_path], str(Path(args.output_path) / "report"), ["md"])
-    report = results / "toylab_report"
-    shutil.rmtree(report, ignore_errors=True)
-    report.mkdir()
-    for path in written:  # the report (tables, one plot per question kind) goes beside the table
-        shutil.copy(path, report / Path(path).name)
-        if path.endswith("plot_toylab_accuracy_by_frames.png"):
-            shutil.copy(path, results / "toylab.png")
-    print(markdown(doc))
-    print(f"table: {results / 'toylab.md'}; report: {Path(args.output_path) / 'report'}")
+    write_rows(results / "toylab_predictions.jsonl.gz", rows)
+    run = {"command": command_line(args), "model_seconds": round(sum(seconds.values()), 1),
+           "model_seconds_per_seed": seconds, "frames": args.frames, "per_cell": args.per_cell,
+           "schemes": args.schemes, "pooling": args.pooling}  # fmt: skip
+    write_results(rows, results, run)
+    print((results / "toylab.md").read_text())
+    print(
+        f"tables: {results / 'toylab.md'}; predictions: {results / 'toylab_predictions.jsonl.gz'}"
+    )
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m vlmctx_eval.toylab_experiment ARGS`` = ``vlmctx toylab run ARGS`` (same errors,
+    same exit codes)."""
+    from vlmctx.cli import main as cli_main
+
+    return cli_main(["toylab", "run", *(sys.argv[1:] if argv is None else argv)])
 
 
 def register(jobs: Any) -> None:
     """Add ``run`` to the subcommands of ``vlmctx toylab`` (``jobs``; entry point ``toylab.run``,
     beside ``toylab.train`` from the pipelines room)."""
-    r = jobs.add_parser("run", help="schemes x pooling x 1x-16x frames, then `vlmctx report`")
+    r = jobs.add_parser(
+        "run",
+        help="seeds x schemes x pooling x 1x-16x frames, paired tests",
+        description="The toy-lab experiment (docs/toylab.md): the toy-lab model of each seed "
+        "answers generated questions about videos 1x-16x longer than it was trained on, under "
+        "each position scheme and pooler; writes tables, paired tests and a report.",
+        epilog="examples:\n"
+        "  vlmctx toylab run --seeds 0 --frames 16,64 --per-cell 5 --output-path /tmp/tl\n"
+        "  vlmctx toylab run --seeds 0,1,2 --train-missing        # hours on a CPU\n"
+        "  vlmctx report toylab_results/",
+    )
     add_args(r)
     r.set_defaults(func=execute)
 

@@ -141,27 +141,140 @@ def test_train_script_writes_a_checkpoint_vlmctx_loads(tmp_path) -> None:
     )  # 2 tokens per frame pair (16x32 px)
 
 
-def test_experiment_runs_the_grid_and_reports(tmp_path) -> None:
+def test_experiment_runs_the_grid_and_writes_predictions_and_paired_tables(tmp_path) -> None:
+    import argparse
+
+    from vlmctx_eval.toylab_experiment import add_args, execute
+    from vlmctx_eval.toylab_stats import main as stats_main
+    from vlmctx_eval.toylab_stats import read_rows
+
+    p = argparse.ArgumentParser()
+    add_args(p)
+    args = p.parse_args(["--seeds", "0", "--output-path", str(tmp_path / "runs"), "--frames", "8",
+                         "--per-cell", "1", "--schemes", "default,vcwe:apply_to=visual",
+                         "--pooling", "none,progressive", "--results", str(tmp_path / "res"),
+                         "--no-progress"])  # fmt: skip
+    assert execute(args) == 0
+    res = tmp_path / "res"
+    labels = {"default + none", "vcwe(apply_to=visual) + none", "default + progressive",
+              "vcwe(apply_to=visual) + progressive"}  # fmt: skip
+    rows = read_rows(res / "toylab_predictions.jsonl.gz")
+    assert len(rows) == len(TASKS) and {r["kind"] for r in rows} == set(TASKS)
+    assert all(set(r["predictions"]) == set(r["correct"]) == labels for r in rows)
+    assert all(r["seed"] == 0 and r["checkpoint"] == "toylab" and r["frames"] == 8 for r in rows)
+    # every row's correctness is the task's exact match of its prediction
+    assert all(r["correct"][lb] == int(r["predictions"][lb].strip().lower().rstrip(".")
+                                       == r["answer"].lower()) for r in rows for lb in labels)  # fmt: skip
+    doc = json.loads((res / "toylab.json").read_text())
+    assert set(doc["labels"]) == labels and doc["frames"] == [8]
+    learned = doc["cells"]["learned"]["default + none"]["8"]
+    assert learned["n"] == 3 and learned["k"] == sum(
+        r["correct"]["default + none"] for r in rows if r["kind"] in ("ball", "needle", "order")
+    )
+    assert doc["run"]["command"].startswith("vlmctx toylab run --seeds 0 --frames 8")
+    md = (res / "toylab.md").read_text()
+    assert "| vcwe(apply_to=visual) + progressive |" in md and "Wilson 95%" in md
+    assert (res / "toylab.png").exists()
+    assert (tmp_path / "runs" / "seed0" / "data-8-n1-s0" / "toylab.jsonl").exists()
+    # the committed tables can be rebuilt from the predictions alone, byte for byte
+    (res / "toylab.md").unlink()
+    assert stats_main([str(res / "toylab_predictions.jsonl.gz")]) == 0
+    assert (res / "toylab.md").read_text() == md
+
+
+def test_experiment_refuses_a_missing_seed_checkpoint_and_says_how_to_train_it(tmp_path) -> None:
     import argparse
 
     from vlmctx_eval.toylab_experiment import add_args, execute
 
     p = argparse.ArgumentParser()
     add_args(p)
-    args = p.parse_args(["--output-path", str(tmp_path / "runs"), "--frames", "8",
-                         "--per-cell", "1", "--schemes", "default,vcwe:apply_to=visual",
-                         "--pooling", "none,progressive", "--results", str(tmp_path / "res"),
-                         "--no-progress"])  # fmt: skip
-    assert execute(args) == 0
-    doc = json.loads((tmp_path / "res" / "toylab.json").read_text())
-    assert set(doc["runs"]) == {"default + none", "vcwe(apply_to=visual) + none",
-                                "default + progressive", "vcwe(apply_to=visual) + progressive"}  # fmt: skip
-    assert set(doc["runs"]["vcwe(apply_to=visual) + progressive"]["accuracy"]) == {"8"}
-    assert (tmp_path / "res" / "toylab.png").exists()
-    assert (tmp_path / "res" / "toylab_report" / "report.md").exists()
-    assert "| vcwe(apply_to=visual) + progressive |" in (tmp_path / "res" / "toylab.md").read_text()
-    report = (tmp_path / "runs" / "report" / "report.md").read_text()
-    assert "toylab / accuracy vs frames (one row per run)" in report  # side by side
+    args = p.parse_args(["--seeds", "0,1", "--frames", "8", "--output-path", str(tmp_path / "runs"),
+                         "--results", str(tmp_path / "res")])  # fmt: skip
+    ckpt = tmp_path / "runs" / "checkpoints" / "seed1"
+    with pytest.raises(ConfigError, match=f"vlmctx toylab train --seed 1 -o {ckpt}"):
+        execute(args)
+    assert not (tmp_path / "runs" / "seed0").exists()  # nothing ran
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [(["--seeds", "0,x"], "--seeds takes integers"), (["--seeds", "1,1"], "distinct"),
+     (["--seeds", "0,1", "--checkpoints", "toylab"], "names 1 checkpoints for 2 seeds")],
+)  # fmt: skip
+def test_seed_plan(argv, message) -> None:
+    import argparse
+
+    from vlmctx_eval.toylab_experiment import add_args, seed_plan
+
+    p = argparse.ArgumentParser()
+    add_args(p)
+    assert seed_plan(p.parse_args(["--output-path", "o"])) == [
+        (0, "toylab"), (1, "o/checkpoints/seed1"), (2, "o/checkpoints/seed2")]  # fmt: skip
+    with pytest.raises(ConfigError, match=message):
+        seed_plan(p.parse_args(argv))
+
+
+def _rows(pairs: list[tuple[int, int]], kind: str = "ball", seed: int = 0) -> list[dict]:
+    return [{"seed": seed, "checkpoint": "c", "id": f"{kind}-{seed}-{i}", "kind": kind,
+             "frames": 32, "answer": "x", "predictions": {},
+             "correct": {"default + none": a, "pi + none": b}}
+            for i, (a, b) in enumerate(pairs)]  # fmt: skip
+
+
+def test_stats_cells_and_paired_tests_are_the_hand_computed_ones() -> None:
+    from vlmctx_eval.stats import wilson_interval
+    from vlmctx_eval.toylab_stats import analyse, cell, holm, paired
+
+    # seed 0: 10 questions, stock right on 6, pi right on 2 (pi alone right once, stock alone 5)
+    rows = _rows([(1, 0)] * 5 + [(1, 1)] + [(0, 1)] + [(0, 0)] * 3)
+    rows += _rows([(1, 1)] * 4 + [(0, 0)] * 6, seed=1)  # seed 1: both right on the same 4
+    rows += _rows([(0, 1)] * 10, kind="count")  # not learned: never in the headline
+    c = cell(rows, "pi + none", 32, ("ball", "needle", "order"))
+    lo, hi = wilson_interval(6, 20)
+    assert (c["k"], c["n"], c["acc"]) == (6, 20, 30.0)
+    assert c["ci95"] == [round(100 * lo, 1), round(100 * hi, 1)]
+    assert c["per_seed"] == {"0": 20.0, "1": 40.0}
+    t = paired(rows, "default + none", "pi + none", 32, ("ball",))
+    assert (t["n"], t["a_only"], t["b_only"], t["diff"]) == (20, 5, 1, -20.0)
+    assert t["test"] == "exact binomial" and t["p"] == pytest.approx(2 * 7 / 64)  # P(X<=1 | 6)
+    assert t["diff_per_seed"] == {"0": -40.0, "1": 0.0}
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    doc = analyse(rows)
+    assert doc["claims"] == []  # no documented comparison at 32 frames among these two
+    (vs,) = doc["vs_stock"]
+    assert vs["b"] == "pi + none" and vs["p_holm"] == vs["p"]  # a family of one
+    assert doc["cells"]["unlearned"]["pi + none"]["32"]["acc"] == 100.0
+
+
+def test_stats_cli_refuses_what_is_not_a_predictions_file(tmp_path, capsys) -> None:
+    from vlmctx_eval.toylab_stats import main
+
+    bad = tmp_path / "x.jsonl"
+    bad.write_text('{"a": 1}\n')
+    for path in (bad, tmp_path / "missing.jsonl.gz"):
+        assert main([str(path)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error:") and len(err.strip().splitlines()) == 1
+
+
+def test_training_seeds_give_independent_replicates(tmp_path) -> None:
+    """Same seed, same weights; another seed, other weights (and other training questions)."""
+    from safetensors.torch import load_file
+
+    from vlmctx_pipelines.toylab.train import train
+
+    def weights(seed: int, name: str) -> dict:
+        args = Namespace(out=str(tmp_path / name), steps=2, batch=2, lr=1e-3, warmup=1,
+                         max_frames=4, seed=seed, threads=1, eval_items=1, no_progress=True)  # fmt: skip
+        train(args)
+        meta = json.loads((tmp_path / name / "vlmctx.json").read_text())
+        assert meta["training"]["seed"] == seed and f"--seed {seed}" in meta["command"]
+        return load_file(str(tmp_path / name / "model.safetensors"))
+
+    a, b, c = weights(5, "a"), weights(5, "b"), weights(6, "c")
+    assert all((a[k] == b[k]).all() for k in a)
+    assert any(not (a[k] == c[k]).all() for k in a)
 
 
 def test_shipped_model_answers_the_sample_video() -> None:

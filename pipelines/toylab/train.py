@@ -5,6 +5,9 @@ Every step draws a fresh batch of toy-lab questions
 4..``max_frames`` frames at 1 fps, rendered at 128x96 and fed through the real Qwen2-VL processor
 exactly as ``VideoLM`` feeds them at inference (same chat template, no time prefix). The loss covers the answer and the closing ``<|im_end|>`` only.
 Seeded: the same command gives the same weights on the same machine and library versions.
+``--seed N`` sets both the initial weights and the stream of training questions (a fresh clip set
+per seed), so training seeds 0, 1, 2 are independent replicates of one recipe; the toy-lab
+experiment (``vlmctx toylab run --seeds 0,1,2``) evaluates each and reports their spread.
 
 ``vlmctx toylab train -o DIR`` (or ``python -m vlmctx_pipelines.toylab.train``); the shipped
 checkpoint in ``vlmctx/models/checkpoints/toylab`` was made with the defaults (see its ``vlmctx.json``).
@@ -187,7 +190,9 @@ def save(
         "visual_window": visual,
         "position_window": window,
         "training": summary,
-        "command": "vlmctx toylab train (pipelines/toylab/train.py), defaults",
+        # the seed picks the initial weights and every training question (a fresh clip set)
+        "command": f"vlmctx toylab train --seed {summary['seed']} (pipelines/toylab/train.py; "
+        "the other settings under 'training')",
     }
     (out / "vlmctx.json").write_text(json.dumps(meta, indent=2) + "\n")
 

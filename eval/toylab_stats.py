@@ -1,0 +1,336 @@
+"""Statistics of the toy-lab experiment: per-question predictions in, intervals and paired tests out.
+
+The experiment (:mod:`vlmctx_eval.toylab_experiment`) asks every configuration (position scheme x
+pooler) the *same* questions, for every training seed. This module turns its per-question
+predictions (one row per seed and question, every configuration's answer and correctness; the
+committed ``eval/bench/results/toylab_predictions.jsonl.gz``) into what the docs may cite:
+
+- per configuration and video length, the mean over seeds of the accuracy (every seed asks the
+  same number of questions, so it is also the pooled accuracy) with a Wilson 95% interval over
+  the pooled questions, and each seed's accuracy beside it. The interval covers question sampling
+  only; the per-seed column shows how much the training seed moves a cell;
+- the headline over the question kinds the model learned at its trained length
+  (:data:`LEARNED`: ball, needle, order); the unlearned kinds (count, when) are reported apart,
+  since a mean that includes two kinds at their answer prior dilutes every effect;
+- McNemar's test (:func:`vlmctx_eval.stats.mcnemar`; exact binomial below 25 discordant pairs) on
+  the same questions, paired by (seed, question), for each comparison the docs make
+  (:data:`CLAIMS`), with Holm's step-down adjustment over that family, and for every
+  configuration against the stock one at every length (Holm over that larger family too).
+
+``python -m vlmctx_eval.toylab_stats [PREDICTIONS]`` rebuilds ``toylab.{json,md,png}`` from the
+predictions file alone (seconds, no model), so anyone can check the tables against the data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gzip
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from vlmctx_eval.stats import mcnemar, wilson_interval
+
+RESULTS = Path(__file__).parent / "bench" / "results"
+PREDICTIONS = RESULTS / "toylab_predictions.jsonl.gz"
+LEARNED = ("ball", "needle", "order")  # >= 85% at the trained length (shipped checkpoint)
+UNLEARNED = ("count", "when")  # at or near their answer prior at every length
+BASELINE = "default + none"
+VCWE_ALL, VCWE_VIS = "vcwe(apply_to=all)", "vcwe(apply_to=visual)"
+
+# The comparisons docs/toylab.md and README.md make: (id, configuration A, configuration B, frames).
+# The difference is B - A on the learned kinds; Holm's adjustment runs over this family.
+CLAIMS: tuple[tuple[str, str, str, int], ...] = (
+    ("vcwe-all-32", BASELINE, f"{VCWE_ALL} + none", 32),
+    ("pi-256", BASELINE, "pi + none", 256),
+    ("yarn-256", BASELINE, "yarn + none", 256),
+    ("ntk-256", BASELINE, "ntk + none", 256),
+    ("mrope_pp-256", BASELINE, "mrope_pp + none", 256),
+    ("v2pe-256", BASELINE, "v2pe + none", 256),
+    ("vcwe-visual-32", BASELINE, f"{VCWE_VIS} + none", 32),
+    ("vcwe-visual-64", BASELINE, f"{VCWE_VIS} + none", 64),
+    ("vcwe-visual-128", BASELINE, f"{VCWE_VIS} + none", 128),
+    ("vcwe-visual-256", BASELINE, f"{VCWE_VIS} + none", 256),
+    ("progressive-16", BASELINE, "default + progressive", 16),
+    ("progressive-64", BASELINE, "default + progressive", 64),
+    ("progressive-256", BASELINE, "default + progressive", 256),
+    ("vcwe-visual+progressive-64", BASELINE, f"{VCWE_VIS} + progressive", 64),
+    ("vcwe-visual+progressive-256", BASELINE, f"{VCWE_VIS} + progressive", 256),
+)
+
+
+# ---- the predictions file -----------------------------------------------------------------------
+
+
+def write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Write one JSON line per (seed, question), gzip-compressed, deterministic bytes (mtime 0)."""
+    text = "".join(json.dumps(r) + "\n" for r in rows).encode()  # keeps the grid order
+    with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as f:
+        f.write(text)
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """The rows :func:`write_rows` wrote (plain ``.jsonl`` too)."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+# ---- cells and tests ----------------------------------------------------------------------------
+
+
+def _pct(x: float) -> float:
+    return round(100.0 * x, 1)
+
+
+def cell(rows: list[dict[str, Any]], label: str, frames: int, kinds: tuple[str, ...]) -> dict:
+    """Accuracy of ``label`` at ``frames`` over ``kinds``: pooled, Wilson 95%, and per seed."""
+    per_seed: dict[int, list[int]] = defaultdict(list)
+    for r in rows:
+        if r["frames"] == frames and r["kind"] in kinds and label in r["correct"]:
+            per_seed[r["seed"]].append(int(r["correct"][label]))
+    k = sum(sum(v) for v in per_seed.values())
+    n = sum(len(v) for v in per_seed.values())
+    lo, hi = wilson_interval(k, n)
+    return {"k": k, "n": n, "acc": _pct(k / n) if n else None, "ci95": [_pct(lo), _pct(hi)],
+            "per_seed": {str(s): _pct(sum(v) / len(v)) for s, v in sorted(per_seed.items())}}  # fmt: skip
+
+
+def paired(rows: list[dict[str, Any]], a: str, b: str, frames: int, kinds: tuple[str, ...]) -> dict:
+    """B vs A on the same questions (paired by seed and question id): difference and McNemar."""
+    pairs = [(r["seed"], int(r["correct"][a]), int(r["correct"][b])) for r in rows
+             if r["frames"] == frames and r["kind"] in kinds
+             and a in r["correct"] and b in r["correct"]]  # fmt: skip
+    if not pairs:
+        raise ValueError(f"no shared questions for {a!r} and {b!r} at {frames} frames")
+    only_a = sum(x and not y for _, x, y in pairs)
+    only_b = sum(y and not x for _, x, y in pairs)
+    test = mcnemar(only_a, only_b)
+    by_seed: dict[int, list[int]] = defaultdict(list)
+    for s, x, y in pairs:
+        by_seed[s].append(y - x)
+    n = len(pairs)
+    return {"a": a, "b": b, "frames": frames, "n": n,
+            "acc_a": _pct(sum(x for _, x, _ in pairs) / n),
+            "acc_b": _pct(sum(y for _, _, y in pairs) / n),
+            "diff": _pct((only_b - only_a) / n), "a_only": only_a, "b_only": only_b,
+            "diff_per_seed": {str(s): _pct(sum(v) / len(v)) for s, v in sorted(by_seed.items())},
+            "test": test.method, "p": test.p_value}  # fmt: skip
+
+
+def holm(pvalues: list[float]) -> list[float]:
+    """Holm's step-down adjusted p-values (family-wise error), in the input order."""
+    order = sorted(range(len(pvalues)), key=lambda i: pvalues[i])
+    m, running, out = len(pvalues), 0.0, [0.0] * len(pvalues)
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * pvalues[i]))
+        out[i] = running
+    return out
+
+
+def _with_holm(tests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    for t, adj in zip(tests, holm([t["p"] for t in tests]), strict=True):
+        t["p_holm"] = adj
+    return tests
+
+
+def analyse(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Every number the tables show: cells per group and kind, the claims, all-vs-stock tests."""
+    labels = list(dict.fromkeys(lb for r in rows for lb in r["correct"]))
+    frames = sorted({r["frames"] for r in rows})
+    kinds = [k for k in (*LEARNED, *UNLEARNED) if any(r["kind"] == k for r in rows)]
+    seeds = sorted({r["seed"] for r in rows})
+    groups = {"learned": LEARNED, "unlearned": UNLEARNED, **{k: (k,) for k in kinds}}
+    cells = {g: {lb: {str(f): cell(rows, lb, f, ks) for f in frames} for lb in labels}
+             for g, ks in groups.items()}  # fmt: skip
+    have = set(labels)
+    claims = [dict(paired(rows, a, b, f, LEARNED), id=cid) for cid, a, b, f in CLAIMS
+              if {a, b} <= have and f in frames]  # fmt: skip
+    vs_stock = [paired(rows, BASELINE, lb, f, LEARNED) for lb in labels if lb != BASELINE
+                for f in frames] if BASELINE in have else []  # fmt: skip
+    checkpoints = sorted({(r["seed"], r["checkpoint"]) for r in rows})
+    return {"seeds": seeds, "checkpoints": {str(s): c for s, c in checkpoints},
+            "frames": frames, "labels": labels, "kinds": kinds, "learned": list(LEARNED),
+            "unlearned": list(UNLEARNED), "questions_per_cell": _per_cell(rows),
+            "cells": cells, "claims": _with_holm(claims), "vs_stock": _with_holm(vs_stock)}  # fmt: skip
+
+
+def _per_cell(rows: list[dict[str, Any]]) -> int:
+    counts: dict[tuple, int] = defaultdict(int)
+    for r in rows:
+        counts[(r["seed"], r["kind"], r["frames"])] += 1
+    return min(counts.values()) if counts else 0
+
+
+# ---- tables and plot ----------------------------------------------------------------------------
+
+
+def _fmt_p(p: float) -> str:
+    return f"{p:.2g}" if p >= 1e-4 else "<1e-4"
+
+
+def _cell_table(doc: dict[str, Any], group: str, with_seeds: bool) -> list[str]:
+    frames = [str(f) for f in doc["frames"]]
+    head = "| scheme + pooling | " + " | ".join(frames) + " |"
+    lines = [head, "|---|" + "---|" * len(frames)]
+    for lb in doc["labels"]:
+        row = doc["cells"][group][lb]
+        txt = []
+        for f in frames:
+            c = row[f]
+            s = f"{c['acc']:.1f} [{c['ci95'][0]:.0f}, {c['ci95'][1]:.0f}]"
+            if with_seeds and len(c["per_seed"]) > 1:
+                s += " (" + "/".join(f"{v:.0f}" for v in c["per_seed"].values()) + ")"
+            txt.append(s)
+        lines.append(f"| {lb} | " + " | ".join(txt) + " |")
+    return lines
+
+
+def _test_table(tests: list[dict[str, Any]], with_id: bool) -> list[str]:
+    multi = any(len(t["diff_per_seed"]) > 1 for t in tests)
+    head = ["claim"] * with_id + ["A", "B", "frames", "n", "A %", "B %", "B − A",
+                                  "only A / only B right", "McNemar p", "Holm p"]  # fmt: skip
+    if multi:
+        head.append("B − A per seed")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for t in tests:
+        row = [f"`{t.get('id')}`"] * with_id + [
+            t["a"], t["b"], str(t["frames"]), str(t["n"]), f"{t['acc_a']:.1f}",
+            f"{t['acc_b']:.1f}", f"{t['diff']:+.1f}", f"{t['a_only']} / {t['b_only']}",
+            _fmt_p(t["p"]) + (" (exact)" if t["test"].startswith("exact") else ""),
+            _fmt_p(t["p_holm"])]  # fmt: skip
+        if multi:
+            row.append("/".join(f"{v:+.0f}" for v in t["diff_per_seed"].values()))
+        lines.append("| " + " | ".join(row) + " |")
+    return lines
+
+
+def _header(doc: dict[str, Any]) -> str:
+    run = doc.get("run", {})
+    ckpts = ", ".join(f"seed {s} `{c}`" for s, c in doc["checkpoints"].items())
+    took = f" ({run['model_seconds'] / 60:.0f} min of model time)" if "model_seconds" in run else ""
+    spread = ", (each seed's accuracy)" if len(doc["seeds"]) > 1 else ""
+    return (
+        f"Checkpoints, one per training seed (seed N also generated the questions): {ckpts}. "
+        f"{doc['questions_per_cell']} questions per kind, length and seed; 16 frames is the "
+        f"trained length. Command: `{run.get('command', 'vlmctx toylab run')}`{took}. "
+        "Per-question predictions: `toylab_predictions.jsonl.gz`; "
+        "`python -m vlmctx_eval.toylab_stats` rebuilds this file from them.\n\n"
+        "Cells: exact-match accuracy in %, the mean over seeds, [Wilson 95% interval over the "
+        f"pooled questions]{spread}. The interval covers question sampling, not the spread "
+        "between training seeds."
+    )
+
+
+def markdown(doc: dict[str, Any]) -> str:
+    """The committed table: headline with intervals, the claims' tests, the rest apart."""
+    n_head = doc["questions_per_cell"] * len(doc["learned"]) * len(doc["seeds"])
+    lines = [
+        "# Toy lab: accuracy vs video length per position scheme and pooling",
+        "",
+        _header(doc),
+        "",
+        f"## Headline: the kinds the model learned ({', '.join(doc['learned'])}), "
+        f"{n_head} questions per cell",
+        "",
+        *_cell_table(doc, "learned", True),
+        "",
+        "## The comparisons the docs make (learned kinds, paired)",
+        "",
+        "McNemar's test on the same questions, paired by (seed, question); exact binomial below 25 "
+        "discordant pairs, continuity-corrected chi-square otherwise. Holm: adjusted over the "
+        f"{len(doc['claims'])} comparisons of this table. B − A in points.",
+        "",
+        *(
+            _test_table(doc["claims"], True)
+            if doc["claims"]
+            else ["(none of them is in this grid)"]
+        ),
+        "",
+        f"## Not learned ({', '.join(doc['unlearned'])}): reported apart, not in the headline",
+        "",
+        *_cell_table(doc, "unlearned", True),
+        "",
+    ]
+    for kind in doc["kinds"]:
+        lines += [f"## `{kind}`", "", *_cell_table(doc, kind, False), ""]
+    lines += [
+        "## Every configuration vs `default + none` (learned kinds, paired)",
+        "",
+        f"Holm over all {len(doc['vs_stock'])} tests of this table.",
+        "",
+        *_test_table(doc["vs_stock"], False),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def plot(doc: dict[str, Any], path: Path) -> None:
+    """Headline accuracy vs frames with Wilson 95% bars, one panel per pooler."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pools = list(dict.fromkeys(lb.rsplit(" + ", 1)[1] for lb in doc["labels"]))
+    fig, axes = plt.subplots(
+        1, len(pools), figsize=(6 * len(pools), 4.5), sharey=True, squeeze=False
+    )
+    for ax, pool in zip(axes[0], pools, strict=True):
+        for lb in doc["labels"]:
+            scheme, _, p = lb.rpartition(" + ")
+            if p != pool:
+                continue
+            cells = [doc["cells"]["learned"][lb][str(f)] for f in doc["frames"]]
+            acc = [c["acc"] for c in cells]
+            err = [[a - c["ci95"][0] for a, c in zip(acc, cells, strict=True)],
+                   [c["ci95"][1] - a for a, c in zip(acc, cells, strict=True)]]  # fmt: skip
+            ax.errorbar(doc["frames"], acc, yerr=err, marker="o", capsize=3, label=scheme)
+        ax.set_xscale("log", base=2)
+        ax.set(title=f"pooling: {pool}", xlabel="frames (16 = trained length)", ylim=(-2, 102))
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel(f"accuracy % on {', '.join(doc['learned'])} (Wilson 95%)")
+    axes[0][-1].legend(fontsize=7, loc="lower left")
+    fig.suptitle(f"toy lab, seeds {', '.join(map(str, doc['seeds']))}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_results(rows: list[dict[str, Any]], results: Path, run: dict[str, Any]) -> dict:
+    """Analyse ``rows`` and write ``toylab.json``, ``toylab.md`` and (with matplotlib) the plot."""
+    doc = {"run": run, **analyse(rows)}
+    results.mkdir(parents=True, exist_ok=True)
+    (results / "toylab.json").write_text(json.dumps(doc, indent=1) + "\n")
+    (results / "toylab.md").write_text(markdown(doc))
+    with contextlib.suppress(ImportError):  # matplotlib is the [eval] extra; tables need none
+        plot(doc, results / "toylab.png")
+    return doc
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="Rebuild toylab.{json,md,png} from the predictions.")
+    p.add_argument("predictions", nargs="?", default=str(PREDICTIONS))
+    p.add_argument("--results", default=None, help="output folder (default: beside the file)")
+    args = p.parse_args(argv)
+    path = Path(args.predictions)
+    try:
+        rows = read_rows(path)
+    except (OSError, ValueError, EOFError) as exc:
+        print(f"error: cannot read predictions {path}: {exc}", file=sys.stderr)
+        return 2
+    if not rows or not all({"seed", "kind", "frames", "correct"} <= set(r) for r in rows):
+        print(f"error: {path} holds no toylab prediction rows", file=sys.stderr)
+        return 2
+    results = Path(args.results) if args.results else path.parent
+    old = results / "toylab.json"
+    run = json.loads(old.read_text()).get("run", {}) if old.exists() else {}
+    write_results(rows, results, run)
+    print(f"wrote {results / 'toylab.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
