@@ -165,7 +165,8 @@ def _add_engine_args(p: argparse.ArgumentParser) -> None:
                    help="local (default; `accelerate launch` for several GPUs) or ray: the "
                    "predictions made by Ray Data model actors (needs the `ray` extra)")  # fmt: skip
     g.add_argument("--ray-address",
-                   help="Ray cluster to join (default: $RAY_ADDRESS, else a local Ray)")  # fmt: skip
+                   help="Ray cluster to join, e.g. HEAD_IP:6379 (default: $RAY_ADDRESS, else a "
+                   "Ray that `ray start` runs here, else a new one for this job)")  # fmt: skip
     g.add_argument("--ray-actors", type=int, default=0,
                    help="model actors (default: one per GPU, else one per two CPUs)")  # fmt: skip
 
@@ -174,11 +175,12 @@ def _ray_predict(args: argparse.Namespace, config: Any) -> Any:
     """The ``RunOptions.predict`` of ``--engine ray`` (eval/ray_runner.py)."""
     import os
 
-    from vlmctx.ray_cluster import require_ray
+    from vlmctx.ray_cluster import check_actors, require_ray
 
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise ConfigError("--engine ray runs from one driver: do not start it with accelerate")
     require_ray()
+    check_actors(args.ray_actors)
     from vlmctx_eval.ray_runner import ray_predictor
 
     return ray_predictor(args.model, config, args.device, args.ray_address, args.ray_actors)

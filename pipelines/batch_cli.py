@@ -91,8 +91,8 @@ def add_engine_args(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--ray-address",
-        help="Ray cluster to join, e.g. ray://head:10001 or auto (default: $RAY_ADDRESS, else "
-        "start Ray on this machine)",
+        help="Ray cluster to join, e.g. HEAD_IP:6379 (default: $RAY_ADDRESS, else a Ray that "
+        "`ray start` runs on this machine, else a new one for this job)",
     )
     g.add_argument(
         "--ray-actors",

@@ -250,15 +250,19 @@ def run_batch(items: list[Item], opts: BatchOptions, lm: Any = None) -> Summary:
 def run_batch_ray(items: list[Item], opts: BatchOptions, ray_opts: Any = None) -> Summary:
     """:func:`run_batch` on Ray Data (``--engine ray``; see
     :mod:`vlmctx_pipelines.batch.ray_engine`): the same resume, records and summary."""
-    from vlmctx.ray_cluster import require_ray
+    from vlmctx.ray_cluster import check_actors, require_ray
     from vlmctx_pipelines.batch.ray_engine import RayOptions, run_ray
 
+    ray_opts = ray_opts or RayOptions()
     require_ray()  # before anything else: a missing extra is one clear line
+    check_actors(ray_opts.actors)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ConfigError("--engine ray runs from one driver: do not start it with accelerate")
     repair(opts.output)
     jobs, skipped, skipped_failed = plan_jobs(items, opts)
     summary = Summary(skipped=skipped, skipped_failed=skipped_failed, total=len(items))
     if jobs:
-        run_ray(jobs, opts, ray_opts or RayOptions(), summary)
+        run_ray(jobs, opts, ray_opts, summary)
     return summary
 
 

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import time
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -36,8 +37,9 @@ def require_ray() -> Any:
 
 
 def connect(address: str | None = None, num_cpus: int | None = None) -> float:
-    """Join the Ray cluster at ``address`` (else ``RAY_ADDRESS``), or start one on this machine
-    with ``num_cpus`` CPUs (default: all); returns the seconds it took (0 when already joined)."""
+    """Join the Ray cluster at ``address`` (else ``RAY_ADDRESS``; else Ray's own rule: a cluster
+    that ``ray start`` runs on this machine, or a new one for this process with ``num_cpus`` CPUs,
+    default all); returns the seconds it took (0 when already joined)."""
     ray = require_ray()
     if ray.is_initialized():
         return 0.0
@@ -63,6 +65,12 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> float:
     return time.perf_counter() - t0
 
 
+def check_actors(requested: int) -> None:
+    """Refuse a negative ``--ray-actors`` before anything starts."""
+    if requested < 0:
+        raise ConfigError(f"--ray-actors {requested}: give a positive number, or 0 for automatic")
+
+
 def model_actors(requested: int, device: str) -> tuple[int, float]:
     """(number of model actors, GPUs per actor): one actor per GPU of the cluster (``device``
     not ``cpu``), else one per two CPUs; ``requested`` > 0 wins."""
@@ -70,8 +78,7 @@ def model_actors(requested: int, device: str) -> tuple[int, float]:
 
     gpus = int(ray.cluster_resources().get("GPU", 0)) if device != "cpu" else 0
     cpus = int(ray.cluster_resources().get("CPU", 1))
-    if requested < 0:
-        raise ConfigError(f"--ray-actors {requested}: give a positive number, or 0 for automatic")
+    check_actors(requested)
     n = requested if requested > 0 else (gpus or max(1, cpus // 2))
     if gpus and n > gpus:
         raise ConfigError(f"--ray-actors {n}: the cluster has {gpus} GPU(s); one actor per GPU")
@@ -86,16 +93,21 @@ def map_with_actors(ds: Any, actor: type, kwargs: dict[str, Any], n: int, gpus: 
     from ray.data import ActorPoolStrategy, DataContext
 
     DataContext.get_current().max_errored_blocks = -1
-    return ds.map_batches(
-        actor,
-        fn_constructor_kwargs=kwargs,
-        batch_size=1,
-        compute=ActorPoolStrategy(size=n),
-        num_gpus=gpus,
-        num_cpus=1,
-        max_restarts=-1,
-        max_task_retries=TASK_RETRIES,
-    )
+    with warnings.catch_warnings():
+        # Ray Data's own default is max_task_retries=-1: a video that kills its actor every
+        # time would be retried forever. Ray 2.60 has no named parameter for it yet, only
+        # ray_remote_args (deprecated for 2.64, when the pin moves).
+        warnings.filterwarnings("ignore", message=".*ray_remote_args.*deprecated")
+        return ds.map_batches(
+            actor,
+            fn_constructor_kwargs=kwargs,
+            batch_size=1,
+            compute=ActorPoolStrategy(size=n),
+            num_gpus=gpus,
+            num_cpus=1,
+            max_restarts=-1,
+            max_task_retries=TASK_RETRIES,
+        )
 
 
 def unique_records(ds: Any, key: str, seen: set[str]) -> Iterator[dict[str, Any]]:

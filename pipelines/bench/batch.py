@@ -27,6 +27,7 @@ import os
 import platform
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from vlmctx.config import ContextConfig
@@ -201,11 +202,16 @@ def main(argv: list[str] | None = None) -> int:
         "answers_identical": same,
         "goal": ">= 1.5x items/s overlapped vs sequential",
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out + ".json").write_text(json.dumps(result, indent=2) + "\n")
-    Path(args.out + ".md").write_text(table(result))
-    print(table(result))
+    save(result, args.out, table)
     return 0
+
+
+def save(result: dict, out: str, table: Callable[[dict], str]) -> None:
+    """Write ``OUT.json`` (the figures) and ``OUT.md`` (their table), and print the table."""
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out + ".json").write_text(json.dumps(result, indent=2) + "\n")
+    Path(out + ".md").write_text(table(result))
+    print(table(result))
 
 
 def table(r: dict) -> str:

@@ -87,7 +87,7 @@ def _dead_pid() -> int:
 def test_sigkill_leaves_no_worker_and_no_shared_block(clips, tmp_path: Path) -> None:
     stale = SHM / f"{SHM_PREFIX}{_dead_pid()}-0123456789ab"
     stale.write_bytes(b"\0" * 4096)  # what a killed run leaves: reclaimed on the next start
-    manifest = write_manifest(tmp_path / "m.jsonl", clips, [f"Q{k}?" for k in range(4)])
+    manifest = write_manifest(tmp_path / "m.jsonl", clips[:3], ["Q0?", "Q1?"])
     out = tmp_path / "out.jsonl"
     cmd = batch_cmd(manifest, out, "--decode-workers", "2", "--max-new-tokens", "48")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
@@ -113,4 +113,4 @@ def test_sigkill_leaves_no_worker_and_no_shared_block(clips, tmp_path: Path) -> 
     assert not stale.exists()
     assert not list(SHM.glob(f"{SHM_PREFIX}{proc.pid}-*")), "the killed run's blocks remain"
     ids = [r["id"] for r in read_jsonl(out)]
-    assert len(ids) == len(set(ids)) == 4 * len(clips)
+    assert len(ids) == len(set(ids)) == 6
