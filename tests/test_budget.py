@@ -16,12 +16,24 @@ from vlmctx.errors import BudgetExceededError, ConfigError
 
 def _kv_bytes(cache) -> int:
     """Bytes of the per-token K/V of the attention layers (linear-attention layers hold a
-    fixed-size state instead, which the planner does not count)."""
+    fixed-size state instead: :func:`_state_bytes`)."""
     return sum(
         t.numel() * t.element_size()
         for la in cache.layers
         if hasattr(la, "keys")
         for t in (la.keys, la.values)
+    )
+
+
+def _state_bytes(cache) -> int:
+    """Bytes of the linear-attention layers' conv and recurrent states (transformers 5.24's
+    ``LinearAttentionLayer``; none in pure-attention models)."""
+    return sum(
+        t.numel() * t.element_size()
+        for la in cache.layers
+        for states in (getattr(la, "conv_states", {}), getattr(la, "recurrent_states", {}))
+        for t in states.values()
+        if t is not None
     )
 
 
@@ -41,6 +53,8 @@ def test_planned_tokens_kv_and_weights_equal_measured(family: str) -> None:
     assert plan.total_tokens == inputs["input_ids"].shape[1]
     assert plan.visual_tokens == lm.adapter.count_visual(lm.loaded, inputs["input_ids"])
     assert plan.kv_cache_bytes == kv  # exact, well within the 5% asked
+    assert plan.state_bytes == _state_bytes(cache)  # Qwen3.5: > 0; the others: 0
+    assert (plan.state_bytes > 0) == (family == "qwen3_5")
     assert plan.weights_exact and plan.weight_bytes == weights
     assert plan.peak_prefill_bytes > plan.weight_bytes + plan.kv_cache_bytes
 
@@ -64,6 +78,30 @@ def test_planned_pooled_tokens_and_kv_equal_measured(family: str) -> None:
     assert plan.visual_tokens == after
     assert plan.total_tokens == kw["inputs_embeds"].shape[1]
     assert plan.kv_cache_bytes == kv
+    assert plan.state_bytes == _state_bytes(cache)
+
+
+def test_qwen3_5_state_bytes_in_bfloat16_and_fixed_in_length() -> None:
+    """In bf16 the conv state is bf16 but the recurrent state stays float32; the state does not
+    grow with the prompt (it is in the plan's peak, beside the KV cache)."""
+    from transformers import AutoModelForImageTextToText
+
+    from vlmctx.models import tiny_path
+
+    model = AutoModelForImageTextToText.from_pretrained(
+        tiny_path("tiny-qwen3_5"), dtype=torch.bfloat16
+    )
+    measured = []
+    for n in (7, 40):
+        with torch.inference_mode():
+            cache = model(input_ids=torch.arange(10, 10 + n)[None], use_cache=True).past_key_values
+        measured.append(_state_bytes(cache))
+    plan = plan_memory("tiny-qwen3_5", 8, (56, 56), "Q?", "bfloat16")
+    assert measured[0] == measured[1] == plan.state_bytes > 0
+    assert plan.peak_prefill_bytes == (
+        plan.weight_bytes + plan.kv_cache_bytes + plan.state_bytes + plan.activation_bytes
+    )
+    assert "linear-attention state" in plan.table()
 
 
 def test_parse_bytes_and_refusal_message() -> None:

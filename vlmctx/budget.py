@@ -3,7 +3,9 @@
 The visual-token count is exact: the model's own processor is run on a zero-filled clip of the
 planned size with the same prompt ``VideoLM.ask`` would build (processors are cheap; weights are
 not loaded). The KV cache follows from the text config:
-``2 (K and V) x layers x kv_heads x head_dim x tokens x bytes per element``. Weights are read from
+``2 (K and V) x layers x kv_heads x head_dim x tokens x bytes per element``; a hybrid model's
+linear-attention layers add a fixed-size state instead (the adapter's ``fixed_state_bytes``:
+Qwen3.5's conv + recurrent state). Weights are read from
 the safetensors headers of a local checkpoint (exact) or estimated from the config. Peak prefill
 memory is estimated as weights + KV cache + activations of the widest prefill step: per token
 ``4 x hidden`` (hidden states, q/k/v, attention output) + ``3 x intermediate`` (a SwiGLU MLP holds
@@ -46,6 +48,7 @@ class MemoryPlan:
     peak_prefill_bytes: int
     dtype: str
     note: str = ""  # how the figures were obtained, where not exact (card plans)
+    state_bytes: int = 0  # fixed-size per-sequence state (linear-attention layers), in the peak
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -57,6 +60,7 @@ class MemoryPlan:
             ("visual tokens", f"{self.visual_tokens:,}"),
             ("total input tokens", f"{self.total_tokens:,}"),
             ("KV cache", f"{human_bytes(self.kv_cache_bytes)} ({self.dtype})"),
+            *([("linear-attention state", human_bytes(self.state_bytes))] if self.state_bytes else []),
             ("weights", human_bytes(self.weight_bytes)
              + ("" if self.weights_exact or self.note else " (estimated from config)")),
             ("activations (prefill)", human_bytes(self.activation_bytes)),
@@ -276,17 +280,21 @@ class Planner:
         act = nbytes * (4 * text.hidden_size + 3 * text.intermediate_size)
         return kv_bytes_per_token(text, nbytes), act
 
+    def state_bytes(self, nbytes: int) -> int:
+        """Fixed-size per-sequence state (batch 1) beside the KV cache: the adapter's term."""
+        return self.adapter.fixed_state_bytes(self.config.get_text_config(), nbytes)
+
     def plan(self, count: TokenCount, pooling: str, params: Any, dtype: str) -> MemoryPlan:
         nbytes = _DTYPE_BYTES[dtype]
         total, visual = self.after_pooling(count, pooling, params)
         kv_tok, act_tok = self.per_token(nbytes)
         weights, exact = self.weights(nbytes)
-        kv, act = kv_tok * total, act_tok * total
+        kv, act, state = kv_tok * total, act_tok * total, self.state_bytes(nbytes)
         note = self.text_note
         if self.card is not None:
             note = f"weights from the card's {self.card.parameters:,} parameters; {note}"
         return MemoryPlan(self.model, count.frames, count.frame_size, visual, total, kv, weights,
-                          exact, act, weights + kv + act, dtype, note)  # fmt: skip
+                          exact, act, weights + kv + state + act, dtype, note, state)  # fmt: skip
 
 
 def _pooled_visual(
@@ -351,6 +359,7 @@ def fit_table(
     nbytes = _DTYPE_BYTES[dtype]
     kv_tok, act_tok = planner.per_token(nbytes)
     weights, _ = planner.weights(nbytes)
+    weights += planner.state_bytes(nbytes)  # fixed-size state: memory that frames cannot use
     counts = []
     for n in (FIT_STEP, 2 * FIT_STEP):
         pts = np.linspace(0.0, max(duration_s - 1e-3, 0.0), n)

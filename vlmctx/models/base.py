@@ -343,6 +343,12 @@ class Adapter:
         side = int(round((visual // frames) ** 0.5))
         return pooled_token_count(pooler, frames, side, side)
 
+    def fixed_state_bytes(self, text_config: Any, dtype_bytes: int) -> int:
+        """Bytes of per-sequence state whose size does not grow with the tokens (batch 1): the
+        planner adds it beside the per-token KV cache. Zero for pure-attention families; a
+        hybrid language model (Qwen3.5's Gated DeltaNet layers) overrides this."""
+        return 0
+
 
 def _attr_path(obj: Any, path: str) -> Any:
     for name in path.split("."):

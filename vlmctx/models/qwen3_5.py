@@ -79,6 +79,21 @@ class Qwen35Adapter(Qwen3VLAdapter):
         language layer, from the config."""
         return list(loaded.model.config.get_text_config().layer_types)
 
+    def fixed_state_bytes(self, text_config: Any, dtype_bytes: int) -> int:
+        """The Gated DeltaNet layers' cache, which does not grow with the tokens: per linear
+        layer a causal-conv state of ``(2 x key_dim + value_dim) x conv_kernel`` in the model's
+        dtype and a recurrent state of ``v_heads x k_head_dim x v_head_dim`` in float32
+        (transformers 5.24's ``LinearAttentionLayer``; its delta-rule kernels return the state in
+        float32 whatever the model dtype, as measured in tests/test_budget.py)."""
+        t = text_config
+        types = list(t.layer_types)[: t.num_hidden_layers]
+        linear = sum(1 for kind in types if kind == "linear_attention")
+        key_dim = t.linear_key_head_dim * t.linear_num_key_heads
+        value_dim = t.linear_value_head_dim * t.linear_num_value_heads
+        conv = (2 * key_dim + value_dim) * t.linear_conv_kernel_dim * dtype_bytes
+        recurrent = t.linear_num_value_heads * t.linear_key_head_dim * t.linear_value_head_dim * 4
+        return linear * (conv + recurrent)
+
     def build_tiny(self) -> tuple[Any, Any]:
         from transformers import Qwen3_5Config, Qwen3_5ForConditionalGeneration
 
