@@ -127,14 +127,19 @@ def _run(mode: str, items: list[Item], lm, args: argparse.Namespace, out: Path) 
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_common_args(p: argparse.ArgumentParser) -> None:
+    """The flags every batch benchmark takes (model, device, the clip set, the answer length)."""
     p.add_argument("--model", default="tiny-qwen2_vl")
     p.add_argument("--device", default="cpu")
     p.add_argument("--videos", type=int, default=20)
     p.add_argument("--fps", type=float, default=2.0, help="frames sampled per second of video")
-    p.add_argument("--size", default="640x480", help="clip size WxH")
     p.add_argument("--max-new-tokens", type=int, default=64)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_common_args(p)
+    p.add_argument("--size", default="640x480", help="clip size WxH")
     p.add_argument(
         "--workers", type=int, default=2, help="decode processes when overlapped (2, as the CLI)"
     )

@@ -34,7 +34,7 @@ from vlmctx.config import ContextConfig
 from vlmctx_pipelines.batch.items import Item, item_id
 from vlmctx_pipelines.batch.ray_engine import RayOptions
 from vlmctx_pipelines.batch_qa import BatchOptions, run_batch, run_batch_ray
-from vlmctx_pipelines.bench.batch import make_videos, save
+from vlmctx_pipelines.bench.batch import add_common_args, make_videos, save
 
 RESULTS = Path(__file__).parent / "results"
 ENGINES = ("local", "ray-actor", "ray-tasks")
@@ -79,11 +79,7 @@ def _rate(runs: list[dict], engine: str) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", default="tiny-qwen2_vl")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--videos", type=int, default=20)
-    p.add_argument("--fps", type=float, default=2.0, help="frames sampled per second of video")
-    p.add_argument("--max-new-tokens", type=int, default=64)
+    add_common_args(p)
     p.add_argument("--workers", type=int, default=2, help="decode processes / actor threads (2)")
     p.add_argument("--torch-threads", type=int, default=1, help="model threads, every engine")
     p.add_argument("--rounds", type=int, default=2, help="A B C C B A ... rounds (2)")

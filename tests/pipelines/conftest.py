@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -61,3 +62,17 @@ def run_batch_cli(*args: str, timeout: float = 240) -> subprocess.CompletedProce
 
 def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def pids_where(file: str, test: Callable[[bytes], bool]) -> list[int]:
+    """Pids of the processes whose ``/proc/<pid>/<file>`` passes ``test`` (Linux)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                data = (entry / file).read_bytes()
+            except OSError:
+                continue  # gone meanwhile
+            if test(data):
+                pids.append(int(entry.name))
+    return pids

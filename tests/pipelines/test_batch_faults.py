@@ -12,7 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.pipelines.conftest import ROOT, batch_cmd, read_jsonl, run_batch_cli, write_manifest
+from tests.pipelines.conftest import (
+    ROOT,
+    batch_cmd,
+    pids_where,
+    read_jsonl,
+    run_batch_cli,
+    write_manifest,
+)
 from vlmctx.config import ContextConfig
 from vlmctx_pipelines.batch.decode import SHM_PREFIX, DecodePool
 from vlmctx_pipelines.batch.items import load_items
@@ -65,16 +72,7 @@ def test_ids_do_not_depend_on_the_spelling_of_the_path(clips, tmp_path, monkeypa
 
 
 def _children(pid: int) -> list[int]:
-    out = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                out.append(int(entry.name))
-    return out
+    return pids_where("stat", lambda stat: int(stat.rsplit(b")", 1)[1].split()[1]) == pid)
 
 
 def _dead_pid() -> int:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.pipelines.conftest import ROOT, read_jsonl, run_batch_cli, write_manifest
+from tests.pipelines.conftest import ROOT, pids_where, read_jsonl, run_batch_cli, write_manifest
 
 pytest.importorskip("ray", reason="the `ray` extra is not installed: pip install 'vlmctx[ray]'")
 
@@ -77,16 +77,7 @@ def test_ray_engine_answers_like_the_local_engine_and_resumes(ray_local, clips, 
 
 
 def _actor_pids(name: str) -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmd = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if name.encode() in cmd and cmd.startswith(b"ray::"):
-                pids.append(int(entry.name))
-    return pids
+    return pids_where("cmdline", lambda cmd: cmd.startswith(b"ray::") and name.encode() in cmd)
 
 
 def _lines(path: Path) -> int:
