@@ -17,6 +17,9 @@ How it runs (see docs/batch.md):
 * **Data parallel.** Under ``accelerate launch`` every rank loads the model on its own device and
   claims videos longest-first from a queue shared through the file system
   (:mod:`vlmctx_pipelines.batch.schedule`), so no rank idles while another still holds long videos.
+* **Past one machine.** :func:`run_batch_ray` (``--engine ray``) runs the same items on Ray Data
+  model actors with the same resume, records and summary
+  (:mod:`vlmctx_pipelines.batch.ray_engine`).
 """
 
 from __future__ import annotations
