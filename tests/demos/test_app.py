@@ -13,8 +13,6 @@ from tests.demos.conftest import TINY  # noqa: E402
 from vlmctx_demos.app import DemoApp, Session, make_config  # noqa: E402
 from vlmctx_demos.readout import memory_plan_for  # noqa: E402
 
-CONTROLS = ("uniform", 6, 1.0, "none", "", "default", "")
-
 
 @pytest.fixture(scope="module")
 def app() -> DemoApp:
@@ -24,7 +22,7 @@ def app() -> DemoApp:
 
 
 def _run(app: DemoApp, video: str, q: str, chat: list, session: Session | None) -> list[tuple]:
-    return list(app.respond(video, q, chat, session, 8, *CONTROLS))
+    return list(app.respond(video, q, chat, session, 8, *app.controls(n_frames=6)))
 
 
 def test_answer_streams_with_gallery_readout_and_no_redecode(app: DemoApp, monkeypatch) -> None:
@@ -36,14 +34,15 @@ def test_answer_streams_with_gallery_readout_and_no_redecode(app: DemoApp, monke
     monkeypatch.setattr(video_mod, "read_frames", lambda *a, **k: calls.append(1) or real(*a, **k))
     sample = str(sample_video())
     steps = _run(app, sample, "What colour is the ball?", [], None)
-    chat, gallery, readout, session, box = steps[0]
+    chat, gallery, readout, session, box, timeline = steps[0]
     assert len(gallery) == 6 and box == ""
+    assert timeline.count('class="vt-tick"') == 6  # one tick per sampled frame
     captions = [c for _, c in gallery]
     stamps = [float(c.split("@ ")[1].rstrip(" s")) for c in captions]
     assert stamps == sorted(stamps) and stamps[0] >= 0.0 and stamps[-1] < 12.0
     assert [f"{t:.2f}" for t in session.frames.pts_s] == [f"{t:.2f}" for t in stamps]
     assert len(steps) >= 3  # first yield, >= 1 streamed piece, final readout
-    final_chat, _, final_readout, session, _ = steps[-1]
+    final_chat, _, final_readout, session, _, _ = steps[-1]
     assert final_chat[-1]["role"] == "assistant" and session.history[0][0].startswith("What")
     for stage in ("decode", "encode", "prefill", "generate"):
         assert f"time: {stage}" in final_readout
@@ -51,27 +50,29 @@ def test_answer_streams_with_gallery_readout_and_no_redecode(app: DemoApp, monke
     assert calls == [1]
     # follow-up: same video and config -> frames reused, the question sees the history
     steps2 = _run(app, sample, "And after 8 seconds?", final_chat, session)
-    chat2, _, readout2, session2, _ = steps2[-1]
+    chat2, _, readout2, session2, _, _ = steps2[-1]
     assert calls == [1], "a follow-up question decoded the video again"
     assert "reused" in readout2 and len(session2.history) == 2 and len(chat2) == 4
     # another frame count is another context: decoded again, chat kept (same video)
-    list(
-        app.respond(
-            sample, "Again?", chat2, session2, 4, "uniform", 3, 1.0, "none", "", "default", ""
-        )
-    )
+    list(app.respond(sample, "Again?", chat2, session2, 4, *app.controls(n_frames=3)))
     assert calls == [1, 1] and len(session2.history) == 3
 
 
+def _run_with(app: DemoApp, video: str, **controls: object) -> list[tuple]:
+    return list(app.respond(video, "q", [], None, 4, *app.controls(**controls)))
+
+
 def test_clear_messages_for_bad_input(app: DemoApp, tmp_path: Path) -> None:
+    from vlmctx.assets import sample_video
+
     with pytest.raises(gr.Error, match="upload one"):
         _run(app, None, "q", [], None)
     big = tmp_path / "big.mp4"
     big.write_bytes(b"\0" * (51 * 2**20))
     with pytest.raises(gr.Error, match="accepts up to 50 MB"):
         _run(app, str(big), "q", [], None)
-    with pytest.raises(gr.Error, match="JSON object"):
-        make_config("uniform", 4, 1.0, "none", "{not json", "default", "")
+    with pytest.raises(gr.Error, match="full must be in"):  # a typed field out of range
+        _run_with(app, str(sample_video()), progressive={"full": 9}, pooling="progressive")
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"this is not a video" * 100)
     with pytest.raises(gr.Error):
@@ -89,7 +90,7 @@ def test_planned_memory_is_budget_plan_memory(app: DemoApp, tmp_path: Path) -> N
     steps = _run(app, video, q, [], None)
     readout, session = steps[-1][2], steps[-1][3]
     frames = session.frames
-    lm = app.lm.with_config(make_config(*CONTROLS))
+    lm = app.lm.with_config(make_config("uniform", 6, 1.0, "none", {}, "default", {}))
     h, w = frames.data.shape[1:3]
     expected = plan_memory(
         TINY, len(frames), (h, w), q, "float32", frames.pts_s, frames.info.duration_s

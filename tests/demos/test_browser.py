@@ -1,7 +1,9 @@
 """The demo in a real browser: Debian's headless Chromium driven by Playwright (no downloads).
 
-Loads the page, uploads the sample video, asks, waits for the streamed answer, the frame gallery
-and the readout, and saves a screenshot in the test's tmp dir (and to ``docs/img/demo.png`` when
+Loads the page, uploads the sample video, picks a pooler and a position scheme (their typed fields
+appear, the other schemes' stay hidden), sets a field, sees the tokens/memory trade-off plot,
+asks, waits for the streamed answer, the frame gallery, the readout and the timeline, clicks a
+timeline tick (the player seeks there), and saves a screenshot in the test's tmp dir (and to ``docs/img/demo.png`` when
 VLMCTX_UPDATE_SCREENSHOT=1).
 Skipped, with the reason, only when Chromium or Playwright is not installed.
 """
@@ -27,6 +29,12 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+def _choose(page, dropdown: str, option: str) -> None:
+    """Pick ``option`` in the Gradio dropdown ``#dropdown``."""
+    page.locator(f"#{dropdown} input").click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
 def test_upload_ask_stream_gallery_screenshot(demo_server, tmp_path: Path) -> None:
     sync_api = pytest.importorskip(
         "playwright.sync_api", reason="no Playwright: pip install playwright (no browser download)"
@@ -42,6 +50,24 @@ def test_upload_ask_stream_gallery_screenshot(demo_server, tmp_path: Path) -> No
             page.locator("#ask").wait_for(timeout=60_000)
             page.locator("#video input[type=file]").set_input_files(str(sample_video()))
             page.locator("#video video").wait_for(timeout=60_000)  # upload finished
+            expect = sync_api.expect
+            # typed fields generated from the registries: only the selected scheme's are shown
+            expect(page.locator("#param-pooling-progressive-group input")).to_be_hidden()
+            _choose(page, "pooling", "progressive")
+            group = page.locator("#param-pooling-progressive-group input")
+            expect(group).to_be_visible(timeout=30_000)
+            expect(group).to_have_value("4")  # the registry's default
+            group.fill("8")
+            group.press("Enter")
+            _choose(page, "position", "yarn")
+            expect(page.locator("#param-position-yarn-factor input")).to_be_visible()
+            expect(page.locator("#param-position-yarn-attention_temperature input")).to_be_checked()
+            expect(page.locator("#param-position-ntk-factor input")).to_be_hidden()
+            expect(group).to_be_visible()  # the pooler's stay shown
+            # the trade-off plot for this video and pooler, before asking
+            caption = page.locator("#tradeoff-caption")
+            expect(caption).to_contain_text("Pooler progressive", timeout=90_000)
+            expect(page.locator("#tokens-plot canvas, #tokens-plot svg").first).to_be_visible()
             page.locator("#q textarea").fill(
                 "What colour is the ball, and when does the square appear?"
             )
@@ -52,6 +78,16 @@ def test_upload_ask_stream_gallery_screenshot(demo_server, tmp_path: Path) -> No
             bot = page.locator("#chat [data-testid='bot']").last
             assert bot.inner_text().strip(), "no answer text in the chat"
             assert "@ 11." in page.locator("#frames").inner_text()  # captions with timestamps
+            assert "visual tokens" in readout.inner_text() and "after (progressive)" in (
+                readout.inner_text()
+            )
+            ticks = page.locator("#timeline .vt-tick")
+            expect(ticks).to_have_count(16)
+            tick = ticks.nth(8)
+            t = float(tick.get_attribute("data-t") or "nan")
+            tick.click()
+            seek = "document.querySelector('#video video').currentTime"
+            page.wait_for_function(f"Math.abs({seek} - {t}) < 0.2", timeout=10_000)
             page.screenshot(path=str(tmp_path / "demo.png"), full_page=True)
         finally:
             browser.close()

@@ -18,8 +18,6 @@ from tests.demos.conftest import TINY, free_port
 
 gr = pytest.importorskip("gradio", reason="the demo needs gradio (pip install 'vlmctx[demo]')")
 
-CONTROLS = ("uniform", 4, 1.0, "none", "", "default", "")
-
 
 def test_question_length_and_answer_length_are_capped() -> None:
     from vlmctx.assets import sample_video
@@ -28,11 +26,12 @@ def test_question_length_and_answer_length_are_capped() -> None:
 
     app = DemoApp(VideoLM.load(TINY, device="cpu"), max_question_chars=20, max_new_tokens=4)
     video = str(sample_video())
+    controls = app.controls(n_frames=4)
     with pytest.raises(gr.Error, match="--max-question-chars"):
-        list(app.respond(video, "x" * 21, [], None, 2, *CONTROLS))
+        list(app.respond(video, "x" * 21, [], None, 2, *controls))
     with pytest.raises(gr.Error, match="between 1 and 4"):
-        list(app.respond(video, "What happens?", [], None, 5, *CONTROLS))
-    out = list(app.respond(video, "What happens?", [], None, 4, *CONTROLS))
+        list(app.respond(video, "What happens?", [], None, 5, *controls))
+    out = list(app.respond(video, "What happens?", [], None, 4, *controls))
     assert out[-1][0][-1]["role"] == "assistant"  # within the caps it answers
 
 
