@@ -15,6 +15,7 @@ Truth is what FFmpeg presents: the frame list and times from ``ffprobe``, the pi
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +53,12 @@ MEAN_TOL = 6.0
 
 @pytest.fixture(scope="session")
 def clips(request: pytest.FixtureRequest) -> dict[str, Path | str]:
-    return corpus.build(Path(request.config.cache.mkdir("vlmctx-corpus")))
+    cache = getattr(request.config, "cache", None)  # absent under -p no:cacheprovider
+    if cache is not None:
+        return corpus.build(Path(cache.mkdir("vlmctx-corpus")))
+    root = Path(os.environ["VLMCTX_CACHE"]) / "vlmctx-corpus"  # set by tests/conftest.py
+    root.mkdir(parents=True, exist_ok=True)
+    return corpus.build(root)
 
 
 _TRUTH: dict[str, tuple[np.ndarray, np.ndarray]] = {}
