@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from vlmctx.errors import DataFormatError
+from vlmctx.procs import pid_alive
 
 
 @dataclass(frozen=True)
@@ -164,21 +165,9 @@ def remove_stale_parts(folder: str | os.PathLike[str], *, own: bool = False) -> 
         if m is None or not e.is_file():
             continue
         pid = int(m["pid"]) if m["pid"] else None
-        if pid is not None and _alive(pid) and not (own and pid == os.getpid()):
+        if pid is not None and pid_alive(pid) and not (own and pid == os.getpid()):
             continue
         with contextlib.suppress(OSError):
             os.unlink(e.path)
             removed.append(e.name)
     return removed
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # another user's process: alive
-        return True
-    return True

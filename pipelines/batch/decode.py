@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from vlmctx.config import ContextConfig
+from vlmctx.procs import pid_alive
 
 log = logging.getLogger(__name__)
 _POLL_S = 0.1
@@ -135,16 +136,6 @@ def _unshare(result: Any, handle: tuple[str, tuple[int, ...], str] | None, keep:
     return result
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process: alive
-        return True
-    return True
-
-
 def reclaim_orphans(shm_dir: str = _SHM_DIR) -> int:
     """Unlink the shared blocks left by batch jobs that are no longer running (a ``SIGKILL`` can
     leave the blocks of videos decoded but not yet read); returns the number removed."""
@@ -152,7 +143,7 @@ def reclaim_orphans(shm_dir: str = _SHM_DIR) -> int:
     with contextlib.suppress(OSError):
         for name in os.listdir(shm_dir):
             owner = name.removeprefix(SHM_PREFIX).partition("-")[0]
-            if not name.startswith(SHM_PREFIX) or not owner.isdigit() or _alive(int(owner)):
+            if not name.startswith(SHM_PREFIX) or not owner.isdigit() or pid_alive(int(owner)):
                 continue
             with contextlib.suppress(OSError):
                 os.unlink(os.path.join(shm_dir, name))
