@@ -198,8 +198,9 @@ def shape_config(card: Any, tiny_config: dict[str, Any]) -> dict[str, Any]:
     from ``tiny_config`` (the family's tiny model, which uses the same byte tokenizer).
 
     Language: ``SHAPE_TEXT_LAYERS`` layer(s); a hybrid's ``layer_types`` keeps one layer of each
-    type (Qwen3.5: one Gated DeltaNet layer, then one full-attention layer). Vision: ``SHAPE_VISION_BLOCKS`` blocks; window attention keeps its last block as a
-    full-attention block, DeepStack taps the first blocks (as many as it had, at most all).
+    type (Qwen3.5: one Gated DeltaNet layer, then one full-attention layer). Vision:
+    ``SHAPE_VISION_BLOCKS`` blocks; window attention keeps its last block as a full-attention
+    block, DeepStack taps the first blocks (as many as it had, at most all).
     Shrinking goes by config keys, never by family name.
     """
     import copy
