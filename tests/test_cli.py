@@ -237,3 +237,17 @@ def test_report_skips_a_bad_run_and_reports_it(
     assert code == 0, err
     assert "skipped" in err and str(bad) in err and len(err.strip().splitlines()) == 1
     assert (tmp_path / "report.md").exists()
+
+
+def test_ls_lists_eval_tasks_through_the_rooms_entry_point(capsys) -> None:
+    """`vlmctx ls` shows the benchmark tasks (and their parameters) without the library importing
+    the eval room: the room contributes a section through the `vlmctx.listings` entry point."""
+    import json as _json
+
+    from vlmctx.cli import main as _main
+
+    assert _main(["ls", "--json"]) == 0
+    out = _json.loads(capsys.readouterr().out)
+    (section,) = [v for k, v in out.items() if k.startswith("eval tasks")]
+    assert {"toylab", "videomme", "charades_sta"} <= set(section)
+    assert "dir" in section["toylab"]["parameters"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import re
 import sys
 from typing import Any
@@ -17,6 +18,8 @@ from vlmctx.config import add_context_args, context_from_args
 from vlmctx.defaults import DEFAULT_MAX_NEW_TOKENS
 from vlmctx.errors import ConfigError
 from vlmctx.output import printable
+
+log = logging.getLogger(__name__)
 
 
 def register_core(sub: argparse._SubParsersAction) -> None:
@@ -446,15 +449,33 @@ def cmd_ls(args: argparse.Namespace) -> int:
                f"answers about them (docs/toylab.md); {path}"}
         for name, path in SHIPPED.items()
     }  # fmt: skip
+    out.update(_room_listings())
     if args.json:
         json.dump(out, sys.stdout, default=str)
         print()
         return 0
     _print_listing(out)
     print("\nparameters in parentheses (name=default; no default: required); set them with "
-          "--sampler-arg/--pooling-arg/--position-arg KEY=VALUE.\n"
-          "benchmark tasks and their parameters: vlmctx eval --tasks list")  # fmt: skip
+          "--sampler-arg/--pooling-arg/--position-arg KEY=VALUE (tasks: --task-arg).\n"
+          "benchmark presets: vlmctx eval --tasks list")  # fmt: skip
     return 0
+
+
+def _room_listings() -> dict[str, Any]:
+    """Sections the rooms add to ``vlmctx ls`` (entry-point group ``vlmctx.listings``, e.g. the
+    eval tasks), so the library lists them without importing the rooms; a room whose extra is
+    missing is skipped with a note in the log."""
+    from importlib.metadata import entry_points
+
+    sections: dict[str, Any] = {}
+    for ep in entry_points(group="vlmctx.listings"):
+        try:
+            label, entries = ep.load()()
+        except Exception as exc:  # a broken or uninstalled room must not break `ls`
+            log.warning("vlmctx ls: %s not listed (%s)", ep.name, exc)
+            continue
+        sections[label] = entries
+    return sections
 
 
 def _print_listing(out: dict[str, Any]) -> None:

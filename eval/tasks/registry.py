@@ -18,14 +18,32 @@ BUILTIN = (
 )
 OPTIONAL = ("vlmctx_eval.tasks.videogen",)
 
-__all__ = ["TASKS", "load_builtin_tasks"]
+__all__ = ["TASKS", "listing", "load_builtin_tasks"]
 
 
 def load_builtin_tasks() -> None:
     for mod in BUILTIN:
         importlib.import_module(mod)
-    for mod in OPTIONAL:  # other rooms' tasks, when present
+    for mod in OPTIONAL:  # tasks whose extra dependencies may be missing
         try:
             importlib.import_module(mod)
         except ImportError as exc:
             log.debug("optional task package %s not loaded: %s", mod, exc)
+
+
+def listing() -> tuple[str, dict[str, dict]]:
+    """``vlmctx ls``'s section for the benchmark tasks (entry point ``vlmctx.listings``: the
+    library lists them without importing this room): name -> summary and parameters."""
+    import inspect
+
+    load_builtin_tasks()
+    tasks = {
+        e.name: {
+            "summary": e.summary,
+            "parameters": {
+                k: (None if v is inspect.Parameter.empty else v) for k, v in e.parameters().items()
+            },
+        }
+        for e in TASKS
+    }
+    return "eval tasks (vlmctx eval --tasks NAME --task-arg NAME:KEY=VALUE)", tasks
