@@ -181,6 +181,9 @@ def _cell_table(doc: dict[str, Any], group: str, with_seeds: bool) -> list[str]:
         txt = []
         for f in frames:
             c = row[f]
+            if not c["n"]:  # no question of these kinds at this length
+                txt.append("–")
+                continue
             s = f"{c['acc']:.1f} [{c['ci95'][0]:.0f}, {c['ci95'][1]:.0f}]"
             if with_seeds and len(c["per_seed"]) > 1:
                 s += " (" + "/".join(f"{v:.0f}" for v in c["per_seed"].values()) + ")"

@@ -224,7 +224,7 @@ def _rows(pairs: list[tuple[int, int]], kind: str = "ball", seed: int = 0) -> li
 
 def test_stats_cells_and_paired_tests_are_the_hand_computed_ones() -> None:
     from vlmctx_eval.stats import wilson_interval
-    from vlmctx_eval.toylab_stats import analyse, cell, holm, paired
+    from vlmctx_eval.toylab_stats import analyse, cell, holm, markdown, paired
 
     # seed 0: 10 questions, stock right on 6, pi right on 2 (pi alone right once, stock alone 5)
     rows = _rows([(1, 0)] * 5 + [(1, 1)] + [(0, 1)] + [(0, 0)] * 3)
@@ -245,6 +245,9 @@ def test_stats_cells_and_paired_tests_are_the_hand_computed_ones() -> None:
     (vs,) = doc["vs_stock"]
     assert vs["b"] == "pi + none" and vs["p_holm"] == vs["p"]  # a family of one
     assert doc["cells"]["unlearned"]["pi + none"]["32"]["acc"] == 100.0
+    ball_only = analyse(_rows([(1, 0)]))
+    assert ball_only["cells"]["unlearned"]["pi + none"]["32"]["n"] == 0
+    assert "| pi + none | – |" in markdown(ball_only)  # an empty cell, not a crash
 
 
 def test_stats_cli_refuses_what_is_not_a_predictions_file(tmp_path, capsys) -> None:
