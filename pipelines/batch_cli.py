@@ -12,6 +12,7 @@ import json
 import os
 import sys
 
+from vlmctx.argtypes import int_at_least, nonneg_int, output_file, positive_float, positive_int
 from vlmctx.config import add_context_args, context_from_args
 
 
@@ -39,7 +40,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from vlmctx.defaults import DEFAULT_MAX_NEW_TOKENS
 
     p.add_argument("input", help="folder of videos, or a .csv/.jsonl manifest")
-    p.add_argument("-o", "--output", required=True, help="JSONL file to append records to")
+    p.add_argument(
+        "-o", "--output", required=True, type=output_file(), help="JSONL file to append records to"
+    )
     p.add_argument(
         "-q",
         "--question",
@@ -50,25 +53,28 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_model_args(p)
     p.add_argument(
         "--max-new-tokens",
-        type=int,
+        type=positive_int,
         default=DEFAULT_MAX_NEW_TOKENS,
         help=f"answer length cap, in tokens ({DEFAULT_MAX_NEW_TOKENS}, as `vlmctx ask`)",
     )
     p.add_argument(
         "--decode-workers",
-        type=int,
+        type=nonneg_int,
         default=2,
         help="decode processes prefetching videos (2); 0 decodes inline, without overlap",
     )
-    p.add_argument("--prefetch", type=int, default=2, help="decoded videos kept ready (2)")
+    p.add_argument("--prefetch", type=positive_int, default=2, help="decoded videos kept ready (2)")
     p.add_argument(
         "--torch-threads",
-        type=int,
+        type=int_at_least(-1),
         default=0,
         help="model threads on CPU; 0 (default): the cores the decode workers leave; -1: torch's",
     )
     p.add_argument(
-        "--timeout", type=float, default=300.0, help="seconds allowed to decode one video (300)"
+        "--timeout",
+        type=positive_float,
+        default=300.0,
+        help="seconds allowed to decode one video (300)",
     )
     p.add_argument(
         "--retry-failed", action="store_true", help="redo items whose last record has an error"
@@ -96,7 +102,7 @@ def add_engine_args(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--ray-actors",
-        type=int,
+        type=nonneg_int,
         default=0,
         help="model actors, one VideoLM each (default: one per GPU, else one per two CPUs)",
     )
