@@ -21,6 +21,14 @@ TYPES = [0] * 3 + [2] * 12 + [0] * 2
 LAYOUT = TokenLayout.from_types(TYPES, [(3, 2, 2)])
 
 
+@pytest.fixture(autouse=True)
+def _fresh_identity_warnings():
+    """Identity warnings are logged once per scheme and process; each test starts afresh."""
+    from vlmctx.position import schemes
+
+    schemes._WARNED.clear()
+
+
 def ref_positions(types, grids, intervals, mrope, delta=1.0):
     """Slow per-token loop of the documented rule (vlmctx/position/ids.py docstring)."""
     out, last, i, k = [], -1.0, 0, 0
@@ -394,7 +402,8 @@ def test_mrope_pp_auto_acts_at_256_frames_of_qwen2_vl_7b(caplog):
     assert spec.visual_window == 16384 and spec.head_dim == 128
     long = _video_layout(256, 16, mrope=True)  # 448 px frames: 16x16 merged tokens, 32768 visual
     plan = compute_positions("mrope_pp", long, spec)
-    assert plan.info["factor"] == pytest.approx(long.n / 16384) and plan.info["factor"] > 2
+    # s = visual tokens / L_V: the prompt's 30 text tokens do not count
+    assert plan.info["factor"] == pytest.approx(long.n_visual / 16384) == 2.0
     assert plan.info["original_window"] == 16384
     # GIRAFFE Eq. 6: 16 temporal frequencies kept, 24 width ones at 1/s, the 24 height ones on a
     # ramp whose last point is exactly 1/s (so it counts as interpolated)
@@ -429,9 +438,10 @@ def test_v2pe_auto_targets_the_trained_window(hub_id, window, caplog):
     mrope = spec.is_mrope
     long = _video_layout(256, 16, mrope=mrope)
     plan = compute_positions("v2pe", long, spec)
-    assert plan.info["target_window"] == window and plan.next_position <= window
-    if not mrope:  # 65536 visual tokens in 8192 positions: delta 1/16 (text takes 30 more)
-        assert plan.info["delta"] == 1 / 16
+    assert plan.info["target_window"] == window
+    assert plan.next_position - long.n_text <= window  # the visual positions fit; text not counted
+    if not mrope:  # 65536 visual tokens in 8192 visual positions: delta 1/8
+        assert plan.info["delta"] == 1 / 8
     with caplog.at_level("WARNING"):
         short = compute_positions("v2pe", _video_layout(8, 16, mrope=mrope), spec)
     assert short.info["delta"] == 1.0 and "v2pe changes nothing" in caplog.text
@@ -442,3 +452,20 @@ def test_explicit_identity_does_not_warn(caplog):
         compute_positions("mrope_pp", BIG, MROPE, factor=1.0)
         compute_positions("v2pe", BIG, FLAT, delta=1.0)
     assert "changes nothing" not in caplog.text
+
+
+def test_prompt_text_does_not_count_against_the_visual_window() -> None:
+    """The toy lab's case: a 16-token visual window, 16 visual tokens and ~60 text tokens. The
+    automatic settings must stay the identity (text once forced v2pe to delta 1/256 and
+    mrope_pp to s = 4.7 at the trained length)."""
+    spec = RopeSpec(64, 1e6, 32768, (8, 12, 12), family="toy", visual_window=16)
+    layout = TokenLayout.from_types([0] * 50 + [2] * 16 + [0] * 10, [(2, 2, 4)])
+    assert compute_positions("v2pe", layout, spec).info["delta"] == 1.0
+    assert compute_positions("mrope_pp", layout, spec).info["factor"] == 1.0
+    twice = TokenLayout.from_types([0] * 50 + [2] * 32 + [0] * 10, [(4, 2, 4)])
+    assert compute_positions("mrope_pp", twice, spec).info["factor"] == 2.0
+    flat = RopeSpec(64, 1e6, 32768, family="toy", visual_window=16)  # 1-D: a token per position
+    one_d = TokenLayout.from_types([0] * 50 + [2] * 16 + [0] * 10, [(1, 1, 16)])
+    assert compute_positions("v2pe", one_d, flat).info["delta"] == 1.0
+    one_d2 = TokenLayout.from_types([0] * 50 + [2] * 32 + [0] * 10, [(1, 1, 32)])
+    assert compute_positions("v2pe", one_d2, flat).info["delta"] == 0.5

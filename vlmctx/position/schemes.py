@@ -98,9 +98,16 @@ def _frequency_info(inv: torch.Tensor, spec: RopeSpec, s: float) -> dict[str, in
     }
 
 
+_WARNED: set[str] = set()
+
+
 def _warn_identity(name: str, why: str) -> None:
-    """An automatic setting that changes nothing for this input is worth saying."""
-    log.warning("%s changes nothing for this input: %s", name, why)
+    """An automatic setting that changes nothing for this input is worth saying — once per
+    scheme and process at WARNING (an eval asks thousands of questions), then at DEBUG; every
+    answer's ``extra["position"]`` still reports the factor or delta it used."""
+    level = logging.DEBUG if name in _WARNED else logging.WARNING
+    _WARNED.add(name)
+    log.log(level, "%s changes nothing for this input: %s", name, why)
 
 
 @POSITIONS.register("default", summary="the model's own position ids and RoPE frequencies")
@@ -314,10 +321,14 @@ class VCWE:
 class V2PE:
     """Visual tokens advance by ``delta``; text resumes at the next integer after a run.
 
-    ``delta`` None picks the largest of 1, 1/2, ..., 1/256 whose ids fit ``target_window``, as
-    V2PE/InternVL3 (arXiv 2412.09616, 2504.10479 §2.1) suggest for inference. ``target_window``
-    None = the model's trained visual window (``RopeSpec.visual_window``: the adapter's, from its
-    cited source, or the checkpoint's ``vlmctx.json``), else its language window.
+    ``delta`` None picks the largest of 1, 1/2, ..., 1/256 that fits, as V2PE/InternVL3 (arXiv
+    2412.09616, 2504.10479 §2.1) suggest for inference. What must fit: with ``target_window``
+    given, all the sequence's ids; otherwise the positions the *visual* tokens take (ids minus
+    one per text token) must fit the model's trained visual window (``RopeSpec.visual_window``:
+    the adapter's, from its cited source, or the checkpoint's ``vlmctx.json``); a model with no
+    declared visual window fits all ids into its language window. Text is left out of the visual
+    comparison because the window counts visual tokens: a prompt's text must not shrink delta
+    (on the toy lab's 16-token window it forced delta = 1/256 at the trained length).
     """
 
     identity: ClassVar[dict[str, object]] = {"delta": 1.0}
@@ -329,23 +340,36 @@ class V2PE:
         _check_window(target_window, "target_window")
         self.delta, self.target_window = delta, target_window
 
-    def _choose(self, layout: TokenLayout, spec: RopeSpec, window: int):
+    def _window(self, layout: TokenLayout, spec: RopeSpec) -> tuple[int, int]:
+        """(window, ids not counted against it): the visual window leaves the text out."""
+        if self.target_window is None and spec.visual_window is not None:
+            return int(spec.visual_window), layout.n_text
+        return int(self.target_window or spec.window), 0
+
+    def _choose(self, layout: TokenLayout, spec: RopeSpec, window: int, text: int):
         if self.delta is not None:
             return float(self.delta), *base_position_ids(layout, spec.is_mrope, self.delta)
         for delta in V2PE_DELTAS:
             pos, nxt = base_position_ids(layout, spec.is_mrope, delta)
-            if nxt <= window:
+            if nxt - text <= window:
                 return delta, pos, nxt
-        log.warning("v2pe: even delta=1/256 needs %d positions > window %d", nxt, window)
+        log.warning("v2pe: even delta=1/256 needs %d positions > window %d", nxt - text, window)
         return delta, pos, nxt
 
     def positions(self, layout: TokenLayout, spec: RopeSpec) -> Positions:
-        window = self.target_window or spec.visual_window or spec.window
-        delta, pos, nxt = self._choose(layout, spec, window)
+        window, text = self._window(layout, spec)
+        delta, pos, nxt = self._choose(layout, spec, window, text)
+        what = "visual positions" if text else "positions"
         if delta == 1.0 and self.delta is None:
-            _warn_identity("v2pe", f"{nxt:.0f} positions fit target_window {window} with delta 1")
+            _warn_identity("v2pe", f"{nxt - text:.0f} {what} fit target_window {window} at delta 1")
         return _plan(
-            pos, nxt, _default_tables(spec), delta=delta, target_window=window, positions=nxt
+            pos,
+            nxt,
+            _default_tables(spec),
+            delta=delta,
+            target_window=window,
+            positions=nxt,
+            counted=what,
         )
 
 
@@ -353,11 +377,13 @@ class V2PE:
 class MRopePP:
     """Per-axis frequency scaling for M-RoPE (GIRAFFE arXiv 2412.12735, Eq. 6).
 
-    ``factor`` None = GIRAFFE's ``s = L' / L_V``: the sequence's length in tokens over the
-    original *visual* context length ``L_V`` = ``original_window``, default the model's trained
-    visual window (``RopeSpec.visual_window``: 16384 for Qwen2-VL, GIRAFFE's L_V), else its
-    language window. Tokens, not M-RoPE position ids: ids grow far slower than tokens, and a
-    factor from them is below 1 on any real video.
+    ``factor`` None = GIRAFFE's ``s = L' / L_V``: the extended visual length over the original
+    *visual* context length ``L_V`` = ``original_window``, default the model's trained visual
+    window (``RopeSpec.visual_window``: 16384 for Qwen2-VL, GIRAFFE's L_V). ``L'`` counts the
+    sequence's visual tokens (the quantity L_V measures; a prompt's text must not raise s: on
+    the toy lab's 16-token window it gave s = 4 at the trained length); a model with no declared
+    visual window compares all tokens with its language window. Tokens, not M-RoPE position ids:
+    ids grow far slower than tokens, and a factor from them is below 1 on any real video.
     """
 
     identity: ClassVar[dict[str, object]] = {"factor": 1.0}
@@ -376,16 +402,18 @@ class MRopePP:
                 f"{spec.family or '(unknown)'} uses 1-D RoPE: use vcwe, v2pe, yarn or ntk instead"
             )
         pos, nxt = base_position_ids(layout, True)
+        visual = self.original_window is not None or spec.visual_window is not None
         window = self.original_window or spec.visual_window or spec.window
-        s = _auto_factor(self.factor, layout.n, window)
+        tokens = layout.n_visual if visual else layout.n
+        s = _auto_factor(self.factor, tokens, window)
         inv = rope.default_inv_freq(spec.head_dim, spec.rope_theta)
         if s > 1.0:
             inv = inv * rope.mrope_pp_gamma(inv, spec.mrope_section, s, spec.mrope_interleaved)  # type: ignore[arg-type]
         if s <= 1.0 and self.factor is None:
-            _warn_identity("mrope_pp", f"{layout.n} tokens fit the visual window L_V = {window}")
+            _warn_identity("mrope_pp", f"{tokens} tokens fit the window L_V = {window}")
         info = _frequency_info(inv, spec, s)
         return _plan(
-            pos, nxt, [(inv, 1.0)], factor=s, original_window=window, tokens=layout.n, **info
+            pos, nxt, [(inv, 1.0)], factor=s, original_window=window, tokens=tokens, **info
         )
 
 
