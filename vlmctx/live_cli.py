@@ -129,6 +129,8 @@ def cmd_live(args: argparse.Namespace) -> int:
         stall_timeout_s=args.stall_timeout, format=args.format,
     )  # fmt: skip
     try:
+        if hasattr(source, "wait_open"):  # a live feed: fail on a bad address before loading
+            source.wait_open()
         return Player(args, source).run()
     finally:
         source.close()

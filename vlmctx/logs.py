@@ -80,4 +80,10 @@ def setup(verbose: int = 0, quiet: bool = False, debug: bool = False) -> None:
     if quiet:
         os.environ["TQDM_DISABLE"] = "1"
         os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    elif not loud and not sys.stderr.isatty():
+        # piped or captured stderr (logs, scripts, tests): the hub's and transformers' bars
+        # ("Loading weights") would only add carriage-return noise to the one-line messages
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        if "transformers" in sys.modules:  # already imported (in-process callers): tell it too
+            sys.modules["transformers"].utils.logging.disable_progress_bar()
     logging.captureWarnings(True)  # Python warnings go through the handler, shown once

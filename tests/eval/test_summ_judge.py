@@ -210,6 +210,7 @@ def test_missing_claims_file_fails_before_any_model_runs(mmlb, tmp_path: Path) -
 
 
 def test_judge_flag_that_no_task_uses_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "p.jsonl").write_text("")  # --predictions must name an existing file
     with pytest.raises(ConfigError, match="--judge-url"):
         cli(["eval", "--tasks", "vniah", "--predictions", str(tmp_path / "p.jsonl"),
              "--task-arg", f"vniah:dir={tmp_path}", "--judge-url", "http://127.0.0.1:9/v1"])  # fmt: skip

@@ -212,6 +212,8 @@ class LiveSource:
         self._buffer: list[tuple[int, float, np.ndarray]] = []
         self._ended = False
         self._container: Any = None
+        self._opened = threading.Event()  # set once av.open returned or failed
+        self._open_error: SourceError | None = None
         self._thread = threading.Thread(
             target=self._run, args=(format, options or {}), daemon=True, name="vlmctx-live"
         )
@@ -219,6 +221,16 @@ class LiveSource:
 
     def __iter__(self) -> LiveSource:
         return self
+
+    def wait_open(self) -> None:
+        """Block until the feed is open (at most ``stall_timeout_s``); raise the open error, so
+        a bad source fails before anything expensive (loading a model) starts."""
+        if not self._opened.wait(self.stall_timeout_s):
+            raise SourceStalledError(
+                f"{self.url}: not open after {self.stall_timeout_s:g} s; check the address"
+            )
+        if self._open_error is not None:
+            raise self._open_error
 
     def __next__(self) -> Frames:
         while len(self._buffer) < self.chunk_frames and not self._ended:
@@ -270,9 +282,12 @@ class LiveSource:
             kw = {"timeout": (self.stall_timeout_s, None)}
             self._container = av.open(self.url, format=format, options=options, **kw)
         except Exception as exc:  # noqa: BLE001 - anything PyAV raises on open
-            self._put(SourceError(f"cannot open {self.url!r} as a video source: "
-                                  f"{type(exc).__name__}: {_first_line(exc)}"))  # fmt: skip
+            self._open_error = SourceError(f"cannot open {self.url!r} as a video source: "
+                                           f"{type(exc).__name__}: {_first_line(exc)}")  # fmt: skip
+            self._opened.set()
+            self._put(self._open_error)
             return
+        self._opened.set()
         try:
             self._decode(self._container)
         except Exception as exc:  # noqa: BLE001 - a demuxer error ends the stream, said once
