@@ -34,7 +34,6 @@ from vlmctx.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-RESULTS = Path(__file__).parent / "bench" / "results"
 SCHEMES = ("default", "pi", "ntk", "yarn", "vcwe:apply_to=all", "vcwe:apply_to=visual", "v2pe",
            "mrope_pp")  # fmt: skip
 POOLING = ("none", "progressive")
@@ -192,8 +191,9 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--results",
         type=output_dir,
-        default=str(RESULTS),
-        help="where the tables and predictions go",
+        default=None,
+        help="where the tables and predictions go (default: <output-path>/results; "
+        "maintainers refresh the committed table with --results eval/bench/results)",
     )
     p.add_argument(
         "--no-frames-cache",
@@ -219,7 +219,9 @@ def execute(args: argparse.Namespace) -> int:
         part, model_s = run_seed(args, seed, ckpt, grid)
         rows += part
         seconds[str(seed)] = round(model_s, 1)
-    results = Path(args.results)
+    # never into the installed package by default (a user's run must not overwrite the shipped
+    # table); the committed table is refreshed with an explicit --results
+    results = Path(args.results) if args.results else Path(args.output_path) / "results"
     results.mkdir(parents=True, exist_ok=True)
     write_rows(results / "toylab_predictions.jsonl.gz", rows)
     run = {"command": command_line(args), "model_seconds": round(sum(seconds.values()), 1),

@@ -311,3 +311,16 @@ def test_experiment_refuses_an_unknown_scheme_before_generating_data(tmp_path) -
     )  # fmt: skip
     assert out.returncode == 2 and "unknown position scheme 'bogus'" in out.stderr
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_run_results_default_outside_the_package() -> None:
+    """A user's `vlmctx toylab run` must not overwrite the committed table inside the installed
+    package: results default to <output-path>/results."""
+    import argparse
+
+    from vlmctx_eval.toylab_experiment import add_args
+
+    p = argparse.ArgumentParser()
+    add_args(p)
+    args = p.parse_args([])
+    assert args.results is None and args.output_path == "toylab_results"
