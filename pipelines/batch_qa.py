@@ -156,7 +156,10 @@ def record_for(item: Item, answer: Any, decoded: Decoded, rank: int) -> dict[str
             frame_times_s=[round(t, 4) for _, t in d["frames"]],
             frame_indices=[i for i, _ in d["frames"]],
             **{k: d[k] for k in ("visual_tokens", "total_tokens", "new_tokens", "timings")},
-            **{k: d[k] for k in ("peak_memory_bytes", "model", "config", "backend")},
+            **{
+                k: d[k]
+                for k in ("peak_memory_bytes", "peak_memory_scope", "model", "config", "backend")
+            },
         )
     rec.update(error=None, rank=rank, finished_at=round(time.time(), 3))
     return rec
