@@ -130,4 +130,18 @@ def test_restore_detects_a_foreign_swap(tiny: VideoLM, frames) -> None:
 def test_answer_labels_what_its_peak_memory_measures(lm: VideoLM, frames) -> None:
     ans = lm.ask(frames, "Q?", max_new_tokens=2)
     assert ans.peak_memory_scope == ("call" if lm.device.startswith("cuda") else "process")
-    assert ans.extra["lock_wait_s"] >= 0
+    held, release = threading.Event(), threading.Event()
+
+    def holder() -> None:  # another call holding the model for a while
+        with lm.loaded.lock:
+            held.set()
+            release.wait(5)
+
+    t = threading.Thread(target=holder)
+    t.start()
+    held.wait(5)
+    threading.Timer(0.5, release.set).start()
+    waited = lm.ask(frames, "Q?", max_new_tokens=2)
+    t.join(5)
+    assert waited.extra["lock_wait_s"] >= 0.4  # the time spent behind the other call
+    assert ans.extra["lock_wait_s"] < waited.extra["lock_wait_s"]
