@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from vlmctx.models import qwen3_vl
 from vlmctx.models.base import ADAPTERS, Adapter, Loaded, VisualFeatures
 from vlmctx.models.qwen3_vl import Qwen3VLAdapter
 
@@ -29,14 +30,8 @@ from vlmctx.models.qwen3_vl import Qwen3VLAdapter
 # with partial rotary 0.5 -> 16 rotated channels, 8 frequencies interleaved as [3, 3, 2]
 # (h = {1, 4, 7}, w = {2, 5}, t = {0, 3, 6}).
 _TINY_TEXT = dict(
-    hidden_size=64,
-    intermediate_size=128,
-    num_hidden_layers=2,
-    num_attention_heads=4,
-    num_key_value_heads=2,
+    qwen3_vl._TINY_TEXT,  # the same shrunk widths as tiny-qwen3_vl, plus the hybrid layers
     head_dim=32,
-    max_position_embeddings=32768,
-    rms_norm_eps=1e-6,
     layer_types=["linear_attention", "full_attention"],
     linear_conv_kernel_dim=4,
     linear_key_head_dim=16,
