@@ -1,9 +1,11 @@
 """The task interface every benchmark implements, and the ``TASKS`` registry.
 
 Modelled on lm-evaluation-harness / lmms-eval task folders: a task loads its samples in the
-benchmark's official order (:meth:`Task.load`), scores all predictions at once (:meth:`Task.score`,
-because some official metrics depend on evaluation order, e.g. MMLongBench's yes/no default cycle)
-and aggregates per-sample scores into results (:meth:`Task.aggregate`).
+benchmark's official order (:meth:`Task.load`), scores each prediction (:meth:`Task.score_one`, called by
+:meth:`Task.score`, which owns the loop over samples and records: a sample without a prediction
+gets ``{}``) and aggregates per-sample scores into results (:meth:`Task.aggregate`). A task whose
+official metric depends on evaluation order (MMLongBench's yes/no default cycle) overrides
+``score`` to prepare that state and then calls the base loop.
 
 ``aggregate`` returns ``{"scores": {name: value}, "breakdowns": {name: {row: {col: value}}},
 "primary": name}``; the report renders ``scores`` side by side across runs and each breakdown as a
@@ -41,9 +43,21 @@ class Task(ABC):
     def load(self, lengths: list[int] | None = None, limit: int | None = None) -> LoadResult:
         """Samples in evaluation order; ``lengths`` (in K tokens) selects files where it applies."""
 
-    @abstractmethod
     def score(self, samples: list[Sample], records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Per-sample metrics, in order; ``records[i]`` holds ``prediction`` for ``samples[i]``."""
+        """Per-sample metrics, in order; ``records[i]`` holds ``prediction`` for ``samples[i]``.
+
+        A record without a prediction scores ``{}`` (not scored, left out of the aggregates);
+        every other one goes to :meth:`score_one`.
+        """
+        return [
+            {} if rec.get("prediction") is None else self.score_one(s, rec)
+            for s, rec in zip(samples, records, strict=True)
+        ]
+
+    @abstractmethod
+    def score_one(self, sample: Sample, record: dict[str, Any]) -> dict[str, Any]:
+        """Metrics of one prediction (``record["prediction"]`` is not None); a scoring failure
+        is returned as ``{"error": message}`` and counted by the runner, never raised."""
 
     @abstractmethod
     def aggregate(self, samples: list[Sample], scores: list[dict[str, Any]]) -> dict[str, Any]:

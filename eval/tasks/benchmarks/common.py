@@ -77,18 +77,12 @@ class OfficialMCQ(Task):
         out.samples = stratified(out.samples, limit)
         return out
 
-    def score(self, samples: list[Sample], records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        out = []
-        for s, rec in zip(samples, records, strict=True):
-            if rec.get("prediction") is None:
-                out.append({})
-                continue
-            letter = self.parse(str(rec["prediction"]), s)
-            frames = rec.get("frames")
-            n = len(frames) if isinstance(frames, list) else rec.get("n_frames")
-            out.append({"acc": float(letter == s.target), "parsed": letter,
-                        "unparsed": float(letter is None), "n_frames": n})  # fmt: skip
-        return out
+    def score_one(self, sample: Sample, record: dict[str, Any]) -> dict[str, Any]:
+        letter = self.parse(str(record["prediction"]), sample)
+        frames = record.get("frames")
+        n = len(frames) if isinstance(frames, list) else record.get("n_frames")
+        return {"acc": float(letter == sample.target), "parsed": letter,
+                "unparsed": float(letter is None), "n_frames": n}  # fmt: skip
 
     def aggregate(self, samples: list[Sample], scores: list[dict[str, Any]]) -> dict[str, Any]:
         return mcq_aggregate(samples, scores)

@@ -88,19 +88,13 @@ class CharadesSTA(Task):
         out.samples = stratified(out.samples, limit)
         return out
 
-    def score(self, samples: list[Sample], records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        out = []
-        for s, rec in zip(samples, records, strict=True):
-            if rec.get("prediction") is None:
-                out.append({})
-                continue
-            span = parse_span(str(rec["prediction"]))
-            v = iou(span, tuple(s.target)) if span else 0.0
-            frames = rec.get("frames")
-            out.append({"iou": v, "span": span, "unparsed": float(span is None),
-                        "n_frames": len(frames) if isinstance(frames, list) else None,
-                        **{f"r@{t}": float(v >= t) for t in THRESHOLDS}})  # fmt: skip
-        return out
+    def score_one(self, sample: Sample, record: dict[str, Any]) -> dict[str, Any]:
+        span = parse_span(str(record["prediction"]))
+        v = iou(span, tuple(sample.target)) if span else 0.0
+        frames = record.get("frames")
+        return {"iou": v, "span": span, "unparsed": float(span is None),
+                "n_frames": len(frames) if isinstance(frames, list) else None,
+                **{f"r@{t}": float(v >= t) for t in THRESHOLDS}}  # fmt: skip
 
     def aggregate(self, samples: list[Sample], scores: list[dict[str, Any]]) -> dict[str, Any]:
         done = [sc for sc in scores if "iou" in sc]

@@ -141,16 +141,10 @@ class LongVideoMCQ(Task):
         return Sample(id=sid, target=gold, video=path, question=build_prompt(question, options),
                       max_new_tokens=self.max_new_tokens, meta=meta)  # fmt: skip
 
-    def score(self, samples: list[Sample], records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        out = []
-        for s, rec in zip(samples, records, strict=True):
-            if rec.get("prediction") is None:
-                out.append({})
-                continue
-            letter = parse_letter(str(rec["prediction"]), s.meta["options"])
-            out.append({"acc": float(letter == s.target), "parsed": letter,
-                        "unparsed": float(letter is None), "n_frames": n_frames(rec)})  # fmt: skip
-        return out
+    def score_one(self, sample: Sample, record: dict[str, Any]) -> dict[str, Any]:
+        letter = parse_letter(str(record["prediction"]), sample.meta["options"])
+        return {"acc": float(letter == sample.target), "parsed": letter,
+                "unparsed": float(letter is None), "n_frames": n_frames(record)}  # fmt: skip
 
     def aggregate(self, samples: list[Sample], scores: list[dict[str, Any]]) -> dict[str, Any]:
         groups: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))

@@ -94,6 +94,7 @@ class MMLongBench(Task):
 
             self.judge = OpenAIJudge(judge_url or "", judge_model or "", judge_key_env)
         self._claims: dict[tuple[str, str], list[str]] = {}
+        self._default_answer: dict[str, int] = {}  # sample id -> VH default, set by score()
 
     def judges(self, what: str) -> bool:
         """Whether the LLM judge scores ``what`` (``summ`` or ``docqa``) in this run."""
@@ -162,26 +163,27 @@ class MMLongBench(Task):
 
     # ---- scoring -----------------------------------------------------------------------------
     def score(self, samples: list[Sample], records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The base loop, after fixing each sample's Visual Haystack default answer: the cycle
+        advances for every sample of a file, with or without a prediction, in evaluation order."""
         cycle_pos: dict[tuple[str, int], int] = defaultdict(int)
-        out = []
-        for s, rec in zip(samples, records, strict=True):
-            spec = DATASETS[s.meta["dataset"]]
-            key = (spec.key, s.meta["length"])
-            default = M.DEFAULT_ANSWER_CYCLE[cycle_pos[key] % 4]
-            cycle_pos[key] += 1  # advances for every sample of the file, in evaluation order
-            if rec.get("prediction") is None:
-                out.append({})
-                continue
-            # eval.py prepends the assistant prefix (system_template) to every output before
-            # post-processing; "Answer: Answer: x" is handled by parse_output
-            pred = spec.prefix + str(rec["prediction"])
-            try:
-                out.append(self._score_one(spec, s, pred, default))
-            except DataFormatError as exc:
-                out.append({"error": str(exc)})
-        return out
+        self._default_answer = {}
+        for s in samples:
+            key = (s.meta["dataset"], s.meta["length"])
+            self._default_answer[s.id] = M.DEFAULT_ANSWER_CYCLE[cycle_pos[key] % 4]
+            cycle_pos[key] += 1
+        return super().score(samples, records)
 
-    def _score_one(self, spec: DatasetSpec, s: Sample, pred: str, default: int) -> dict[str, Any]:
+    def score_one(self, sample: Sample, record: dict[str, Any]) -> dict[str, Any]:
+        spec = DATASETS[sample.meta["dataset"]]
+        # eval.py prepends the assistant prefix (system_template) to every output before
+        # post-processing; "Answer: Answer: x" is handled by parse_output
+        pred = spec.prefix + str(record["prediction"])
+        try:
+            return self._score_pred(spec, sample, pred, self._default_answer[sample.id])
+        except DataFormatError as exc:
+            return {"error": str(exc)}
+
+    def _score_pred(self, spec: DatasetSpec, s: Sample, pred: str, default: int) -> dict[str, Any]:
         t = s.target
         if spec.metric == "acc":
             return {"acc": M.binary_acc(pred, t, default), "default_answer": default}

@@ -152,16 +152,9 @@ class ToyLab(Task):
                 break
         return out
 
-    def score(self, samples: list[Sample], records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        for s, rec in zip(samples, records, strict=True):
-            pred = rec.get("prediction")
-            if pred is None:
-                out.append({})
-                continue
-            got = str(pred).strip().lower().rstrip(".")
-            out.append({"exact_match": float(got == str(s.target).lower())})
-        return out
+    def score_one(self, sample: Sample, record: dict[str, Any]) -> dict[str, Any]:
+        got = str(record["prediction"]).strip().lower().rstrip(".")
+        return {"exact_match": float(got == str(sample.target).lower())}
 
     def aggregate(self, samples: list[Sample], scores: list[dict[str, Any]]) -> dict[str, Any]:
         cells: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))

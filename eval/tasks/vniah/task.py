@@ -80,28 +80,21 @@ class VNIAH(Task):
                 break
         return out
 
-    def score(self, samples: list[Sample], records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        out = []
-        for s, rec in zip(samples, records, strict=True):
-            if rec.get("prediction") is None:
-                out.append({})
-                continue
-            pred = str(rec["prediction"])
-            parsed = normalize_answer(parse_output(pred, "Answer:"))
-            res: dict[str, Any] = {
-                "exact_match": float(parsed == normalize_answer(s.target)),
-                "contains": float(
-                    re.search(rf"(?<!\d){re.escape(s.target)}(?!\d)", pred) is not None
-                ),
-            }
-            if isinstance(rec.get("frames"), list):
-                seen = {int(f[0]) for f in rec["frames"]}
-                needle = range(
-                    s.meta["needle_index"], s.meta["needle_index"] + s.meta["needle_span"]
-                )
-                res["needle_seen"] = float(any(i in seen for i in needle))
-            out.append(res)
-        return out
+    def score_one(self, sample: Sample, record: dict[str, Any]) -> dict[str, Any]:
+        pred = str(record["prediction"])
+        parsed = normalize_answer(parse_output(pred, "Answer:"))
+        res: dict[str, Any] = {
+            "exact_match": float(parsed == normalize_answer(sample.target)),
+            "contains": float(
+                re.search(rf"(?<!\d){re.escape(sample.target)}(?!\d)", pred) is not None
+            ),
+        }
+        if isinstance(record.get("frames"), list):
+            seen = {int(f[0]) for f in record["frames"]}
+            start = sample.meta["needle_index"]
+            needle = range(start, start + sample.meta["needle_span"])
+            res["needle_seen"] = float(any(i in seen for i in needle))
+        return res
 
     def aggregate(self, samples: list[Sample], scores: list[dict[str, Any]]) -> dict[str, Any]:
         grid: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
