@@ -100,11 +100,13 @@ def _require_task_args(name: str, accepted: dict[str, Any], given: dict[str, Any
 
 
 def judge_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    """Task arguments from the ``--judge-*`` flags (empty without ``--judge-url``)."""
+    """Task arguments from the ``--judge-*`` flags (empty without ``--judge-url``). Flags left
+    unset are not passed, so each task keeps its own default (its paper's judge model)."""
     if not args.judge_url:
         return {}
-    return {"judge_url": args.judge_url, "judge_model": args.judge_model,
-            "judge_key_env": args.judge_key_env, "judge_for": args.judge_for}  # fmt: skip
+    given = {"judge_url": args.judge_url, "judge_model": args.judge_model,
+             "judge_key_env": args.judge_key_env, "judge_for": args.judge_for}  # fmt: skip
+    return {k: v for k, v in given.items() if v is not None}
 
 
 def versions(model_info: dict[str, Any] | None) -> dict[str, str]:
@@ -315,14 +317,18 @@ def register(sub: Any) -> None:
     p.add_argument("--device", type=device, default="auto", help="auto, cpu, cuda, cuda:1 ...")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_engine_args(p)
-    j = p.add_argument_group("LLM judge (optional; MMLongBench summarization, DocVQA)")
+    j = p.add_argument_group(
+        "LLM judge (optional for MMLongBench summarization and DocVQA; required by mlvu_gen)"
+    )
     j.add_argument("--judge-url", help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1")
-    j.add_argument("--judge-model", default="gpt-4o-2024-11-20",
-                   help="judge model name (default: the paper's gpt-4o-2024-11-20)")  # fmt: skip
+    j.add_argument("--judge-model",
+                   help="judge model name (default: each task's paper's judge: mmlongbench "
+                   "gpt-4o-2024-11-20, mlvu_gen gpt-4-turbo)")  # fmt: skip
     j.add_argument("--judge-key-env", default="LLM_JUDGE_KEY",
                    help="environment variable holding the API key (default LLM_JUDGE_KEY)")  # fmt: skip
-    j.add_argument("--judge-for", default="summ",
-                   help="what the judge scores: summ (paper), docqa (V1.1), or summ,docqa")  # fmt: skip
+    j.add_argument("--judge-for",
+                   help="mmlongbench: what the judge scores: summ (paper, default), docqa (V1.1), "
+                   "or summ,docqa")  # fmt: skip
     add_context_args(p)
     p.set_defaults(func=run_eval)
 

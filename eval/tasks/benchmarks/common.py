@@ -1,4 +1,5 @@
-"""What the official long-video MCQ benchmarks share: stratified limits, scoring, aggregation.
+"""What the official long-video benchmarks share: loading, stratified limits, MCQ scoring and
+aggregation.
 
 Each benchmark module (``videomme``, ``mlvu``, ``longvideobench``, ``lvbench``) reads its official
 release from a local folder and turns it into :class:`Sample` objects whose ``meta`` holds the
@@ -49,16 +50,15 @@ def require_dir(root: str, task: str, hint: str) -> str:
     return root
 
 
-class OfficialMCQ(Task):
-    """Base of the official MCQ loaders: subclasses yield samples and give a parser."""
+class OfficialRelease(Task):
+    """Base of the official-release loaders: subclasses yield samples in official order; the
+    base drops malformed records, duplicate ids and missing videos (reported as data errors) and
+    applies ``--limit`` round-robin over ``meta[stratify_key]`` groups."""
 
-    max_new_tokens = 32
+    stratify_key = "bucket"
 
     def raw_samples(self) -> Iterable[tuple[str, Sample | Exception]]:
         """``(source, sample or the DataFormatError)`` in the benchmark's official order."""
-        raise NotImplementedError
-
-    def parse(self, text: str, sample: Sample) -> str | None:
         raise NotImplementedError
 
     def load(self, lengths: list[int] | None = None, limit: int | None = None) -> LoadResult:
@@ -74,8 +74,17 @@ class OfficialMCQ(Task):
             else:
                 seen.add(item.id)
                 out.samples.append(item)
-        out.samples = stratified(out.samples, limit)
+        out.samples = stratified(out.samples, limit, self.stratify_key)
         return out
+
+
+class OfficialMCQ(OfficialRelease):
+    """Base of the official MCQ loaders: subclasses yield samples and give a parser."""
+
+    max_new_tokens = 32
+
+    def parse(self, text: str, sample: Sample) -> str | None:
+        raise NotImplementedError
 
     def score_one(self, sample: Sample, record: dict[str, Any]) -> dict[str, Any]:
         letter = self.parse(str(record["prediction"]), sample)
@@ -123,13 +132,13 @@ def mcq_aggregate(
         "acc": 100.0 * sum(allv) / len(allv) if allv else None,
         "macro_acc": sum(by_cat.values()) / len(by_cat) if by_cat else None,
     }
-    flat.update({f"acc@{b}": v for b, v in _pct(bucket, _bucket_order).items()})
+    flat.update({f"acc@{b}": v for b, v in _pct(bucket, bucket_order).items()})
     flat["unparsed_pct"] = 100.0 * unparsed / len(allv) if allv else None
     return {
         "primary": primary,
         "scores": flat,
         "breakdowns": {
-            "by_bucket": {"acc": _pct(bucket, _bucket_order)},
+            "by_bucket": {"acc": _pct(bucket, bucket_order)},
             "by_category": {"acc": by_cat},
             "by_frames": {"acc": _pct(frames, int)},
         },
@@ -140,7 +149,7 @@ def mcq_aggregate(
 _ORDER = {"short": 0, "medium": 1, "long": 2}
 
 
-def _bucket_order(name: str) -> tuple[int, float, str]:
+def bucket_order(name: str) -> tuple[int, float, str]:
     """short < medium < long; numeric buckets ("15", "600") by value; the rest by name."""
     if name in _ORDER:
         return (0, _ORDER[name], name)

@@ -10,15 +10,15 @@ Each JSON is a list of ``{"video", "duration", "question", "candidates", "answer
 candidate's text), "question_type"}``. Prompt and scoring follow the official
 ``choice_bench.py``: options as ``(A) text``, "Only give the best option.", and ``check_ans``
 (the reply's first word, without dots, against ``(a)``). The reported score is M-Avg, the mean of
-the seven task accuracies (``macro_acc``). The generation tasks (8_sub_scene, 9_summary) need a
-GPT judge and are not loaded.
+the seven task accuracies (``macro_acc``). The generation tasks (8_sub_scene, 9_summary) are the
+task ``mlvu_gen`` (:mod:`.mlvu_gen`), scored by an LLM judge.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from vlmctx.errors import ConfigError, DataFormatError
@@ -33,6 +33,34 @@ SYSTEM = (
     "Carefully watch this video and pay attention to every detail. Based on your observations, "
     "select the best option that accurately addresses the question.\n"
 )
+
+
+def read_release(
+    task_name: str, root: str, files: tuple[str, ...], build: Callable[[str, int, Any], Sample]
+) -> Iterator[tuple[str, Sample | Exception]]:
+    """``(source, sample or error)`` for every record of ``ROOT/json/<file>.json`` in ``files``
+    order (files that are absent are skipped; none at all is an error), built by
+    ``build(file, index, record)``; a malformed record becomes a :class:`DataFormatError`."""
+    found = [f for f in files if os.path.isfile(os.path.join(root, "json", f"{f}.json"))]
+    if not found:
+        raise ConfigError(
+            f"{task_name}: none of " + ", ".join(f"json/{f}.json" for f in files)
+            + f" under {root!r}; see docs/eval.md"
+        )  # fmt: skip
+    for file in found:
+        path = os.path.join(root, "json", f"{file}.json")
+        try:
+            with open(path, encoding="utf-8") as fh:
+                data = json.load(fh)
+        except (OSError, ValueError) as exc:
+            raise DataFormatError(f"{task_name}: cannot read {path} ({exc})") from None
+        if not isinstance(data, list):
+            raise DataFormatError(f"{task_name}: {path} is not a JSON list of records")
+        for n, rec in enumerate(data):
+            try:
+                yield f"{file}.json#{n}", build(file, n, rec)
+            except (DataFormatError, KeyError, TypeError, ValueError) as exc:
+                yield f"{file}.json#{n}", DataFormatError(f"bad record: {exc}")
 
 
 def check_ans(pred: str, gt_letter: str) -> bool:
@@ -61,21 +89,7 @@ class MLVU(OfficialMCQ):
                 "bucket_edges_s": list(self.edges)}  # fmt: skip
 
     def raw_samples(self) -> Iterable[tuple[str, Sample | Exception]]:
-        found = [
-            t for t in MC_TASKS if os.path.isfile(os.path.join(self.root, "json", f"{t}.json"))
-        ]
-        if not found:
-            raise ConfigError(
-                f"mlvu: no json/1_plotQA.json ... under {self.root!r}; see docs/eval.md"
-            )
-        for task in found:
-            with open(os.path.join(self.root, "json", f"{task}.json"), encoding="utf-8") as fh:
-                data = json.load(fh)
-            for n, rec in enumerate(data):
-                try:
-                    yield f"{task}.json#{n}", self._sample(task, n, rec)
-                except (DataFormatError, KeyError, TypeError, ValueError) as exc:
-                    yield f"{task}.json#{n}", DataFormatError(f"bad record: {exc}")
+        yield from read_release(self.name, self.root, MC_TASKS, self._sample)
 
     def _sample(self, task: str, n: int, rec: dict[str, Any]) -> Sample:
         cands = [str(c) for c in rec["candidates"]]

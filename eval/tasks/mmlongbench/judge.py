@@ -234,11 +234,20 @@ class OpenAIJudge:
         self.stats = JudgeStats()
 
     def complete(
-        self, prompt: str, max_tokens: int = 256, retries: int = 5, temperature: float | None = None
+        self,
+        prompt: str,
+        max_tokens: int = 256,
+        retries: int = 5,
+        temperature: float | None = None,
+        system: str | None = None,
     ) -> str:
-        """One completion; transport errors and replies without a message are retried."""
+        """One completion (``system``: an optional system message before the user ``prompt``);
+        transport errors and replies without a message are retried."""
+        messages = [{"role": "user", "content": prompt}]
+        if system is not None:
+            messages.insert(0, {"role": "system", "content": system})
         body: dict[str, Any] = {"model": self.model, "max_tokens": max_tokens,
-                                "messages": [{"role": "user", "content": prompt}]}  # fmt: skip
+                                "messages": messages}  # fmt: skip
         if temperature is not None:
             body["temperature"] = temperature
         data = json.dumps(body).encode()
@@ -264,13 +273,16 @@ class OpenAIJudge:
             "--judge-model and the API key variable"
         )
 
-    def ask_json(self, prompt: str, check: Any, **kwargs: Any) -> dict[str, float]:
-        """Ask, parse the reply's JSON and validate it with ``check``; re-ask a malformed reply
-        up to ``parse_retries`` times, then raise :class:`DataFormatError` with the last reply."""
+    def ask_json(
+        self, prompt: str, check: Any, parse: Any = parse_last_json, **kwargs: Any
+    ) -> dict[str, float]:
+        """Ask, read the reply with ``parse`` (default: its last JSON object) and validate it
+        with ``check``; re-ask a malformed reply up to ``parse_retries`` times, then raise
+        :class:`DataFormatError` with the last reply. ``kwargs`` go to :meth:`complete`."""
         reply, why = "", ""
         for _ in range(1 + self.parse_retries):
             reply = self.complete(prompt, **kwargs)
-            obj = parse_last_json(reply)
+            obj = parse(reply)
             try:
                 if obj is None:
                     raise ValueError("no JSON object in the reply")

@@ -31,6 +31,7 @@ from vlmctx_eval.tasks.mmlongbench.data import (
 )
 
 NIAH_SUBTASKS = ("retrieval", "counting", "reasoning")
+JUDGE_MODEL = "gpt-4o-2024-11-20"  # the paper's judge (scripts/eval_gpt4_summ.py)
 
 
 def select_datasets(names: str) -> list[DatasetSpec]:
@@ -92,7 +93,7 @@ class MMLongBench(Task):
         if judge_url or judge_model:
             from vlmctx_eval.tasks.mmlongbench.judge import OpenAIJudge
 
-            self.judge = OpenAIJudge(judge_url or "", judge_model or "", judge_key_env)
+            self.judge = OpenAIJudge(judge_url or "", judge_model or JUDGE_MODEL, judge_key_env)
         self._claims: dict[tuple[str, str], list[str]] = {}
         self._default_answer: dict[str, int] = {}  # sample id -> VH default, set by score()
 
