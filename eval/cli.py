@@ -324,7 +324,7 @@ def register(sub: Any) -> None:
     j.add_argument("--judge-model",
                    help="judge model name (default: each task's paper's judge: mmlongbench "
                    "gpt-4o-2024-11-20, mlvu_gen gpt-4-turbo)")  # fmt: skip
-    j.add_argument("--judge-key-env", default="LLM_JUDGE_KEY",
+    j.add_argument("--judge-key-env",
                    help="environment variable holding the API key (default LLM_JUDGE_KEY)")  # fmt: skip
     j.add_argument("--judge-for",
                    help="mmlongbench: what the judge scores: summ (paper, default), docqa (V1.1), "
