@@ -189,7 +189,9 @@ def test_longvideobench_groups_and_subtitle_track(tmp_path: Path, capsys):
 
     track = Subtitles.load(**s.meta["subtitles"])  # what the runner hands to ask()
     assert track.cues[0].start_s == 0.5  # 2.0 - starting_timestamp_for_subtitles
-    assert track.text([0.6], len).endswith("[0.5s] moo\n")
+    assert track.text([0.6], len).endswith("\nmoo\n")  # plain text, as the official loader
+    assert track.placement == "interleaved"  # between the frames, by the cue's midpoint (1.0 s)
+    assert track.blocks([0.6, 1.2], [0.6, 1.2], len) == [(1, "moo")]
 
 
 # ---- LVBench -------------------------------------------------------------------------------------
