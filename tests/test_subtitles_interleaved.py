@@ -210,7 +210,7 @@ def test_placement_switch_and_pooling(frames, caplog) -> None:
         assert subtitle_placement("auto", lm.adapter, pooled) == "before"
     assert "subtitles go before the question" in caplog.text
     with pytest.raises(ConfigError, match="placement must be one of"):
-        subtitle_placement("middle", lm.adapter, ContextConfig())
+        lm.ask(frames, "Q?", subtitles_placement="middle")  # refused even without subtitles
 
 
 def _ask(capsys, *extra: str) -> tuple[int, dict, str]:

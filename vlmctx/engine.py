@@ -202,6 +202,8 @@ class VideoLM:
             raise ConfigError("the question is empty")
         if max_new_tokens < 1:
             raise ConfigError("max_new_tokens must be at least 1")
+        if subtitles_placement is not None:
+            subtitle_placement(subtitles_placement, self.adapter, self.config, check_only=True)
         t0 = time.perf_counter()
         frames = self.frames(video) if video is not None else None
         # frames handed in already decoded report the time their decoding took
@@ -357,20 +359,23 @@ def check_config(config: ContextConfig, adapter: Any = None) -> Components:
     return components
 
 
-def subtitle_placement(requested: str, adapter: Any, config: ContextConfig) -> str:
+def subtitle_placement(
+    requested: str, adapter: Any, config: ContextConfig, check_only: bool = False
+) -> str:
     """``interleaved`` or ``before`` for a requested placement (``auto``, ``interleaved``,
     ``before``) on this family and configuration.
 
     ``auto`` interleaves where it can; a family whose prompt cannot carry text between frames
     falls back to ``before`` with a one-line note. Pooling takes one video block per prompt, so
-    an explicit ``interleaved`` with a pooler is refused (``auto`` falls back, with the note)."""
+    an explicit ``interleaved`` with a pooler is refused (``auto`` falls back, with the note).
+    ``check_only``: validate the name only."""
     from vlmctx.subtitles import PLACEMENTS
 
     if requested not in PLACEMENTS:
         raise ConfigError(
             f"subtitle placement must be one of {', '.join(PLACEMENTS)}, got {requested!r}"
         )
-    if requested == "before":
+    if requested == "before" or check_only:
         return "before"
     pooled = config.pooling != "none"
     if adapter.interleaves_subtitles and not pooled:
