@@ -112,14 +112,14 @@ def _ask(capsys, *extra: str) -> tuple[int, dict, str]:
     return code, (json.loads(out) if code == 0 else {}), err
 
 
-def test_ask_with_subtitles_reaches_the_prompt(tmp_path: Path, capsys):
+def test_ask_with_subtitles_before_reaches_the_prompt(tmp_path: Path, capsys):
     # the sample video is 12 s; uniform 4 frames sit at 0, 3.67, 7.33, 11 s (approximately)
     f = tmp_path / "s.srt"
     f.write_text("1\n00:00:00,000 --> 00:00:02,000\nalpha beta gamma\n\n"
                  "2\n00:00:20,000 --> 00:00:21,000\nnever shown\n", encoding="utf-8")  # fmt: skip
     code, plain, err = _ask(capsys)
     assert code == 0, err
-    code, subbed, err = _ask(capsys, "--subtitles", str(f))
+    code, subbed, err = _ask(capsys, "--subtitles", str(f), "--subtitles-placement", "before")
     assert code == 0, err
     from vlmctx.engine import VideoLM
     from vlmctx.models.base import Loaded  # noqa: F401  (type of lm.loaded)

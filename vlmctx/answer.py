@@ -153,9 +153,11 @@ class Call:
         frames: Frames | None,
         max_new_tokens: int,
         timings: dict[str, float],
+        notes: dict[str, Any] | None = None,
     ) -> None:
         self.lm, self.inputs, self.frames = lm, inputs, frames
         self.max_new_tokens, self.timings = max_new_tokens, timings
+        self.notes = dict(notes or {})  # what the prompt was built from (e.g. subtitle placement)
         self.stop = threading.Event()
         self.tokens = 0  # new tokens so far (read by streams)
 
@@ -170,6 +172,7 @@ class Call:
         frames = self.frames
         extra: dict[str, Any] = {"position": info} if info else {}
         extra.update(visual_tokens_before_pooling=before, lock_wait_s=round(waited, 4))
+        extra.update(self.notes)
         if self.stop.is_set() and int(new.shape[0]) < self.max_new_tokens:
             extra["cancelled"] = True
         return Answer(

@@ -55,7 +55,14 @@ def register_core(sub: argparse._SubParsersAction) -> None:
         "--subtitles",
         metavar="FILE",
         help=".srt/.vtt (or LongVideoBench .json) subtitles: the lines overlapping the sampled "
-        "frames go before the question with their start times (docs/eval.md, Subtitles)",
+        "frames, with their start times, between the frames or before the question "
+        "(--subtitles-placement; docs/eval.md, Subtitles)",
+    )
+    p.add_argument(
+        "--subtitles-placement",
+        choices=("auto", "interleaved", "before"),
+        help="interleaved: each line between the frames by its time (LongVideoBench's rule); "
+        "before: one block before the question; auto (default): interleaved unless pooling is on",
     )
     p.add_argument(
         "--subtitle-tokens",
@@ -217,11 +224,17 @@ def _subtitles(args: argparse.Namespace) -> Any:
         raise ConfigError("--subtitle-tokens needs --subtitles FILE")
     if args.subtitle_tokens is not None and args.subtitle_tokens < 1:
         raise ConfigError(f"--subtitle-tokens must be at least 1, got {args.subtitle_tokens}")
+    if args.subtitles_placement is not None and not args.subtitles:
+        raise ConfigError("--subtitles-placement needs --subtitles FILE")
     if not args.subtitles:
         return None
     from vlmctx.subtitles import Subtitles
 
-    return Subtitles.load(args.subtitles, max_tokens=args.subtitle_tokens)
+    return Subtitles.load(
+        args.subtitles,
+        max_tokens=args.subtitle_tokens,
+        placement=args.subtitles_placement or "auto",
+    )
 
 
 _VIRTUAL = re.compile(r"^(\d+)x(\d+)@(\d+(?:\.\d+)?)([smh]?)$")

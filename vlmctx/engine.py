@@ -183,11 +183,17 @@ class VideoLM:
         max_new_tokens: int = 128,
         stream: bool = False,
         subtitles: Any = None,
+        subtitles_placement: str | None = None,
     ) -> Answer | AnswerStream:
         """Answer ``question`` about ``video``; ``history`` holds earlier (question, answer) turns.
 
         ``subtitles`` (:class:`vlmctx.subtitles.Subtitles`): the cues overlapping the sampled
-        frames go before the question (``Adapter.subtitle_text``), within the track's token budget.
+        frames, within the track's token budget, either put between the frames by their times
+        (``interleaved``: ``Adapter.interleave_subtitles``) or before the question (``before``:
+        ``Adapter.subtitle_text``). ``subtitles_placement`` (``auto``, ``interleaved``,
+        ``before``) overrides the track's own ``placement``; ``auto`` interleaves where the
+        family and configuration can (:func:`subtitle_placement`). ``answer.extra["subtitles"]``
+        says what was done.
 
         With ``stream=True`` returns an :class:`AnswerStream`: iterate it for text pieces, then read
         its ``answer``.
@@ -196,19 +202,45 @@ class VideoLM:
             raise ConfigError("the question is empty")
         if max_new_tokens < 1:
             raise ConfigError("max_new_tokens must be at least 1")
+        if subtitles_placement is not None:
+            subtitle_placement(subtitles_placement, self.adapter, self.config, check_only=True)
         t0 = time.perf_counter()
         frames = self.frames(video) if video is not None else None
         # frames handed in already decoded report the time their decoding took
         t_decode = video.decode_s if isinstance(video, Frames) else time.perf_counter() - t0
         t1 = time.perf_counter()
-        if subtitles is not None and frames is not None:
-            question = self.adapter.subtitle_text(self.loaded, frames, subtitles) + question
-        inputs = self.adapter.build_inputs(self.loaded, question, frames, history)
+        inputs, notes = self._inputs(question, frames, history, subtitles, subtitles_placement)
         t_prep = time.perf_counter() - t1
-        run = Call(self, inputs, frames, max_new_tokens, {"decode": t_decode, "preprocess": t_prep})
+        timings = {"decode": t_decode, "preprocess": t_prep}
+        run = Call(self, inputs, frames, max_new_tokens, timings, notes)
         if stream:
             return AnswerStream(run)
         return run.run()
+
+    def _inputs(
+        self,
+        question: str,
+        frames: Frames | None,
+        history: Sequence[Turn],
+        subtitles: Any,
+        placement: str | None,
+    ) -> tuple[Any, dict[str, Any]]:
+        """Processor outputs of one turn, with the subtitles placed; and notes for the answer."""
+        adapter, loaded = self.adapter, self.loaded
+        if subtitles is None or frames is None:
+            return adapter.build_inputs(loaded, question, frames, history), {}
+        where = subtitle_placement(placement or subtitles.placement, adapter, self.config)
+        if where == "before":
+            from vlmctx.models.base import token_counter
+
+            text = adapter.subtitle_text(loaded, frames, subtitles)
+            inputs = adapter.build_inputs(loaded, text + question, frames, history)
+            return inputs, {
+                "subtitles": {"placement": "before", "tokens": token_counter(loaded)(text)}
+            }
+        inputs = adapter.build_inputs(loaded, question, frames, history)
+        inputs, summary = adapter.interleave_subtitles(loaded, inputs, frames, subtitles)
+        return inputs, {"subtitles": summary}
 
     def chat(
         self, content: Sequence[Any], *, max_new_tokens: int = 128, assistant_prefix: str = ""
@@ -325,6 +357,38 @@ def check_config(config: ContextConfig, adapter: Any = None) -> Components:
     if adapter is not None:
         check_applicable(components, config, adapter)
     return components
+
+
+def subtitle_placement(
+    requested: str, adapter: Any, config: ContextConfig, check_only: bool = False
+) -> str:
+    """``interleaved`` or ``before`` for a requested placement (``auto``, ``interleaved``,
+    ``before``) on this family and configuration.
+
+    ``auto`` interleaves where it can; a family whose prompt cannot carry text between frames
+    falls back to ``before`` with a one-line note. Pooling takes one video block per prompt, so
+    an explicit ``interleaved`` with a pooler is refused (``auto`` falls back, with the note).
+    ``check_only``: validate the name only."""
+    from vlmctx.subtitles import PLACEMENTS
+
+    if requested not in PLACEMENTS:
+        raise ConfigError(
+            f"subtitle placement must be one of {', '.join(PLACEMENTS)}, got {requested!r}"
+        )
+    if requested == "before" or check_only:
+        return "before"
+    pooled = config.pooling != "none"
+    if adapter.interleaves_subtitles and not pooled:
+        return "interleaved"
+    if pooled and requested == "interleaved":
+        raise UnsupportedModelError(
+            f"interleaved subtitles cut the video into several blocks, which pooling "
+            f"({config.pooling}) does not take (one video block per prompt): use "
+            "--subtitles-placement before, or --pooling none"
+        )
+    why = f"pooling ({config.pooling})" if pooled else f"family {adapter.family}"
+    log.warning("subtitles go before the question: %s cannot take text between frames", why)
+    return "before"
 
 
 def check_applicable(components: Components, config: ContextConfig, adapter: Any) -> None:

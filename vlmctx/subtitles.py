@@ -9,6 +9,14 @@ The selected lines are rendered in time order, with their start time in seconds 
 (``[12.3s] text``), so the text lines up with the frames' true timestamps that the adapter gives the
 model; :func:`fit_budget` thins them evenly over time to fit ``max_tokens``.
 
+Two placements (``Subtitles.placement``): ``before`` puts all selected lines in one block before
+the question; ``interleaved`` puts each cue between the frames by its time, LongVideoBench's
+official rule (``insert_subtitles_into_frames`` in its loader): a cue follows every frame whose
+timestamp is at or before the cue's midpoint. :func:`place_cues` applies it to a model's temporal
+steps (a frame, or a Qwen frame pair with the pair's mean time) and the adapter cuts the video's
+tokens there (``Adapter.interleave_subtitles``). ``auto`` (the default) is ``interleaved`` where
+the model family and configuration can take it, else ``before``.
+
 Parsing is strict about what matters and lenient about the rest: a UTF-8 BOM, CRLF/CR line ends,
 missing cue numbers, ``,`` or ``.`` millisecond separators, hours omitted (WebVTT), cue settings,
 NOTE/STYLE blocks and HTML-ish tags (``<font ...>``, ``<i>``, ``<v Speaker>``) are handled; a cue
@@ -185,13 +193,40 @@ def _spread(cues: Sequence[Cue], k: int) -> list[Cue]:
     return [cues[round(i * (n - 1) / max(k - 1, 1))] for i in range(k)] if k < n else list(cues)
 
 
+def place_cues(
+    cues: Sequence[Cue], step_times_s: Sequence[float], duration_s: float | None = None
+) -> list[tuple[int, list[Cue]]]:
+    """Group cues by where they go between temporal steps: ``(k, cues)`` puts ``cues`` after the
+    first ``k`` steps (0: before the video; ``len(step_times_s)``: after it).
+
+    LongVideoBench's rule: a cue follows every step whose time is at or before the cue's midpoint
+    (an open-ended cue, ``end_s`` infinite, ends at ``duration_s`` as in the official loader).
+    ``step_times_s`` must be sorted (frames in time order).
+    """
+    groups: list[tuple[int, list[Cue]]] = []
+    for c in cues:
+        end = c.end_s if c.end_s != float("inf") or duration_s is None else duration_s
+        mid = (c.start_s + end) / 2
+        k = sum(1 for t in step_times_s if t <= mid)
+        if groups and groups[-1][0] == k:
+            groups[-1][1].append(c)
+        else:
+            groups.append((k, [c]))
+    return groups
+
+
+PLACEMENTS = ("auto", "interleaved", "before")
+
+
 @dataclass(frozen=True)
 class Subtitles:
     """A subtitle track and how to show it: what a caller hands to ``VideoLM.ask``.
 
     ``offset_s`` is subtracted from every cue (LongVideoBench's
     ``starting_timestamp_for_subtitles``); ``header`` is written before the lines (Video-MME's
-    "This video's subtitles are listed below:"); ``max_tokens`` caps the rendered lines.
+    "This video's subtitles are listed below:"; ``before`` placement only); ``max_tokens`` caps
+    the rendered lines; ``placement`` is ``auto``, ``interleaved`` or ``before`` (module
+    docstring).
     """
 
     cues: tuple[Cue, ...]
@@ -199,6 +234,13 @@ class Subtitles:
     timestamps: bool = True
     min_span_s: float = 0.0
     header: str = "Subtitles of the video (start time in seconds):\n"
+    placement: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.placement not in PLACEMENTS:
+            raise DataFormatError(
+                f"subtitle placement must be one of {', '.join(PLACEMENTS)}, got {self.placement!r}"
+            )
 
     @classmethod
     def load(cls, file: str, offset_s: float = 0.0, **options: Any) -> Subtitles:
@@ -209,10 +251,27 @@ class Subtitles:
             raise DataFormatError("subtitle token budget must be at least 1")
         return cls(tuple(cues), **options)
 
-    def text(self, times_s: Sequence[float], count: Callable[[str], int]) -> str:
-        """The header and the cues at ``times_s`` within the budget; empty when none apply."""
-        picked = fit_budget(
+    def picked(self, times_s: Sequence[float], count: Callable[[str], int]) -> list[Cue]:
+        """The cues at ``times_s`` that fit the budget (counted on their rendered lines)."""
+        return fit_budget(
             select_cues(self.cues, times_s, self.min_span_s), self.max_tokens, count,
             self.timestamps,
         )  # fmt: skip
+
+    def text(self, times_s: Sequence[float], count: Callable[[str], int]) -> str:
+        """The header and the cues at ``times_s`` within the budget; empty when none apply."""
+        picked = self.picked(times_s, count)
         return f"{self.header}{render(picked, self.timestamps)}\n" if picked else ""
+
+    def blocks(
+        self,
+        times_s: Sequence[float],
+        step_times_s: Sequence[float],
+        count: Callable[[str], int],
+        duration_s: float | None = None,
+    ) -> list[tuple[int, str]]:
+        """Interleaved placement: ``(k, lines)`` per text block, to go after the first ``k`` of
+        the temporal steps at ``step_times_s`` (:func:`place_cues`); the cues are those of
+        :meth:`picked` (frames at ``times_s``, within the budget), without the header."""
+        groups = place_cues(self.picked(times_s, count), step_times_s, duration_s)
+        return [(k, render(group, self.timestamps)) for k, group in groups]

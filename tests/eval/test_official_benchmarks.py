@@ -189,7 +189,12 @@ def test_longvideobench_groups_and_subtitle_track(tmp_path: Path, capsys):
 
     track = Subtitles.load(**s.meta["subtitles"])  # what the runner hands to ask()
     assert track.cues[0].start_s == 0.5  # 2.0 - starting_timestamp_for_subtitles
-    assert track.text([0.6], len).endswith("[0.5s] moo\n")
+    assert track.text([0.6], len).endswith("\nmoo\n")  # plain text, as the official loader
+    assert track.placement == "auto"  # between the frames unless pooling is on
+    forced = TASKS.create("longvideobench", root=str(root), subtitles=True,
+                          subtitle_placement="interleaved").load().samples[0]  # fmt: skip
+    assert Subtitles.load(**forced.meta["subtitles"]).placement == "interleaved"
+    assert track.blocks([0.6, 1.2], [0.6, 1.2], len) == [(1, "moo")]
 
 
 # ---- LVBench -------------------------------------------------------------------------------------

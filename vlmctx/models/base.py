@@ -16,6 +16,9 @@ an adapter says:
   state the model caches between calls (``rope_deltas``), and the family's visual window (VCWE).
 - **Pooled path**: per-frame visual feature grids from the model's own encoder (plus a trailing
   embedding such as LLaVA-OneVision's newline), the pooled sequence's layout and extra kwargs.
+- **Subtitles between frames**: the temporal step (frames per video token), where text may be cut
+  into the video's tokens, the tokens that close and reopen a visual block around it and how the
+  video's grid splits into parts (:meth:`Adapter.interleave_subtitles`).
 - **Planner terms**: visual tokens after pooling, computed from processor outputs alone.
 - **Tiny model**: :meth:`Adapter.build_tiny` returns a randomly initialised model of the family
   from a shrunk config and its real processor (``tiny-<family>``).
@@ -169,17 +172,14 @@ class Adapter:
         )
 
     def subtitle_text(self, loaded: Loaded, frames: Frames, subtitles: Any) -> str:
-        """Subtitle lines at the sampled frames' true timestamps, placed before the question.
+        """Subtitle lines at the sampled frames' true timestamps, placed before the question
+        (``before`` placement).
 
-        Family-agnostic by default: ``subtitles`` (:class:`vlmctx.subtitles.Subtitles`) picks the
-        cues that overlap ``frames.pts_s`` and renders them (start times in seconds) within its
-        token budget, counted with this model's tokenizer. A family that can interleave text
-        between frames could override this; none does yet.
+        Family-agnostic: ``subtitles`` (:class:`vlmctx.subtitles.Subtitles`) picks the cues that
+        overlap ``frames.pts_s`` and renders them (start times in seconds) within its token
+        budget, counted with this model's tokenizer.
         """
-        tok = getattr(loaded.processor, "tokenizer", loaded.processor)
-        return subtitles.text(
-            frames.pts_s, lambda t: len(tok(t, add_special_tokens=False)["input_ids"])
-        )
+        return subtitles.text(frames.pts_s, token_counter(loaded))
 
     def messages(
         self, question: str, frames: Frames | None, history: Sequence[Turn] = ()
@@ -244,6 +244,81 @@ class Adapter:
         if images:
             kwargs["images"] = list(images)
         return proc(**kwargs)
+
+    # ---- subtitles between frames (interleaved placement) --------------------------------------
+    # Whether this family's prompt can carry text between its frames; one that cannot gets the
+    # ``before`` placement with a one-line note.
+    interleaves_subtitles: bool = True
+    # Written before and after each subtitle block's lines.
+    subtitle_wrap: tuple[str, str] = ("", "\n")
+
+    def temporal_step(self, loaded: Loaded) -> int:
+        """Frames per temporal step of the video's tokens (Qwen's temporal patch: 2); text can go
+        between steps only."""
+        return 1
+
+    def subtitle_cuts(self, loaded: Loaded, inputs: Any, steps: int) -> list[int]:
+        """``steps + 1`` token indices of the (one-row) processor outputs: where text goes before
+        the video (``[0]``) and after temporal step k (``[k + 1]``). Default (LLaVA-OneVision):
+        one visual run, ``steps`` equal blocks of tokens, anything left over (the newline
+        embedding) stays with the last step."""
+        from vlmctx.models.pooled import visual_runs
+
+        runs = visual_runs(self.visual_mask(loaded, inputs["input_ids"][0]))
+        if len(runs) != 1:
+            raise UnsupportedModelError(
+                f"{self.family}: expected one video block to put subtitles in, found {len(runs)}"
+            )
+        start, end = runs[0]
+        per = (end - start) // steps
+        return [start + k * per for k in range(steps)] + [end]
+
+    def subtitle_wrap_ids(self, loaded: Loaded) -> tuple[list[int], list[int]]:
+        """Token ids that end the video block before text put inside it and reopen it after
+        (Qwen: ``<|vision_end|>`` and ``<|vision_start|>``, so each part is a video of its own)."""
+        return [], []
+
+    def split_video(self, loaded: Loaded, inputs: Any, after_steps: list[int]) -> dict[str, Any]:
+        """Processor outputs that change when the video is cut after these steps (its grid
+        becomes one grid per part). Default: none (1-D families place embeddings in order)."""
+        return {}
+
+    def interleave_subtitles(
+        self, loaded: Loaded, inputs: Any, frames: Frames, subtitles: Any
+    ) -> tuple[Any, dict[str, Any]]:
+        """The processor outputs of one video turn with subtitle text put between its frames by
+        their true timestamps (:meth:`vlmctx.subtitles.Subtitles.blocks`), and a summary.
+
+        The video is encoded exactly as without subtitles (same frames, resolution, pixel
+        values); its tokens are cut at temporal-step boundaries and each block's text tokens
+        inserted there. For the Qwen families each part becomes a video of its own (its own
+        grid), which is what their processors produce for several videos in one prompt.
+        """
+        step = self.temporal_step(loaded)
+        pts = [float(t) for t in frames.pts_s]
+        groups = [pts[i : i + step] for i in range(0, len(pts), step)]
+        step_times = [sum(g) / len(g) for g in groups]  # a step's time: its frames' mean
+        count = token_counter(loaded)
+        blocks = subtitles.blocks(pts, step_times, count, float(frames.info.duration_s))
+        summary = {"placement": "interleaved", "blocks": len(blocks)}
+        if not blocks:
+            return inputs, {**summary, "cues": 0, "tokens": 0}
+        cuts = self.subtitle_cuts(loaded, inputs, len(step_times))
+        close, reopen = self.subtitle_wrap_ids(loaded)
+        tok = getattr(loaded.processor, "tokenizer", loaded.processor)
+        inserts, inner, tokens = [], [], 0
+        before, after = self.subtitle_wrap
+        for k, lines in blocks:
+            text_ids = tok(before + lines + after, add_special_tokens=False)["input_ids"]
+            tokens += count(lines)
+            inside = 0 < k < len(step_times)
+            inserts.append((cuts[k], (close + text_ids + reopen) if inside else text_ids))
+            if inside:
+                inner.append(k)
+        out = _spliced(inputs, inserts)
+        out.update(self.split_video(loaded, inputs, inner))
+        n_cues = sum(len(lines.split("\n")) for _, lines in blocks)
+        return out, {**summary, "cues": n_cues, "tokens": tokens}
 
     # ---- visual tokens -------------------------------------------------------------------------
     def visual_tokens(self, loaded: Loaded) -> list[str]:
@@ -348,6 +423,44 @@ class Adapter:
         planner adds it beside the per-token KV cache. Zero for pure-attention families; a
         hybrid language model (Qwen3.5's Gated DeltaNet layers) overrides this."""
         return 0
+
+
+def token_counter(loaded: Loaded) -> Any:
+    """Tokens of a text under this model's tokenizer (no special tokens)."""
+    tok = getattr(loaded.processor, "tokenizer", loaded.processor)
+    return lambda text: len(tok(text, add_special_tokens=False)["input_ids"])
+
+
+_SEQUENCE_KEYS = ("input_ids", "attention_mask", "mm_token_type_ids", "token_type_ids")
+
+
+def _spliced(inputs: Any, inserts: list[tuple[int, list[int]]]) -> Any:
+    """One-row processor outputs with text token ids inserted at token indices (in order): the
+    per-token tensors grow (inserted tokens are attended text), everything else is kept."""
+    import torch
+    from transformers import BatchFeature
+
+    ids = inputs["input_ids"]
+    if ids.shape[0] != 1:
+        raise UnsupportedModelError("interleaved subtitles need one sequence at a time")
+    n = int(ids.shape[1])
+    data = dict(inputs)
+    for key in _SEQUENCE_KEYS:
+        value = inputs.get(key)
+        if value is None or value.ndim != 2 or value.shape[1] != n:
+            continue
+        parts, cursor = [], 0
+        for at, new_ids in inserts:
+            parts.append(value[:, cursor:at])
+            if key == "input_ids":
+                fill = list(new_ids)
+            else:  # attended (mask 1), text (token type 0)
+                fill = [int(key == "attention_mask")] * len(new_ids)
+            parts.append(torch.tensor([fill], dtype=value.dtype))  # (1, k)
+            cursor = at
+        parts.append(value[:, cursor:])
+        data[key] = torch.cat(parts, dim=1)  # (1, n + inserted)
+    return BatchFeature(data=data)
 
 
 def _attr_path(obj: Any, path: str) -> Any:

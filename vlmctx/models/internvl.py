@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from vlmctx.errors import UnsupportedModelError
 from vlmctx.models.base import ADAPTERS, Adapter, Loaded, VisualFeatures
 from vlmctx.models.tiny import TEMPLATES, build_tokenizer, text_config
 
@@ -28,6 +29,30 @@ class InternVLAdapter(Adapter):
 
     def visual_tokens(self, loaded: Loaded) -> list[str]:
         return [loaded.processor.image_token]  # <IMG_CONTEXT>: one per visual embedding
+
+    def subtitle_cuts(self, loaded: Loaded, inputs: Any, steps: int) -> list[int]:
+        """Each frame is a line ``Frame{i}: <img>…</img>``: text goes on its own line after a
+        frame's line, and before the video at its first ``Frame1: `` label."""
+        import torch
+
+        proc = loaded.processor
+        ids = inputs["input_ids"][0]
+        opens = torch.nonzero(ids == proc.start_image_token_id).flatten().tolist()
+        closes = torch.nonzero(ids == proc.end_image_token_id).flatten().tolist()
+        if len(closes) != steps or len(opens) != steps:
+            raise UnsupportedModelError(
+                f"internvl: {len(closes)} frame images in the prompt for {steps} frames"
+            )
+        label = proc.tokenizer("Frame1: ", add_special_tokens=False)["input_ids"]
+        first = opens[0]
+        if first >= len(label) and ids[first - len(label) : first].tolist() == label:
+            first -= len(label)
+        newline = proc.tokenizer("\n", add_special_tokens=False)["input_ids"]
+        ends = [
+            c + 1 + len(newline) if ids[c + 1 : c + 1 + len(newline)].tolist() == newline else c + 1
+            for c in closes
+        ]  # after the frame's line break
+        return [first, *ends]
 
     def vision_module(self, model: Any) -> Any:
         return getattr(model.model, "vision_tower", None)

@@ -33,6 +33,56 @@ class Qwen2VLAdapter(Adapter):
         if vp is not None and getattr(vp, "cap_pixels_per_frame", None) is None:
             vp.cap_pixels_per_frame = True
 
+    # ---- subtitles between frame pairs -----------------------------------------------------------
+    def temporal_step(self, loaded: Loaded) -> int:
+        """The temporal patch: two frames share each video token, so text goes between pairs."""
+        return int(loaded.processor.video_processor.temporal_patch_size)
+
+    def subtitle_cuts(self, loaded: Loaded, inputs: Any, steps: int) -> list[int]:
+        """Before the video's ``<|vision_start|>``, between frame pairs (Qwen2/2.5-VL: inside the
+        one run of pads; Qwen3-VL: after each pair's own ``<|vision_end|>``, before the next
+        time marker), and after the video's last ``<|vision_end|>``."""
+        import torch
+
+        from vlmctx.models.pooled import visual_runs
+
+        ids = inputs["input_ids"][0]
+        cfg = loaded.model.config
+        runs = visual_runs(self.visual_mask(loaded, ids))
+        if len(runs) == 1:  # one run of steps * (h * w) pads
+            start, end = runs[0]
+            per = (end - start) // steps
+            inner = [start + k * per for k in range(1, steps)]
+        elif len(runs) == steps:  # one run per pair, each closed by its own <|vision_end|>
+            inner = [end + 1 for _, end in runs[:-1]]
+        else:
+            raise UnsupportedModelError(
+                f"{self.family}: {len(runs)} visual runs for {steps} frame pairs; expected one video"
+            )
+        opens = torch.nonzero(ids == cfg.vision_start_token_id).flatten()
+        closes = torch.nonzero(ids == cfg.vision_end_token_id).flatten()
+        return [int(opens[0]), *inner, int(closes[-1]) + 1]
+
+    def subtitle_wrap_ids(self, loaded: Loaded) -> tuple[list[int], list[int]]:
+        cfg = loaded.model.config
+        return [int(cfg.vision_end_token_id)], [int(cfg.vision_start_token_id)]
+
+    def split_video(self, loaded: Loaded, inputs: Any, after_steps: list[int]) -> dict[str, Any]:
+        """One grid row per part, as the processor writes for several videos; every part keeps
+        the video's ``second_per_grid_ts`` (same sampling rate)."""
+        import torch
+
+        grid = inputs["video_grid_thw"]
+        if grid.shape[0] != 1:
+            raise UnsupportedModelError("interleaved subtitles need exactly one video per prompt")
+        t, h, w = (int(x) for x in grid[0])
+        bounds = [0, *after_steps, t]
+        rows = [[b - a, h, w] for a, b in zip(bounds, bounds[1:], strict=False)]
+        out = {"video_grid_thw": torch.tensor(rows, dtype=grid.dtype)}  # (parts, 3)
+        if inputs.get("second_per_grid_ts") is not None:
+            out["second_per_grid_ts"] = inputs["second_per_grid_ts"].repeat(len(rows))  # (parts,)
+        return out
+
     # ---- positions -----------------------------------------------------------------------------
     def tokens_per_second(self, loaded: Loaded) -> float | None:
         """Temporal ids per second of video (time-aligned M-RoPE), or None: one id per

@@ -10,8 +10,11 @@ Record fields: ``id``, ``video_path``, ``subtitle_path``, ``question``, ``candid
 (question, ``A. option`` lines, "Answer with the option's letter from the given choices
 directly."); parsing: its MMMU-style ``parse_multi_choice_response``. With ``subtitles=true`` the
 cues covering a sampled frame (the official 1 s widening, ``starting_timestamp_for_subtitles``
-subtracted) go before the question with their times: the official loader interleaves them
-between frames, which one video block cannot do.
+subtracted) go, as plain text, between the frames by their midpoints, as the official loader's
+``insert_subtitles_into_frames`` does. ``subtitle_placement=auto`` (the default) interleaves unless
+pooling is on, where it falls back to one block before the question with a note (interleaving with
+a pooler is not implemented); ``interleaved`` insists (and refuses pooling); ``before`` always puts
+them in one block before the question (docs/eval.md).
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ class LongVideoBench(OfficialMCQ):
 
     def __init__(
         self, root: str, file: str = "lvb_val.json", subtitles: bool = False,
-        subtitle_tokens: int | None = None,
+        subtitle_tokens: int | None = None, subtitle_placement: str = "auto",
     ) -> None:  # fmt: skip
         self.root = require_dir(root, "longvideobench", "give --task-arg longvideobench:root=DIR")
         self.file = os.path.join(self.root, file)
@@ -62,10 +65,15 @@ class LongVideoBench(OfficialMCQ):
             raise ConfigError(f"longvideobench: {self.file!r} not found (the val split file)")
         self.subtitles = bool(subtitles)
         self.subtitle_tokens = subtitle_tokens
+        if subtitle_placement not in ("auto", "interleaved", "before"):
+            raise ConfigError("longvideobench: subtitle_placement must be auto, interleaved or "
+                              f"before, got {subtitle_placement!r}")  # fmt: skip
+        self.subtitle_placement = subtitle_placement
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "version": self.version, "file": self.file,
-                "subtitles": self.subtitles, "subtitle_tokens": self.subtitle_tokens}  # fmt: skip
+                "subtitles": self.subtitles, "subtitle_tokens": self.subtitle_tokens,
+                "subtitle_placement": self.subtitle_placement}  # fmt: skip
 
     def raw_samples(self) -> Iterable[tuple[str, Sample | Exception]]:
         with open(self.file, encoding="utf-8") as fh:
@@ -90,7 +98,8 @@ class LongVideoBench(OfficialMCQ):
             meta["subtitles"] = {
                 "file": os.path.join(self.root, "subtitles", rec["subtitle_path"]),
                 "offset_s": float(rec.get("starting_timestamp_for_subtitles") or 0.0),
-                "min_span_s": 1.0, "max_tokens": self.subtitle_tokens,
+                "min_span_s": 1.0, "max_tokens": self.subtitle_tokens, "timestamps": False,
+                "placement": self.subtitle_placement,
             }  # fmt: skip
         return Sample(id=str(rec["id"]), target=chr(ord("A") + gold),
                       video=os.path.join(self.root, "videos", rec["video_path"]),

@@ -131,7 +131,8 @@ class VideoMME(OfficialMCQ):
             prompt = f"{PROMPT_SUBS}\n{body}\nThe best answer is:"
             if os.path.isfile(sub):
                 meta["subtitles"] = {"file": sub, "header": SUB_HEADER, "timestamps": False,
-                                     "max_tokens": self.subtitle_tokens}  # fmt: skip
+                                     "max_tokens": self.subtitle_tokens,
+                                     "placement": "before"}  # fmt: skip
             else:
                 prompt = f"{SUB_HEADER}{NO_SUBS}\n{prompt}"
         video = os.path.join(self.root, "data", f"{vid}.mp4")
