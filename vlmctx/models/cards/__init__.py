@@ -64,7 +64,9 @@ class Card:
     # ---- summaries --------------------------------------------------------------------------
     @property
     def text(self) -> dict[str, Any]:
-        """The language model's dims, with head_dim resolved (config value or hidden / heads)."""
+        """The language model's dims, with head_dim resolved (config value or hidden / heads);
+        ``partial_rotary_factor`` is the share of each head that rotates (1.0 unless the card
+        says otherwise) and ``layer_types`` the per-layer attention kind of a hybrid."""
         t = self.config["text_config"]
         rope = t.get("rope_parameters", {})
         heads = t["num_attention_heads"]
@@ -78,7 +80,9 @@ class Card:
             "vocab_size": t["vocab_size"],
             "rope_theta": rope.get("rope_theta"),
             "mrope_section": rope.get("mrope_section"),
+            "partial_rotary_factor": rope.get("partial_rotary_factor", 1.0),
             "max_position_embeddings": t["max_position_embeddings"],
+            "layer_types": t.get("layer_types"),  # hybrids (Qwen3.5): per layer, else None
         }
 
     @property
