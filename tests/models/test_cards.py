@@ -20,7 +20,7 @@ REQUIRED = {
     "llava_onevision": [f"llava-hf/llava-onevision-qwen2-{s}-ov-hf" for s in ("0.5b", "7b", "72b")],
     "internvl": [f"OpenGVLab/InternVL3-{s}-hf" for s in ("1B", "2B", "8B", "14B", "38B", "78B")],
     "qwen3_vl": [f"Qwen/Qwen3-VL-{s}-Instruct" for s in ("2B", "4B", "8B", "32B")],
-    "qwen3_5": [f"Qwen/Qwen3.5-{s}" for s in ("0.8B", "4B", "9B", "27B")],
+    "qwen3_5": [f"Qwen/Qwen3.5-{s}" for s in ("0.8B", "4B", "9B", "27B", "35B-A3B")],
 }
 
 
@@ -85,7 +85,7 @@ def test_card_builds_the_real_config(c: Card) -> None:
     cfg = c.hf_config()
     text = cfg.get_text_config()
     for key in ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size"):
-        assert getattr(text, key) == c.text[key]
+        assert getattr(text, key, None) == c.text[key]  # MoE: no intermediate_size
     assert text.rope_parameters["rope_theta"] == c.text["rope_theta"]
     assert verify(c, cfg) == []  # a config equal to the card shows no difference
 
@@ -118,6 +118,11 @@ def test_qwen3_5_cards_match_the_configs_transformers_mirrors() -> None:
     tower = ("depth", "hidden_size", "intermediate_size", "num_heads", "patch_size",
              "spatial_merge_size", "temporal_patch_size", "num_position_embeddings")  # fmt: skip
     assert verify(card("Qwen/Qwen3.5-27B"), {"vision_config": {k: vision[k] for k in tower}}) == []
+    moe = transformers.Qwen3_5MoeTextConfig().to_dict()  # "the Qwen3.5-35B-A3B style"
+    experts = ("num_experts", "num_experts_per_tok", "moe_intermediate_size",
+               "shared_expert_intermediate_size")  # fmt: skip
+    a3b = {"text_config": {k: moe[k] for k in shared + experts if k != "intermediate_size"}}
+    assert verify(card("Qwen/Qwen3.5-35B-A3B"), a3b) == []
 
 
 @pytest.mark.parametrize("c", [c for c in CARDS if c.family == "qwen3_5"], ids=lambda c: c.hub_id)
@@ -138,6 +143,10 @@ def test_qwen3_5_card_plans_offline(c: Card, monkeypatch: pytest.MonkeyPatch) ->
     recurrent = t["linear_num_value_heads"] * 128 * 128 * 4  # delta-rule state in fp32
     assert plan.state_bytes == linear * (conv + recurrent)
     assert plan.weight_bytes == c.parameters * 2
+    experts = c.text["moe"]  # a mixture of experts: 8 routed experts + the shared one per token
+    width = c.text["intermediate_size"] or 8 * 512 + 512
+    assert experts is None or width == experts["num_experts_per_tok"] * 512 + 512
+    assert plan.activation_bytes == plan.total_tokens * 2 * (4 * t["hidden_size"] + 3 * width)
 
 
 SMALL = [c for c in CARDS if c.parameters < 3e9]

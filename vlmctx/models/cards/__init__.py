@@ -33,6 +33,12 @@ __all__ = ["Card", "card", "cards", "verify"]
 
 _DIR = Path(__file__).parent
 _GROUPS = ("config", "processor", "parameters", "visual_window", "trained_context")
+_MOE = (
+    "num_experts",
+    "num_experts_per_tok",
+    "moe_intermediate_size",
+    "shared_expert_intermediate_size",
+)
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -76,7 +82,8 @@ class Card:
             "num_attention_heads": heads,
             "num_key_value_heads": t.get("num_key_value_heads", heads),
             "head_dim": t.get("head_dim") or t["hidden_size"] // heads,
-            "intermediate_size": t["intermediate_size"],
+            "intermediate_size": t.get("intermediate_size"),  # None for a mixture of experts
+            "moe": {k: t[k] for k in _MOE if k in t} or None,  # experts, widths, top-k
             "vocab_size": t["vocab_size"],
             "rope_theta": rope.get("rope_theta"),
             "mrope_section": rope.get("mrope_section"),
