@@ -112,6 +112,18 @@ def kv_bytes_per_token(text_config: Any, dtype_bytes: int) -> int:
     return 2 * layers * kv_heads * head_dim * dtype_bytes
 
 
+def mlp_width(text_config: Any) -> int:
+    """Channels of one token's MLP: ``intermediate_size`` for a dense model; for a mixture of
+    experts (Qwen3.5-MoE, no ``intermediate_size``) the routed experts' widths plus the shared
+    expert's, ``experts_per_token x moe_intermediate + shared`` (an estimate of the widest
+    activation per token: every routed expert's gate, up and product for its tokens)."""
+    width = getattr(text_config, "intermediate_size", None)
+    if width:
+        return int(width)
+    routed = text_config.num_experts_per_tok * text_config.moe_intermediate_size
+    return int(routed + (getattr(text_config, "shared_expert_intermediate_size", 0) or 0))
+
+
 def _weights_from_headers(folder: Path) -> int | None:
     """Exact parameter bytes from safetensors headers (no tensor is read)."""
     files = sorted(folder.glob("*.safetensors"))
@@ -277,7 +289,7 @@ class Planner:
     def per_token(self, nbytes: int) -> tuple[int, int]:
         """(KV bytes, prefill activation bytes) per token."""
         text = self.config.get_text_config()
-        act = nbytes * (4 * text.hidden_size + 3 * text.intermediate_size)
+        act = nbytes * (4 * text.hidden_size + 3 * mlp_width(text))
         return kv_bytes_per_token(text, nbytes), act
 
     def state_bytes(self, nbytes: int) -> int:

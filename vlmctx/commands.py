@@ -379,6 +379,13 @@ MEMORY_SCOPES = {
 }
 
 
+_SEEK_WORDS = {
+    "pts": "by timestamp (indexed container)",
+    "bytes": "by keyframe byte offset (no index: MPEG-TS/PS)",
+    "none": "none: frames counted from the start (raw stream, no timestamps)",
+}
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     from vlmctx.video import probe
     from vlmctx.video.reader import UNCHECKED, available_backends
@@ -398,6 +405,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         "keyframes": len(info.keyframes),
         "mean_gop": round(info.num_frames / max(len(info.keyframes), 1), 1),
         "first_pts_s": round(float(info.pts_s[0]), 4) if info.num_frames else None,
+        "seek": _SEEK_WORDS[info.seek],  # how decoders reach a frame (docs/video.md)
+        "partial_frames": info.partial_frames,  # frames of a cut-short file left out
         "backends": {k: _backend_state(v, UNCHECKED) for k, v in backends.items()},
     }
     if args.json:

@@ -22,6 +22,9 @@ FFMPEG = ("ffmpeg", "-v", "error", "-nostdin", "-y")
 SRC_ARGS = "-f lavfi -i testsrc2=size=128x72:rate=25:duration=4 -c:v libx264 -g 30 -keyint_min 30 "
 SRC_ARGS += "-sc_threshold 0 -bf 2 -pix_fmt yuv420p"
 LAVFI = "-f lavfi -i testsrc2=size={size}:rate=25:duration=2"
+TS = "-i {src} -c copy -f mpegts {out}"  # the same bytes as the "mpegts" clip (the muxer is
+# deterministic), so the cut clips below can be compared packet by packet with the whole one
+TS_CUTS = {"mpegts_midstart": (0.3, None), "mpegts_truncated": (None, 0.6)}  # kept byte range
 
 # name -> (file name, ffmpeg argument lines, what it exercises). Arguments are split on spaces.
 RECIPES: dict[str, tuple[str, list[str], str]] = {
@@ -118,6 +121,35 @@ RECIPES: dict[str, tuple[str, list[str], str]] = {
         ],
         "two video streams (64x48 first, 128x72 second): the first is read",
     ),
+    "mpegts": ("clip.ts", [TS], "MPEG-TS (stream copy): no index, PTS start at 1.48 s"),
+    "m2ts": (
+        "clip.mts",
+        ["-i {src} -c copy -f mpegts -mpegts_m2ts_mode 1 {out}"],
+        "M2TS / AVCHD .mts: 192-byte packets, no index",
+    ),
+    "mpegts_open_gop": (
+        "opengop.ts",
+        [
+            LAVFI.format(size="128x72") + " -c:v libx264 -x264-params "
+            "keyint=15:min-keyint=15:scenecut=0:open-gop=1:bframes=3 -f mpegts {out}"
+        ],
+        "open-GOP H.264 in MPEG-TS, as broadcast streams are",
+    ),
+    "mpegts_midstart": (
+        "midstart.ts",
+        [TS],
+        "a .ts that starts mid-GOP (a capture joined late): first 30% of the bytes cut off",
+    ),
+    "mpegts_truncated": (
+        "trunc.ts",
+        [TS],
+        "a .ts cut short inside a frame (a download that stopped): last 40% of the bytes cut off",
+    ),
+    "raw_h264": (
+        "raw.h264",
+        ["-i {src} -c copy -bsf:v h264_mp4toannexb -f h264 {out}"],
+        "raw H.264 elementary stream: no container, no timestamps",
+    ),
     "still_png_as_mp4": (
         "still.mp4",
         [LAVFI.format(size="128x72") + " -frames:v 1 -f image2 -c:v png {out}"],
@@ -159,6 +191,8 @@ def build(root: Path) -> dict[str, Path | str]:
                 _run(args, tmp)
             if name == "last_packet_discarded":
                 shorten_edit_list(tmp, frames=1, fps=25)
+            if name in TS_CUTS:
+                cut_bytes(tmp, *TS_CUTS[name])
             shutil.move(tmp, out)
         clips[name] = out
     return clips
@@ -183,6 +217,36 @@ def shorten_edit_list(path: Path, frames: int, fps: int) -> None:
     path.write_bytes(bytes(data))
 
 
+def cut_bytes(path: Path, head: float | None, tail: float | None) -> None:
+    """Keep the bytes of ``path`` from ``head`` (a fraction of its size, rounded down to a
+    188-byte TS packet, so the demuxer resyncs at once) to ``tail`` (a fraction, plus 77 bytes so
+    the cut falls inside a TS packet, as a stopped download's does)."""
+    data = path.read_bytes()
+    start = int(len(data) * head) // 188 * 188 if head else 0
+    end = int(len(data) * tail) + 77 if tail else len(data)
+    path.write_bytes(data[start:end])
+
+
+def packets(path: Path) -> dict[int, int]:
+    """Raw pts -> size of every packet of the first video stream (``ffprobe -show_packets``)."""
+    cmd = ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries"]
+    cmd += ["packet=pts,size", "-of", "json", str(path)]
+    out = json.loads(subprocess.run(cmd, capture_output=True, check=True).stdout)["packets"]
+    return {int(p["pts"]): int(p["size"]) for p in out if "pts" in p}
+
+
+def frame_rate(path: Path) -> float:
+    """The first video stream's declared rate (``r_frame_rate``), e.g. 25.0."""
+    cmd = ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries"]
+    cmd += ["stream=r_frame_rate", "-of", "csv=p=0", str(path)]
+    num, _, den = (
+        subprocess.run(cmd, capture_output=True, text=True, check=True)
+        .stdout.strip()
+        .partition("/")
+    )
+    return float(num) / float(den or 1)
+
+
 def ffmpeg_frames(path: Path, height: int, width: int) -> np.ndarray:
     """Every frame FFmpeg presents, as it presents it: (t, h, w, 3) uint8 RGB, upright."""
     cmd = ["ffmpeg", "-v", "error", "-nostdin", "-i", str(path), "-map", "0:v:0"]
@@ -192,8 +256,10 @@ def ffmpeg_frames(path: Path, height: int, width: int) -> np.ndarray:
 
 
 def ffprobe_times(path: Path) -> np.ndarray:
-    """Presentation time (s) of every frame ffprobe decodes from the first video stream."""
+    """Presentation time (s) of every frame ffprobe decodes from the first video stream; NaN
+    where ffprobe shows none (a raw elementary stream's frames)."""
     cmd = ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries"]
     cmd += ["frame=pts_time,best_effort_timestamp_time", "-of", "json", str(path)]
     frames = json.loads(subprocess.run(cmd, capture_output=True, check=True).stdout)["frames"]
-    return np.array([float(f.get("pts_time") or f["best_effort_timestamp_time"]) for f in frames])
+    keys = ("pts_time", "best_effort_timestamp_time")
+    return np.array([float(next((f[k] for k in keys if k in f), "nan")) for f in frames])

@@ -11,6 +11,12 @@ Truth is what FFmpeg presents: the frame list and times from ``ffprobe``, the pi
 * ``refused``: the backend raises ``VideoDecodeError`` (it cannot do the clip, or would be wrong).
 
 ``auto`` must be exact or within tolerance on every clip: it is what users get.
+
+Two clips have no complete FFmpeg truth, so theirs is derived from FFmpeg's own output: a raw
+H.264 stream has no presentation times (ffprobe shows none), so its frames are timed index /
+declared rate; a .ts cut short inside a frame makes FFmpeg show a concealed guess of that frame,
+which is not in the file, so the truth is FFmpeg's frames minus those whose packet is shorter
+than in the whole clip (same muxer, same bytes up to the cut).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from vlmctx.video import available_backends, probe, read_frames
 from vlmctx.video.types import Selection
 
 BACKENDS = ["auto", "torchcodec", "pyav", "decord", "opencv"]
+UNINDEXED = ("mpegts", "m2ts", "mpegts_open_gop", "mpegts_midstart", "mpegts_truncated", "raw_h264")
 TOLERANT = {("hevc_10bit", b) for b in ("auto", "pyav", "opencv", "decord")}
 REFUSED = {
     # decord ignores edit lists (counts discarded packets as frames): refused before it runs
@@ -47,6 +54,11 @@ REFUSED = {
     ("two_video_streams", "decord"),
     ("av1", "opencv"),  # OpenCV's wheel has no software AV1 decoder
     ("still_png_as_mp4", "torchcodec"),  # "maximum pts value is unknown"
+    # no index (MPEG-TS/M2TS) or no timestamps (raw H.264): timestamp seeks land a GOP late and
+    # decord lists frames its own way, so both are refused before they run (before the refusal
+    # decord returned wrong frames on the .ts without an error, max |diff| 255)
+    *((ts, b) for ts in UNINDEXED for b in ("torchcodec", "decord")),
+    ("raw_h264", "opencv"),  # OpenCV times raw frames its own way: refused
 }
 MEAN_TOL = 6.0
 
@@ -71,12 +83,23 @@ def _clip(clips: dict[str, Path | str], name: str) -> Path:
     return value
 
 
-def _truth(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(frames (t, h, w, 3), times (t,)) as FFmpeg presents them, once per clip."""
+def _truth(clips: dict[str, Path | str], name: str) -> tuple[np.ndarray, np.ndarray]:
+    """(frames (t, h, w, 3), times (t,)) as FFmpeg presents them, once per clip (see the module
+    docstring for the raw stream and the cut-short .ts)."""
+    path = _clip(clips, name)
     if str(path) not in _TRUTH:
         info = probe(path)
         frames = corpus.ffmpeg_frames(path, info.height, info.width)
-        _TRUTH[str(path)] = frames, corpus.ffprobe_times(path)
+        times = corpus.ffprobe_times(path)
+        if name == "raw_h264":
+            times = np.arange(len(frames)) / corpus.frame_rate(path)
+        if name == "mpegts_truncated":
+            whole = corpus.packets(_clip(clips, "mpegts"))
+            cut = corpus.packets(path)
+            partial = [p / 90000 for p, size in cut.items() if size != whole[p]]  # TS: 90 kHz
+            keep = ~np.isclose(times[:, None], np.array(partial)[None, :]).any(axis=1)
+            frames, times = frames[keep], times[keep]
+        _TRUTH[str(path)] = frames, times
     return _TRUTH[str(path)]
 
 
@@ -90,7 +113,7 @@ def _sample(n: int) -> np.ndarray:
 def test_probe_presents_what_ffmpeg_presents(clips, name: str) -> None:  # noqa: ANN001
     path = _clip(clips, name)
     info = probe(path)
-    frames, times = _truth(path)
+    frames, times = _truth(clips, name)
     assert info.num_frames == len(times) == len(frames)
     np.testing.assert_allclose(info.pts_s, times, atol=1e-6)
     assert frames.shape[1:3] == (info.height, info.width)
@@ -110,6 +133,30 @@ def test_edit_lists_and_discarded_packets(clips, name: str, expected) -> None:  
     info = probe(_clip(clips, name))
     assert (info.num_frames, info.discarded_packets) == expected[:2]
     assert info.pts_s[0] == pytest.approx(expected[2])
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [  # seek mode, frames, first pts (s), partial frames dropped
+        ("mpegts", ("bytes", 100, 1.48, 0)),  # FFmpeg's TS muxer: 1.4 s + B-frame delay
+        ("m2ts", ("bytes", 100, 1.48, 0)),
+        ("mpegts_open_gop", ("bytes", 50, 1.48, 0)),
+        ("mpegts_midstart", ("bytes", 40, 3.88, 0)),  # 29 packets before its first keyframe
+        ("mpegts_truncated", ("bytes", 60, 1.48, 1)),  # its 61st frame is cut inside
+        ("raw_h264", ("none", 100, 0.0, 0)),
+        ("bframe_delay", ("pts", 100, 0.08, 0)),
+    ],
+)
+def test_containers_without_an_index(clips, name: str, expected) -> None:  # noqa: ANN001
+    """MPEG-TS/M2TS are read by keyframe byte offsets, raw streams by counting; times are the
+    container's PTS as ffprobe shows them (no re-basing to 0, as for every container)."""
+    info = probe(_clip(clips, name))
+    assert (info.seek, info.num_frames) == expected[:2]
+    assert info.pts_s[0] == pytest.approx(expected[2])
+    assert info.partial_frames == expected[3]
+    if info.seek == "bytes":
+        assert info.start_s <= info.pts_s[0] + 1e-9  # the stream's start (what OpenCV counts from)
+        assert info.keyframe_pos is not None and len(info.keyframe_pos) == len(info.keyframes)
 
 
 @pytest.mark.parametrize(
@@ -142,7 +189,7 @@ def test_backend_frames_are_ffmpegs(clips, name: str, backend: str) -> None:  # 
         with pytest.raises(VideoDecodeError, match=backend if backend != "auto" else ""):
             read_frames(info, sel, backend=backend)
         return
-    frames, times = _truth(path)
+    frames, times = _truth(clips, name)
     got = read_frames(info, sel, backend=backend)
     np.testing.assert_allclose(got.pts_s, times[idx], atol=1e-6)
     assert got.data.shape == (len(idx), *frames.shape[1:])
@@ -154,3 +201,12 @@ def test_backend_frames_are_ffmpegs(clips, name: str, backend: str) -> None:  # 
     for j, i in enumerate(idx):  # the nearest FFmpeg frame is the requested one
         err = np.abs(frames.astype(np.int16) - got.data[j]).mean(axis=(1, 2, 3))  # (t,)
         assert int(np.argmin(err)) == int(i)
+
+
+def test_ts_cut_before_its_first_frame_is_refused(clips, tmp_path: Path) -> None:  # noqa: ANN001
+    """3,000 bytes of the .ts hold only part of its first keyframe: one clear error, no frame
+    guessed (FFmpeg would show the concealed fragment)."""
+    cut = tmp_path / "cut.ts"
+    cut.write_bytes(_clip(clips, "mpegts").read_bytes()[:3000])
+    with pytest.raises(VideoDecodeError, match="cut short before its first complete frame"):
+        probe(cut)

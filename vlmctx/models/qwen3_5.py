@@ -14,8 +14,10 @@ language model is inherited from :class:`~vlmctx.models.qwen3_vl.Qwen3VLAdapter`
 - No DeepStack: the vision tower returns the merged tokens only, so the pooled path is the
   generic one (``VisualFeatures.levels`` is empty).
 
-Visual window (VCWE's default): 32768 tokens, assumed as for Qwen3-VL (no per-video cap is
-published for Qwen3.5).
+Visual window (VCWE's default): 32768 tokens, an ASSUMPTION taken over from Qwen3-VL (see
+:mod:`vlmctx.models.qwen3_vl`: the 32K long-context pre-training stage of arXiv 2511.21631); no
+technical report or per-video token cap was found for Qwen3.5. The window counts the tokens the
+full-attention layers see (docs/positions.md, "Qwen3.5: schemes on a hybrid model").
 """
 
 from __future__ import annotations

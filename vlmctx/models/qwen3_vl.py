@@ -16,9 +16,15 @@ What differs from Qwen2.5-VL, and how vlmctx handles it:
   levels with the main tokens' plans and hands everything to the model's own multimodal path
   (``mm_encoder_outputs``), which places the main tokens and builds ``visual_pos_masks``.
 
-Visual window (VCWE's default): 32768 tokens, assumed: the report's long-context pre-training
-stage uses 32K-token sequences before the 256K stage (arXiv 2511.21631 §3.2); no per-video cap is
-stated, so this is the window the whole sequence was trained in.
+Visual window (VCWE's default): 32768 tokens, an ASSUMPTION. No per-video token cap of Qwen3-VL's
+training is published (its architecture cards say "unknown"). 32768 is the sequence length of the
+report's long-context pre-training stage, between the 8K stages and the final 256K one (arXiv
+2511.21631, Table 1, read through a summary of the paper): the window the whole sequence, video
+included, was trained in before the ultra-long stage. It is conservative: the 256K stage and
+Qwen's own long-video recipe (2 fps, up to 2048 frames, ~224K video tokens; QwenLM/Qwen3-VL#1540)
+go far beyond it, so VCWE/V2PE/M-RoPE++ start rescaling earlier than the model may need. Pass
+``visual_window`` (``--position-arg`` or a checkpoint's ``vlmctx.json``) when you know better.
+docs/positions.md lists it with the other families' windows.
 """
 
 from __future__ import annotations

@@ -71,6 +71,57 @@ def preceding_keyframe(info: VideoInfo, index: int) -> int:
     return int(info.keyframes[pos]) if pos >= 0 else 0
 
 
+def seek_keyframe(container, stream, info: VideoInfo, kf: int) -> None:  # noqa: ANN001
+    """Put PyAV's demuxer at keyframe ``kf`` (display index) the way the container allows: by
+    timestamp where it has an index, by the keyframe packet's byte offset where it has none
+    (MPEG-TS/PS: a timestamp seek lands a GOP late there). Display index 0 that is not a
+    keyframe (frames shown before the first keyframe) goes to the start of the file."""
+    if info.seek == "bytes" and info.keyframe_pos is not None:
+        j = int(np.searchsorted(info.keyframes, kf))
+        known = j < len(info.keyframes) and int(info.keyframes[j]) == kf
+        pos = int(info.keyframe_pos[j]) if known else 0
+        container.seek(pos, stream=stream, unsupported_byte_offset=True)
+    else:
+        container.seek(int(info.stream_pts[kf]), stream=stream, backward=True)
+
+
+def refuse_unindexed(info: VideoInfo, backend: str) -> None:
+    """Backends that seek by timestamp or count frames their own way cannot be trusted on a
+    container without an index (MPEG-TS/PS) or a raw stream without timestamps: refuse."""
+    if info.seek == "pts":
+        return
+    what = (
+        "a raw elementary stream without timestamps"
+        if info.seek == "none"
+        else "a container without an index (MPEG-TS/PS), where timestamp seeks land a GOP late"
+    )
+    raise VideoDecodeError(
+        f"{backend} cannot read {info.path!r} correctly: it is {what}, and {backend} would "
+        "return wrong frames. Use backend='auto' or 'pyav', or remux it first: "
+        "`ffmpeg -i in -c copy out.mp4`."
+    )
+
+
+def decode_counting(info: VideoInfo, indices: Sequence[int], sink: FrameSink, backend: str) -> None:
+    """A raw stream without timestamps (``info.seek == "none"``): decode from the start and take
+    the i-th frame the decoder shows as display index i (it cannot seek, and nothing else names
+    a frame). Costs a decode up to the last wanted frame."""
+    import av
+
+    slot_of = {int(i): s for s, i in enumerate(indices)}
+    last = max(slot_of)
+    with av.open(info.path) as container:
+        stream = container.streams[info.stream_index]
+        stream.thread_type = "AUTO"
+        for shown, frame in enumerate(container.decode(stream)):
+            if shown in slot_of:
+                sink.put(slot_of[shown], frame.to_ndarray(format="rgb24"))
+            if shown >= last:
+                return
+            sink.check_time()
+    raise _miss(info, backend, int(indices[int(sink.missing()[0])]))
+
+
 def _miss(info: VideoInfo, backend: str, index: int) -> VideoDecodeError:
     return VideoDecodeError(
         f"{backend} could not produce frame {index} (pts {info.pts_s[index]:.3f}s) of "
@@ -83,12 +134,15 @@ def decode_pyav(info: VideoInfo, indices: Sequence[int], sink: FrameSink) -> Non
     """PyAV, one seek per frame: seek to the preceding keyframe, decode forward to the pts."""
     import av
 
+    if info.seek == "none":
+        decode_counting(info, indices, sink, "pyav")
+        return
     with av.open(info.path) as container:
         stream = container.streams[info.stream_index]
         raw = info.stream_pts
         for slot, index in enumerate(indices):
             kf = preceding_keyframe(info, int(index))
-            container.seek(int(raw[kf]), stream=stream, backward=True)
+            seek_keyframe(container, stream, info, kf)
             want = int(raw[index])
             for frame in container.decode(stream):
                 if frame.pts is not None and frame.pts >= want:
@@ -104,9 +158,13 @@ def decode_pyav(info: VideoInfo, indices: Sequence[int], sink: FrameSink) -> Non
 def decode_opencv(info: VideoInfo, indices: Sequence[int], sink: FrameSink) -> None:
     """OpenCV, one seek per frame: ``CAP_PROP_POS_FRAMES`` to the target (OpenCV decodes from the
     keyframe before it), then ``grab()`` (no colour conversion) until the reported timestamp is
-    the target's, ``retrieve()`` only that frame. Within a GOP it grabs forward instead."""
+    the target's, ``retrieve()`` only that frame. Within a GOP it grabs forward instead. In a
+    container without an index (MPEG-TS/PS) or a raw stream OpenCV's seeks land in the wrong
+    place, so it never seeks there: it grabs forward from the start (slower, still exact)."""
     import cv2
 
+    if info.seek == "none":  # OpenCV times a raw stream its own way: frames cannot be matched
+        refuse_unindexed(info, "opencv")
     cap = cv2.VideoCapture(info.path, cv2.CAP_FFMPEG)
     if not cap.isOpened():
         raise VideoDecodeError(f"OpenCV cannot open {info.path!r}; try backend='pyav'.")
@@ -117,7 +175,7 @@ def decode_opencv(info: VideoInfo, indices: Sequence[int], sink: FrameSink) -> N
         current = -1  # display index of the last grabbed frame
         for slot, index in enumerate(indices):
             index = int(index)
-            if not (preceding_keyframe(info, index) <= current < index):
+            if info.seek == "pts" and not (preceding_keyframe(info, index) <= current < index):
                 current = _opencv_seek(cap, info, index, rel, half)
             while current < index:
                 if not cap.grab():
@@ -170,6 +228,7 @@ def decode_torchcodec(info: VideoInfo, indices: Sequence[int], sink: FrameSink) 
     """torchcodec ``get_frames_at`` with the frame index from :func:`probe` passed in as
     ``custom_frame_mappings`` (exact seeks without torchcodec's own full-file scan, VFR-safe),
     threads auto (the default of 1 costs ~5x, meta-pytorch/torchcodec#1639)."""
+    refuse_unindexed(info, "torchcodec")
     if info.open_gop:
         raise VideoDecodeError(
             f"torchcodec cannot read {info.path!r} correctly: it has open GOPs, and torchcodec's "

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from vlmctx.errors import VideoDecodeError
-from vlmctx.video.backends import FrameSink, preceding_keyframe
+from vlmctx.video.backends import FrameSink, decode_counting, preceding_keyframe, seek_keyframe
 from vlmctx.video.types import VideoInfo
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,9 @@ def decode_auto(
     """Execute :func:`schedule_runs` with PyAV; slot ``i`` of ``sink`` gets ``indices[i]``."""
     import av
 
+    if info.seek == "none":  # a raw stream without timestamps: count frames from the start
+        decode_counting(info, indices, sink, "auto")
+        return
     runs = schedule_runs(info, indices)
     log.debug(
         "auto schedule for %s: %d runs, ~%d frames",
@@ -88,7 +91,7 @@ def decode_auto(
         for run in runs:
             last_pts = int(raw[run.last])
             if run.seek_to is not None:
-                container.seek(int(raw[run.seek_to]), stream=stream, backward=True)
+                seek_keyframe(container, stream, info, run.seek_to)
                 cc.flush_buffers()
             _decode_run(container, stream, cc, slot_of, last_pts, sink)
     missing = sink.missing()

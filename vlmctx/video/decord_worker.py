@@ -28,6 +28,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from vlmctx.errors import DecoderTimeoutError, VideoDecodeError
+from vlmctx.video.backends import refuse_unindexed
 from vlmctx.video.types import VideoInfo
 
 DEFAULT_TIMEOUT_S = 600.0
@@ -39,6 +40,7 @@ def decode_decord(
     info: VideoInfo, indices: Sequence[int], size: tuple[int, int], timeout_s: float | None
 ) -> np.ndarray:
     """Decode ``indices`` with decord in a child process; (t, h, w, 3) uint8 in display orientation."""
+    refuse_unindexed(info, "decord")
     if info.discarded_packets:
         raise VideoDecodeError(
             f"decord cannot read {info.path!r} correctly: its edit list hides "

@@ -48,6 +48,16 @@ class VideoInfo:
     # Open GOPs: frames after a keyframe in decode order are shown before it (x264 open-gop, most
     # broadcast streams). Backends that seek to that keyframe for them decode wrong pixels.
     open_gop: bool = False
+    # How a decoder reaches a keyframe. "pts": the container has an index (MP4, MKV, WebM...):
+    # seek by timestamp. "bytes": no index (MPEG-TS/M2TS, MPEG-PS): FFmpeg's timestamp seeks land
+    # a GOP late there, so seek to the keyframe packet's byte offset (``keyframe_pos``). "none": a
+    # raw elementary stream with no timestamps at all (.h264, .hevc): frames are identified by
+    # counting them in display order from the start, and ``pts_s`` is index / frame rate.
+    seek: str = "pts"
+    keyframe_pos: np.ndarray | None = field(default=None, repr=False)  # (len(keyframes),) int64
+    # Frames of a file cut short (a .ts whose download or recording stopped) that exist only in
+    # part: the decoder would conceal and show them; they are left out (see probe.py).
+    partial_frames: int = 0
 
     def __hash__(self) -> int:
         return hash((self.path, self.num_frames, self.size_bytes))

@@ -33,6 +33,12 @@ __all__ = ["Card", "card", "cards", "verify"]
 
 _DIR = Path(__file__).parent
 _GROUPS = ("config", "processor", "parameters", "visual_window", "trained_context")
+_MOE = (
+    "num_experts",
+    "num_experts_per_tok",
+    "moe_intermediate_size",
+    "shared_expert_intermediate_size",
+)
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -64,7 +70,9 @@ class Card:
     # ---- summaries --------------------------------------------------------------------------
     @property
     def text(self) -> dict[str, Any]:
-        """The language model's dims, with head_dim resolved (config value or hidden / heads)."""
+        """The language model's dims, with head_dim resolved (config value or hidden / heads);
+        ``partial_rotary_factor`` is the share of each head that rotates (1.0 unless the card
+        says otherwise) and ``layer_types`` the per-layer attention kind of a hybrid."""
         t = self.config["text_config"]
         rope = t.get("rope_parameters", {})
         heads = t["num_attention_heads"]
@@ -74,11 +82,14 @@ class Card:
             "num_attention_heads": heads,
             "num_key_value_heads": t.get("num_key_value_heads", heads),
             "head_dim": t.get("head_dim") or t["hidden_size"] // heads,
-            "intermediate_size": t["intermediate_size"],
+            "intermediate_size": t.get("intermediate_size"),  # None for a mixture of experts
+            "moe": {k: t[k] for k in _MOE if k in t} or None,  # experts, widths, top-k
             "vocab_size": t["vocab_size"],
             "rope_theta": rope.get("rope_theta"),
             "mrope_section": rope.get("mrope_section"),
+            "partial_rotary_factor": rope.get("partial_rotary_factor", 1.0),
             "max_position_embeddings": t["max_position_embeddings"],
+            "layer_types": t.get("layer_types"),  # hybrids (Qwen3.5): per layer, else None
         }
 
     @property
