@@ -61,6 +61,39 @@ CLAIMS: tuple[tuple[str, str, str, int], ...] = (
     ("vcwe-visual+progressive-256", BASELINE, f"{VCWE_VIS} + progressive", 256),
 )
 
+# The realistic-window variant (docs/toylab.md, "A realistic visual window"): each VCWE reading
+# against stock, and the two readings against each other, past the trained length.
+WINDOW_CLAIMS: tuple[tuple[str, str, str, int], ...] = tuple(
+    claim
+    for f in (32, 64, 128, 256)
+    for claim in (
+        (f"vcwe-all-{f}", BASELINE, f"{VCWE_ALL} + none", f),
+        (f"vcwe-visual-{f}", BASELINE, f"{VCWE_VIS} + none", f),
+        (f"all-vs-visual-{f}", f"{VCWE_VIS} + none", f"{VCWE_ALL} + none", f),
+    )
+)
+
+# Result sets: the file stem (``<name>.md``, ``<name>_predictions.jsonl.gz``) -> (title, claims).
+RESULT_SETS: dict[str, tuple[str, tuple[tuple[str, str, str, int], ...]]] = {
+    "toylab": ("Toy lab: accuracy vs video length per position scheme and pooling", CLAIMS),
+    "toylab_window": (
+        "Toy lab, realistic-window variant: accuracy vs video length per position scheme",
+        WINDOW_CLAIMS,
+    ),
+}
+
+
+def result_set(name: str) -> tuple[str, tuple[tuple[str, str, str, int], ...]]:
+    """Title and claims of the result set ``name`` (an unknown name gets the toy lab's claims)."""
+    return RESULT_SETS.get(name, (f"Toy lab ({name})", CLAIMS))
+
+
+def name_of(predictions: Path) -> str:
+    """The result set a predictions file belongs to: ``toylab_window_predictions.jsonl.gz`` ->
+    ``toylab_window``; any other file name -> ``toylab``."""
+    stem, sep, _ = predictions.name.partition("_predictions.")
+    return stem if sep else "toylab"
+
 
 # ---- the predictions file -----------------------------------------------------------------------
 
@@ -137,8 +170,11 @@ def _with_holm(tests: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return tests
 
 
-def analyse(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Every number the tables show: cells per group and kind, the claims, all-vs-stock tests."""
+def analyse(
+    rows: list[dict[str, Any]], claims_of: tuple[tuple[str, str, str, int], ...] = CLAIMS
+) -> dict[str, Any]:
+    """Every number the tables show: cells per group and kind, the claims (``claims_of``, those
+    whose configurations and length are in the data), all-vs-stock tests."""
     labels = list(dict.fromkeys(lb for r in rows for lb in r["correct"]))
     frames = sorted({r["frames"] for r in rows})
     kinds = [k for k in (*LEARNED, *UNLEARNED) if any(r["kind"] == k for r in rows)]
@@ -147,7 +183,7 @@ def analyse(rows: list[dict[str, Any]]) -> dict[str, Any]:
     cells = {g: {lb: {str(f): cell(rows, lb, f, ks) for f in frames} for lb in labels}
              for g, ks in groups.items()}  # fmt: skip
     have = set(labels)
-    claims = [dict(paired(rows, a, b, f, LEARNED), id=cid) for cid, a, b, f in CLAIMS
+    claims = [dict(paired(rows, a, b, f, LEARNED), id=cid) for cid, a, b, f in claims_of
               if {a, b} <= have and f in frames]  # fmt: skip
     vs_stock = [paired(rows, BASELINE, lb, f, LEARNED) for lb in labels if lb != BASELINE
                 for f in frames] if BASELINE in have else []  # fmt: skip
@@ -213,6 +249,8 @@ def _test_table(tests: list[dict[str, Any]], with_id: bool) -> list[str]:
 
 def _header(doc: dict[str, Any]) -> str:
     run = doc.get("run", {})
+    name = doc.get("name", "toylab")
+    rebuild = "" if name == "toylab" else f" eval/bench/results/{name}_predictions.jsonl.gz"
     ckpts = ", ".join(f"seed {s} `{c}`" for s, c in doc["checkpoints"].items())
     took = f" ({run['model_seconds'] / 60:.0f} min of model time)" if "model_seconds" in run else ""
     spread = ", (each seed's accuracy)" if len(doc["seeds"]) > 1 else ""
@@ -220,8 +258,8 @@ def _header(doc: dict[str, Any]) -> str:
         f"Checkpoints, one per training seed (seed N also generated the questions): {ckpts}. "
         f"{doc['questions_per_cell']} questions per kind, length and seed; 16 frames is the "
         f"trained length. Command: `{run.get('command', 'vlmctx toylab run')}`{took}. "
-        "Per-question predictions: `toylab_predictions.jsonl.gz`; "
-        "`python -m vlmctx_eval.toylab_stats` rebuilds this file from them.\n\n"
+        f"Per-question predictions: `{name}_predictions.jsonl.gz`; "
+        f"`python -m vlmctx_eval.toylab_stats{rebuild}` rebuilds this file from them.\n\n"
         "Cells: exact-match accuracy in %, the mean over seeds, [Wilson 95% interval over the "
         f"pooled questions]{spread}. The interval covers question sampling, not the spread "
         "between training seeds."
@@ -232,7 +270,7 @@ def markdown(doc: dict[str, Any]) -> str:
     """The committed table: headline with intervals, the claims' tests, the rest apart."""
     n_head = doc["questions_per_cell"] * len(doc["learned"]) * len(doc["seeds"])
     lines = [
-        "# Toy lab: accuracy vs video length per position scheme and pooling",
+        f"# {result_set(doc.get('name', 'toylab'))[0]}",
         "",
         _header(doc),
         "",
@@ -302,14 +340,17 @@ def plot(doc: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def write_results(rows: list[dict[str, Any]], results: Path, run: dict[str, Any]) -> dict:
-    """Analyse ``rows`` and write ``toylab.json``, ``toylab.md`` and (with matplotlib) the plot."""
-    doc = {"run": run, **analyse(rows)}
+def write_results(
+    rows: list[dict[str, Any]], results: Path, run: dict[str, Any], name: str = "toylab"
+) -> dict:
+    """Analyse ``rows`` and write ``<name>.json``, ``<name>.md`` and (with matplotlib) the plot;
+    ``name`` also picks the claims (:data:`RESULT_SETS`)."""
+    doc = {"name": name, "run": run, **analyse(rows, result_set(name)[1])}
     results.mkdir(parents=True, exist_ok=True)
-    (results / "toylab.json").write_text(json.dumps(doc, indent=1) + "\n")
-    (results / "toylab.md").write_text(markdown(doc))
+    (results / f"{name}.json").write_text(json.dumps(doc, indent=1) + "\n")
+    (results / f"{name}.md").write_text(markdown(doc))
     with contextlib.suppress(ImportError):  # matplotlib is the [eval] extra; tables need none
-        plot(doc, results / "toylab.png")
+        plot(doc, results / f"{name}.png")
     return doc
 
 
@@ -328,10 +369,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {path} holds no toylab prediction rows", file=sys.stderr)
         return 2
     results = Path(args.results) if args.results else path.parent
-    old = results / "toylab.json"
+    name = name_of(path)
+    old = results / f"{name}.json"
     run = json.loads(old.read_text()).get("run", {}) if old.exists() else {}
-    write_results(rows, results, run)
-    print(f"wrote {results / 'toylab.md'}")
+    write_results(rows, results, run, name)
+    print(f"wrote {results / f'{name}.md'}")
     return 0
 
 
