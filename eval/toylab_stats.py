@@ -146,9 +146,11 @@ def paired(rows: list[dict[str, Any]], a: str, b: str, frames: int, kinds: tuple
     for s, x, y in pairs:
         by_seed[s].append(y - x)
     n = len(pairs)
+    k_a, k_b = sum(x for _, x, _ in pairs), sum(y for _, _, y in pairs)
+    ci_a, ci_b = wilson_interval(k_a, n), wilson_interval(k_b, n)
     return {"a": a, "b": b, "frames": frames, "n": n,
-            "acc_a": _pct(sum(x for _, x, _ in pairs) / n),
-            "acc_b": _pct(sum(y for _, _, y in pairs) / n),
+            "acc_a": _pct(k_a / n), "acc_b": _pct(k_b / n),
+            "ci95_a": [_pct(ci_a[0]), _pct(ci_a[1])], "ci95_b": [_pct(ci_b[0]), _pct(ci_b[1])],
             "diff": _pct((only_b - only_a) / n), "a_only": only_a, "b_only": only_b,
             "diff_per_seed": {str(s): _pct(sum(v) / len(v)) for s, v in sorted(by_seed.items())},
             "test": test.method, "p": test.p_value}  # fmt: skip
@@ -164,10 +166,29 @@ def holm(pvalues: list[float]) -> list[float]:
     return out
 
 
+ALPHA = 0.05  # a claim is supported when its Holm-adjusted McNemar p is below this
+
+
 def _with_holm(tests: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for t, adj in zip(tests, holm([t["p"] for t in tests]), strict=True):
         t["p_holm"] = adj
+        t["verdict"] = ("B > A" if t["diff"] > 0 else "B < A") if adj < ALPHA else "not shown"
     return tests
+
+
+def sentence(t: dict[str, Any]) -> str:
+    """One claim in words, as the docs state it: both accuracies with their Wilson 95% intervals,
+    the paired difference, the discordant counts and McNemar's p (raw and Holm-adjusted)."""
+
+    def acc(which: str) -> str:
+        lo, hi = t[f"ci95_{which}"]
+        return f"{t[f'acc_{which}']:.1f}% [{lo:.0f}, {hi:.0f}]"
+
+    kind = "exact" if t["test"].startswith("exact") else "χ²"
+    return (f"{t['b']} vs {t['a']} at {t['frames']} frames: {acc('b')} vs {acc('a')}, "
+            f"{t['diff']:+.1f} points (n = {t['n']}, {t['b_only']} vs {t['a_only']} questions "
+            f"right only under one), McNemar ({kind}) p = {_fmt_p(t['p'])}, Holm "
+            f"{_fmt_p(t['p_holm'])}: {t['verdict']}")  # fmt: skip
 
 
 def analyse(
@@ -228,19 +249,25 @@ def _cell_table(doc: dict[str, Any], group: str, with_seeds: bool) -> list[str]:
     return lines
 
 
+def _acc_ci(t: dict[str, Any], which: str) -> str:
+    lo, hi = t[f"ci95_{which}"]
+    return f"{t[f'acc_{which}']:.1f} [{lo:.0f}, {hi:.0f}]"
+
+
 def _test_table(tests: list[dict[str, Any]], with_id: bool) -> list[str]:
     multi = any(len(t["diff_per_seed"]) > 1 for t in tests)
-    head = ["claim"] * with_id + ["A", "B", "frames", "n", "A %", "B %", "B − A",
-                                  "only A / only B right", "McNemar p", "Holm p"]  # fmt: skip
+    head = ["claim"] * with_id + ["A", "B", "frames", "n", "A % [95%]", "B % [95%]", "B − A",
+                                  "only A / only B right", "McNemar p", "Holm p",
+                                  f"Holm p < {ALPHA}"]  # fmt: skip
     if multi:
         head.append("B − A per seed")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for t in tests:
         row = [f"`{t.get('id')}`"] * with_id + [
-            t["a"], t["b"], str(t["frames"]), str(t["n"]), f"{t['acc_a']:.1f}",
-            f"{t['acc_b']:.1f}", f"{t['diff']:+.1f}", f"{t['a_only']} / {t['b_only']}",
+            t["a"], t["b"], str(t["frames"]), str(t["n"]), _acc_ci(t, "a"), _acc_ci(t, "b"),
+            f"{t['diff']:+.1f}", f"{t['a_only']} / {t['b_only']}",
             _fmt_p(t["p"]) + (" (exact)" if t["test"].startswith("exact") else ""),
-            _fmt_p(t["p_holm"])]  # fmt: skip
+            _fmt_p(t["p_holm"]), t["verdict"]]  # fmt: skip
         if multi:
             row.append("/".join(f"{v:+.0f}" for v in t["diff_per_seed"].values()))
         lines.append("| " + " | ".join(row) + " |")
@@ -283,7 +310,9 @@ def markdown(doc: dict[str, Any]) -> str:
         "",
         "McNemar's test on the same questions, paired by (seed, question); exact binomial below 25 "
         "discordant pairs, continuity-corrected chi-square otherwise. Holm: adjusted over the "
-        f"{len(doc['claims'])} comparisons of this table. B − A in points.",
+        f"{len(doc['claims'])} comparisons of this table. B − A in points; A and B with Wilson "
+        "95% intervals over the same questions. Last column: the verdict at a Holm-adjusted "
+        f"p < {ALPHA} ('not shown': no difference detected, which does not show there is none).",
         "",
         *(
             _test_table(doc["claims"], True)
@@ -358,6 +387,11 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Rebuild toylab.{json,md,png} from the predictions.")
     p.add_argument("predictions", nargs="?", default=str(PREDICTIONS))
     p.add_argument("--results", default=None, help="output folder (default: beside the file)")
+    p.add_argument(
+        "--sentences",
+        action="store_true",
+        help="also print each documented claim as a sentence (what docs/toylab.md quotes)",
+    )
     args = p.parse_args(argv)
     path = Path(args.predictions)
     try:
@@ -372,8 +406,11 @@ def main(argv: list[str] | None = None) -> int:
     name = name_of(path)
     old = results / f"{name}.json"
     run = json.loads(old.read_text()).get("run", {}) if old.exists() else {}
-    write_results(rows, results, run, name)
+    doc = write_results(rows, results, run, name)
     print(f"wrote {results / f'{name}.md'}")
+    if args.sentences:
+        for t in doc["claims"]:
+            print(f"- `{t['id']}`: {sentence(t)}")
     return 0
 
 

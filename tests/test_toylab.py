@@ -298,7 +298,7 @@ def test_window_result_set_has_its_own_files_title_and_claims(tmp_path) -> None:
     """``vlmctx toylab run --name toylab_window`` results: rebuilt under their own name, with the
     realistic-window claims (each VCWE reading vs stock, and visual vs all)."""
     from vlmctx_eval.toylab_experiment import add_args
-    from vlmctx_eval.toylab_stats import main, name_of, write_rows
+    from vlmctx_eval.toylab_stats import main, name_of, sentence, write_rows
 
     labels = ("default + none", "vcwe(apply_to=all) + none", "vcwe(apply_to=visual) + none")
     rows = [{"seed": 0, "checkpoint": "c", "id": f"ball-{i}", "kind": "ball", "frames": 32,
@@ -314,6 +314,12 @@ def test_window_result_set_has_its_own_files_title_and_claims(tmp_path) -> None:
     vis_vs_all = doc["claims"][2]
     assert (vis_vs_all["a"], vis_vs_all["b"]) == (labels[2], labels[1])
     assert (vis_vs_all["acc_a"], vis_vs_all["acc_b"]) == (25.0, 33.3)  # i % 4, i % 3 == 0
+    assert vis_vs_all["verdict"] == "not shown"  # 3 vs 2 discordant questions
+    assert sentence(vis_vs_all).startswith(
+        "vcwe(apply_to=all) + none vs vcwe(apply_to=visual) + none at 32 frames: 33.3% [14, 61] "
+        "vs 25.0% [9, 53], +8.3 points (n = 12, 3 vs 2 questions right only under one), McNemar "
+        "(exact) p = 1"
+    )
     md = (tmp_path / "toylab_window.md").read_text()
     assert md.startswith("# Toy lab, realistic-window variant")
     assert "toylab_stats eval/bench/results/toylab_window_predictions.jsonl.gz" in md
