@@ -150,7 +150,7 @@ def command_line(args: argparse.Namespace) -> str:
     parts = ["vlmctx toylab run", f"--seeds {args.seeds}"]
     if args.checkpoints:
         parts.append(f"--checkpoints {args.checkpoints}")
-    for flag, value, default in (("--frames", args.frames, FRAMES),
+    for flag, value, default in (("--name", args.name, NAME), ("--frames", args.frames, FRAMES),
                                  ("--per-cell", args.per_cell, PER_CELL),
                                  ("--schemes", args.schemes, ",".join(SCHEMES)),
                                  ("--pooling", args.pooling, ",".join(POOLING))):  # fmt: skip
@@ -159,7 +159,16 @@ def command_line(args: argparse.Namespace) -> str:
     return " ".join(parts)
 
 
-FRAMES, PER_CELL = "16,32,64,128,256", 40
+FRAMES, PER_CELL, NAME = "16,32,64,128,256", 40, "toylab"
+
+
+def _stem(text: str) -> str:
+    """A results file stem: letters, digits, ``_`` and ``-`` only (never a path)."""
+    if not text or not all(ch.isalnum() or ch in "_-" for ch in text):
+        raise argparse.ArgumentTypeError(
+            f"must be a file stem (letters, digits, _ or -), got {text!r}"
+        )
+    return text
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
@@ -196,6 +205,13 @@ def add_args(p: argparse.ArgumentParser) -> None:
         "maintainers refresh the committed table with --results eval/bench/results)",
     )
     p.add_argument(
+        "--name",
+        type=_stem,
+        default=NAME,
+        help="file stem of the tables and predictions (<name>.md, <name>_predictions.jsonl.gz; "
+        "also picks the claims tested, vlmctx_eval.toylab_stats.RESULT_SETS; default toylab)",
+    )
+    p.add_argument(
         "--no-frames-cache",
         action="store_true",
         help="decode every clip again for each configuration (less memory, ~1.5x the "
@@ -223,15 +239,14 @@ def execute(args: argparse.Namespace) -> int:
     # table); the committed table is refreshed with an explicit --results
     results = Path(args.results) if args.results else Path(args.output_path) / "results"
     results.mkdir(parents=True, exist_ok=True)
-    write_rows(results / "toylab_predictions.jsonl.gz", rows)
+    preds = results / f"{args.name}_predictions.jsonl.gz"
+    write_rows(preds, rows)
     run = {"command": command_line(args), "model_seconds": round(sum(seconds.values()), 1),
            "model_seconds_per_seed": seconds, "frames": args.frames, "per_cell": args.per_cell,
            "schemes": args.schemes, "pooling": args.pooling}  # fmt: skip
-    write_results(rows, results, run)
-    print((results / "toylab.md").read_text())
-    print(
-        f"tables: {results / 'toylab.md'}; predictions: {results / 'toylab_predictions.jsonl.gz'}"
-    )
+    write_results(rows, results, run, args.name)
+    print((results / f"{args.name}.md").read_text())
+    print(f"tables: {results / f'{args.name}.md'}; predictions: {preds}")
     return 0
 
 

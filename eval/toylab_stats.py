@@ -27,6 +27,7 @@ import argparse
 import contextlib
 import gzip
 import json
+import re
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -60,6 +61,39 @@ CLAIMS: tuple[tuple[str, str, str, int], ...] = (
     ("vcwe-visual+progressive-64", BASELINE, f"{VCWE_VIS} + progressive", 64),
     ("vcwe-visual+progressive-256", BASELINE, f"{VCWE_VIS} + progressive", 256),
 )
+
+# The realistic-window variant (docs/toylab.md, "A realistic visual window"): each VCWE reading
+# against stock, and the two readings against each other, past the trained length.
+WINDOW_CLAIMS: tuple[tuple[str, str, str, int], ...] = tuple(
+    claim
+    for f in (32, 64, 128, 256)
+    for claim in (
+        (f"vcwe-all-{f}", BASELINE, f"{VCWE_ALL} + none", f),
+        (f"vcwe-visual-{f}", BASELINE, f"{VCWE_VIS} + none", f),
+        (f"all-vs-visual-{f}", f"{VCWE_VIS} + none", f"{VCWE_ALL} + none", f),
+    )
+)
+
+# Result sets: the file stem (``<name>.md``, ``<name>_predictions.jsonl.gz``) -> (title, claims).
+RESULT_SETS: dict[str, tuple[str, tuple[tuple[str, str, str, int], ...]]] = {
+    "toylab": ("Toy lab: accuracy vs video length per position scheme and pooling", CLAIMS),
+    "toylab_window": (
+        "Toy lab, realistic-window variant: accuracy vs video length per position scheme",
+        WINDOW_CLAIMS,
+    ),
+}
+
+
+def result_set(name: str) -> tuple[str, tuple[tuple[str, str, str, int], ...]]:
+    """Title and claims of the result set ``name`` (an unknown name gets the toy lab's claims)."""
+    return RESULT_SETS.get(name, (f"Toy lab ({name})", CLAIMS))
+
+
+def name_of(predictions: Path) -> str:
+    """The result set a predictions file belongs to: ``toylab_window_predictions.jsonl.gz`` ->
+    ``toylab_window``; any other file name -> ``toylab``."""
+    stem, sep, _ = predictions.name.partition("_predictions.")
+    return stem if sep else "toylab"
 
 
 # ---- the predictions file -----------------------------------------------------------------------
@@ -113,9 +147,11 @@ def paired(rows: list[dict[str, Any]], a: str, b: str, frames: int, kinds: tuple
     for s, x, y in pairs:
         by_seed[s].append(y - x)
     n = len(pairs)
+    k_a, k_b = sum(x for _, x, _ in pairs), sum(y for _, _, y in pairs)
+    ci_a, ci_b = wilson_interval(k_a, n), wilson_interval(k_b, n)
     return {"a": a, "b": b, "frames": frames, "n": n,
-            "acc_a": _pct(sum(x for _, x, _ in pairs) / n),
-            "acc_b": _pct(sum(y for _, _, y in pairs) / n),
+            "acc_a": _pct(k_a / n), "acc_b": _pct(k_b / n),
+            "ci95_a": [_pct(ci_a[0]), _pct(ci_a[1])], "ci95_b": [_pct(ci_b[0]), _pct(ci_b[1])],
             "diff": _pct((only_b - only_a) / n), "a_only": only_a, "b_only": only_b,
             "diff_per_seed": {str(s): _pct(sum(v) / len(v)) for s, v in sorted(by_seed.items())},
             "test": test.method, "p": test.p_value}  # fmt: skip
@@ -131,14 +167,89 @@ def holm(pvalues: list[float]) -> list[float]:
     return out
 
 
+ALPHA = 0.05  # a claim is supported when its Holm-adjusted McNemar p is below this
+
+
 def _with_holm(tests: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for t, adj in zip(tests, holm([t["p"] for t in tests]), strict=True):
         t["p_holm"] = adj
+        t["verdict"] = ("B > A" if t["diff"] > 0 else "B < A") if adj < ALPHA else "not shown"
     return tests
 
 
-def analyse(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Every number the tables show: cells per group and kind, the claims, all-vs-stock tests."""
+def sentence(t: dict[str, Any]) -> str:
+    """One claim in words, as the docs state it: both accuracies with their Wilson 95% intervals,
+    the paired difference, the discordant counts and McNemar's p (raw and Holm-adjusted)."""
+
+    def acc(which: str) -> str:
+        lo, hi = t[f"ci95_{which}"]
+        return f"{t[f'acc_{which}']:.1f}% [{lo:.0f}, {hi:.0f}]"
+
+    kind = "exact" if t["test"].startswith("exact") else "χ²"
+    verdict = {"B > A": "higher", "B < A": "lower"}.get(t["verdict"], "no difference shown")
+    return (f"{t['b']} vs {t['a']} at {t['frames']} frames: {acc('b')} vs {acc('a')}, "
+            f"{t['diff']:+.1f} points (n = {t['n']} paired questions; {t['b_only']} right only "
+            f"under the first, {t['a_only']} only under the second), McNemar ({kind}) "
+            f"{_p_eq(t['p'])}, Holm {_p_eq(t['p_holm'])}: {verdict}")  # fmt: skip
+
+
+def _p_eq(p: float) -> str:
+    return f"p = {_fmt_p(p)}" if p >= 1e-4 else "p < 1e-4"
+
+
+# ---- claims in the docs -------------------------------------------------------------------------
+# A doc holds generated blocks ``<!-- claims NAME VIEW -->`` ... ``<!-- /claims -->``; ``--docs``
+# rewrites each from ``<results>/NAME.json``, so every comparative sentence in the docs carries
+# the committed table's effect size, intervals and test. VIEW: ``all`` (every claim, supported
+# first), ``supported`` (only those), or a claim-id prefix such as ``vcwe-``.
+_BLOCK = re.compile(r"(<!-- claims (\S+) (\S+) -->\n)(.*?)(<!-- /claims -->)", re.S)
+
+
+def claims_block(doc: dict[str, Any], view: str) -> str:
+    """The generated text of one docs block (see :data:`_BLOCK`)."""
+    seeds = ", ".join(str(x) for x in doc["seeds"])
+    name = doc.get("name", "toylab")
+    head = (f"*Generated by `python -m vlmctx_eval.toylab_stats --docs` from the `{name}` table "
+            f"(training seeds {seeds}; learned kinds; McNemar on "
+            f"the same questions, Holm over the table's {len(doc['claims'])} claims; called at "
+            f"Holm p < {ALPHA}).*")  # fmt: skip
+    claims = doc["claims"]
+    if view == "supported":
+        claims = [t for t in claims if t["verdict"] != "not shown"]
+    elif view != "all":
+        claims = [t for t in claims if t["id"].startswith(view)]
+    order = sorted(claims, key=lambda t: t["verdict"] == "not shown")  # supported first
+    lines = [f"- `{t['id']}`: {sentence(t)}." for t in order] or ["- (no such claim in the table)"]
+    return head + "\n\n" + "\n".join(lines) + "\n"
+
+
+def update_docs(paths: list[Path], results: Path) -> list[str]:
+    """Rewrite every claims block in ``paths`` from the tables in ``results``; returns the
+    ``path: name view`` of each block rewritten. A block naming a table that has no claims
+    (not written yet, or an older table) is left as it is."""
+    done = []
+    for path in paths:
+        text = path.read_text()
+
+        def fill(m: re.Match, path: Path = path) -> str:
+            table = results / f"{m.group(2)}.json"
+            doc = json.loads(table.read_text()) if table.exists() else {}
+            if not doc.get("claims") or "verdict" not in doc["claims"][0]:
+                return m.group(0)
+            done.append(f"{path}: {m.group(2)} {m.group(3)}")
+            return m.group(1) + "\n" + claims_block(doc, m.group(3)) + "\n" + m.group(5)
+
+        new = _BLOCK.sub(fill, text)
+        if new != text:
+            path.write_text(new)
+    return done
+
+
+def analyse(
+    rows: list[dict[str, Any]], claims_of: tuple[tuple[str, str, str, int], ...] = CLAIMS
+) -> dict[str, Any]:
+    """Every number the tables show: cells per group and kind, the claims (``claims_of``, those
+    whose configurations and length are in the data), all-vs-stock tests."""
     labels = list(dict.fromkeys(lb for r in rows for lb in r["correct"]))
     frames = sorted({r["frames"] for r in rows})
     kinds = [k for k in (*LEARNED, *UNLEARNED) if any(r["kind"] == k for r in rows)]
@@ -147,7 +258,7 @@ def analyse(rows: list[dict[str, Any]]) -> dict[str, Any]:
     cells = {g: {lb: {str(f): cell(rows, lb, f, ks) for f in frames} for lb in labels}
              for g, ks in groups.items()}  # fmt: skip
     have = set(labels)
-    claims = [dict(paired(rows, a, b, f, LEARNED), id=cid) for cid, a, b, f in CLAIMS
+    claims = [dict(paired(rows, a, b, f, LEARNED), id=cid) for cid, a, b, f in claims_of
               if {a, b} <= have and f in frames]  # fmt: skip
     vs_stock = [paired(rows, BASELINE, lb, f, LEARNED) for lb in labels if lb != BASELINE
                 for f in frames] if BASELINE in have else []  # fmt: skip
@@ -192,19 +303,25 @@ def _cell_table(doc: dict[str, Any], group: str, with_seeds: bool) -> list[str]:
     return lines
 
 
+def _acc_ci(t: dict[str, Any], which: str) -> str:
+    lo, hi = t[f"ci95_{which}"]
+    return f"{t[f'acc_{which}']:.1f} [{lo:.0f}, {hi:.0f}]"
+
+
 def _test_table(tests: list[dict[str, Any]], with_id: bool) -> list[str]:
     multi = any(len(t["diff_per_seed"]) > 1 for t in tests)
-    head = ["claim"] * with_id + ["A", "B", "frames", "n", "A %", "B %", "B − A",
-                                  "only A / only B right", "McNemar p", "Holm p"]  # fmt: skip
+    head = ["claim"] * with_id + ["A", "B", "frames", "n", "A % [95%]", "B % [95%]", "B − A",
+                                  "only A / only B right", "McNemar p", "Holm p",
+                                  f"Holm p < {ALPHA}"]  # fmt: skip
     if multi:
         head.append("B − A per seed")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for t in tests:
         row = [f"`{t.get('id')}`"] * with_id + [
-            t["a"], t["b"], str(t["frames"]), str(t["n"]), f"{t['acc_a']:.1f}",
-            f"{t['acc_b']:.1f}", f"{t['diff']:+.1f}", f"{t['a_only']} / {t['b_only']}",
+            t["a"], t["b"], str(t["frames"]), str(t["n"]), _acc_ci(t, "a"), _acc_ci(t, "b"),
+            f"{t['diff']:+.1f}", f"{t['a_only']} / {t['b_only']}",
             _fmt_p(t["p"]) + (" (exact)" if t["test"].startswith("exact") else ""),
-            _fmt_p(t["p_holm"])]  # fmt: skip
+            _fmt_p(t["p_holm"]), t["verdict"]]  # fmt: skip
         if multi:
             row.append("/".join(f"{v:+.0f}" for v in t["diff_per_seed"].values()))
         lines.append("| " + " | ".join(row) + " |")
@@ -213,6 +330,8 @@ def _test_table(tests: list[dict[str, Any]], with_id: bool) -> list[str]:
 
 def _header(doc: dict[str, Any]) -> str:
     run = doc.get("run", {})
+    name = doc.get("name", "toylab")
+    rebuild = "" if name == "toylab" else f" eval/bench/results/{name}_predictions.jsonl.gz"
     ckpts = ", ".join(f"seed {s} `{c}`" for s, c in doc["checkpoints"].items())
     took = f" ({run['model_seconds'] / 60:.0f} min of model time)" if "model_seconds" in run else ""
     spread = ", (each seed's accuracy)" if len(doc["seeds"]) > 1 else ""
@@ -220,8 +339,8 @@ def _header(doc: dict[str, Any]) -> str:
         f"Checkpoints, one per training seed (seed N also generated the questions): {ckpts}. "
         f"{doc['questions_per_cell']} questions per kind, length and seed; 16 frames is the "
         f"trained length. Command: `{run.get('command', 'vlmctx toylab run')}`{took}. "
-        "Per-question predictions: `toylab_predictions.jsonl.gz`; "
-        "`python -m vlmctx_eval.toylab_stats` rebuilds this file from them.\n\n"
+        f"Per-question predictions: `{name}_predictions.jsonl.gz`; "
+        f"`python -m vlmctx_eval.toylab_stats{rebuild}` rebuilds this file from them.\n\n"
         "Cells: exact-match accuracy in %, the mean over seeds, [Wilson 95% interval over the "
         f"pooled questions]{spread}. The interval covers question sampling, not the spread "
         "between training seeds."
@@ -232,7 +351,7 @@ def markdown(doc: dict[str, Any]) -> str:
     """The committed table: headline with intervals, the claims' tests, the rest apart."""
     n_head = doc["questions_per_cell"] * len(doc["learned"]) * len(doc["seeds"])
     lines = [
-        "# Toy lab: accuracy vs video length per position scheme and pooling",
+        f"# {result_set(doc.get('name', 'toylab'))[0]}",
         "",
         _header(doc),
         "",
@@ -245,7 +364,9 @@ def markdown(doc: dict[str, Any]) -> str:
         "",
         "McNemar's test on the same questions, paired by (seed, question); exact binomial below 25 "
         "discordant pairs, continuity-corrected chi-square otherwise. Holm: adjusted over the "
-        f"{len(doc['claims'])} comparisons of this table. B − A in points.",
+        f"{len(doc['claims'])} comparisons of this table. B − A in points; A and B with Wilson "
+        "95% intervals over the same questions. Last column: the verdict at a Holm-adjusted "
+        f"p < {ALPHA} ('not shown': no difference detected, which does not show there is none).",
         "",
         *(
             _test_table(doc["claims"], True)
@@ -302,14 +423,17 @@ def plot(doc: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def write_results(rows: list[dict[str, Any]], results: Path, run: dict[str, Any]) -> dict:
-    """Analyse ``rows`` and write ``toylab.json``, ``toylab.md`` and (with matplotlib) the plot."""
-    doc = {"run": run, **analyse(rows)}
+def write_results(
+    rows: list[dict[str, Any]], results: Path, run: dict[str, Any], name: str = "toylab"
+) -> dict:
+    """Analyse ``rows`` and write ``<name>.json``, ``<name>.md`` and (with matplotlib) the plot;
+    ``name`` also picks the claims (:data:`RESULT_SETS`)."""
+    doc = {"name": name, "run": run, **analyse(rows, result_set(name)[1])}
     results.mkdir(parents=True, exist_ok=True)
-    (results / "toylab.json").write_text(json.dumps(doc, indent=1) + "\n")
-    (results / "toylab.md").write_text(markdown(doc))
+    (results / f"{name}.json").write_text(json.dumps(doc, indent=1) + "\n")
+    (results / f"{name}.md").write_text(markdown(doc))
     with contextlib.suppress(ImportError):  # matplotlib is the [eval] extra; tables need none
-        plot(doc, results / "toylab.png")
+        plot(doc, results / f"{name}.png")
     return doc
 
 
@@ -317,6 +441,19 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Rebuild toylab.{json,md,png} from the predictions.")
     p.add_argument("predictions", nargs="?", default=str(PREDICTIONS))
     p.add_argument("--results", default=None, help="output folder (default: beside the file)")
+    p.add_argument(
+        "--sentences",
+        action="store_true",
+        help="also print each documented claim as a sentence (what docs/toylab.md quotes)",
+    )
+    p.add_argument(
+        "--docs",
+        nargs="*",
+        default=None,
+        metavar="FILE",
+        help="rewrite the generated claims blocks (<!-- claims NAME VIEW -->) in these files "
+        "(none given: README.md, docs/toylab.md, docs/positions.md) from the tables written",
+    )
     args = p.parse_args(argv)
     path = Path(args.predictions)
     try:
@@ -328,10 +465,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {path} holds no toylab prediction rows", file=sys.stderr)
         return 2
     results = Path(args.results) if args.results else path.parent
-    old = results / "toylab.json"
+    name = name_of(path)
+    old = results / f"{name}.json"
     run = json.loads(old.read_text()).get("run", {}) if old.exists() else {}
-    write_results(rows, results, run)
-    print(f"wrote {results / 'toylab.md'}")
+    doc = write_results(rows, results, run, name)
+    print(f"wrote {results / f'{name}.md'}")
+    if args.sentences:
+        for t in doc["claims"]:
+            print(f"- `{t['id']}`: {sentence(t)}")
+    if args.docs is not None:
+        root = Path(__file__).resolve().parent.parent
+        files = [Path(f) for f in args.docs] or [root / "README.md", root / "docs" / "toylab.md",
+                                                  root / "docs" / "positions.md"]  # fmt: skip
+        for line in update_docs([f for f in files if f.exists()], results):
+            print(f"updated {line}")
     return 0
 
 

@@ -365,6 +365,8 @@ ROWS: list[tuple[str, list[str], str | None]] = [
     ("toylab train warmup negative", _toytrain("--warmup", "-1"), "--warmup"),
     ("toylab train threads 0", _toytrain("--threads", "0"), "--threads"),
     ("toylab train eval-items negative", _toytrain("--eval-items", "-1"), "--eval-items"),
+    ("toylab train frame-pixels 255", _toytrain("--frame-pixels", "255"), "--frame-pixels"),
+    ("toylab train rope-theta 0", _toytrain("--rope-theta", "0"), "--rope-theta"),
     ("toylab train out a file", ["toylab", "train", "--out", "{a_file}"], "--out"),
     ("toylab train out uncreatable", ["toylab", "train", "--out", "{uncreatable_dir}"], "--out"),
     # live (streaming)
@@ -379,6 +381,7 @@ ROWS: list[tuple[str, list[str], str | None]] = [
     ("toylab run unknown flag", _toyrun("--bogus"), "unrecognized"),
     ("toylab run missing value", _toyrun("--per-cell"), "expected one argument"),
     ("toylab run per-cell word", _toyrun("--per-cell", "many"), "--per-cell"),
+    ("toylab run name a path", _toyrun("--name", "../toylab"), "--name"),
     ("toylab run seed word", _toyrun("--seed", "abc"), "--seed"),
 ]
 # fmt: on

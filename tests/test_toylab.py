@@ -3,6 +3,7 @@ shipped model answering the bundled sample video."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -141,6 +142,49 @@ def test_train_script_writes_a_checkpoint_vlmctx_loads(tmp_path) -> None:
     )  # 2 tokens per frame pair (16x32 px)
 
 
+def test_window_variant_trains_with_more_tokens_per_frame_and_another_theta(tmp_path) -> None:
+    """``--frame-pixels 2048 --rope-theta 100`` (docs/toylab.md, the realistic-window variant):
+    3 tokens per frame, the window and theta land in the checkpoint, and it loads and answers."""
+    from vlmctx.assets import sample_video
+    from vlmctx.engine import VideoLM
+    from vlmctx_pipelines.toylab.cli import add_args
+    from vlmctx_pipelines.toylab.train import train
+
+    p = argparse.ArgumentParser()
+    add_args(p)
+    args = p.parse_args(["-o", str(tmp_path / "ck"), "--steps", "1", "--batch", "2",
+                         "--max-frames", "4", "--eval-items", "1", "--no-progress",
+                         "--frame-pixels", "2048", "--rope-theta", "100"])  # fmt: skip
+    summary = train(args)
+    meta = json.loads((tmp_path / "ck" / "vlmctx.json").read_text())
+    assert meta["visual_window"] == summary["visual_window"] == 12  # 2 frame pairs x (2 x 3)
+    assert "--frame-pixels 2048 --rope-theta 100 " in meta["command"]
+    config = json.loads((tmp_path / "ck" / "config.json").read_text())
+    assert config["text_config"]["rope_parameters"]["rope_theta"] == 100.0
+    lm = VideoLM.load(str(tmp_path / "ck"))
+    assert lm.adapter.visual_window == 12
+    ans = lm.ask(sample_video(), "What colour is the ball?", max_new_tokens=2)
+    assert ans.visual_tokens > 0 and ans.visual_tokens % 6 == 0  # 32x48 px: 6 per frame pair
+    with pytest.raises(SystemExit):  # below the processors' 256-pixel minimum
+        p.parse_args(["--frame-pixels", "255"])
+
+
+def test_window_split_is_the_schemes_own_report() -> None:
+    """The frequency split docs/toylab.md quotes: toy 1/1/14 of 16, variant 1/7/8, and
+    Qwen2-VL-7B 21/16/27 of 64 (VCWE's report for twice the visual window)."""
+    from vlmctx_eval.toylab_window import TOYS, rows, split
+
+    table = rows()
+    got = {name: (r["kept"], r["ramped"], r["interpolated"]) for name, r in table}
+    toy, variant = (name for name, *_ in TOYS)
+    assert got[toy] == (1, 1, 14) and got[variant] == (1, 7, 8)
+    (qwen2,) = [r for name, r in table if "Qwen2-VL-7B-Instruct" in name]
+    assert (qwen2["kept"], qwen2["ramped"], qwen2["interpolated"]) == (21, 16, 27)
+    assert qwen2["temporal"] == [16, 0, 0, 16]  # every temporal frequency kept on the real card
+    assert dict(table)[toy]["temporal"] == [1, 1, 2, 4]
+    assert (split(128, 1e6, 6272)["kept"], split(128, 1e6, 6272)["interpolated"]) == (16, 32)
+
+
 def test_experiment_runs_the_grid_and_writes_predictions_and_paired_tables(tmp_path) -> None:
     import argparse
 
@@ -248,6 +292,70 @@ def test_stats_cells_and_paired_tests_are_the_hand_computed_ones() -> None:
     ball_only = analyse(_rows([(1, 0)]))
     assert ball_only["cells"]["unlearned"]["pi + none"]["32"]["n"] == 0
     assert "| pi + none | – |" in markdown(ball_only)  # an empty cell, not a crash
+
+
+def test_window_result_set_has_its_own_files_title_and_claims(tmp_path) -> None:
+    """``vlmctx toylab run --name toylab_window`` results: rebuilt under their own name, with the
+    realistic-window claims (each VCWE reading vs stock, and visual vs all)."""
+    from vlmctx_eval.toylab_experiment import add_args
+    from vlmctx_eval.toylab_stats import main, name_of, sentence, write_rows
+
+    labels = ("default + none", "vcwe(apply_to=all) + none", "vcwe(apply_to=visual) + none")
+    rows = [{"seed": 0, "checkpoint": "c", "id": f"ball-{i}", "kind": "ball", "frames": 32,
+             "answer": "red", "predictions": {lb: "red" for lb in labels},
+             "correct": {lb: int(i % (j + 2) == 0) for j, lb in enumerate(labels)}}
+            for i in range(12)]  # fmt: skip
+    path = tmp_path / "toylab_window_predictions.jsonl.gz"
+    write_rows(path, rows)
+    assert name_of(path) == "toylab_window" and name_of(tmp_path / "x.jsonl") == "toylab"
+    assert main([str(path)]) == 0
+    doc = json.loads((tmp_path / "toylab_window.json").read_text())
+    assert [c["id"] for c in doc["claims"]] == ["vcwe-all-32", "vcwe-visual-32", "all-vs-visual-32"]
+    vis_vs_all = doc["claims"][2]
+    assert (vis_vs_all["a"], vis_vs_all["b"]) == (labels[2], labels[1])
+    assert (vis_vs_all["acc_a"], vis_vs_all["acc_b"]) == (25.0, 33.3)  # i % 4, i % 3 == 0
+    assert vis_vs_all["verdict"] == "not shown"  # 3 vs 2 discordant questions
+    assert sentence(vis_vs_all) == (
+        "vcwe(apply_to=all) + none vs vcwe(apply_to=visual) + none at 32 frames: 33.3% [14, 61] "
+        "vs 25.0% [9, 53], +8.3 points (n = 12 paired questions; 3 right only under the first, 2 "
+        "only under the second), McNemar (exact) p = 1, Holm p = 1: no difference shown"
+    )
+    md = (tmp_path / "toylab_window.md").read_text()
+    assert md.startswith("# Toy lab, realistic-window variant")
+    assert "toylab_stats eval/bench/results/toylab_window_predictions.jsonl.gz" in md
+    assert not (tmp_path / "toylab.md").exists()
+    p = argparse.ArgumentParser()
+    add_args(p)
+    assert p.parse_args(["--name", "toylab_window"]).name == "toylab_window"
+    with pytest.raises(SystemExit):
+        p.parse_args(["--name", "../toylab"])
+
+
+def test_docs_claims_blocks_are_rewritten_from_the_table(tmp_path) -> None:
+    """``toylab_stats --docs``: each ``<!-- claims NAME VIEW -->`` block gets the table's claims
+    in words; the text around it and blocks of tables without claims stay as they are."""
+    from vlmctx_eval.toylab_stats import main, write_rows
+
+    labels = ("default + none", "vcwe(apply_to=all) + none", "vcwe(apply_to=visual) + none")
+    rows = [{"seed": 0, "checkpoint": "c", "id": f"ball-{i}", "kind": "ball", "frames": 32,
+             "answer": "red", "predictions": {},
+             "correct": {labels[0]: 1, labels[1]: 0, labels[2]: int(i < 20)}}
+            for i in range(30)]  # fmt: skip
+    write_rows(tmp_path / "toylab_window_predictions.jsonl.gz", rows)
+    doc_md = tmp_path / "page.md"
+    old = "before\n<!-- claims toylab_window vcwe-all -->\nstale\n<!-- /claims -->\nafter\n"
+    keep = "<!-- claims toylab all -->\nuntouched\n<!-- /claims -->\n"
+    doc_md.write_text(old + keep)
+    pred = str(tmp_path / "toylab_window_predictions.jsonl.gz")
+    assert main([pred, "--docs", str(doc_md)]) == 0
+    text = doc_md.read_text()
+    assert text.startswith("before\n<!-- claims toylab_window vcwe-all -->\n\n*Generated by")
+    assert "stale" not in text and text.endswith("<!-- /claims -->\nafter\n" + keep)
+    (line,) = [x for x in text.splitlines() if x.startswith("- `")]
+    assert line.startswith("- `vcwe-all-32`: vcwe(apply_to=all) + none vs default + none at 32 "
+                           "frames: 0.0% [0, 11] vs 100.0% [89, 100], -100.0 points")  # fmt: skip
+    assert "McNemar (χ²) p < 1e-4" in line and line.endswith(": lower.")
+    assert main([pred, "--docs", str(doc_md)]) == 0 and doc_md.read_text() == text  # idempotent
 
 
 def test_stats_cli_refuses_what_is_not_a_predictions_file(tmp_path, capsys) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from vlmctx.argtypes import nonneg_int, output_dir, positive_float, positive_int
+from vlmctx.argtypes import int_at_least, nonneg_int, output_dir, positive_float, positive_int
 
 # A user folder (the current directory), not the installed package: the shipped checkpoint is what
 # the Quickstart's `--model toylab` loads, and a training run must not overwrite it by default.
@@ -43,6 +43,17 @@ def add_args(p: argparse.ArgumentParser) -> None:
         "--max-frames", type=positive_int, default=16, help="longest training video (16)"
     )
     p.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    p.add_argument(
+        "--frame-pixels",
+        type=int_at_least(256),  # the processors' minimum: one 16x16 token
+        default=1024,
+        help="pixel budget per frame (default 1024: a 4:3 frame becomes 16x32, 1 visual token per "
+        "frame, a 16-token visual window; 2048: 32x48, 3 tokens per frame, a 48-token window: "
+        "with --rope-theta 100 the realistic-window variant of docs/toylab.md)",
+    )
+    p.add_argument(
+        "--rope-theta", type=positive_float, default=10_000.0, help="RoPE base theta (10000)"
+    )
     p.add_argument(
         "--threads",
         type=positive_int,

@@ -19,6 +19,7 @@ from vlmctx.models.tiny import QWEN_SPECIALS, build_tokenizer
 PATCH, MERGE, TEMPORAL = 8, 2, 2
 WIDTH, HEIGHT = 32, 32  # the pixel budget per frame (smart_resize keeps the aspect ratio)
 MAX_PIXELS = WIDTH * HEIGHT
+ROPE_THETA = 10_000.0
 
 TEXT = dict(
     hidden_size=128,
@@ -41,8 +42,9 @@ VISION = dict(
 )
 
 
-def build_processor() -> Any:
-    """Byte-level tokenizer + the real Qwen2-VL image/video processors at 8x8 patches."""
+def build_processor(frame_pixels: int = MAX_PIXELS) -> Any:
+    """Byte-level tokenizer + the real Qwen2-VL image/video processors at 8x8 patches; frames are
+    resized to at most ``frame_pixels`` pixels (the default: 1 visual token per frame)."""
     from transformers import Qwen2VLImageProcessor, Qwen2VLProcessor, Qwen2VLVideoProcessor
 
     tok = build_tokenizer(
@@ -51,7 +53,7 @@ def build_processor() -> Any:
         eos="<|im_end|>",
         pad="<|endoftext|>",
     )
-    size = {"shortest_edge": 16 * 16, "longest_edge": MAX_PIXELS}
+    size = {"shortest_edge": 16 * 16, "longest_edge": frame_pixels}
     common = dict(size=size, patch_size=PATCH, merge_size=MERGE, temporal_patch_size=TEMPORAL)
     return Qwen2VLProcessor(
         image_processor=Qwen2VLImageProcessor(**common),
@@ -61,7 +63,7 @@ def build_processor() -> Any:
     )
 
 
-def build_model(processor: Any, window: int, rope_theta: float = 10_000.0) -> Any:
+def build_model(processor: Any, window: int, rope_theta: float = ROPE_THETA) -> Any:
     """A randomly initialised Qwen2VLForConditionalGeneration; ``window`` becomes
     ``max_position_embeddings`` (the position range seen in training)."""
     from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration

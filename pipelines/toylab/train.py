@@ -11,6 +11,9 @@ experiment (``vlmctx toylab run --seeds 0,1,2``) evaluates each and reports thei
 
 ``vlmctx toylab train -o DIR`` (or ``python -m vlmctx_pipelines.toylab.train``); the shipped
 checkpoint in ``vlmctx/models/checkpoints/toylab`` was made with the defaults (see its ``vlmctx.json``).
+``--frame-pixels`` (visual tokens per frame, hence the visual window the checkpoint declares) and
+``--rope-theta`` make variants of the model; docs/toylab.md's realistic-window variant is
+``--frame-pixels 2048 --rope-theta 100`` (VCWE's frequency split closer to real models').
 """
 
 from __future__ import annotations
@@ -133,16 +136,19 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     import torch
     from tqdm import tqdm
 
-    from vlmctx_pipelines.toylab.model import build_model, build_processor
+    from vlmctx_pipelines.toylab.model import MAX_PIXELS, ROPE_THETA, build_model, build_processor
 
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
-    processor = build_processor()
+    frame_pixels = getattr(args, "frame_pixels", MAX_PIXELS)
+    rope_theta = getattr(args, "rope_theta", ROPE_THETA)
+    processor = build_processor(frame_pixels)
     processor.tokenizer.padding_side = "right"
     window, visual = training_window(processor, args.max_frames)
-    model = build_model(processor, window)
+    model = build_model(processor, window, rope_theta)
     n_params = sum(p.numel() for p in model.parameters())
-    log.info("toylab: %.2fM parameters, window %d positions", n_params / 1e6, window)
+    log.info("toylab: %.2fM parameters, window %d positions, visual window %d tokens",
+             n_params / 1e6, window, visual)  # fmt: skip
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     rng = np.random.default_rng(args.seed)  # batches built in this process: ~0.15 s each
     t0, losses = time.perf_counter(), []
@@ -165,6 +171,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     summary = {
         "steps": args.steps, "batch": args.batch, "lr": args.lr, "warmup": args.warmup,
         "seed": args.seed, "max_frames": args.max_frames, "threads": args.threads,
+        "frame_pixels": frame_pixels, "rope_theta": rope_theta, "visual_window": visual,
         "parameters": n_params, "train_seconds": round(train_s, 1),
         "final_loss": round(float(np.mean(losses[-50:])), 4),
         "loss_every_100": [round(float(np.mean(losses[i : i + 100])), 4)
@@ -173,6 +180,19 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     }  # fmt: skip
     save(model, processor, Path(args.out or SHIPPED), window, visual, args.max_frames, summary)
     return summary
+
+
+def _variant_flags(summary: dict) -> str:
+    """The ``--frame-pixels`` / ``--rope-theta`` flags of a non-default model (empty for the
+    shipped recipe), so the recorded command retrains the same variant."""
+    from vlmctx_pipelines.toylab.model import MAX_PIXELS, ROPE_THETA
+
+    flags = ""
+    if summary.get("frame_pixels", MAX_PIXELS) != MAX_PIXELS:
+        flags += f" --frame-pixels {summary['frame_pixels']}"
+    if summary.get("rope_theta", ROPE_THETA) != ROPE_THETA:
+        flags += f" --rope-theta {summary['rope_theta']:g}"
+    return flags
 
 
 def save(
@@ -191,8 +211,8 @@ def save(
         "position_window": window,
         "training": summary,
         # the seed picks the initial weights and every training question (a fresh clip set)
-        "command": f"vlmctx toylab train --seed {summary['seed']} (pipelines/toylab/train.py; "
-        "the other settings under 'training')",
+        "command": f"vlmctx toylab train --seed {summary['seed']}{_variant_flags(summary)} "
+        "(pipelines/toylab/train.py; the other settings under 'training')",
     }
     (out / "vlmctx.json").write_text(json.dumps(meta, indent=2) + "\n")
 
