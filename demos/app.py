@@ -7,7 +7,8 @@ about one video never decodes it again. Each pooler's and position scheme's para
 fields generated from the registries (``demos/controls.py``), shown for the one selected; a
 timeline under the video marks the sampled frames (a click seeks the player there); and a plot
 shows visual tokens and planned memory against the frame count for the current video and pooler
-before anything is asked.
+before anything is asked. A second tab, *Live* (``demos/live.py``), plays a video at its own rate
+into a streaming session and answers at any moment, showing which past frames it retrieved.
 
 Serving rules: a queue with a concurrency limit (one generation at a time by default, so one GPU
 is never oversubscribed); an upload size limit with a message that says what to do; Gradio's own
@@ -29,6 +30,7 @@ import gradio as gr
 from vlmctx.config import ContextConfig
 from vlmctx.errors import ConfigError, VlmctxError
 from vlmctx_demos.controls import ParamSpec, all_specs, build_fields, chosen_params, defaults
+from vlmctx_demos.live import build_live_tab
 from vlmctx_demos.readout import (
     frame_captions,
     memory_plan_for,
@@ -46,6 +48,7 @@ CSS = """
 .vt-tick {position: absolute; top: 2px; width: 4px; height: 18px; margin-left: -2px; padding: 0;
   border: 0; border-radius: 2px; background: #f97316; cursor: pointer}
 .vt-tick:hover, .vt-tick:focus {background: #c2410c; width: 6px; margin-left: -3px}
+.vt-tick.live-recent {background: #3b82f6}
 .vt-axis {display: flex; justify-content: space-between; font-size: 0.75em; opacity: 0.8}
 """
 # Seek the player to a timeline tick (gr.HTML runs this once; the listener outlives updates).
@@ -322,10 +325,14 @@ def build_app(
         gr.Markdown(
             f"## vlmctx video QA\nModel `{lm.model_id}` on `{lm.device}`. Upload a video (up to "
             f"{max_upload_mb:g} MB) or use the sample, then ask. Follow-up questions reuse the "
-            "decoded frames."
+            "decoded frames. The *Live* tab plays a video at its own rate and answers at any "
+            "moment from what it has seen. A larger video: trim or downscale it (e.g. `ffmpeg -i "
+            "in.mp4 -t 600 -vf scale=-2:480 out.mp4`), or ask on your machine with "
+            "`vlmctx ask VIDEO 'question'` (no size limit).",
+            elem_id="intro",
         )
         session = gr.State(None)
-        with gr.Row():
+        with gr.Tab("Ask about a video", elem_id="tab-ask"), gr.Row():
             with gr.Column(scale=2):
                 video = gr.Video(label="Video", sources=["upload"], elem_id="video")
                 timeline = gr.HTML("", js_on_load=SEEK_JS, elem_id="timeline")
@@ -382,6 +389,10 @@ def build_app(
             sample_btn.click(lambda: sample, None, video)
         else:
             sample_btn.visible = False
+        with gr.Tab("Live", elem_id="tab-live"):
+            build_live_tab(lm, sample=sample, max_upload_mb=max_upload_mb, demo=demo,
+                           max_question_chars=max_question_chars,
+                           max_new_tokens=max_new_tokens)  # fmt: skip
     return demo
 
 

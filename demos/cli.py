@@ -105,7 +105,10 @@ def launch(args: argparse.Namespace, *, block: bool = True):  # -> (Blocks, url)
     cache = args.cache_dir
     os.environ["GRADIO_TEMP_DIR"] = cache
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    from starlette.middleware import Middleware
+
     from vlmctx_demos.app import CSS, build_app
+    from vlmctx_demos.upload_limit import UploadLimitMessage, upload_limit_message
 
     sample = str(sample_video())
     caps = {
@@ -123,7 +126,10 @@ def launch(args: argparse.Namespace, *, block: bool = True):  # -> (Blocks, url)
         share=bool(getattr(args, "share", False)),  # explicit, or Gradio reads GRADIO_SHARE
         quiet=True,
         prevent_thread_lock=not block,
-    )
+        # Gradio's 413 text says only "maximum allowed size": say what to do instead
+        app_kwargs={"middleware": [Middleware(UploadLimitMessage,
+                                              message=upload_limit_message(args.max_upload_mb))]},
+    )  # fmt: skip
     return demo, url
 
 

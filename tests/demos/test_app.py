@@ -131,11 +131,32 @@ def test_server_serves_only_its_own_files(demo_server) -> None:
         stored = up.json()[0]
         assert str(cache) in stored
         assert client.get(f"{url}/gradio_api/file={stored}").content == b"hello"
-        # the upload limit (5 MB in the fixture) is enforced by the server too
+
+
+def test_upload_over_the_limit_says_what_to_do(demo_server) -> None:
+    """The upload limit (5 MB in the fixture) is enforced by the server; Gradio's upload route
+    answers 413 with its own text ("File size exceeded maximum allowed size of N bytes."), which
+    the demo's middleware replaces with the limit and what to do."""
+    import httpx
+
+    from vlmctx_demos.upload_limit import upload_limit_message
+
+    _, url, _ = demo_server
+    with httpx.Client(timeout=60) as client:
         big = client.post(
             f"{url}/gradio_api/upload", files={"files": ("big.mp4", b"\0" * (6 * 2**20))}
         )
-        assert big.status_code == 413 and "maximum allowed size" in big.text
+        assert big.status_code == 413
+        assert big.text == upload_limit_message(5.0)
+        assert big.headers["content-type"].startswith("text/plain")
+        assert int(big.headers["content-length"]) == len(big.content)
+        for words in ("5 MB", "Trim or downscale", "vlmctx ask", "--max-upload-mb"):
+            assert words in big.text
+        assert "maximum allowed size" not in big.text
+        # other responses are untouched: a small upload and the page itself
+        small = client.post(f"{url}/gradio_api/upload", files={"files": ("s.txt", b"hi")})
+        assert small.status_code == 200 and small.json()[0].endswith("s.txt")
+        assert client.get(f"{url}/").status_code == 200
 
 
 def test_demo_subcommand_registers() -> None:

@@ -4,7 +4,8 @@ Loads the page, uploads the sample video, picks a pooler and a position scheme (
 appear, the other schemes' stay hidden), sets a field, sees the tokens/memory trade-off plot,
 asks, waits for the streamed answer, the frame gallery, the readout and the timeline, clicks a
 timeline tick (the player seeks there), and saves a screenshot in the test's tmp dir (and to ``docs/img/demo.png`` when
-VLMCTX_UPDATE_SCREENSHOT=1).
+VLMCTX_UPDATE_SCREENSHOT=1). A second test drives the Live tab: the sample plays, a question asked
+while it plays shows the past frames it retrieved, with their times.
 Skipped, with the reason, only when Chromium or Playwright is not installed.
 """
 
@@ -95,3 +96,61 @@ def test_upload_ask_stream_gallery_screenshot(demo_server, tmp_path: Path) -> No
         SHOT.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(tmp_path / "demo.png", SHOT)
     assert (tmp_path / "demo.png").stat().st_size > 10_000
+
+
+def test_live_tab_plays_asks_any_time_and_shows_retrieved_frames(
+    demo_server, tmp_path: Path
+) -> None:
+    """The live tab: the sample plays in the page and into a streaming session at its own rate;
+    a question asked while it plays is answered from what was seen, with the retrieved past
+    frames shown with their times (gallery captions and ticks; a tick seeks the player)."""
+    import re
+
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="no Playwright: pip install playwright (no browser download)"
+    )
+    _, url, _ = demo_server
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(url, wait_until="domcontentloaded", timeout=60_000)
+            expect = sync_api.expect
+            page.locator("#ask").wait_for(timeout=180_000)  # the page is up (slow on a busy CPU)
+            page.get_by_role("tab", name="Live").click(timeout=60_000)
+            page.locator("#live-use-sample").click()
+            page.locator("#live-video video").wait_for(timeout=60_000)
+            page.locator("#live-budget input").fill("200")  # small: older blocks are offloaded
+            page.locator("#live-start").click()
+            status = page.locator("#live-status")
+            expect(status).to_contain_text("playing", timeout=60_000)
+            player = "document.querySelector('#live-video video')"
+            page.wait_for_function(
+                f"{player}.currentTime > 0.5 && !{player}.paused", timeout=30_000
+            )
+            # ask while it plays, once some blocks have been offloaded
+            expect(status).to_contain_text(re.compile(r"[1-9]\d* offloaded"), timeout=90_000)
+            assert "playing" in status.inner_text()
+            page.locator("#live-q textarea").fill("What colour is the ball?")
+            page.locator("#live-ask").click()
+            answer = page.locator("#live-answer")
+            expect(answer).to_contain_text("Retrieved from the past", timeout=90_000)
+            text = answer.inner_text()
+            asked = float(re.search(r"At ([\d.]+) s", text).group(1))
+            blocks = [line for line in text.splitlines() if line.lstrip("- ").startswith("block")]
+            times = [float(t) for line in blocks for t in re.findall(r"(\d+\.\d\d) s", line)]
+            assert blocks and times and max(times) < asked
+            captions = page.locator("#live-frames").inner_text()
+            assert re.search(r"retrieved #\d+ @ \d+\.\d\d s", captions), captions
+            ticks = page.locator("#live-timeline .live-retrieved")
+            assert ticks.count() >= 1
+            t = float(ticks.first.get_attribute("data-t") or "nan")
+            page.locator("#live-stop").click()
+            # stopped (or, on a slow machine, already at the end of the 12 s sample)
+            expect(status).to_contain_text(re.compile("stopped|ended"), timeout=30_000)
+            ticks.first.click()
+            page.wait_for_function(f"Math.abs({player}.currentTime - {t}) < 0.3", timeout=10_000)
+            page.screenshot(path=str(tmp_path / "live.png"), full_page=True)
+        finally:
+            browser.close()
+    assert (tmp_path / "live.png").stat().st_size > 10_000
