@@ -22,13 +22,20 @@ try:
     code = main(sys.argv[1:])
 except SystemExit as exc:  # --help exits through argparse
     code = exc.code
-print(json.dumps({"code": code, "modules": sorted(m for m in sys.modules if "." not in m)}))
+print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
 """
 
 
 def _imports(*argv: str) -> tuple[int, set[str]]:
+    """Exit code and top-level modules imported by ``vlmctx *argv``."""
+    code, modules = _imports_all(*argv)
+    return code, {m for m in modules if "." not in m}
+
+
+def _imports_all(*argv: str) -> tuple[int, set[str]]:
+    """Exit code and every module (submodules included) imported by ``vlmctx *argv``."""
     out = subprocess.run(
-        [sys.executable, "-c", PROBE, *argv], capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", PROBE, *argv], capture_output=True, text=True, timeout=600
     )
     last = out.stdout.strip().splitlines()[-1]
     data = json.loads(last)
@@ -96,3 +103,21 @@ def test_verbose_and_quiet_work_on_every_command() -> None:
     assert args.quiet and args.verbose == 0
     args = parser.parse_args(["batch", "in", "-o", "o.jsonl", "--quiet", "-q", "Q?"])
     assert args.quiet and args.question == ["Q?"]  # batch keeps -q for --question
+
+
+def test_ask_with_toylab_imports_only_its_own_path() -> None:
+    """`ask --model toylab` pays for torch, torchvision (transformers' processors import it) and
+    the Qwen2-VL classes, and for nothing vlmctx could leave out: no other room, no front-end
+    library, no other family's transformers code (eval/bench/results/startup.md has the times)."""
+    code, modules = _imports_all("ask", "sample", "What colour is the ball?", "--model", "toylab",
+                                 "--fps", "1", "--max-new-tokens", "2")  # fmt: skip
+    assert code == 0
+    top = {m.split(".")[0] for m in modules}
+    assert not top.intersection({"vlmctx_eval", "vlmctx_pipelines", "vlmctx_demos", "gradio",
+                                 "pandas", "matplotlib", "cv2", "decord", "ray"})  # fmt: skip
+    assert "transformers.models.qwen2_vl" in modules
+    others = {f"transformers.models.{f}" for f in
+              ("qwen2_5_vl", "qwen3_vl", "qwen3_5", "llava_onevision", "internvl")}  # fmt: skip
+    assert not modules.intersection(others)
+    assert not {m for m in modules if m.startswith(("vlmctx.far", "vlmctx.streaming"))}
+    assert not {m for m in modules if m.startswith("PIL.") and m.endswith("ImagePlugin")}

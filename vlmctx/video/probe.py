@@ -356,6 +356,15 @@ def _first_frame(container, stream, path: str, mode: str) -> tuple[int, int, int
     )
 
 
+def _median(x: np.ndarray) -> float:
+    """``np.median`` of a non-empty float array without importing ``numpy.ma``, which
+    ``np.median`` pulls in to check for NaNs (tens of ms of ``vlmctx info``'s start-up; the frame
+    durations here come from integer timestamps and are never NaN)."""
+    s = np.sort(x)
+    mid = len(s) // 2
+    return float(s[mid]) if len(s) % 2 else float((s[mid - 1] + s[mid]) / 2)
+
+
 def _build_info(path, size, stream, raw, keys, rotation, width, height, mode) -> VideoInfo:  # noqa: ANN001
     tb = Fraction(stream.time_base) if stream.time_base else Fraction(1, 90000)
     if mode == "none":  # raw stream: `raw` counts frames, one tick per frame at the stream's rate
@@ -364,7 +373,7 @@ def _build_info(path, size, stream, raw, keys, rotation, width, height, mode) ->
     pts_s = raw.astype(np.float64) * float(tb)
     deltas = np.diff(pts_s)
     if len(deltas):
-        step = float(np.median(deltas))
+        step = _median(deltas)
         duration = float(pts_s[-1] - pts_s[0] + step)
         # VFR: frame durations differ by more than time-base rounding (+1% slack).
         tol = max(float(tb) * 2, step * 0.01)
