@@ -171,13 +171,25 @@ COMMANDS: dict[str, Run | Skip] = {
         "the full toy-lab experiment, about 60 min (docs/toylab.md)"
     ),
     "vlmctx toylab run --seeds 0": Skip("evaluates one seed over the whole grid: 14.6 min"),
-    "python -m vlmctx_eval.toylab_stats": Skip(
-        "rewrites the committed tables in eval/bench/results (a test must not write into the "
-        "checkout); reads eval/bench/results/toylab_predictions.jsonl.gz, which the experiment "
-        "writes and which is not committed yet (without it: exit 2, 'cannot read predictions')"
+    "python -m vlmctx_eval.toylab_stats --docs": Skip(
+        "rewrites the tables in eval/bench/results and the claims blocks of README/docs in the "
+        "checkout (a test must not write into the checkout)"
     ),
-    "vlmctx toylab run --seeds 0,1,2 --train-missing --results eval/bench/results": Skip(
-        "the full toy-lab experiment (about 60 min), writing into the checkout"
+    "vlmctx toylab train --seed 0 --frame-pixels 2048 --rope-theta 100 --steps 300 --warmup 10 -o toylab_results/checkpoints/window_seed0": Skip(  # noqa: E501
+        "trains the realistic-window variant: 2,158 s on the shared machine (docs/toylab.md)"
+    ),
+    "vlmctx toylab run --seeds 0 --checkpoints toylab_results/checkpoints/window_seed0 --schemes default,vcwe:apply_to=all,vcwe:apply_to=visual --pooling none --per-cell 20 --name toylab_window --results eval/bench/results": Skip(  # noqa: E501
+        "needs the variant checkpoint the command above trains; writes into the checkout"
+    ),
+    # docs/eval.md: MLVU generation and subtitle placement
+    "vlmctx eval --model M --tasks mlvu_gen --task-arg mlvu_gen:root=/data/MLVU --frames 32 --judge-url https://api.openai.com/v1 [--judge-model gpt-4-turbo]": Skip(  # noqa: E501
+        "needs the MLVU release (/data/MLVU) and an OpenAI judge (network, API key)"
+    ),
+    "vlmctx eval --tasks mlvu_gen --task-arg mlvu_gen:root=/data/MLVU --predictions preds.jsonl --judge-url http://127.0.0.1:8000/v1 --judge-model Qwen/Qwen2.5-72B-Instruct": Skip(  # noqa: E501
+        "needs the MLVU release (/data/MLVU) and a judge server at 127.0.0.1:8000"
+    ),
+    'vlmctx ask talk.mp4 "What does the speaker promise?" --subtitles talk.srt --subtitles-placement before': Skip(  # noqa: E501
+        DEFAULT_HUB + "; a real talk with subtitles to be meaningful"
     ),
 }
 
