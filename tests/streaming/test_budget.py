@@ -67,3 +67,22 @@ def test_budget_in_bytes_and_too_small(toylab) -> None:
     small = toylab.session(budget=12, retrieve_tokens=4)  # window of 2 < a 4-token chunk
     with small, pytest.raises(BudgetExceededError, match="fewer frames"):
         small.push(chunks(sample_frames(2), 2)[0])
+
+
+def test_key_summaries_stay_the_offloaded_blocks_in_order(toylab) -> None:
+    """The stacked key summaries a question scores are kept up to date as blocks are offloaded
+    (capacity grows by doubling), equal to re-stacking every offloaded block, and reset on close."""
+    import torch
+
+    with toylab.session(budget=14, retrieve_tokens=4) as s:  # 6 sink tokens, window of 4
+        seen = []
+        for chunk in chunks(sample_frames(16), 1):  # 16 one-frame chunks
+            s.push(chunk)
+            blocks = s.store.offloaded_blocks
+            if blocks:
+                stacked = torch.stack([b.key_summary for b in blocks])
+                assert torch.equal(s.store.key_summaries(), stacked)
+                seen.append(len(blocks))
+        assert seen[-1] > seen[0] >= 1  # offloading went on while the stack was read
+        s.close()
+        assert s.store._keys is None and s.store._keys_filled == 0

@@ -67,6 +67,10 @@ class KVStore:
         self.sinks = 0  # tokens at the start that are never evicted
         self.resident: list[Block] = []  # on the device, oldest first
         self.offloaded_blocks: list[Block] = []  # oldest first
+        # offloaded blocks' key summaries stacked, rows in offloaded_blocks order; capacity grows
+        # by doubling, so a question never re-stacks the whole history (see key_summaries)
+        self._keys: torch.Tensor | None = None
+        self._keys_filled = 0
 
     # ---- sizes ---------------------------------------------------------------------------------
     def length(self) -> int:
@@ -157,6 +161,29 @@ class KVStore:
             layer.keys = torch.cat([layer.keys, k.to(layer.keys.dtype)], dim=2)
             layer.values = torch.cat([layer.values, v.to(layer.values.dtype)], dim=2)
 
+    def key_summaries(self) -> torch.Tensor:
+        """(offloaded blocks, layers, kv_heads, d): every offloaded block's key summary, in
+        ``offloaded_blocks`` order. Kept stacked and extended as blocks are offloaded (amortised
+        O(1) per block), so scoring at a question costs one product, not a re-stack of the whole
+        stream's history (which grew the ask time with the stream's length)."""
+        n = len(self.offloaded_blocks)
+        if n == 0:
+            raise ValueError("no offloaded blocks")
+        first = self.offloaded_blocks[0].key_summary
+        if self._keys is None or self._keys.shape[0] < n or self._keys.shape[1:] != first.shape:
+            grown = torch.empty(
+                (max(n, 2 * self._keys_filled, 64), *first.shape), dtype=first.dtype
+            )
+            if self._keys is not None and self._keys.shape[1:] == first.shape:
+                grown[: self._keys_filled] = self._keys[: self._keys_filled]
+            else:
+                self._keys_filled = 0
+            self._keys = grown
+        for i in range(self._keys_filled, n):
+            self._keys[i] = self.offloaded_blocks[i].key_summary
+        self._keys_filled = n
+        return self._keys[:n]
+
     def clear(self) -> None:
         """Free everything (session closed); disk blocks are deleted."""
         for block in self.offloaded_blocks:
@@ -164,4 +191,5 @@ class KVStore:
             if block.path is not None:
                 block.path.unlink(missing_ok=True)
         self.resident, self.offloaded_blocks = [], []
+        self._keys, self._keys_filled = None, 0
         self.cache.layers.clear()

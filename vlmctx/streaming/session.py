@@ -328,7 +328,7 @@ class StreamingSession:
         with ProjectionTap(self._layers, "q_proj", self._heads, self._head_dim) as tap:
             self._forward(piece)
         self.store.truncate(base)
-        scores = block_scores(tap.summary(), torch.stack([b.key_summary for b in blocks]))
+        scores = block_scores(tap.summary(), self.store.key_summaries())
         chosen = select(scores, [b.n for b in blocks], self.top_k, allowance)
         for i in chosen:
             self.store.append(self.store.fetch(blocks[i], self.device))
