@@ -130,7 +130,7 @@ def _load_model(args: argparse.Namespace, config: Any, parallel: Any) -> Any:
 
 
 def _parallel(predictions: bool) -> Any:
-    from vlmctx_eval.runner import Parallel
+    from vlmctx_eval.harness.runner import Parallel
 
     if predictions:
         return Parallel()
@@ -174,7 +174,7 @@ def _add_engine_args(p: argparse.ArgumentParser) -> None:
 
 
 def _ray_predict(args: argparse.Namespace, config: Any) -> Any:
-    """The ``RunOptions.predict`` of ``--engine ray`` (eval/ray_runner.py)."""
+    """The ``RunOptions.predict`` of ``--engine ray`` (eval/harness/ray_runner.py)."""
     import os
 
     from vlmctx.ray_cluster import check_actors, require_ray
@@ -183,14 +183,14 @@ def _ray_predict(args: argparse.Namespace, config: Any) -> Any:
         raise ConfigError("--engine ray runs from one driver: do not start it with accelerate")
     require_ray()
     check_actors(args.ray_actors)
-    from vlmctx_eval.ray_runner import ray_predictor
+    from vlmctx_eval.harness.ray_runner import ray_predictor
 
     return ray_predictor(args.model, config, args.device, args.ray_address, args.ray_actors)
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from vlmctx_eval.presets import apply_preset, listing
-    from vlmctx_eval.runner import RunOptions, evaluate, run_dir_name
+    from vlmctx_eval.harness.presets import apply_preset, listing
+    from vlmctx_eval.harness.runner import RunOptions, evaluate, run_dir_name
 
     if args.tasks == "list":
         print(listing())
@@ -238,7 +238,7 @@ def run_eval(args: argparse.Namespace) -> int:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from vlmctx_eval.report import write_report
+    from vlmctx_eval.harness.report import write_report
 
     if args.compare:
         return _compare(args)
@@ -250,7 +250,7 @@ def run_report(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from vlmctx_eval.compare import compare, to_markdown
+    from vlmctx_eval.harness.compare import compare, to_markdown
 
     if len(args.dirs) != 2:
         raise ConfigError(f"--compare takes exactly two run directories, got {len(args.dirs)}")

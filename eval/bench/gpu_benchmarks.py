@@ -1,7 +1,7 @@
 """GPU: expected runtime of each official benchmark on one GPU, from a few timed samples.
 
 For each benchmark task (``videomme``, ``mlvu``, ``mlvu_gen``, ``longvideobench``, ``lvbench``,
-``charades_sta``) and each protocol (a ``--preset`` name from :mod:`vlmctx_eval.presets`, or
+``charades_sta``) and each protocol (a ``--preset`` name from :mod:`vlmctx_eval.harness.presets`, or
 ``uniform:N`` frames), a real checkpoint answers ``--samples`` questions of the benchmark's shape
 (its prompt style and its ``max_new_tokens``, greedy) about a clip of each of the benchmark's
 typical durations (:data:`BENCHMARKS`; bucket midpoints, see there), through ``VideoLM.ask`` (decode
@@ -89,7 +89,7 @@ def protocol_config(spec: str) -> Any:
     """``uniform:N`` or a preset name -> the ContextConfig it runs under."""
     from vlmctx.config import ContextConfig
     from vlmctx.errors import ConfigError
-    from vlmctx_eval.presets import get
+    from vlmctx_eval.harness.presets import get
 
     if spec.startswith("uniform:"):
         n = spec.split(":", 1)[1]

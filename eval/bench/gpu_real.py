@@ -257,7 +257,7 @@ def checkpoint_checks(folder: str, args: argparse.Namespace) -> dict:
     from vlmctx.engine import VideoLM
     from vlmctx.models.positioning import applied
     from vlmctx.position import POSITIONS, identity_params
-    from vlmctx_eval.runner import RunOptions, evaluate
+    from vlmctx_eval.harness.runner import RunOptions, evaluate
     from vlmctx_eval.tasks.vniah.task import VNIAH
 
     lm = VideoLM.load(folder, ContextConfig(), device=args.device, dtype=getattr(torch, args.dtype))

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vlmctx.registry import Registry
-from vlmctx_eval.records import Sample
+from vlmctx_eval.harness.records import Sample
 
 
 @dataclass

@@ -4,7 +4,7 @@ The twenty generated 640x480 H.264 clips of :mod:`vlmctx_pipelines.bench.batch` 
 at 2 fps) go through three engines in one process, in A B C C B A order so that a drift in the
 machine's load cancels:
 
-* ``local``: :func:`~vlmctx_pipelines.batch_qa.run_batch` with 2 decode worker processes and the
+* ``local``: :func:`~vlmctx_pipelines.batch.qa.run_batch` with 2 decode worker processes and the
   model loaded once in this process (the default ``vlmctx batch``);
 * ``ray-actor``: ``--engine ray`` with the decoding inside the model actor (2 decode threads);
 * ``ray-tasks``: ``--engine ray --ray-decode tasks``, decoding in Ray CPU tasks whose frames
@@ -32,8 +32,8 @@ from pathlib import Path
 
 from vlmctx.config import ContextConfig
 from vlmctx_pipelines.batch.items import Item, item_id
+from vlmctx_pipelines.batch.qa import BatchOptions, run_batch, run_batch_ray
 from vlmctx_pipelines.batch.ray_engine import RayOptions
-from vlmctx_pipelines.batch_qa import BatchOptions, run_batch, run_batch_ray
 from vlmctx_pipelines.bench.batch import add_common_args, make_videos, save
 
 RESULTS = Path(__file__).parent / "results"

@@ -2,7 +2,7 @@
 
 Registered as the entry point ``toylab.train`` (``pyproject.toml``), so ``vlmctx`` adds it under
 the ``toylab`` command group; its sibling ``vlmctx toylab run``, the experiment over position
-schemes x pooling x video length, comes from the eval room (``eval/toylab_experiment.py``). The
+schemes x pooling x video length, comes from the eval room (``eval/experiments/toylab/experiment.py``). The
 two rooms never import each other (docs/architecture-notes.md).
 """
 

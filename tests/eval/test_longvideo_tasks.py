@@ -10,8 +10,8 @@ import pytest
 
 from vlmctx.errors import DataFormatError
 from vlmctx.video.synthetic.writer import write_h264
+from vlmctx_eval.tasks.common.choices import answer_letter, normalize_options, parse_letter
 from vlmctx_eval.tasks.longvideo_mcq import LongVideoMCQ
-from vlmctx_eval.tasks.longvideo_mcq.parse import answer_letter, normalize_options, parse_letter
 from vlmctx_eval.tasks.vniah import VNIAH
 from vlmctx_eval.tasks.vniah.generate import haystack_frame
 

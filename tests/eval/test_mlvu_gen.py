@@ -12,7 +12,7 @@ import pytest
 from tests.eval.conftest import cli, write_preds
 from tests.eval.judge_server import JudgeServer
 from vlmctx.errors import ConfigError, DataFormatError
-from vlmctx_eval.tasks.benchmarks.mlvu_gen import (
+from vlmctx_eval.tasks.mlvu.generation import (
     SSC_RUBRIC,
     VS_RUBRIC,
     check_scores,

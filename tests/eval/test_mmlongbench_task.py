@@ -10,7 +10,7 @@ import pytest
 from tests.eval.conftest import cli, write_preds
 from tests.eval.mmlb_fixture import EXPECTED
 from vlmctx.errors import ConfigError
-from vlmctx_eval.records import ImageRef
+from vlmctx_eval.harness.records import ImageRef
 from vlmctx_eval.tasks.mmlongbench import MMLongBench
 from vlmctx_eval.tasks.mmlongbench.data import DATASETS, sample_by_id, sample_shuffle
 

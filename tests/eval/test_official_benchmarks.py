@@ -11,13 +11,13 @@ import pytest
 
 from tests.eval.conftest import cli, write_preds
 from vlmctx.errors import ConfigError
-from vlmctx_eval.tasks.benchmarks.common import stratified
-from vlmctx_eval.tasks.benchmarks.longvideobench import parse_multi_choice
-from vlmctx_eval.tasks.benchmarks.lvbench import split_question
-from vlmctx_eval.tasks.benchmarks.mlvu import check_ans
-from vlmctx_eval.tasks.benchmarks.videomme import extract_letter
 from vlmctx_eval.tasks.charades_sta.task import iou, parse_span
+from vlmctx_eval.tasks.common.release import stratified
+from vlmctx_eval.tasks.longvideobench.task import parse_multi_choice
+from vlmctx_eval.tasks.lvbench.task import split_question
+from vlmctx_eval.tasks.mlvu.task import check_ans
 from vlmctx_eval.tasks.registry import TASKS, load_builtin_tasks
+from vlmctx_eval.tasks.videomme.task import extract_letter
 
 
 def _touch(path: Path) -> None:
@@ -62,7 +62,7 @@ def test_lvbench_question_split_and_grounding_math():
 
 
 def test_stratified_limit_takes_buckets_in_turn():
-    from vlmctx_eval.records import Sample
+    from vlmctx_eval.harness.records import Sample
 
     s = [Sample(str(i), "A", meta={"bucket": b}) for i, b in enumerate("sssssmmlll")]
     assert [x.id for x in stratified(s, 5)] == ["0", "1", "5", "6", "7"]  # s,m,l,s,m (m: 2 only)

@@ -10,7 +10,7 @@ import pytest
 from tests.eval.conftest import cli, write_preds
 from tests.eval.test_official_benchmarks import _videomme
 from vlmctx.errors import ConfigError
-from vlmctx_eval.presets import PRESETS
+from vlmctx_eval.harness.presets import PRESETS
 
 
 def test_tasks_list_shows_tasks_parameters_and_presets(capsys):

@@ -14,8 +14,8 @@ pytest.importorskip("ray", reason="the `ray` extra is not installed: pip install
 
 from vlmctx.config import ContextConfig  # noqa: E402
 from vlmctx_eval.cli import build_tasks  # noqa: E402
-from vlmctx_eval.ray_runner import ray_predictor  # noqa: E402
-from vlmctx_eval.runner import RunOptions, evaluate  # noqa: E402
+from vlmctx_eval.harness.ray_runner import ray_predictor  # noqa: E402
+from vlmctx_eval.harness.runner import RunOptions, evaluate  # noqa: E402
 
 CFG = ContextConfig(sampler_params={"n": 8})
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from vlmctx.cli import main
-from vlmctx_eval.records import read_jsonl, remove_stale_parts
+from vlmctx_eval.harness.records import read_jsonl, remove_stale_parts
 from vlmctx_eval.tasks.toylab import task as toylab_task
 
 

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 
 from tests.eval.conftest import cli
-from vlmctx_eval.runner import Parallel, RunOptions, VisionLanguageModel, evaluate
+from vlmctx_eval.harness.runner import Parallel, RunOptions, VisionLanguageModel, evaluate
 from vlmctx_eval.tasks.mmlongbench import MMLongBench
 
 
@@ -89,7 +89,7 @@ def test_two_ranks_split_then_rank0_merges(mmlb, tmp_path):
     assert (m0.calls, m1.calls) == (2, 2)
     assert doc["results"]["mmlongbench"]["n_predicted"] == 4
     assert sorted(p.name for p in (tmp_path / "predictions" / "mmlongbench").iterdir()) == [
-        "identity.json",  # task arguments and data fingerprints (eval/run_identity.py)
+        "identity.json",  # task arguments and data fingerprints (eval/harness/run_identity.py)
         "rank0.jsonl",
         "rank1.jsonl",
     ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vlmctx_eval.stats import mcnemar, paired_compare, wilson_interval
+from vlmctx_eval.harness.stats import mcnemar, paired_compare, wilson_interval
 
 
 @pytest.mark.parametrize(

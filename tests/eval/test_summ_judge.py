@@ -12,7 +12,7 @@ import pytest
 from tests.eval.conftest import cli, write_preds
 from tests.eval.judge_server import JudgeServer, kind
 from vlmctx.errors import ConfigError, DataFormatError
-from vlmctx_eval.tasks.mmlongbench.judge import (
+from vlmctx_eval.tasks.common.judge import (
     OpenAIJudge,
     check_fluency,
     check_precision,

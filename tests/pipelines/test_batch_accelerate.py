@@ -38,7 +38,7 @@ def _launch(folder: Path, out: Path) -> list[str]:
         sys.executable, "-m", "accelerate.commands.launch",
         "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
         "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
-        "-m", "vlmctx_pipelines.batch_cli", str(folder), "-o", str(out),
+        "-m", "vlmctx_pipelines.batch.cli", str(folder), "-o", str(out),
         *(a for q in QUESTIONS for a in ("-q", q)),
         "--model", TINY, "--device", "cpu", "--frames", "4", "--max-new-tokens", "4",
         "--decode-workers", "1", "--torch-threads", "1", "--no-progress",

@@ -20,8 +20,8 @@ pytest.importorskip("ray", reason="the `ray` extra is not installed: pip install
 
 from vlmctx.config import ContextConfig  # noqa: E402
 from vlmctx_pipelines.batch.items import load_items  # noqa: E402
+from vlmctx_pipelines.batch.qa import BatchOptions, run_batch, run_batch_ray  # noqa: E402
 from vlmctx_pipelines.batch.ray_engine import RayOptions  # noqa: E402
-from vlmctx_pipelines.batch_qa import BatchOptions, run_batch, run_batch_ray  # noqa: E402
 
 MODEL = "toylab"
 CFG = ContextConfig(sampler_params={"n": 4})
@@ -118,7 +118,7 @@ def test_a_sigkilled_driver_reruns_without_loss_or_doubles(clips, tmp_path) -> N
     want = _reference(manifest, tmp_path, max_new_tokens=48)
     out = tmp_path / "ray.jsonl"
     cmd = [
-        "python", "-m", "vlmctx_pipelines.batch_cli", str(manifest), "-o", str(out),
+        "python", "-m", "vlmctx_pipelines.batch.cli", str(manifest), "-o", str(out),
         "--model", MODEL, "--device", "cpu", "--frames", "4", "--max-new-tokens", "48",
         "--decode-workers", "1", "--no-progress", "--engine", "ray", "--ray-actors", "1",
     ]  # fmt: skip

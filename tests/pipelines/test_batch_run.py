@@ -21,7 +21,7 @@ from tests.pipelines.conftest import (
 )
 from vlmctx.config import ContextConfig
 from vlmctx_pipelines.batch.items import load_items
-from vlmctx_pipelines.batch_qa import BatchOptions, run_batch
+from vlmctx_pipelines.batch.qa import BatchOptions, run_batch
 
 CFG = ContextConfig(sampler_params={"n": 4})
 QS = ["What moves?", "How many squares?"]
@@ -156,7 +156,7 @@ def test_sigkill_at_random_moments_then_resume(lm, clips, tmp_path: Path) -> Non
 
 
 def test_batch_subcommand_registers() -> None:
-    from vlmctx_pipelines.batch_cli import register
+    from vlmctx_pipelines.batch.cli import register
 
     parser = argparse.ArgumentParser()
     register(parser.add_subparsers(dest="command"))

@@ -17,9 +17,9 @@ from collections import defaultdict
 from typing import Any
 
 from vlmctx.errors import ConfigError
-from vlmctx_eval.records import Sample
+from vlmctx_eval.harness.records import Sample
 from vlmctx_eval.tasks.base import TASKS, LoadResult, Task
-from vlmctx_eval.tasks.benchmarks.common import stratified
+from vlmctx_eval.tasks.common.release import stratified
 
 THRESHOLDS = (0.3, 0.5, 0.7)
 PROMPT = (

@@ -15,14 +15,15 @@ from collections import defaultdict
 from typing import Any
 
 from vlmctx.errors import ConfigError, DataFormatError
-from vlmctx_eval.records import Sample
+from vlmctx_eval.harness.records import Sample
 from vlmctx_eval.tasks.base import TASKS, LoadResult, Task
-from vlmctx_eval.tasks.longvideo_mcq.parse import (
+from vlmctx_eval.tasks.common.choices import (
     answer_letter,
     build_prompt,
     normalize_options,
     parse_letter,
 )
+from vlmctx_eval.tasks.common.release import duration_bucket
 
 _ALIASES = {
     "id": ("id", "question_id", "qid", "uid"),
@@ -64,11 +65,6 @@ def n_frames(rec: dict[str, Any]) -> int | None:
     if isinstance(rec.get("frames"), list):
         return len(rec["frames"])
     return int(rec["n_frames"]) if rec.get("n_frames") is not None else None
-
-
-def duration_bucket(seconds: float, edges: tuple[float, float]) -> str:
-    """Video-MME-like buckets: short (< edges[0] s), medium (< edges[1] s), long."""
-    return "short" if seconds < edges[0] else "medium" if seconds < edges[1] else "long"
 
 
 @TASKS.register("longvideo_mcq", summary="long-video multiple choice (MLVU/Video-MME/LVB style)")

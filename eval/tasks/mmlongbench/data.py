@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from vlmctx.errors import DataFormatError
-from vlmctx_eval.records import ImageRef, Sample
+from vlmctx_eval.harness.records import ImageRef, Sample
 from vlmctx_eval.tasks.base import LoadResult
 
 ANSWER_FMT = "Write your answer in the following format:\nAnswer: [answer]\n\n{context}\n\nQuestion: {question}"

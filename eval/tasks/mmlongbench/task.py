@@ -16,8 +16,9 @@ from collections import defaultdict
 from typing import Any
 
 from vlmctx.errors import ConfigError, DataFormatError
-from vlmctx_eval.records import Sample
+from vlmctx_eval.harness.records import Sample
 from vlmctx_eval.tasks.base import TASKS, LoadResult, Task, mean
+from vlmctx_eval.tasks.common import text_metrics as TM
 from vlmctx_eval.tasks.mmlongbench import metrics as M
 from vlmctx_eval.tasks.mmlongbench.data import (
     CATEGORIES,
@@ -91,7 +92,7 @@ class MMLongBench(Task):
         if not self.judge_for <= {"summ", "docqa"}:
             raise ConfigError(f"judge_for={judge_for!r}: use summ, docqa or summ,docqa")
         if judge_url or judge_model:
-            from vlmctx_eval.tasks.mmlongbench.judge import OpenAIJudge
+            from vlmctx_eval.tasks.common.judge import OpenAIJudge
 
             self.judge = OpenAIJudge(judge_url or "", judge_model or JUDGE_MODEL, judge_key_env)
         self._claims: dict[tuple[str, str], list[str]] = {}
@@ -189,7 +190,7 @@ class MMLongBench(Task):
         if spec.metric == "acc":
             return {"acc": M.binary_acc(pred, t, default), "default_answer": default}
         if spec.metric == "doc_qa":
-            parsed = M.parse_output(pred, spec.prefix)
+            parsed = TM.parse_output(pred, spec.prefix)
             res: dict[str, Any] = {"doc_qa": M.doc_qa(parsed, t, s.meta["answer_format"])}
             if self.judges("docqa"):
                 assert self.judge is not None
@@ -204,19 +205,19 @@ class MMLongBench(Task):
         if spec.metric == "rougeLsum_f1" and self.judges("summ"):
             return self._score_summ(spec, s, pred)
         fns = {
-            "sub_em": lambda p: {"sub_em": M.sub_em(p, t)},
+            "sub_em": lambda p: {"sub_em": TM.sub_em(p, t)},
             "soft_acc": lambda p: {"soft_acc": M.soft_acc(p, t)},
             "mc_acc": lambda p: {"mc_acc": M.mc_acc(p, t)},
             "cls_acc": lambda p: {"cls_acc": M.cls_acc(p, t)},
-            "rougeLsum_f1": lambda p: M.rouge(p, t),
+            "rougeLsum_f1": lambda p: TM.rouge(p, t),
         }
-        return M.max_over_parse(fns[spec.metric], pred, spec.prefix)
+        return TM.max_over_parse(fns[spec.metric], pred, spec.prefix)
 
     def _score_summ(self, spec: DatasetSpec, s: Sample, pred: str) -> dict[str, Any]:
         """ROUGE (kept for reference) plus the LLM judge's fluency x F1; a judge failure keeps
         ROUGE and becomes this sample's scoring error (counted in the results)."""
         assert self.judge is not None
-        res: dict[str, Any] = M.max_over_parse(lambda p: M.rouge(p, s.target), pred, spec.prefix)
+        res: dict[str, Any] = TM.max_over_parse(lambda p: TM.rouge(p, s.target), pred, spec.prefix)
         claims = self._claims.get((spec.key, s.meta["doc_id"]))
         if claims is None:
             res["error"] = f"no judge key points for id {s.meta['doc_id']!r} in the claims file"

@@ -22,7 +22,7 @@ from vlmctx.errors import ConfigError
 from vlmctx.video.synthetic.toy_scenes import TASKS as QUESTIONS_KINDS
 from vlmctx.video.synthetic.toy_scenes import make_item, render
 from vlmctx.video.synthetic.writer import write_h264
-from vlmctx_eval.records import Sample, read_jsonl, remove_stale_parts
+from vlmctx_eval.harness.records import Sample, read_jsonl, remove_stale_parts
 from vlmctx_eval.tasks.base import TASKS, LoadResult, Task
 
 RENDER = (128, 96)

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from vlmctx.video.synthetic.writer import write_h264
-from vlmctx_eval.records import remove_stale_parts
+from vlmctx_eval.harness.records import remove_stale_parts
 
 QUESTION = (
     "One frame of this video shows a secret code: a number written in large digits on a white "

@@ -15,9 +15,9 @@ from collections import defaultdict
 from typing import Any
 
 from vlmctx.errors import ConfigError
-from vlmctx_eval.records import Sample, read_jsonl
+from vlmctx_eval.harness.records import Sample, read_jsonl
 from vlmctx_eval.tasks.base import TASKS, LoadResult, Task
-from vlmctx_eval.tasks.mmlongbench.metrics import normalize_answer, parse_output
+from vlmctx_eval.tasks.common.text_metrics import normalize_answer, parse_output
 from vlmctx_eval.tasks.vniah.generate import generate_vniah
 
 

@@ -3,7 +3,7 @@
 For every task both runs scored, the per-sample correctness (``acc`` of the MCQ tasks, else
 ``exact_match``) is read from each run's ``samples_<task>.jsonl`` and paired on the sample ids the
 two runs share: accuracies with Wilson 95% intervals, the paired difference (B - A) and McNemar's
-test (:mod:`vlmctx_eval.stats`; exact binomial below 25 discordant pairs, continuity-corrected
+test (:mod:`vlmctx_eval.harness.stats`; exact binomial below 25 discordant pairs, continuity-corrected
 chi-square above). Unpaired samples are counted, never scored.
 """
 
@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from vlmctx.errors import ConfigError
-from vlmctx_eval.records import read_jsonl
-from vlmctx_eval.stats import paired_compare
+from vlmctx_eval.harness.records import read_jsonl
+from vlmctx_eval.harness.stats import paired_compare
 
 BINARY = ("acc", "exact_match")
 

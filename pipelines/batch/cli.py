@@ -1,8 +1,8 @@
 """``vlmctx batch``: answer questions about many videos into a resumable JSONL file.
 
 Plugged into ``vlmctx`` through the ``vlmctx.commands`` entry point ``batch =
-vlmctx_pipelines.batch_cli:register``; also runnable as ``python -m vlmctx_pipelines.batch_cli``
-(which is what ``accelerate launch -m vlmctx_pipelines.batch_cli ...`` uses for several GPUs).
+vlmctx_pipelines.batch.cli:register``; also runnable as ``python -m vlmctx_pipelines.batch.cli``
+(which is what ``accelerate launch -m vlmctx_pipelines.batch.cli ...`` uses for several GPUs).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         '  vlmctx batch videos/ -q "What happens?" -o answers.jsonl --model toylab --fps 1\n'
         "  vlmctx batch manifest.csv -o answers.jsonl --frames 32   # columns video,question,id\n"
         "  vlmctx batch manifest.csv -o answers.jsonl --retry-failed   # rerun: redo errors only\n"
-        "  accelerate launch -m vlmctx_pipelines.batch_cli manifest.csv -o answers.jsonl",
+        "  accelerate launch -m vlmctx_pipelines.batch.cli manifest.csv -o answers.jsonl",
     )
     add_arguments(p)
     p.set_defaults(func=cmd_batch)
@@ -117,7 +117,7 @@ def add_engine_args(p: argparse.ArgumentParser) -> None:
 
 def cmd_batch(args: argparse.Namespace) -> int:
     from vlmctx_pipelines.batch.items import load_items
-    from vlmctx_pipelines.batch_qa import BatchOptions, run_batch, run_batch_ray
+    from vlmctx_pipelines.batch.qa import BatchOptions, run_batch, run_batch_ray
 
     opts = BatchOptions(
         output=args.output,
@@ -150,7 +150,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Standalone entry (``python -m vlmctx_pipelines.batch_cli``, e.g. ``accelerate launch -m``):
+    """Standalone entry (``python -m vlmctx_pipelines.batch.cli``, e.g. ``accelerate launch -m``):
     the same parser and errors-as-one-line handling as ``vlmctx batch``."""
     from vlmctx.cli import main as vlmctx_main
 

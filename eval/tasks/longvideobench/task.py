@@ -25,9 +25,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from vlmctx.errors import ConfigError, DataFormatError
-from vlmctx_eval.records import Sample
+from vlmctx_eval.harness.records import Sample
 from vlmctx_eval.tasks.base import TASKS
-from vlmctx_eval.tasks.benchmarks.common import OfficialMCQ, require_dir
+from vlmctx_eval.tasks.common.release import OfficialMCQ, require_dir
 
 POST = "Answer with the option's letter from the given choices directly."
 GROUPS = {15: "8-15s", 60: "15-60s", 600: "180-600s", 3600: "900-3600s"}

@@ -22,10 +22,14 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from vlmctx.errors import ConfigError, DataFormatError
-from vlmctx_eval.records import Sample
+from vlmctx_eval.harness.records import Sample
 from vlmctx_eval.tasks.base import TASKS
-from vlmctx_eval.tasks.benchmarks.common import OfficialMCQ, mcq_aggregate, require_dir
-from vlmctx_eval.tasks.longvideo_mcq.task import duration_bucket
+from vlmctx_eval.tasks.common.release import (
+    OfficialMCQ,
+    duration_bucket,
+    mcq_aggregate,
+    require_dir,
+)
 
 MC_TASKS = ("1_plotQA", "2_needle", "3_ego", "4_count", "5_order", "6_anomaly_reco",
             "7_topic_reasoning")  # fmt: skip

@@ -14,7 +14,7 @@ Two measurements: (i) free-running rollout PSNR/SSIM per future frame (errors ac
 which isolates positional extrapolation from error accumulation. Copy-last-frame is the floor.
 Writes ``eval/bench/results/far_experiment.{json,md,png}``.
 
-    python -m vlmctx_eval.far_experiment     # ~10 min, 1 thread (more threads are slower here)
+    python -m vlmctx_eval.experiments.far     # ~10 min, 1 thread (more threads are slower here)
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from vlmctx.far import FlexRoPE, RolloutConfig, load_model, rollout
 from vlmctx_eval.tasks.videogen.metrics import psnr, ssim
 from vlmctx_eval.tasks.videogen.task import heldout_clips
 
-RESULTS = Path(__file__).parent / "bench" / "results"
+RESULTS = Path(__file__).resolve().parents[1] / "bench" / "results"
 TRAIN_LEN = 16
 
 
@@ -129,7 +129,7 @@ def to_markdown(r: dict) -> str:
         )
         tf = " / ".join(f"{v:.2f}" for v in a["teacher_forced"].values())
         lines.append(f"| {name} | {row} | {tf} |")
-    lines += ["", "Command: `python -m vlmctx_eval.far_experiment`. Plot: far_experiment.png."]
+    lines += ["", "Command: `python -m vlmctx_eval.experiments.far`. Plot: far_experiment.png."]
     return "\n".join(lines) + "\n"
 
 

@@ -320,7 +320,7 @@ class OpenAIJudge:
     def doc_qa(self, question: str, reference: Any, prediction: str, is_list: bool) -> float:
         """The V1.1 ``doc_qa_llm`` score of one prediction, in [0, 1]."""
         if is_list:
-            from vlmctx_eval.tasks.mmlongbench.metrics import parse_list_answer
+            from vlmctx_eval.tasks.common.text_metrics import parse_list_answer
 
             prompt = LIST_PROMPT.format(
                 question=question, reference=reference, prediction=prediction

@@ -18,40 +18,18 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Iterable
 from typing import Any
 
 from vlmctx.errors import ConfigError, DataFormatError
-from vlmctx_eval.records import Sample
+from vlmctx_eval.harness.records import Sample
 from vlmctx_eval.tasks.base import TASKS
-from vlmctx_eval.tasks.benchmarks.common import OfficialMCQ, require_dir
-from vlmctx_eval.tasks.longvideo_mcq.parse import normalize_options
+from vlmctx_eval.tasks.common.choices import PROMPT, extract_letter, normalize_options
+from vlmctx_eval.tasks.common.release import OfficialMCQ, require_dir
 
-PROMPT = (
-    "Select the best answer to the following multiple-choice question based on the video. "
-    "Respond with only the letter (A, B, C, or D) of the correct option."
-)
 PROMPT_SUBS = PROMPT.replace("based on the video.", "based on the video and the subtitles.")
 SUB_HEADER = "This video's subtitles are listed below:\n"
 NO_SUBS = "No subtitles available"
-_PREFIXES = ("The best answer is", "The correct answer is", "The answer is", "The answer",
-             "The best option is", "The correct option is", "Best answer:", "Best option:",
-             "Answer:", "Option:", "The correct answer", "The correct option")  # fmt: skip
-
-
-def extract_letter(text: str) -> str | None:
-    """Video-MME's official rule: drop answer prefixes; a long reply without A-D is no answer;
-    otherwise the first capital A-D anywhere in the text."""
-    s = text.strip()
-    for prefix in _PREFIXES:
-        s = s.replace(prefix, "")
-    if len(s.split()) > 10 and not re.search("[ABCD]", s):
-        return None
-    m = re.search(r"[ABCD]", s)
-    return m[0] if m else None
-
-
 def read_table(root: str) -> list[dict[str, Any]]:
     """Records of every .parquet / .json / .jsonl file under ``root`` (sorted by path)."""
     files = sorted(

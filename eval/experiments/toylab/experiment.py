@@ -10,7 +10,7 @@ and without ``progressive`` pooling: 16 configurations on one loaded model per s
 as an ordinary ``vlmctx eval`` run directory (resumable). The schemes take their automatic
 settings from what the checkpoint declares (``max_position_embeddings``, ``visual_window``).
 
-All configurations answer the same questions, so the analysis (:mod:`vlmctx_eval.toylab_stats`)
+All configurations answer the same questions, so the analysis (:mod:`vlmctx_eval.experiments.toylab.stats`)
 is paired: per-question predictions of every seed go to
 ``eval/bench/results/toylab_predictions.jsonl.gz``, and the table with Wilson intervals and
 McNemar tests to ``eval/bench/results/toylab.{md,json,png}``.
@@ -104,7 +104,7 @@ def run_seed(
     """Every configuration on one checkpoint and its seed's questions: one row per question, and
     the model time of all answers (seconds, summed over the runs, so a resumed run counts it too)."""
     from vlmctx.engine import VideoLM
-    from vlmctx_eval.runner import RunOptions, evaluate, run_dir_name
+    from vlmctx_eval.harness.runner import RunOptions, evaluate, run_dir_name
     from vlmctx_eval.tasks.toylab import ToyLab
 
     out = Path(args.output_path) / f"seed{seed}"
@@ -209,7 +209,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
         type=_stem,
         default=NAME,
         help="file stem of the tables and predictions (<name>.md, <name>_predictions.jsonl.gz; "
-        "also picks the claims tested, vlmctx_eval.toylab_stats.RESULT_SETS; default toylab)",
+        "also picks the claims tested, vlmctx_eval.experiments.toylab.stats.RESULT_SETS; default toylab)",
     )
     p.add_argument(
         "--no-frames-cache",
@@ -223,7 +223,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
 def execute(args: argparse.Namespace) -> int:
     """Check the grid, train missing seeds if asked, run every seed, write the tables."""
     from vlmctx.engine import check_config
-    from vlmctx_eval.toylab_stats import write_results, write_rows
+    from vlmctx_eval.experiments.toylab.stats import write_results, write_rows
 
     plan = seed_plan(args)
     grid = configs(args.schemes.split(","), args.pooling.split(","))
@@ -251,7 +251,7 @@ def execute(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m vlmctx_eval.toylab_experiment ARGS`` = ``vlmctx toylab run ARGS`` (same errors,
+    """``python -m vlmctx_eval.experiments.toylab.experiment ARGS`` = ``vlmctx toylab run ARGS`` (same errors,
     same exit codes)."""
     from vlmctx.cli import main as cli_main
 

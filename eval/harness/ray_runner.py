@@ -1,8 +1,8 @@
 """``vlmctx eval --engine ray``: the predictions of an eval run made by Ray Data model actors.
 
-Only generation moves to Ray; everything else is the local runner's (:mod:`vlmctx_eval.runner`):
+Only generation moves to Ray; everything else is the local runner's (:mod:`vlmctx_eval.harness.runner`):
 the samples a task loads, the resume rule (a sample with a successful record is skipped), the
-prediction record (:func:`~vlmctx_eval.runner.predict_one`), the file it goes to
+prediction record (:func:`~vlmctx_eval.harness.runner.predict_one`), the file it goes to
 (``predictions/<task>/rank0.jsonl``) and the scoring, once at the end with the same metrics. So a
 Ray run and a local run of the same model give the same ``results.json``, and either can resume
 the other.
@@ -25,8 +25,8 @@ from typing import Any
 from vlmctx.config import ContextConfig
 from vlmctx.errors import VlmctxError
 from vlmctx.ray_cluster import TASK_RETRIES
-from vlmctx_eval.records import JsonlLog, Sample
-from vlmctx_eval.runner import RunOptions, done_ids, predict_one
+from vlmctx_eval.harness.records import JsonlLog, Sample
+from vlmctx_eval.harness.runner import RunOptions, done_ids, predict_one
 from vlmctx_eval.tasks.base import Task
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ class SamplePredictor:
 def ray_predictor(
     model: str, config: ContextConfig, device: str, address: str | None, actors: int
 ) -> Callable[[Task, list[Sample], Path, RunOptions], None]:
-    """A replacement for :func:`vlmctx_eval.runner.generate` (``RunOptions.predict``) that
+    """A replacement for :func:`vlmctx_eval.harness.runner.generate` (``RunOptions.predict``) that
     predicts on Ray; it joins (or starts) the cluster on first use."""
 
     def predict(task: Task, samples: list[Sample], out: Path, opts: RunOptions) -> None:

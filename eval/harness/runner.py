@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from vlmctx.errors import DataFormatError, VlmctxError
-from vlmctx_eval.records import ImageRef, JsonlLog, Sample, read_jsonl, write_atomic
-from vlmctx_eval.run_identity import check_identity, digest, task_identity
+from vlmctx_eval.harness.records import ImageRef, JsonlLog, Sample, read_jsonl, write_atomic
+from vlmctx_eval.harness.run_identity import check_identity, digest, task_identity
 from vlmctx_eval.tasks.base import Task
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ class RunOptions:
     log_samples: bool = False
     progress: bool = True
     parallel: Parallel = field(default_factory=Parallel)
-    # replaces generate() to make the predictions elsewhere (eval/ray_runner.py: --engine ray)
+    # replaces generate() to make the predictions elsewhere (eval/harness/ray_runner.py: --engine ray)
     predict: Callable[[Task, list[Sample], Path, RunOptions], None] | None = None
 
 

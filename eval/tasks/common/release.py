@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from vlmctx.errors import ConfigError
-from vlmctx_eval.records import Sample
+from vlmctx_eval.harness.records import Sample
 from vlmctx_eval.tasks.base import LoadResult, Task
 
 Parser = Callable[[str, Sample], str | None]
@@ -158,3 +158,8 @@ def bucket_order(name: str) -> tuple[int, float, str]:
         return (1, float(head), name)
     except ValueError:
         return (2, 0.0, name)
+
+
+def duration_bucket(seconds: float, edges: tuple[float, float]) -> str:
+    """Video-MME-like buckets: short (< edges[0] s), medium (< edges[1] s), long."""
+    return "short" if seconds < edges[0] else "medium" if seconds < edges[1] else "long"

@@ -15,7 +15,7 @@ Every split below is read off the scheme's own report (``frequencies_kept`` /
 video of twice the window (``s = 2``), with the head_dim / theta / window of each card
 (``vlmctx.models.cards``) and of the two toy checkpoints (``pipelines/toylab``).
 
-    python -m vlmctx_eval.toylab_window          # prints the table, writes toylab_window_split.md
+    python -m vlmctx_eval.experiments.toylab.window          # prints the table, writes toylab_window_split.md
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-RESULTS = Path(__file__).parent / "bench" / "results"
+RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results"
 
 # The toy lab's language model (pipelines/toylab/model.py: width 128, 4 heads, mrope [4, 6, 6]) and
 # its visual window at each --frame-pixels (measured by pipelines/toylab/train.training_window:
@@ -114,7 +114,7 @@ def markdown(table: list[tuple[str, dict[str, Any]]]) -> str:
         "",
         "Frequencies of one head (d/2) that VCWE keeps / ramps / fully interpolates for a video of "
         "twice the visual window (s = 2), from the scheme's own report "
-        "(`python -m vlmctx_eval.toylab_window`). Kept: wavelength below L_v/32 positions; fully "
+        "(`python -m vlmctx_eval.experiments.toylab.window`). Kept: wavelength below L_v/32 positions; fully "
         "interpolated: wavelength above L_v (the ramp's ends are rounded outward to whole "
         "frequencies, YaRN's truncation, so frequency 0, wavelength 2π, is kept even where "
         "L_v/32 is below 2π).",

@@ -20,10 +20,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from vlmctx.errors import ConfigError, DataFormatError
-from vlmctx_eval.records import Sample
+from vlmctx_eval.harness.records import Sample
 from vlmctx_eval.tasks.base import TASKS
-from vlmctx_eval.tasks.benchmarks.common import OfficialMCQ, require_dir
-from vlmctx_eval.tasks.benchmarks.videomme import PROMPT, extract_letter
+from vlmctx_eval.tasks.common.choices import PROMPT, extract_letter
+from vlmctx_eval.tasks.common.release import OfficialMCQ, require_dir
 
 _OPTION = re.compile(r"^\(([A-D])\)\s*(.*)$")
 

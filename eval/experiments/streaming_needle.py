@@ -35,13 +35,13 @@ of ``toylab_frames`` frames are streamed the same way and asked at their last fr
 modes, plus the one-shot model on the same frames (``VideoLM.ask``) as the reference.
 
 **Statistics.** Accuracy with Wilson 95% intervals per distance and mode; paired McNemar tests
-(:mod:`vlmctx_eval.stats`) between modes on the same questions, per distance (trials are
+(:mod:`vlmctx_eval.harness.stats`) between modes on the same questions, per distance (trials are
 independent; questions of one trial at different distances share a stream, so no test pools
 distances).
 
-    python -m vlmctx_eval.streaming_needle            # the committed run (eval/bench/results)
-    python -m vlmctx_eval.streaming_needle --quick    # a few questions, nothing written
-    python -m vlmctx_eval.streaming_needle --chunk-ablation   # frames per chunk, full context
+    python -m vlmctx_eval.experiments.streaming_needle            # the committed run (eval/bench/results)
+    python -m vlmctx_eval.experiments.streaming_needle --quick    # a few questions, nothing written
+    python -m vlmctx_eval.experiments.streaming_needle --chunk-ablation   # frames per chunk, full context
 """
 
 from __future__ import annotations
@@ -56,9 +56,9 @@ from typing import Any
 
 import numpy as np
 
-from vlmctx_eval.stats import mcnemar, wilson_interval
+from vlmctx_eval.harness.stats import mcnemar, wilson_interval
 
-RESULTS = Path(__file__).parent / "bench" / "results"
+RESULTS = Path(__file__).resolve().parents[1] / "bench" / "results"
 QUESTION = "What colour is the odd frame?"
 MODES = ("full", "window", "retrieval")
 RENDER = (128, 96)  # the toy-lab task's clips (the processor shrinks them to 32x16)
@@ -294,7 +294,7 @@ def run(setup: Setup, lm: Any = None, progress: bool = True) -> dict[str, Any]:
         "analysis": analyse(needle, toylab),
         "needle_rows": needle,
         "toylab_rows": toylab,
-        "command": "python -m vlmctx_eval.streaming_needle",
+        "command": "python -m vlmctx_eval.experiments.streaming_needle",
     }
 
 
@@ -444,7 +444,7 @@ def chunk_ablation(lm: Any, trials: int, seed: int = 0) -> dict[str, Any]:
         }  # fmt: skip
     return {"trials": trials, "seed": seed, "cells": cells, "rows": rows,
             "cpu_s": round(time.process_time() - c0, 1),
-            "command": "python -m vlmctx_eval.streaming_needle --chunk-ablation"}  # fmt: skip
+            "command": "python -m vlmctx_eval.experiments.streaming_needle --chunk-ablation"}  # fmt: skip
 
 
 def chunk_markdown(res: dict[str, Any]) -> str:

@@ -1,6 +1,6 @@
 """Batch video QA: many (video, question) items -> one JSONL record each, resumable and parallel.
 
-    from vlmctx_pipelines.batch_qa import BatchOptions, run_batch
+    from vlmctx_pipelines.batch.qa import BatchOptions, run_batch
     from vlmctx_pipelines.batch.items import load_items
     summary = run_batch(load_items("videos/", ["What happens?"]), BatchOptions(output="out.jsonl"))
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from vlmctx.errors import VlmctxError
-from vlmctx_eval.records import ImageRef, Sample
+from vlmctx_eval.harness.records import ImageRef, Sample
 from vlmctx_eval.tasks.base import Task
 
 IDENTITY_FILE = "identity.json"

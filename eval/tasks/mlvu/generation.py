@@ -43,12 +43,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from vlmctx.errors import ConfigError, DataFormatError
-from vlmctx_eval.records import Sample
+from vlmctx_eval.harness.records import Sample
 from vlmctx_eval.tasks.base import TASKS
-from vlmctx_eval.tasks.benchmarks.common import OfficialRelease, bucket_order, require_dir
-from vlmctx_eval.tasks.benchmarks.mlvu import read_release
-from vlmctx_eval.tasks.longvideo_mcq.task import duration_bucket
-from vlmctx_eval.tasks.mmlongbench.judge import OpenAIJudge
+from vlmctx_eval.tasks.common.judge import OpenAIJudge
+from vlmctx_eval.tasks.common.release import (
+    OfficialRelease,
+    bucket_order,
+    duration_bucket,
+    require_dir,
+)
+from vlmctx_eval.tasks.mlvu.task import read_release
 
 SYSTEM = (
     "Carefully watch this video and pay attention to every detail. Based on your observations, "

@@ -240,7 +240,7 @@ def write_report(
     images: list[str] = []
     if plots:
         try:
-            from vlmctx_eval.plots import make_plots
+            from vlmctx_eval.harness.plots import make_plots
 
             images = make_plots(runs, out)
         except ImportError as exc:  # matplotlib is an optional extra: the tables still come
