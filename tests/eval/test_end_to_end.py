@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.eval.conftest import cli
-from tests.eval.test_longvideo_tasks import OPTS
+from tests.eval.tasks.longvideo_mcq.test_task import OPTS
 
 
 def _mcq_file(root: Path) -> Path:

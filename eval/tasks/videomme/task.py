@@ -30,6 +30,8 @@ from vlmctx_eval.tasks.common.release import OfficialMCQ, require_dir
 PROMPT_SUBS = PROMPT.replace("based on the video.", "based on the video and the subtitles.")
 SUB_HEADER = "This video's subtitles are listed below:\n"
 NO_SUBS = "No subtitles available"
+
+
 def read_table(root: str) -> list[dict[str, Any]]:
     """Records of every .parquet / .json / .jsonl file under ``root`` (sorted by path)."""
     files = sorted(

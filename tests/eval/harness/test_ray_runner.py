@@ -1,7 +1,7 @@
 """``vlmctx eval --engine ray``: predictions made by Ray model actors (local Ray, 2 CPUs, the
 toylab model) give the local engine's predictions and results, and a rerun resumes without Ray
 work. ``slow`` (Ray's start-up is seconds and hundreds of MB; the default suite's Ray test is
-tests/pipelines/test_batch_ray.py); skipped without the ``ray`` extra."""
+tests/pipelines/batch/test_ray.py); skipped without the ``ray`` extra."""
 
 from __future__ import annotations
 

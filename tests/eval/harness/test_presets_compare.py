@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.eval.conftest import cli, write_preds
-from tests.eval.test_official_benchmarks import _videomme
+from tests.eval.tasks.test_official_benchmarks import _videomme
 from vlmctx.errors import ConfigError
 from vlmctx_eval.harness.presets import PRESETS
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from vlmctx_eval import streaming_needle as sn
+from vlmctx_eval.experiments import streaming_needle as sn
 
 
 def test_scoring_and_paired_counts() -> None:
