@@ -82,8 +82,14 @@ class Setup:
     seed: int = 0
 
 
-QUICK = Setup(trials=2, distances_s=(4, 40), lead_s=(4, 8), toylab_frames=32,
-              toylab_per_kind=1, toylab_kinds=("ball", "needle"))  # fmt: skip
+QUICK = Setup(
+    trials=2,
+    distances_s=(4, 40),
+    lead_s=(4, 8),
+    toylab_frames=32,
+    toylab_per_kind=1,
+    toylab_kinds=("ball", "needle"),
+)
 
 
 def correct(prediction: str, answer: str) -> bool:
@@ -103,9 +109,16 @@ def needle_scene(rng: np.random.Generator, frames: int, at: int) -> tuple[Any, s
     events: tuple[Any, ...] = (Event("square", colour, at, at + 1, "card"),)
     if rng.random() < 0.5:  # the green square of `when`, a distractor, as make_item adds it
         events += (Event("square", "green", int(rng.integers(1, frames)), None, "corner"),)
-    scene = Scene(frames=frames, fps=1.0, ball=ball, direction=1 if rng.random() < 0.5 else -1,
-                  phase=float(rng.uniform(0, 2 * np.pi)), noise=float(rng.uniform(0, 0.04)),
-                  seed=int(rng.integers(2**31)), events=events)  # fmt: skip
+    scene = Scene(
+        frames=frames,
+        fps=1.0,
+        ball=ball,
+        direction=1 if rng.random() < 0.5 else -1,
+        phase=float(rng.uniform(0, 2 * np.pi)),
+        noise=float(rng.uniform(0, 0.04)),
+        seed=int(rng.integers(2**31)),
+        events=events,
+    )
     return scene, colour
 
 
@@ -156,14 +169,22 @@ def needle_trial(lm: Any, setup: Setup, trial: int) -> list[dict[str, Any]]:
                 for mode, a in ask_all(sessions, QUESTION, setup).items():
                     recent = {i for i, _ in a.recent}
                     fetched = {i for r in a.retrieved for i, _ in r.frames}
-                    rows.append({
-                        "trial": trial, "distance_s": d, "asked_after_s": now - at,
-                        "mode": mode, "answer": answer, "prediction": a.text,
-                        "correct": correct(a.text, answer), "needle_in_window": at in recent,
-                        "needle_retrieved": at in fetched, "context_tokens": a.context_tokens,
-                        "recent_frames": len(recent),
-                        "retrieved_s": sorted(t for r in a.retrieved for _, t in r.frames),
-                    })  # fmt: skip
+                    rows.append(
+                        {
+                            "trial": trial,
+                            "distance_s": d,
+                            "asked_after_s": now - at,
+                            "mode": mode,
+                            "answer": answer,
+                            "prediction": a.text,
+                            "correct": correct(a.text, answer),
+                            "needle_in_window": at in recent,
+                            "needle_retrieved": at in fetched,
+                            "context_tokens": a.context_tokens,
+                            "recent_frames": len(recent),
+                            "retrieved_s": sorted(t for r in a.retrieved for _, t in r.frames),
+                        }
+                    )
             if not pending:
                 break
     finally:
@@ -190,11 +211,26 @@ def toylab_item(lm: Any, setup: Setup, kind: str, j: int) -> list[dict[str, Any]
     finally:
         for s in sessions.values():
             s.close()
-    whole = Frames(np.concatenate([p.data for p in parts]), np.concatenate([p.indices for p in parts]),
-                   np.concatenate([p.pts_s for p in parts]), "synthetic", parts[0].info, 1.0)  # fmt: skip
+    whole = Frames(
+        np.concatenate([p.data for p in parts]),
+        np.concatenate([p.indices for p in parts]),
+        np.concatenate([p.pts_s for p in parts]),
+        "synthetic",
+        parts[0].info,
+        1.0,
+    )
     preds["one-shot"] = lm.ask(whole, question, max_new_tokens=setup.max_new_tokens).text
-    return [{"item": f"{kind}-{j}", "kind": kind, "mode": m, "answer": answer, "prediction": p,
-             "correct": correct(p, answer)} for m, p in preds.items()]  # fmt: skip
+    return [
+        {
+            "item": f"{kind}-{j}",
+            "kind": kind,
+            "mode": m,
+            "answer": answer,
+            "prediction": p,
+            "correct": correct(p, answer),
+        }
+        for m, p in preds.items()
+    ]
 
 
 def accuracy(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -212,8 +248,15 @@ def paired(rows: list[dict[str, Any]], key: str, a: str, b: str) -> dict[str, An
     only_a = sum(ra[i] and not rb[i] for i in shared)
     only_b = sum(rb[i] and not ra[i] for i in shared)
     t = mcnemar(only_a, only_b)
-    return {"a": a, "b": b, "n": len(shared), "a_only": only_a, "b_only": only_b,
-            "method": t.method, "p": t.p_value}  # fmt: skip
+    return {
+        "a": a,
+        "b": b,
+        "n": len(shared),
+        "a_only": only_a,
+        "b_only": only_b,
+        "method": t.method,
+        "p": t.p_value,
+    }
 
 
 def analyse(needle: list[dict[str, Any]], toylab: list[dict[str, Any]]) -> dict[str, Any]:
@@ -235,8 +278,10 @@ def analyse(needle: list[dict[str, Any]], toylab: list[dict[str, Any]]) -> dict[
                 "recent_frames_max": max(r["recent_frames"] for r in rows),
                 "context_tokens_mean": float(np.mean([r["context_tokens"] for r in rows])),
             }
-        by_distance[str(d)] = {"modes": cell,
-                               "tests": [paired(at, "trial", a, b) for a, b in pairs]}  # fmt: skip
+        by_distance[str(d)] = {
+            "modes": cell,
+            "tests": [paired(at, "trial", a, b) for a, b in pairs],
+        }
     kinds: dict[str, Any] = {}
     for kind in dict.fromkeys(r["kind"] for r in toylab):
         at = [r for r in toylab if r["kind"] == kind]
@@ -256,8 +301,10 @@ def run(setup: Setup, lm: Any = None, progress: bool = True) -> dict[str, Any]:
     t0, c0 = time.perf_counter(), time.process_time()
     lm = lm if lm is not None else VideoLM.load("toylab", device="cpu", dtype="float32")
     probe = open_sessions(lm, setup)
-    shape = {m: {"sinks": s.stats()["sink_tokens"], "retrieve_tokens": s.retrieve_tokens}
-             for m, s in probe.items()}  # fmt: skip
+    shape = {
+        m: {"sinks": s.stats()["sink_tokens"], "retrieve_tokens": s.retrieve_tokens}
+        for m, s in probe.items()
+    }
     for s in probe.values():
         s.close()
     needle: list[dict[str, Any]] = []
@@ -265,11 +312,18 @@ def run(setup: Setup, lm: Any = None, progress: bool = True) -> dict[str, Any]:
         needle += needle_trial(lm, setup, t)
         if progress:
             done = [r for r in needle if r["trial"] == t and r["mode"] == "retrieval"]
-            print(f"trial {t + 1}/{setup.trials}: retrieval right at "
-                  f"{[r['distance_s'] for r in done if r['correct']]}", flush=True)  # fmt: skip
+            print(
+                f"trial {t + 1}/{setup.trials}: retrieval right at "
+                f"{[r['distance_s'] for r in done if r['correct']]}",
+                flush=True,
+            )
     t1, c1 = time.perf_counter(), time.process_time()
-    toylab = [row for kind in setup.toylab_kinds for j in range(setup.toylab_per_kind)
-              for row in toylab_item(lm, setup, kind, j)]  # fmt: skip
+    toylab = [
+        row
+        for kind in setup.toylab_kinds
+        for j in range(setup.toylab_per_kind)
+        for row in toylab_item(lm, setup, kind, j)
+    ]
     t2, c2 = time.perf_counter(), time.process_time()
     return {
         "setup": {
@@ -338,12 +392,18 @@ def markdown(res: dict[str, Any]) -> str:
             f"| {d} | {m['full']['n']} | {_pct(m['full'])} | {_pct(w)} | {_pct(r)} | "
             f"{100 * w['needle_in_context']:.0f} | {100 * r['needle_in_context']:.0f} |"
         )
-    head += ["", "McNemar (paired, same questions; exact binomial below 25 discordant pairs):", "",
-             "| d (s) | A vs B | only A right | only B right | p |", "|---:|---|---:|---:|---:|"]  # fmt: skip
+    head += [
+        "",
+        "McNemar (paired, same questions; exact binomial below 25 discordant pairs):",
+        "",
+        "| d (s) | A vs B | only A right | only B right | p |",
+        "|---:|---|---:|---:|---:|",
+    ]
     for d, cell in a["needle"].items():
         for t in cell["tests"]:
-            head.append(f"| {d} | {t['a']} vs {t['b']} | {t['a_only']} | {t['b_only']} | "
-                        f"{t['p']:.3g} |")  # fmt: skip
+            head.append(
+                f"| {d} | {t['a']} vs {t['b']} | {t['a_only']} | {t['b_only']} | {t['p']:.3g} |"
+            )
     head += [
         "",
         f"## Toy-lab questions mid-stream ({s['toylab_frames']} frames, asked at the last one)",
@@ -352,13 +412,20 @@ def markdown(res: dict[str, Any]) -> str:
         "|---|---:|---|---|---|---|",
     ]
     for kind, cell in a["toylab"].items():
-        head.append(f"| {kind} | {cell['full']['n']} | "
-                    + " | ".join(_pct(cell[m]) for m in ("one-shot", *MODES)) + " |")  # fmt: skip
-    head += ["", "| A vs B (all kinds) | n | only A right | only B right | p |",
-             "|---|---:|---:|---:|---:|"]  # fmt: skip
+        head.append(
+            f"| {kind} | {cell['full']['n']} | "
+            + " | ".join(_pct(cell[m]) for m in ("one-shot", *MODES))
+            + " |"
+        )
+    head += [
+        "",
+        "| A vs B (all kinds) | n | only A right | only B right | p |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for t in a["toylab_tests"]:
-        head.append(f"| {t['a']} vs {t['b']} | {t['n']} | {t['a_only']} | {t['b_only']} | "
-                    f"{t['p']:.3g} |")  # fmt: skip
+        head.append(
+            f"| {t['a']} vs {t['b']} | {t['n']} | {t['a_only']} | {t['b_only']} | {t['p']:.3g} |"
+        )
     return "\n".join(head) + "\n"
 
 
@@ -378,8 +445,13 @@ def plot(res: dict[str, Any], path: Path) -> None:
         hi = [100 * cells[d]["modes"][m]["ci95"][1] - a for a, d in zip(acc, cells, strict=True)]
         shifted = [x * (1 + 0.04 * (k - 1)) for x in xs]  # keep the error bars apart
         ax.errorbar(shifted, acc, yerr=[lo, hi], fmt=style, capsize=3, label=m)
-    ax.set(xscale="log", xlabel="needle distance when asked (s, 1 fps)", ylabel="accuracy (%)",
-           ylim=(-3, 103), title="toylab streaming needle (Wilson 95% intervals)")  # fmt: skip
+    ax.set(
+        xscale="log",
+        xlabel="needle distance when asked (s, 1 fps)",
+        ylabel="accuracy (%)",
+        ylim=(-3, 103),
+        title="toylab streaming needle (Wilson 95% intervals)",
+    )
     ax.set_xticks(xs, [str(x) for x in xs])
     ax.grid(alpha=0.3)
     ax.legend()
@@ -427,24 +499,42 @@ def chunk_ablation(lm: Any, trials: int, seed: int = 0) -> dict[str, Any]:
                     now = float(chunk.pts_s[-1])
                     while pending and now - at >= pending[0]:
                         a = s.ask(QUESTION, max_new_tokens=8)
-                        rows.append({"trial": t, "mode": str(cf), "distance_s": pending.pop(0),
-                                     "asked_after_s": now - at, "prediction": a.text,
-                                     "answer": answer, "correct": correct(a.text, answer)})  # fmt: skip
+                        rows.append(
+                            {
+                                "trial": t,
+                                "mode": str(cf),
+                                "distance_s": pending.pop(0),
+                                "asked_after_s": now - at,
+                                "prediction": a.text,
+                                "answer": answer,
+                                "correct": correct(a.text, answer),
+                            }
+                        )
                     if not pending:
                         break
     cells = {}
     for d in CHUNK_DISTANCES:
         at_d = [r for r in rows if r["distance_s"] == d]
         cells[str(d)] = {
-            "modes": {str(cf): accuracy([r for r in at_d if r["mode"] == str(cf)])
-                      | {"asked_after_s_mean": float(np.mean([r["asked_after_s"] for r in at_d
-                                                              if r["mode"] == str(cf)]))}
-                      for cf in CHUNK_SIZES},
+            "modes": {
+                str(cf): accuracy([r for r in at_d if r["mode"] == str(cf)])
+                | {
+                    "asked_after_s_mean": float(
+                        np.mean([r["asked_after_s"] for r in at_d if r["mode"] == str(cf)])
+                    )
+                }
+                for cf in CHUNK_SIZES
+            },
             "tests": [paired(at_d, "trial", str(a), "16") for a in CHUNK_SIZES[:-1]],
-        }  # fmt: skip
-    return {"trials": trials, "seed": seed, "cells": cells, "rows": rows,
-            "cpu_s": round(time.process_time() - c0, 1),
-            "command": "python -m vlmctx_eval.experiments.streaming_needle --chunk-ablation"}  # fmt: skip
+        }
+    return {
+        "trials": trials,
+        "seed": seed,
+        "cells": cells,
+        "rows": rows,
+        "cpu_s": round(time.process_time() - c0, 1),
+        "command": "python -m vlmctx_eval.experiments.streaming_needle --chunk-ablation",
+    }
 
 
 def chunk_markdown(res: dict[str, Any]) -> str:
@@ -461,15 +551,22 @@ def chunk_markdown(res: dict[str, Any]) -> str:
         "|---:|" + "---|" * len(CHUNK_SIZES),
     ]
     for d, cell in res["cells"].items():
-        parts = [f"{_pct(cell['modes'][str(cf)])} ({cell['modes'][str(cf)]['asked_after_s_mean']:.1f} s)"
-                 for cf in CHUNK_SIZES]  # fmt: skip
+        parts = [
+            f"{_pct(cell['modes'][str(cf)])} ({cell['modes'][str(cf)]['asked_after_s_mean']:.1f} s)"
+            for cf in CHUNK_SIZES
+        ]
         lines.append(f"| {d} | " + " | ".join(parts) + " |")
-    lines += ["", "| d (s) | A vs B | only A right | only B right | p (McNemar) |",
-              "|---:|---|---:|---:|---:|"]  # fmt: skip
+    lines += [
+        "",
+        "| d (s) | A vs B | only A right | only B right | p (McNemar) |",
+        "|---:|---|---:|---:|---:|",
+    ]
     for d, cell in res["cells"].items():
         for t in cell["tests"]:
-            lines.append(f"| {d} | {t['a']} vs {t['b']} frames | {t['a_only']} | {t['b_only']} | "
-                         f"{t['p']:.3g} |")  # fmt: skip
+            lines.append(
+                f"| {d} | {t['a']} vs {t['b']} frames | {t['a_only']} | {t['b_only']} | "
+                f"{t['p']:.3g} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -477,11 +574,18 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="2 streams, 2 distances, 2 toy-lab items")
     p.add_argument("--trials", type=int, help="streams (default 40)")
-    p.add_argument("--out", type=Path, help="results folder (default: eval/bench/results for a "
-                   "full run; nothing written with --quick unless given)")  # fmt: skip
-    p.add_argument("--chunk-ablation", action="store_true",
-                   help="only the frames-per-chunk comparison in full context (24 streams; "
-                   "streaming_needle_chunks.{md,json})")  # fmt: skip
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="results folder (default: eval/bench/results for a "
+        "full run; nothing written with --quick unless given)",
+    )
+    p.add_argument(
+        "--chunk-ablation",
+        action="store_true",
+        help="only the frames-per-chunk comparison in full context (24 streams; "
+        "streaming_needle_chunks.{md,json})",
+    )
     args = p.parse_args(argv)
     setup = QUICK if args.quick else Setup()
     if args.trials is not None:

@@ -56,17 +56,22 @@ def compare(a: str, b: str) -> dict[str, dict[str, Any]]:
 
 
 def to_markdown(a: str, b: str, result: dict[str, dict[str, Any]]) -> str:
-    rows = [f"# Paired comparison\n\nA = `{a}`\n\nB = `{b}`\n",
-            "| task | shared | acc A [95% CI] | acc B [95% CI] | B - A | A only right | "
-            "B only right | McNemar p (method) |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    rows = [
+        f"# Paired comparison\n\nA = `{a}`\n\nB = `{b}`\n",
+        "| task | shared | acc A [95% CI] | acc B [95% CI] | B - A | A only right | "
+        "B only right | McNemar p (method) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for task, r in result.items():
         if not r["n_shared"]:
             rows.append(f"| {task} | 0 | | | | | | |")
             continue
         ci = lambda acc, c: f"{100 * acc:.1f} [{100 * c[0]:.1f}, {100 * c[1]:.1f}]"  # noqa: E731
         m = r["mcnemar"]
-        rows.append(f"| {task} | {r['n_shared']} | {ci(r['acc_a'], r['ci_a'])} | "
-                    f"{ci(r['acc_b'], r['ci_b'])} | {100 * r['diff']:+.1f} | "
-                    f"{r['a_right_b_wrong']} | {r['b_right_a_wrong']} | "
-                    f"{m['p_value']:.4g} ({m['method']}) |")  # fmt: skip
+        rows.append(
+            f"| {task} | {r['n_shared']} | {ci(r['acc_a'], r['ci_a'])} | "
+            f"{ci(r['acc_b'], r['ci_b'])} | {100 * r['diff']:+.1f} | "
+            f"{r['a_right_b_wrong']} | {r['b_right_a_wrong']} | "
+            f"{m['p_value']:.4g} ({m['method']}) |"
+        )
     return "\n".join(rows) + "\n"

@@ -16,8 +16,9 @@ def _num(x: str) -> float:
     return float(str(x).rstrip("k"))
 
 
-def _series_plot(lines: dict[str, dict[float, float]], title: str, xlabel: str, ylabel: str,
-                 path: Path) -> str:  # fmt: skip
+def _series_plot(
+    lines: dict[str, dict[float, float]], title: str, xlabel: str, ylabel: str, path: Path
+) -> str:
     import matplotlib
 
     matplotlib.use("Agg")

@@ -35,6 +35,7 @@ class Preset:
     assumed: str = ""
 
 
+# A data table, one entry per row aligned by hand for reading: `ruff format` skips it.
 PRESETS = {
     p.name: p
     for p in (
@@ -73,8 +74,10 @@ PRESETS = {
 
 def get(name: str) -> Preset:
     if name not in PRESETS:
-        raise ConfigError(f"unknown preset {name!r}; one of {', '.join(sorted(PRESETS))} "
-                          "(vlmctx eval --tasks list shows them)")  # fmt: skip
+        raise ConfigError(
+            f"unknown preset {name!r}; one of {', '.join(sorted(PRESETS))} "
+            "(vlmctx eval --tasks list shows them)"
+        )
     return PRESETS[name]
 
 

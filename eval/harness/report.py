@@ -29,7 +29,7 @@ Table = tuple[str, list[str], list[list[Any]]]  # title, header, rows
 
 
 @dataclass
-class Run:
+class EvalRun:
     path: Path
     doc: dict[str, Any]
     label: str = ""
@@ -46,7 +46,7 @@ def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def find_runs(dirs: list[str]) -> list[Run]:
+def find_runs(dirs: list[str]) -> list[EvalRun]:
     """Every results.json under ``dirs``, labelled by what differs between them.
 
     A file that cannot be read or is not shaped like ``vlmctx eval``'s results is reported
@@ -60,7 +60,7 @@ def find_runs(dirs: list[str]) -> list[Run]:
         for f in sorted([p] if p.is_file() else p.rglob("results.json")):
             why, doc = _read_run(f)
             if why is None:
-                runs.append(Run(f.parent, doc))
+                runs.append(EvalRun(f.parent, doc))
                 continue
             skipped.append(f"{f} skipped ({why})")
     if not runs and skipped:
@@ -110,7 +110,7 @@ def _number(v: Any) -> bool:
     return v is None or (isinstance(v, int | float) and not isinstance(v, bool))
 
 
-def _label(runs: list[Run]) -> None:
+def _label(runs: list[EvalRun]) -> None:
     flat = [{"model": r.doc.get("model"), **flatten(r.doc.get("config", {}))} for r in runs]
     keys = sorted({k for f in flat for k in f})
     varying = [k for k in keys if len({json.dumps(f.get(k), default=str) for f in flat}) > 1]
@@ -134,7 +134,7 @@ def _fmt(v: Any) -> str:
     return "" if v is None else f"{v:.2f}" if isinstance(v, float) else str(v)
 
 
-def comparison_table(runs: list[Run]) -> Table:
+def comparison_table(runs: list[EvalRun]) -> Table:
     """One row per (task, score), one column per run."""
     rows: dict[tuple[str, str], list[Any]] = {}
     for i, r in enumerate(runs):
@@ -142,14 +142,15 @@ def comparison_table(runs: list[Run]) -> Table:
             for name, value in res.get("scores", {}).items():
                 rows.setdefault((task, name), [None] * len(runs))[i] = value
             rows.setdefault((task, "n scored"), [None] * len(runs))[i] = res.get("n_predicted")
-            bad = sum(res.get(k, 0) for k in ("n_data_errors", "n_generation_errors",
-                                              "n_scoring_errors"))  # fmt: skip
+            bad = sum(
+                res.get(k, 0) for k in ("n_data_errors", "n_generation_errors", "n_scoring_errors")
+            )
             rows.setdefault((task, "n malformed/failed"), [None] * len(runs))[i] = bad
     body = [[t, n, *vals] for (t, n), vals in rows.items()]
     return "Scores (one column per run)", ["task", "score", *[r.label for r in runs]], body
 
 
-def breakdown_tables(runs: list[Run]) -> list[Table]:
+def breakdown_tables(runs: list[EvalRun]) -> list[Table]:
     tables = []
     for r in runs:
         for task, res in r.doc.get("results", {}).items():
@@ -160,7 +161,7 @@ def breakdown_tables(runs: list[Run]) -> list[Table]:
     return tables
 
 
-def frames_comparison_tables(runs: list[Run]) -> list[Table]:
+def frames_comparison_tables(runs: list[EvalRun]) -> list[Table]:
     """For each ``by_frames`` line that several runs share: one row per run, one column per frame
     count, so configurations (e.g. position schemes) compare side by side."""
     series: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
@@ -197,9 +198,11 @@ def to_markdown(tables: list[Table], images: list[str]) -> str:
 
 
 def to_html(tables: list[Table], images: list[str]) -> str:
-    parts = ["<!doctype html><meta charset='utf-8'><title>vlmctx eval report</title>",
-             "<style>table{border-collapse:collapse}td,th{border:1px solid #999;padding:2px 6px}"
-             "</style><h1>vlmctx eval report</h1>"]  # fmt: skip
+    parts = [
+        "<!doctype html><meta charset='utf-8'><title>vlmctx eval report</title>",
+        "<style>table{border-collapse:collapse}td,th{border:1px solid #999;padding:2px 6px}"
+        "</style><h1>vlmctx eval report</h1>",
+    ]
     for title, header, rows in tables:
         parts.append(f"<h2>{html.escape(title)}</h2><table><tr>")
         parts += [f"<th>{html.escape(str(h))}</th>" for h in header]
@@ -251,8 +254,11 @@ def write_report(
     written = list(images)
     for fmt in formats:
         path = out / f"report.{fmt}"
-        text = {"md": lambda: to_markdown(tables, images), "html": lambda: to_html(tables, images),
-                "csv": lambda: to_csv(tables)}[fmt]()  # fmt: skip
+        text = {
+            "md": lambda: to_markdown(tables, images),
+            "html": lambda: to_html(tables, images),
+            "csv": lambda: to_csv(tables),
+        }[fmt]()
         path.write_text(text, encoding="utf-8")
         written.append(str(path))
     return written

@@ -46,8 +46,14 @@ def _file_sig(path: str | None) -> Any:
 
 def sample_fingerprint(s: Sample) -> str:
     """16 hex digits over what the model is asked and what it is scored against."""
-    parts: list[Any] = [s.id, s.target, s.question, s.max_new_tokens, s.assistant_prefix,
-                        _file_sig(s.video)]  # fmt: skip
+    parts: list[Any] = [
+        s.id,
+        s.target,
+        s.question,
+        s.max_new_tokens,
+        s.assistant_prefix,
+        _file_sig(s.video),
+    ]
     parts += [_file_sig(c.path) if isinstance(c, ImageRef) else c for c in s.content or []]
     return digest(parts, 16)
 
@@ -95,8 +101,10 @@ def check_identity(shard_dir: Path, ident: dict[str, Any], write: bool) -> None:
                 f"regenerated or edited); {fix}"
             )
     if write:
-        merged = {"task": ident["task"], "samples": {**(old or {}).get("samples", {}),
-                                                     **ident["samples"]}}  # fmt: skip
+        merged = {
+            "task": ident["task"],
+            "samples": {**(old or {}).get("samples", {}), **ident["samples"]},
+        }
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # every rank writes the same
         tmp.write_text(json.dumps(merged, indent=1, sort_keys=True), encoding="utf-8")

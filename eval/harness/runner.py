@@ -155,8 +155,14 @@ def generate(
     merged, _ = done_ids(shard_dir)
     mine = [s for i, s in enumerate(samples) if i % par.world == par.rank]
     todo = [s for s in mine if "error" in merged.get(s.id, {"error": 1})]
-    log.info("%s: %d samples, %d on rank %d, %d to do", task.name, len(samples), len(mine),
-             par.rank, len(todo))  # fmt: skip
+    log.info(
+        "%s: %d samples, %d on rank %d, %d to do",
+        task.name,
+        len(samples),
+        len(mine),
+        par.rank,
+        len(todo),
+    )
     from tqdm import tqdm
 
     bar = tqdm(
@@ -256,7 +262,7 @@ def perf_breakdown(lines: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
             ("peak_memory_gb", (ln["peak_memory_bytes"] or 0) / 2**30 or None),
         ):
             if value is not None:
-                acc.setdefault(name, {}).setdefault(str(key), []).append(float(value))  # fmt: skip
+                acc.setdefault(name, {}).setdefault(str(key), []).append(float(value))
     return {
         name: {k: sum(v) / len(v) for k, v in sorted(d.items(), key=lambda kv: int(kv[0]))}
         for name, d in acc.items()
@@ -283,10 +289,16 @@ def score_task(
     perf = perf_breakdown(lines)
     if perf:
         agg["breakdowns"]["perf"] = perf
-    gen_errors = [{"sample_id": s.id, "error": records[s.id]["error"]} for s in present
-                  if "error" in records[s.id]]  # fmt: skip
-    score_errors = [{"sample_id": s.id, "error": sc["error"]}
-                    for s, sc in zip(present, scores, strict=True) if "error" in sc]  # fmt: skip
+    gen_errors = [
+        {"sample_id": s.id, "error": records[s.id]["error"]}
+        for s in present
+        if "error" in records[s.id]
+    ]
+    score_errors = [
+        {"sample_id": s.id, "error": sc["error"]}
+        for s, sc in zip(present, scores, strict=True)
+        if "error" in sc
+    ]
     return {
         **agg,
         "task": task.describe(),
@@ -357,8 +369,11 @@ def evaluate(
     if par.rank != 0:
         return None
     if pred_map is not None:
-        pred_errors += [{"source": predictions, "error": f"unknown sample_id {k!r}"}
-                        for k in pred_map if k not in known]  # fmt: skip
+        pred_errors += [
+            {"source": predictions, "error": f"unknown sample_id {k!r}"}
+            for k in pred_map
+            if k not in known
+        ]
     doc = {
         **header,
         "schema": SCHEMA_VERSION,
@@ -373,9 +388,15 @@ def _log_summary(name: str, res: dict[str, Any]) -> None:
     primary = res.get("primary", "")
     value = res.get("scores", {}).get(primary)
     bad = res["n_data_errors"] + res["n_generation_errors"] + res["n_scoring_errors"]
-    log.info("%s: %s = %s over %d samples (%d missing, %d malformed/failed)", name, primary,
-                "n/a" if value is None else f"{value:.2f}", res["n_predicted"], res["n_missing"],
-                bad)  # fmt: skip
+    log.info(
+        "%s: %s = %s over %d samples (%d missing, %d malformed/failed)",
+        name,
+        primary,
+        "n/a" if value is None else f"{value:.2f}",
+        res["n_predicted"],
+        res["n_missing"],
+        bad,
+    )
 
 
 def accepts(fn: Callable[..., Any], name: str) -> bool:

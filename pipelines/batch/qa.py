@@ -190,7 +190,7 @@ def progress_bar(total: int, enabled: bool, desc: str = "batch") -> Any:
     return tqdm(total=total, unit="item", desc=desc, file=sys.stderr, dynamic_ncols=True)
 
 
-def plan_jobs(items: list[Item], opts: BatchOptions) -> tuple[list[Job], int, int]:
+def schedule_jobs(items: list[Item], opts: BatchOptions) -> tuple[list[Job], int, int]:
     """Drop the items finished in ``opts.output`` and order the rest longest-first: (jobs,
     skipped, skipped items whose last record is an error). Every engine resumes through it."""
     done = finished(opts.output, retry_failed=opts.retry_failed)
@@ -199,14 +199,14 @@ def plan_jobs(items: list[Item], opts: BatchOptions) -> tuple[list[Job], int, in
     return group_jobs(todo), len(items) - len(todo), failed
 
 
-def _plan(items: list[Item], opts: BatchOptions, dist: _Dist) -> tuple[list[Job], int, int]:
-    """Repair the output, then :func:`plan_jobs`; identical on every rank."""
+def _schedule(items: list[Item], opts: BatchOptions, dist: _Dist) -> tuple[list[Job], int, int]:
+    """Repair the output, then :func:`schedule_jobs`; identical on every rank."""
     if dist.rank == 0:
         repair(opts.output)
     dist.barrier()
-    planned = plan_jobs(items, opts)
+    scheduled = schedule_jobs(items, opts)
     dist.barrier()  # every rank has read the file before anyone appends to it
-    return planned
+    return scheduled
 
 
 def run_batch(items: list[Item], opts: BatchOptions, lm: Any = None) -> Summary:
@@ -215,7 +215,7 @@ def run_batch(items: list[Item], opts: BatchOptions, lm: Any = None) -> Summary:
     ``lm`` may be a loaded :class:`~vlmctx.engine.VideoLM` (else it is loaded from ``opts``).
     """
     dist = _Dist(opts.device)
-    jobs, skipped, skipped_failed = _plan(items, opts, dist)
+    jobs, skipped, skipped_failed = _schedule(items, opts, dist)
     if not jobs:  # nothing left to do: no model to load, no workers to start
         return _finish(Summary(ranks=dist.world), dist, opts, 0, skipped, skipped_failed)
     claims = _claims(jobs, opts, dist)
@@ -265,7 +265,7 @@ def run_batch_ray(items: list[Item], opts: BatchOptions, ray_opts: Any = None) -
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise ConfigError("--engine ray runs from one driver: do not start it with accelerate")
     repair(opts.output)
-    jobs, skipped, skipped_failed = plan_jobs(items, opts)
+    jobs, skipped, skipped_failed = schedule_jobs(items, opts)
     summary = Summary(skipped=skipped, skipped_failed=skipped_failed, total=len(items))
     if jobs:
         run_ray(jobs, opts, ray_opts, summary)

@@ -23,18 +23,25 @@ def _train(args: argparse.Namespace) -> int:
 
     summary = train(args)
     acc = ", ".join(f"{k} {v:.0%}" for k, v in summary["accuracy_at_trained_length"].items())
-    print(f"trained in {summary['train_seconds']:.0f} s, final loss {summary['final_loss']:.3f}; "
-          f"held-out accuracy at {args.max_frames} frames: {acc}; "
-          f"checkpoint: {args.out or SHIPPED}")  # fmt: skip
+    print(
+        f"trained in {summary['train_seconds']:.0f} s, final loss {summary['final_loss']:.3f}; "
+        f"held-out accuracy at {args.max_frames} frames: {acc}; "
+        f"checkpoint: {args.out or SHIPPED}"
+    )
     return 0
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
     """The training flags (here, not in ``train.py``: building the parser must not import numpy
     or torch, so ``vlmctx --help`` stays fast)."""
-    p.add_argument("-o", "--out", type=output_dir, default=DEFAULT_OUT,
-                   help=f"checkpoint folder to write (default ./{DEFAULT_OUT}; never the shipped "
-                   "checkpoint that `--model toylab` loads unless given its folder)")  # fmt: skip
+    p.add_argument(
+        "-o",
+        "--out",
+        type=output_dir,
+        default=DEFAULT_OUT,
+        help=f"checkpoint folder to write (default ./{DEFAULT_OUT}; never the shipped "
+        "checkpoint that `--model toylab` loads unless given its folder)",
+    )
     p.add_argument("--steps", type=positive_int, default=3000, help="optimizer steps (3000)")
     p.add_argument("--batch", type=positive_int, default=16, help="questions per step (16)")
     p.add_argument("--lr", type=positive_float, default=3e-3, help="peak learning rate (3e-3)")

@@ -76,9 +76,12 @@ def build_model(processor: Any, window: int, rope_theta: float = ROPE_THETA) -> 
         bos_token_id=None,
         eos_token_id=tok.eos_token_id,
         pad_token_id=tok.pad_token_id,
-        rope_parameters={"rope_type": "default", "rope_theta": rope_theta,
-                         "mrope_section": [4, 6, 6]},
-    )  # fmt: skip
+        rope_parameters={
+            "rope_type": "default",
+            "rope_theta": rope_theta,
+            "mrope_section": [4, 6, 6],
+        },
+    )
     ids = tok.convert_tokens_to_ids
     cfg = Qwen2VLConfig(
         text_config=text,

@@ -34,8 +34,16 @@ from vlmctx.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-SCHEMES = ("default", "pi", "ntk", "yarn", "vcwe:apply_to=all", "vcwe:apply_to=visual", "v2pe",
-           "mrope_pp")  # fmt: skip
+SCHEMES = (
+    "default",
+    "pi",
+    "ntk",
+    "yarn",
+    "vcwe:apply_to=all",
+    "vcwe:apply_to=visual",
+    "v2pe",
+    "mrope_pp",
+)
 POOLING = ("none", "progressive")
 SHIPPED = "toylab"  # the shipped checkpoint, trained with seed 0
 
@@ -60,7 +68,7 @@ def label(cfg: Any) -> str:
     return f"{cfg.position}{f'({params})' if params else ''} + {cfg.pooling}"
 
 
-def seed_plan(args: argparse.Namespace) -> list[tuple[int, str]]:
+def seed_checkpoints(args: argparse.Namespace) -> list[tuple[int, str]]:
     """(seed, checkpoint) pairs: ``--checkpoints`` if given, else seed 0 -> the shipped
     ``toylab`` and seed N -> ``<output-path>/checkpoints/seedN``."""
     try:
@@ -81,16 +89,18 @@ def seed_plan(args: argparse.Namespace) -> list[tuple[int, str]]:
     return list(zip(seeds, ckpts, strict=True))
 
 
-def ensure_checkpoints(plan: list[tuple[int, str]], train_missing: bool) -> None:
+def ensure_checkpoints(pairs: list[tuple[int, str]], train_missing: bool) -> None:
     """Train the missing checkpoints (``vlmctx toylab train --seed N -o DIR``, ~16 min each on
     one quiet CPU thread) when asked; otherwise say how, before anything runs."""
-    for seed, ckpt in plan:
+    for seed, ckpt in pairs:
         if ckpt == SHIPPED or (Path(ckpt) / "config.json").exists():
             continue
         cmd = ["vlmctx", "toylab", "train", "--seed", str(seed), "-o", ckpt, "--no-progress"]
         if not train_missing:
-            raise ConfigError(f"no checkpoint for seed {seed} at {ckpt!r}; train it with "
-                              f"`{' '.join(cmd)}` or pass --train-missing")  # fmt: skip
+            raise ConfigError(
+                f"no checkpoint for seed {seed} at {ckpt!r}; train it with "
+                f"`{' '.join(cmd)}` or pass --train-missing"
+            )
         log.info("toylab: training seed %d -> %s", seed, ckpt)
         # the training job belongs to the pipelines room: run it through the public CLI
         done = subprocess.run([sys.executable, "-m", "vlmctx.cli", *cmd[1:]], check=False)
@@ -131,9 +141,19 @@ def collect(
 ) -> tuple[list[dict], float]:
     """Merge the runs' scored samples into one row per question: every configuration's answer
     and whether it was right (the task's own exact-match score); and the summed model time."""
-    rows = {s.id: {"seed": seed, "checkpoint": ckpt, "id": s.id, "kind": s.meta["task"],
-                   "frames": s.meta["frames"], "answer": s.target, "predictions": {},
-                   "correct": {}} for s in samples}  # fmt: skip
+    rows = {
+        s.id: {
+            "seed": seed,
+            "checkpoint": ckpt,
+            "id": s.id,
+            "kind": s.meta["task"],
+            "frames": s.meta["frames"],
+            "answer": s.target,
+            "predictions": {},
+            "correct": {},
+        }
+        for s in samples
+    }
     model_s = 0.0
     for lb, run_dir in run_dirs.items():
         for line in (run_dir / "samples_toylab.jsonl").read_text().splitlines():
@@ -150,10 +170,13 @@ def command_line(args: argparse.Namespace) -> str:
     parts = ["vlmctx toylab run", f"--seeds {args.seeds}"]
     if args.checkpoints:
         parts.append(f"--checkpoints {args.checkpoints}")
-    for flag, value, default in (("--name", args.name, NAME), ("--frames", args.frames, FRAMES),
-                                 ("--per-cell", args.per_cell, PER_CELL),
-                                 ("--schemes", args.schemes, ",".join(SCHEMES)),
-                                 ("--pooling", args.pooling, ",".join(POOLING))):  # fmt: skip
+    for flag, value, default in (
+        ("--name", args.name, NAME),
+        ("--frames", args.frames, FRAMES),
+        ("--per-cell", args.per_cell, PER_CELL),
+        ("--schemes", args.schemes, ",".join(SCHEMES)),
+        ("--pooling", args.pooling, ",".join(POOLING)),
+    ):
         if value != default:
             parts.append(f"{flag} {value}")
     return " ".join(parts)
@@ -217,7 +240,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
         help="decode every clip again for each configuration (less memory, ~1.5x the "
         "CPU; for running subsets of --schemes/--pooling in parallel processes)",
     )
-    p.add_argument("--no-progress", action="store_true")  # fmt: skip
+    p.add_argument("--no-progress", action="store_true")
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -225,13 +248,13 @@ def execute(args: argparse.Namespace) -> int:
     from vlmctx.engine import check_config
     from vlmctx_eval.experiments.toylab.stats import write_results, write_rows
 
-    plan = seed_plan(args)
+    pairs = seed_checkpoints(args)
     grid = configs(args.schemes.split(","), args.pooling.split(","))
     for cfg in grid:  # bad names fail here, before any training or data
         check_config(cfg)
-    ensure_checkpoints(plan, args.train_missing)
+    ensure_checkpoints(pairs, args.train_missing)
     rows, seconds = [], {}
-    for seed, ckpt in plan:
+    for seed, ckpt in pairs:
         part, model_s = run_seed(args, seed, ckpt, grid)
         rows += part
         seconds[str(seed)] = round(model_s, 1)
@@ -241,9 +264,15 @@ def execute(args: argparse.Namespace) -> int:
     results.mkdir(parents=True, exist_ok=True)
     preds = results / f"{args.name}_predictions.jsonl.gz"
     write_rows(preds, rows)
-    run = {"command": command_line(args), "model_seconds": round(sum(seconds.values()), 1),
-           "model_seconds_per_seed": seconds, "frames": args.frames, "per_cell": args.per_cell,
-           "schemes": args.schemes, "pooling": args.pooling}  # fmt: skip
+    run = {
+        "command": command_line(args),
+        "model_seconds": round(sum(seconds.values()), 1),
+        "model_seconds_per_seed": seconds,
+        "frames": args.frames,
+        "per_cell": args.per_cell,
+        "schemes": args.schemes,
+        "pooling": args.pooling,
+    }
     write_results(rows, results, run, args.name)
     print((results / f"{args.name}.md").read_text())
     print(f"tables: {results / f'{args.name}.md'}; predictions: {preds}")

@@ -52,16 +52,20 @@ def split(
     from vlmctx.position.schemes import VCWE
     from vlmctx.position.types import RopeSpec, TokenLayout, VisualRun
 
-    spec = RopeSpec(head_dim=head_dim, rope_theta=theta, max_position_embeddings=window * 4,
-                    visual_window=window)  # fmt: skip
+    spec = RopeSpec(
+        head_dim=head_dim,
+        rope_theta=theta,
+        max_position_embeddings=window * 4,
+        visual_window=window,
+    )
     n = int(window * factor)
     layout = TokenLayout(torch.full((n,), 2, dtype=torch.int64), (VisualRun(0, (n, 1, 1)),))
-    planned = VCWE(apply_to="all").positions(layout, spec)
-    info = planned.info
+    tables = VCWE(apply_to="all").positions(layout, spec)
+    info = tables.info
     half = head_dim // 2
     temporal = None
     if mrope_section is not None:  # which band each temporal frequency fell in
-        ratio = planned.inv_freq[0] / rope.default_inv_freq(head_dim, theta)
+        ratio = tables.inv_freq[0] / rope.default_inv_freq(head_dim, theta)
         t = torch.nonzero(rope.mrope_axis_of_frequency(mrope_section) == 0).flatten()
         kept = torch.isclose(ratio[t], torch.ones(len(t)), rtol=1e-6, atol=0.0)
         full = torch.isclose(ratio[t], torch.full((len(t),), 1 / info["factor"]), rtol=1e-6, atol=0)

@@ -98,9 +98,20 @@ PROMPT = (
     "Select the best answer to the following multiple-choice question based on the video. "
     "Respond with only the letter (A, B, C, or D) of the correct option."
 )
-_PREFIXES = ("The best answer is", "The correct answer is", "The answer is", "The answer",
-             "The best option is", "The correct option is", "Best answer:", "Best option:",
-             "Answer:", "Option:", "The correct answer", "The correct option")  # fmt: skip
+_PREFIXES = (
+    "The best answer is",
+    "The correct answer is",
+    "The answer is",
+    "The answer",
+    "The best option is",
+    "The correct option is",
+    "Best answer:",
+    "Best option:",
+    "Answer:",
+    "Option:",
+    "The correct answer",
+    "The correct option",
+)
 
 
 def extract_letter(text: str) -> str | None:

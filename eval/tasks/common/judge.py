@@ -141,14 +141,24 @@ def check_precision(obj: dict[str, Any]) -> dict[str, float]:
     return {"precision": found, "sentence_count": count}
 
 
-def summ_scores(fluency: float, recall_found: float, n_claims: int, precision_found: float,
-                sentence_count: float) -> dict[str, float]:  # fmt: skip
+def summ_scores(
+    fluency: float,
+    recall_found: float,
+    n_claims: int,
+    precision_found: float,
+    sentence_count: float,
+) -> dict[str, float]:
     """``scripts/eval_gpt4_summ.py`` arithmetic, in [0, 1] (reports multiply the means by 100)."""
     rec = recall_found / n_claims if n_claims > 0 else 0.0
     prec = precision_found / sentence_count if sentence_count > 0 else 0.0
     f1 = 2 * rec * prec / (rec + prec) if rec + prec > 0 else 0.0
-    return {"judge_fluency": fluency, "judge_recall": rec, "judge_precision": prec,
-            "judge_f1": f1, "judge_flu_f1": f1 * fluency}  # fmt: skip
+    return {
+        "judge_fluency": fluency,
+        "judge_recall": rec,
+        "judge_precision": prec,
+        "judge_f1": f1,
+        "judge_flu_f1": f1 * fluency,
+    }
 
 
 def strip_summary_prefix(output: str) -> str:
@@ -167,9 +177,12 @@ class JudgeStats:
     failures: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"calls": self.calls, "http_retries": self.http_retries,
-                "malformed_replies": self.malformed_replies,
-                "failed_samples": self.failed_samples}  # fmt: skip
+        return {
+            "calls": self.calls,
+            "http_retries": self.http_retries,
+            "malformed_replies": self.malformed_replies,
+            "failed_samples": self.failed_samples,
+        }
 
 
 def extract_json(text: str, keys: list[str]) -> dict[str, Any]:
@@ -246,8 +259,7 @@ class OpenAIJudge:
         messages = [{"role": "user", "content": prompt}]
         if system is not None:
             messages.insert(0, {"role": "system", "content": system})
-        body: dict[str, Any] = {"model": self.model, "max_tokens": max_tokens,
-                                "messages": messages}  # fmt: skip
+        body: dict[str, Any] = {"model": self.model, "max_tokens": max_tokens, "messages": messages}
         if temperature is not None:
             body["temperature"] = temperature
         data = json.dumps(body).encode()
@@ -265,8 +277,14 @@ class OpenAIJudge:
                 with urllib.request.urlopen(req, timeout=self.timeout) as resp:
                     reply = json.loads(resp.read().decode())
                 return str(reply["choices"][0]["message"]["content"] or "")
-            except (urllib.error.URLError, TimeoutError, KeyError, IndexError, TypeError,
-                    ValueError) as exc:  # fmt: skip
+            except (
+                urllib.error.URLError,
+                TimeoutError,
+                KeyError,
+                IndexError,
+                TypeError,
+                ValueError,
+            ) as exc:
                 last = exc
         raise ConfigError(
             f"LLM judge at {self.url} failed {retries} times ({last}); check --judge-url, "
@@ -301,20 +319,28 @@ class OpenAIJudge:
         keypoints = "\n".join(f"{i + 1}. {c}" for i, c in enumerate(claims))
         try:
             flu = self.ask_json(SUMM_FLUENCY_PROMPT.format(text=text), check_fluency, **kw)
-            rec = self.ask_json(SUMM_RECALL_PROMPT.format(keypoints=keypoints, summary=text),
-                                lambda o: check_recall(o, len(claims)), **kw)  # fmt: skip
+            rec = self.ask_json(
+                SUMM_RECALL_PROMPT.format(keypoints=keypoints, summary=text),
+                lambda o: check_recall(o, len(claims)),
+                **kw,
+            )
             prec = self.ask_json(
                 SUMM_PRECISION_PROMPT.format(expert_summary=expert, summary=text),
-                check_precision, **kw,
-            )  # fmt: skip
+                check_precision,
+                **kw,
+            )
         except (DataFormatError, ConfigError) as exc:
             self.stats.failed_samples += 1
             raise DataFormatError(f"summarization judge: {exc}") from exc
-        out = summ_scores(flu["fluency"], rec["recall"], len(claims), prec["precision"],
-                          prec["sentence_count"])  # fmt: skip
-        out.update(judge_recall_found=rec["recall"], judge_n_claims=float(len(claims)),
-                   judge_precision_found=prec["precision"],
-                   judge_sentence_count=prec["sentence_count"])  # fmt: skip
+        out = summ_scores(
+            flu["fluency"], rec["recall"], len(claims), prec["precision"], prec["sentence_count"]
+        )
+        out.update(
+            judge_recall_found=rec["recall"],
+            judge_n_claims=float(len(claims)),
+            judge_precision_found=prec["precision"],
+            judge_sentence_count=prec["sentence_count"],
+        )
         return out
 
     def doc_qa(self, question: str, reference: Any, prediction: str, is_list: bool) -> float:

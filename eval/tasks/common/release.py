@@ -90,8 +90,12 @@ class OfficialMCQ(OfficialRelease):
         letter = self.parse(str(record["prediction"]), sample)
         frames = record.get("frames")
         n = len(frames) if isinstance(frames, list) else record.get("n_frames")
-        return {"acc": float(letter == sample.target), "parsed": letter,
-                "unparsed": float(letter is None), "n_frames": n}  # fmt: skip
+        return {
+            "acc": float(letter == sample.target),
+            "parsed": letter,
+            "unparsed": float(letter is None),
+            "n_frames": n,
+        }
 
     def aggregate(self, samples: list[Sample], scores: list[dict[str, Any]]) -> dict[str, Any]:
         return mcq_aggregate(samples, scores)

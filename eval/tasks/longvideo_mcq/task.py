@@ -92,8 +92,12 @@ class LongVideoMCQ(Task):
         self.max_new_tokens = max_new_tokens
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "version": self.version, "file": self.file,
-                "bucket_edges_s": list(self.edges)}  # fmt: skip
+        return {
+            "name": self.name,
+            "version": self.version,
+            "file": self.file,
+            "bucket_edges_s": list(self.edges),
+        }
 
     def load(self, lengths: list[int] | None = None, limit: int | None = None) -> LoadResult:
         out = LoadResult()
@@ -134,13 +138,23 @@ class LongVideoMCQ(Task):
             "bucket": str(bucket or "all"),
             "task_type": rec.get("task_type"),
         }
-        return Sample(id=sid, target=gold, video=path, question=build_prompt(question, options),
-                      max_new_tokens=self.max_new_tokens, meta=meta)  # fmt: skip
+        return Sample(
+            id=sid,
+            target=gold,
+            video=path,
+            question=build_prompt(question, options),
+            max_new_tokens=self.max_new_tokens,
+            meta=meta,
+        )
 
     def score_one(self, sample: Sample, record: dict[str, Any]) -> dict[str, Any]:
         letter = parse_letter(str(record["prediction"]), sample.meta["options"])
-        return {"acc": float(letter == sample.target), "parsed": letter,
-                "unparsed": float(letter is None), "n_frames": n_frames(record)}  # fmt: skip
+        return {
+            "acc": float(letter == sample.target),
+            "parsed": letter,
+            "unparsed": float(letter is None),
+            "n_frames": n_frames(record),
+        }
 
     def aggregate(self, samples: list[Sample], scores: list[dict[str, Any]]) -> dict[str, Any]:
         groups: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))

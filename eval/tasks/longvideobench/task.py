@@ -56,9 +56,13 @@ class LongVideoBench(OfficialMCQ):
     version = "1"
 
     def __init__(
-        self, root: str, file: str = "lvb_val.json", subtitles: bool = False,
-        subtitle_tokens: int | None = None, subtitle_placement: str = "auto",
-    ) -> None:  # fmt: skip
+        self,
+        root: str,
+        file: str = "lvb_val.json",
+        subtitles: bool = False,
+        subtitle_tokens: int | None = None,
+        subtitle_placement: str = "auto",
+    ) -> None:
         self.root = require_dir(root, "longvideobench", "give --task-arg longvideobench:root=DIR")
         self.file = os.path.join(self.root, file)
         if not os.path.isfile(self.file):
@@ -66,14 +70,21 @@ class LongVideoBench(OfficialMCQ):
         self.subtitles = bool(subtitles)
         self.subtitle_tokens = subtitle_tokens
         if subtitle_placement not in ("auto", "interleaved", "before"):
-            raise ConfigError("longvideobench: subtitle_placement must be auto, interleaved or "
-                              f"before, got {subtitle_placement!r}")  # fmt: skip
+            raise ConfigError(
+                "longvideobench: subtitle_placement must be auto, interleaved or "
+                f"before, got {subtitle_placement!r}"
+            )
         self.subtitle_placement = subtitle_placement
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "version": self.version, "file": self.file,
-                "subtitles": self.subtitles, "subtitle_tokens": self.subtitle_tokens,
-                "subtitle_placement": self.subtitle_placement}  # fmt: skip
+        return {
+            "name": self.name,
+            "version": self.version,
+            "file": self.file,
+            "subtitles": self.subtitles,
+            "subtitle_tokens": self.subtitle_tokens,
+            "subtitle_placement": self.subtitle_placement,
+        }
 
     def raw_samples(self) -> Iterable[tuple[str, Sample | Exception]]:
         with open(self.file, encoding="utf-8") as fh:
@@ -91,20 +102,29 @@ class LongVideoBench(OfficialMCQ):
             raise DataFormatError(f"correct_choice {gold} out of range")
         lines = [rec["question"], *[f"{chr(ord('A') + i)}. {c}" for i, c in enumerate(cands)]]
         group = int(rec["duration_group"])
-        meta: dict[str, Any] = {"options": cands, "bucket": GROUPS.get(group, str(group)),
-                                "category": rec.get("question_category"),
-                                "level": rec.get("level")}  # fmt: skip
+        meta: dict[str, Any] = {
+            "options": cands,
+            "bucket": GROUPS.get(group, str(group)),
+            "category": rec.get("question_category"),
+            "level": rec.get("level"),
+        }
         if self.subtitles and rec.get("subtitle_path"):
             meta["subtitles"] = {
                 "file": os.path.join(self.root, "subtitles", rec["subtitle_path"]),
                 "offset_s": float(rec.get("starting_timestamp_for_subtitles") or 0.0),
-                "min_span_s": 1.0, "max_tokens": self.subtitle_tokens, "timestamps": False,
+                "min_span_s": 1.0,
+                "max_tokens": self.subtitle_tokens,
+                "timestamps": False,
                 "placement": self.subtitle_placement,
-            }  # fmt: skip
-        return Sample(id=str(rec["id"]), target=chr(ord("A") + gold),
-                      video=os.path.join(self.root, "videos", rec["video_path"]),
-                      question="\n".join(lines) + "\n" + POST,
-                      max_new_tokens=self.max_new_tokens, meta=meta)  # fmt: skip
+            }
+        return Sample(
+            id=str(rec["id"]),
+            target=chr(ord("A") + gold),
+            video=os.path.join(self.root, "videos", rec["video_path"]),
+            question="\n".join(lines) + "\n" + POST,
+            max_new_tokens=self.max_new_tokens,
+            meta=meta,
+        )
 
     def parse(self, text: str, sample: Sample) -> str | None:
         return parse_multi_choice(text, sample.meta["options"])

@@ -81,13 +81,20 @@ class LVBench(OfficialMCQ):
             raise DataFormatError(f"answer {qa['answer']!r} is not an option letter")
         body = "\n".join([stem, *[f"{'ABCD'[i]}. {o}" for i, o in enumerate(options)]])
         types = qa.get("question_type") or []
-        meta = {"options": options, "bucket": str(video.get("type", "all")),
-                "category": [types] if isinstance(types, str) else list(types),
-                "time_reference": qa.get("time_reference")}  # fmt: skip
-        return Sample(id=str(qa["uid"]), target=answer,
-                      video=os.path.join(self.root, "videos", f"{video['key']}.mp4"),
-                      question=f"{PROMPT}\n{body}\nThe best answer is:",
-                      max_new_tokens=self.max_new_tokens, meta=meta)  # fmt: skip
+        meta = {
+            "options": options,
+            "bucket": str(video.get("type", "all")),
+            "category": [types] if isinstance(types, str) else list(types),
+            "time_reference": qa.get("time_reference"),
+        }
+        return Sample(
+            id=str(qa["uid"]),
+            target=answer,
+            video=os.path.join(self.root, "videos", f"{video['key']}.mp4"),
+            question=f"{PROMPT}\n{body}\nThe best answer is:",
+            max_new_tokens=self.max_new_tokens,
+            meta=meta,
+        )
 
     def parse(self, text: str, sample: Sample) -> str | None:
         return extract_letter(text)

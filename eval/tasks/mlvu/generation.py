@@ -116,6 +116,7 @@ class GenSpec:
     keys: tuple[str, str]  # reply keys, e.g. score_accuracy, score_relevance
 
 
+# A data table, one entry per row aligned by hand for reading: `ruff format` skips it.
 SPECS = {
     "sub_scene": GenSpec("8_sub_scene", "ssc", SSC_RUBRIC, SSC_CASE,
                          ("score_accuracy", "score_relevance")),
@@ -187,12 +188,18 @@ class MLVUGen(OfficialRelease):
 
     def describe(self) -> dict[str, Any]:
         return {
-            "name": self.name, "version": self.version, "root": self.root,
-            "bucket_edges_s": list(self.edges), "max_new_tokens": self.max_new_tokens,
+            "name": self.name,
+            "version": self.version,
+            "root": self.root,
+            "bucket_edges_s": list(self.edges),
+            "max_new_tokens": self.max_new_tokens,
             "metric": "judge_g_avg (LLM judge: MLVU's GPT-4 protocol, own prompt wording)",
-            "judge": {"url": self.judge.url, "model": self.judge.model,
-                      **self.judge.stats.to_dict()},
-        }  # fmt: skip
+            "judge": {
+                "url": self.judge.url,
+                "model": self.judge.model,
+                **self.judge.stats.to_dict(),
+            },
+        }
 
     def raw_samples(self) -> Iterable[tuple[str, Sample | Exception]]:
         files = tuple(spec.file for spec in SPECS.values())
@@ -201,22 +208,30 @@ class MLVUGen(OfficialRelease):
     def _sample(self, file: str, n: int, rec: dict[str, Any]) -> Sample:
         kind = BY_FILE[file]
         question = str(rec["question"]).strip()
-        meta: dict[str, Any] = {"category": kind, "question": question,
-                                "bucket": duration_bucket(float(rec["duration"]), self.edges)}  # fmt: skip
+        meta: dict[str, Any] = {
+            "category": kind,
+            "question": question,
+            "bucket": duration_bucket(float(rec["duration"]), self.edges),
+        }
         if kind == "sub_scene":
             meta["scoring_points"] = scoring_points(rec["scoring_points"])
-        return Sample(id=f"{file}/{n}", target=str(rec["answer"]),
-                      video=os.path.join(self.root, "video", file, str(rec["video"])),
-                      question=SYSTEM + question, max_new_tokens=self.max_new_tokens,
-                      meta=meta)  # fmt: skip
+        return Sample(
+            id=f"{file}/{n}",
+            target=str(rec["answer"]),
+            video=os.path.join(self.root, "video", file, str(rec["video"])),
+            question=SYSTEM + question,
+            max_new_tokens=self.max_new_tokens,
+            meta=meta,
+        )
 
     def judge_prompt(self, sample: Sample, prediction: str) -> tuple[GenSpec, str]:
         """The judge's user message for ``prediction`` (the rubric goes as the system message)."""
         spec = SPECS[sample.meta["category"]]
         if spec.short == "ssc":
             points = "\n".join(f"{i + 1}. {p}" for i, p in enumerate(sample.meta["scoring_points"]))
-            case = spec.case.format(question=sample.meta["question"], points=points,
-                                    prediction=prediction)  # fmt: skip
+            case = spec.case.format(
+                question=sample.meta["question"], points=points, prediction=prediction
+            )
         else:
             case = spec.case.format(reference=sample.target, prediction=prediction)
         return spec, case
@@ -225,10 +240,13 @@ class MLVUGen(OfficialRelease):
         spec, case = self.judge_prompt(sample, str(record["prediction"]).strip())
         try:
             got = self.judge.ask_json(
-                case, lambda o: check_scores(o, spec.keys),
+                case,
+                lambda o: check_scores(o, spec.keys),
                 parse=lambda r: parse_scores(r, spec.keys),
-                system=spec.rubric, temperature=0.0, max_tokens=1024,
-            )  # fmt: skip
+                system=spec.rubric,
+                temperature=0.0,
+                max_tokens=1024,
+            )
         except (DataFormatError, ConfigError) as exc:  # malformed after retries, or unreachable
             self.judge.stats.failed_samples += 1
             return {"error": f"{spec.short} judge: {exc}"}
@@ -278,9 +296,11 @@ def gen_aggregate(samples: list[Sample], scores: list[dict[str, Any]]) -> dict[s
         "primary": "judge_g_avg",
         "scores": flat,
         "breakdowns": {"by_bucket": by_bucket, "by_frames": by_frames},
-        "n_scored": {"all": sum(len(v) for v in per.values()),
-                     **{k: len(v) for k, v in per.items() if v}},
-    }  # fmt: skip
+        "n_scored": {
+            "all": sum(len(v) for v in per.values()),
+            **{k: len(v) for k, v in per.items() if v},
+        },
+    }
 
 
 def _group_means(rows: list[dict[str, Any]], key: str, numeric: bool = False) -> dict[str, float]:

@@ -31,8 +31,15 @@ from vlmctx_eval.tasks.common.release import (
     require_dir,
 )
 
-MC_TASKS = ("1_plotQA", "2_needle", "3_ego", "4_count", "5_order", "6_anomaly_reco",
-            "7_topic_reasoning")  # fmt: skip
+MC_TASKS = (
+    "1_plotQA",
+    "2_needle",
+    "3_ego",
+    "4_count",
+    "5_order",
+    "6_anomaly_reco",
+    "7_topic_reasoning",
+)
 SYSTEM = (
     "Carefully watch this video and pay attention to every detail. Based on your observations, "
     "select the best option that accurately addresses the question.\n"
@@ -48,9 +55,10 @@ def read_release(
     found = [f for f in files if os.path.isfile(os.path.join(root, "json", f"{f}.json"))]
     if not found:
         raise ConfigError(
-            f"{task_name}: none of " + ", ".join(f"json/{f}.json" for f in files)
+            f"{task_name}: none of "
+            + ", ".join(f"json/{f}.json" for f in files)
             + f" under {root!r}; see docs/eval.md"
-        )  # fmt: skip
+        )
     for file in found:
         path = os.path.join(root, "json", f"{file}.json")
         try:
@@ -89,8 +97,12 @@ class MLVU(OfficialMCQ):
         self.edges = (float(short_s), float(long_s))
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "version": self.version, "root": self.root,
-                "bucket_edges_s": list(self.edges)}  # fmt: skip
+        return {
+            "name": self.name,
+            "version": self.version,
+            "root": self.root,
+            "bucket_edges_s": list(self.edges),
+        }
 
     def raw_samples(self) -> Iterable[tuple[str, Sample | Exception]]:
         yield from read_release(self.name, self.root, MC_TASKS, self._sample)
@@ -100,14 +112,26 @@ class MLVU(OfficialMCQ):
         if rec["answer"] not in cands:
             raise DataFormatError(f"answer {rec['answer']!r} is not one of the candidates")
         letter = chr(ord("A") + cands.index(rec["answer"]))
-        lines = [f"Question: {rec['question']}", "Options:",
-                 *[f"({chr(ord('A') + i)}) {c}" for i, c in enumerate(cands)]]  # fmt: skip
+        lines = [
+            f"Question: {rec['question']}",
+            "Options:",
+            *[f"({chr(ord('A') + i)}) {c}" for i, c in enumerate(cands)],
+        ]
         prompt = SYSTEM + "\n".join(lines) + "\nOnly give the best option."
-        meta = {"options": cands, "category": rec.get("question_type", task.split("_", 1)[1]),
-                "bucket": duration_bucket(float(rec["duration"]), self.edges)}  # fmt: skip
+        meta = {
+            "options": cands,
+            "category": rec.get("question_type", task.split("_", 1)[1]),
+            "bucket": duration_bucket(float(rec["duration"]), self.edges),
+        }
         video = os.path.join(self.root, "video", task, rec["video"])
-        return Sample(id=f"{task}/{n}", target=letter, video=video, question=prompt,
-                      max_new_tokens=self.max_new_tokens, meta=meta)  # fmt: skip
+        return Sample(
+            id=f"{task}/{n}",
+            target=letter,
+            video=video,
+            question=prompt,
+            max_new_tokens=self.max_new_tokens,
+            meta=meta,
+        )
 
     def parse(self, text: str, sample: Sample) -> str | None:
         for i in range(len(sample.meta["options"])):

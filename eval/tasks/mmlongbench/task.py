@@ -116,11 +116,15 @@ class MMLongBench(Task):
                 if self.judges("summ")
                 else "rougeLsum_f1 (the paper's LLM fluency x F1 judge is not run)"
             ),
-            "judge": None if self.judge is None else {
-                "url": self.judge.url, "model": self.judge.model, "for": sorted(self.judge_for),
+            "judge": None
+            if self.judge is None
+            else {
+                "url": self.judge.url,
+                "model": self.judge.model,
+                "for": sorted(self.judge_for),
                 **self.judge.stats.to_dict(),
             },
-        }  # fmt: skip
+        }
 
     def _load_claims(self, spec: DatasetSpec) -> None:
         """Key points for the summarization judge (``summ/{gov,lexsum}_claims.jsonl``)."""

@@ -84,8 +84,13 @@ class VideoMME(OfficialMCQ):
         self.subtitle_tokens = subtitle_tokens
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "version": self.version, "root": self.root,
-                "subtitles": self.subtitles, "subtitle_tokens": self.subtitle_tokens}  # fmt: skip
+        return {
+            "name": self.name,
+            "version": self.version,
+            "root": self.root,
+            "subtitles": self.subtitles,
+            "subtitle_tokens": self.subtitle_tokens,
+        }
 
     def raw_samples(self) -> Iterable[tuple[str, Sample | Exception]]:
         for n, rec in enumerate(read_table(self.root), 1):
@@ -100,24 +105,38 @@ class VideoMME(OfficialMCQ):
         answer = str(rec["answer"]).strip()
         if answer not in "ABCD"[: len(options)] or not answer:
             raise DataFormatError(f"answer {answer!r} is not one of the option letters")
-        body = "\n".join([rec["question"].strip(), *[f"{'ABCD'[i]}. {o}" for i, o in
-                                                       enumerate(options)]])  # fmt: skip
-        meta: dict[str, Any] = {"options": options, "bucket": str(rec["duration"]),
-                                "category": str(rec.get("task_type")),
-                                "domain": rec.get("domain")}  # fmt: skip
+        body = "\n".join(
+            [rec["question"].strip(), *[f"{'ABCD'[i]}. {o}" for i, o in enumerate(options)]]
+        )
+        meta: dict[str, Any] = {
+            "options": options,
+            "bucket": str(rec["duration"]),
+            "category": str(rec.get("task_type")),
+            "domain": rec.get("domain"),
+        }
         prompt = f"{PROMPT}\n{body}\nThe best answer is:"
         if self.subtitles:
             sub = os.path.join(self.root, "subtitle", f"{vid}.srt")
             prompt = f"{PROMPT_SUBS}\n{body}\nThe best answer is:"
             if os.path.isfile(sub):
-                meta["subtitles"] = {"file": sub, "header": SUB_HEADER, "timestamps": False,
-                                     "max_tokens": self.subtitle_tokens,
-                                     "placement": "before"}  # fmt: skip
+                meta["subtitles"] = {
+                    "file": sub,
+                    "header": SUB_HEADER,
+                    "timestamps": False,
+                    "max_tokens": self.subtitle_tokens,
+                    "placement": "before",
+                }
             else:
                 prompt = f"{SUB_HEADER}{NO_SUBS}\n{prompt}"
         video = os.path.join(self.root, "data", f"{vid}.mp4")
-        return Sample(id=str(rec["question_id"]), target=answer, video=video, question=prompt,
-                      max_new_tokens=self.max_new_tokens, meta=meta)  # fmt: skip
+        return Sample(
+            id=str(rec["question_id"]),
+            target=answer,
+            video=video,
+            question=prompt,
+            max_new_tokens=self.max_new_tokens,
+            meta=meta,
+        )
 
     def parse(self, text: str, sample: Sample) -> str | None:
         return extract_letter(text)
