@@ -30,6 +30,8 @@ Table = tuple[str, list[str], list[list[Any]]]  # title, header, rows
 
 @dataclass
 class EvalRun:
+    """One eval run (a `vlmctx eval` output dir): its folder, its results.json, its labels."""
+
     path: Path
     doc: dict[str, Any]
     label: str = ""

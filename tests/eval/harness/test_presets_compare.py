@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.eval.conftest import cli, write_preds
-from tests.eval.tasks.test_official_benchmarks import _videomme
+from tests.eval.tasks.videomme.test_task import write_videomme
 from vlmctx.errors import ConfigError
 from vlmctx_eval.harness.presets import PRESETS
 
@@ -36,7 +36,7 @@ def _rescore(tmp: Path, root: Path, model: str, preds: dict[str, str], *extra: s
 
 def test_preset_sets_the_protocol_and_flags_override_it(tmp_path: Path):
     root = tmp_path / "vm"
-    _videomme(root)
+    write_videomme(root)
     run = _rescore(tmp_path, root, "qwen", {"000-1": "B"}, "--preset", "qwen2.5-vl-videomme")
     doc = json.loads((run / "results.json").read_text())
     assert (
@@ -58,7 +58,7 @@ def test_preset_sets_the_protocol_and_flags_override_it(tmp_path: Path):
 
 def test_compare_two_runs_pairs_shared_samples(tmp_path: Path, capsys):
     root = tmp_path / "vm"
-    _videomme(root)  # six questions, gold B
+    write_videomme(root)  # six questions, gold B
     a = _rescore(tmp_path, root, "A", {"000-1": "B", "000-2": "A", "001-1": "B", "001-2": "C",
                                         "002-1": "D", "002-2": "A"})  # fmt: skip
     b = _rescore(tmp_path, root, "B", {"000-1": "B", "000-2": "B", "001-1": "B", "001-2": "B",
