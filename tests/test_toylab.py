@@ -77,7 +77,7 @@ def test_the_sample_video_is_the_sample_scene() -> None:
 
 
 def test_task_generates_loads_scores_and_aggregates(tmp_path) -> None:
-    from vlmctx_eval.records import Sample
+    from vlmctx_eval.harness.records import Sample
     from vlmctx_eval.tasks.toylab import ToyLab
 
     task = ToyLab(dir=str(tmp_path), frames="8,12", kinds="ball,when", per_cell=2, seed=3)
@@ -172,7 +172,7 @@ def test_window_variant_trains_with_more_tokens_per_frame_and_another_theta(tmp_
 def test_window_split_is_the_schemes_own_report() -> None:
     """The frequency split docs/toylab.md quotes: toy 1/1/14 of 16, variant 1/7/8, and
     Qwen2-VL-7B 21/16/27 of 64 (VCWE's report for twice the visual window)."""
-    from vlmctx_eval.toylab_window import TOYS, rows, split
+    from vlmctx_eval.experiments.toylab.window import TOYS, rows, split
 
     table = rows()
     got = {name: (r["kept"], r["ramped"], r["interpolated"]) for name, r in table}
@@ -188,9 +188,9 @@ def test_window_split_is_the_schemes_own_report() -> None:
 def test_experiment_runs_the_grid_and_writes_predictions_and_paired_tables(tmp_path) -> None:
     import argparse
 
-    from vlmctx_eval.toylab_experiment import add_args, execute
-    from vlmctx_eval.toylab_stats import main as stats_main
-    from vlmctx_eval.toylab_stats import read_rows
+    from vlmctx_eval.experiments.toylab.experiment import add_args, execute
+    from vlmctx_eval.experiments.toylab.stats import main as stats_main
+    from vlmctx_eval.experiments.toylab.stats import read_rows
 
     p = argparse.ArgumentParser()
     add_args(p)
@@ -229,7 +229,7 @@ def test_experiment_runs_the_grid_and_writes_predictions_and_paired_tables(tmp_p
 def test_experiment_refuses_a_missing_seed_checkpoint_and_says_how_to_train_it(tmp_path) -> None:
     import argparse
 
-    from vlmctx_eval.toylab_experiment import add_args, execute
+    from vlmctx_eval.experiments.toylab.experiment import add_args, execute
 
     p = argparse.ArgumentParser()
     add_args(p)
@@ -249,14 +249,14 @@ def test_experiment_refuses_a_missing_seed_checkpoint_and_says_how_to_train_it(t
 def test_seed_plan(argv, message) -> None:
     import argparse
 
-    from vlmctx_eval.toylab_experiment import add_args, seed_plan
+    from vlmctx_eval.experiments.toylab.experiment import add_args, seed_checkpoints
 
     p = argparse.ArgumentParser()
     add_args(p)
-    assert seed_plan(p.parse_args(["--output-path", "o"])) == [
+    assert seed_checkpoints(p.parse_args(["--output-path", "o"])) == [
         (0, "toylab"), (1, "o/checkpoints/seed1"), (2, "o/checkpoints/seed2")]  # fmt: skip
     with pytest.raises(ConfigError, match=message):
-        seed_plan(p.parse_args(argv))
+        seed_checkpoints(p.parse_args(argv))
 
 
 def _rows(pairs: list[tuple[int, int]], kind: str = "ball", seed: int = 0) -> list[dict]:
@@ -267,8 +267,8 @@ def _rows(pairs: list[tuple[int, int]], kind: str = "ball", seed: int = 0) -> li
 
 
 def test_stats_cells_and_paired_tests_are_the_hand_computed_ones() -> None:
-    from vlmctx_eval.stats import wilson_interval
-    from vlmctx_eval.toylab_stats import analyse, cell, holm, markdown, paired
+    from vlmctx_eval.experiments.toylab.stats import analyse, cell, holm, markdown, paired
+    from vlmctx_eval.harness.stats import wilson_interval
 
     # seed 0: 10 questions, stock right on 6, pi right on 2 (pi alone right once, stock alone 5)
     rows = _rows([(1, 0)] * 5 + [(1, 1)] + [(0, 1)] + [(0, 0)] * 3)
@@ -297,8 +297,8 @@ def test_stats_cells_and_paired_tests_are_the_hand_computed_ones() -> None:
 def test_window_result_set_has_its_own_files_title_and_claims(tmp_path) -> None:
     """``vlmctx toylab run --name toylab_window`` results: rebuilt under their own name, with the
     realistic-window claims (each VCWE reading vs stock, and visual vs all)."""
-    from vlmctx_eval.toylab_experiment import add_args
-    from vlmctx_eval.toylab_stats import main, name_of, sentence, write_rows
+    from vlmctx_eval.experiments.toylab.experiment import add_args
+    from vlmctx_eval.experiments.toylab.stats import main, name_of, sentence, write_rows
 
     labels = ("default + none", "vcwe(apply_to=all) + none", "vcwe(apply_to=visual) + none")
     rows = [{"seed": 0, "checkpoint": "c", "id": f"ball-{i}", "kind": "ball", "frames": 32,
@@ -322,7 +322,7 @@ def test_window_result_set_has_its_own_files_title_and_claims(tmp_path) -> None:
     )
     md = (tmp_path / "toylab_window.md").read_text()
     assert md.startswith("# Toy lab, realistic-window variant")
-    assert "toylab_stats eval/bench/results/toylab_window_predictions.jsonl.gz" in md
+    assert "experiments.toylab.stats eval/bench/results/toylab_window_predictions.jsonl.gz" in md
     assert not (tmp_path / "toylab.md").exists()
     p = argparse.ArgumentParser()
     add_args(p)
@@ -334,7 +334,7 @@ def test_window_result_set_has_its_own_files_title_and_claims(tmp_path) -> None:
 def test_docs_claims_blocks_are_rewritten_from_the_table(tmp_path) -> None:
     """``toylab_stats --docs``: each ``<!-- claims NAME VIEW -->`` block gets the table's claims
     in words; the text around it and blocks of tables without claims stay as they are."""
-    from vlmctx_eval.toylab_stats import main, write_rows
+    from vlmctx_eval.experiments.toylab.stats import main, write_rows
 
     labels = ("default + none", "vcwe(apply_to=all) + none", "vcwe(apply_to=visual) + none")
     rows = [{"seed": 0, "checkpoint": "c", "id": f"ball-{i}", "kind": "ball", "frames": 32,
@@ -359,7 +359,7 @@ def test_docs_claims_blocks_are_rewritten_from_the_table(tmp_path) -> None:
 
 
 def test_stats_cli_refuses_what_is_not_a_predictions_file(tmp_path, capsys) -> None:
-    from vlmctx_eval.toylab_stats import main
+    from vlmctx_eval.experiments.toylab.stats import main
 
     bad = tmp_path / "x.jsonl"
     bad.write_text('{"a": 1}\n')
@@ -426,7 +426,7 @@ def test_run_results_default_outside_the_package() -> None:
     package: results default to <output-path>/results."""
     import argparse
 
-    from vlmctx_eval.toylab_experiment import add_args
+    from vlmctx_eval.experiments.toylab.experiment import add_args
 
     p = argparse.ArgumentParser()
     add_args(p)
