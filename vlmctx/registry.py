@@ -12,13 +12,30 @@ import inspect
 import math
 import types
 import typing
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from vlmctx.errors import ConfigError
 
 T = TypeVar("T")
+
+
+def did_you_mean(
+    value: str,
+    choices: Iterable[str],
+    *,
+    n: int = 1,
+    cutoff: float = 0.6,
+    template: str = " (did you mean {}?)",
+    quote: bool = True,
+) -> str:
+    """The closest ``n`` of ``choices`` to ``value`` written into ``template`` (default
+    `` (did you mean 'x'?)``), or ``""`` when none is close: every "did you mean" of vlmctx."""
+    close = difflib.get_close_matches(value, list(choices), n=n, cutoff=cutoff)
+    if not close:
+        return ""
+    return template.format(", ".join(repr(c) if quote else c for c in close))
 
 
 @dataclass
@@ -73,8 +90,7 @@ class Registry(Generic[T]):
     def entry(self, name: str) -> Entry[T]:
         """The entry for ``name``; unknown names raise with a suggestion."""
         if name not in self._entries:
-            close = difflib.get_close_matches(name, self.names(), n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(name, self.names(), template=" Did you mean {}?")
             raise ConfigError(
                 f"unknown {self.kind} {name!r}.{hint} Known: {', '.join(self.names())} "
                 f"(`vlmctx ls` lists them with their parameters)."

@@ -20,7 +20,7 @@ gr = pytest.importorskip("gradio", reason="the demo needs gradio (pip install 'v
 
 
 def test_question_length_and_answer_length_are_capped() -> None:
-    from vlmctx.assets import sample_video
+    from vlmctx.runtime.assets import sample_video
     from vlmctx.engine import VideoLM
     from vlmctx_demos.app import DemoApp
 

@@ -16,8 +16,8 @@ import pytest
 import torch
 
 from tests.models.test_positions_applied import STRETCHED, _recompute_greedy
-from tests.test_budget import _kv_bytes, _state_bytes
-from vlmctx.budget import plan_memory
+from tests.planner.test_memory_plan import _kv_bytes, _state_bytes
+from vlmctx.planner import plan_memory
 from vlmctx.config import ContextConfig
 from vlmctx.engine import VideoLM
 from vlmctx.errors import UnsupportedModelError
@@ -40,7 +40,7 @@ CARDS = [
 
 @pytest.fixture(scope="module", params=CARDS)
 def setup(request: pytest.FixtureRequest):
-    from vlmctx.assets import sample_video
+    from vlmctx.runtime.assets import sample_video
 
     name = request.param
     cfg = ContextConfig(sampler_params={"n": FRAMES}, max_pixels=MAX_PIXELS)

@@ -10,7 +10,7 @@ import pytest
 from tests.video.conftest import reference_decode
 from vlmctx.errors import ConfigError, DecoderTimeoutError, EmptySelectionError
 from vlmctx.video import available_backends, probe, read_frames
-from vlmctx.video.decode_runs import decoded_frames, schedule_runs
+from vlmctx.video.decode_schedule import decoded_frames, schedule_runs
 from vlmctx.video.synthetic import clips
 from vlmctx.video.types import Selection
 

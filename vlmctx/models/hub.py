@@ -83,7 +83,7 @@ def require_reachable(model: str) -> None:
         why = "the Hugging Face hub cannot be reached"
     else:
         return
-    from vlmctx.argtypes import did_you_mean
+    from vlmctx.registry import did_you_mean
     from vlmctx.models.cards import find
 
     card = (

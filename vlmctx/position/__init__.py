@@ -7,14 +7,14 @@ Typical use from a model adapter::
     layout = TokenLayout.from_types(token_type, grids=[(t, h, w)])
     plan = POSITIONS.create("vcwe", apply_to="all").positions(layout, spec)
     batch = batch_positions([plan], attention_mask)
-    rotary = PlannedRotaryEmbedding.from_spec(spec); rotary.set_positions(batch)
+    rotary = SchemeRotaryEmbedding.from_spec(spec); rotary.set_positions(batch)
 
 See docs/positions.md for each scheme and the papers.
 """
 
 from vlmctx.position.hf import layouts_from_mm_inputs, layouts_from_visual_mask, spec_from_config
 from vlmctx.position.ids import base_position_ids
-from vlmctx.position.rotary import PlannedRotaryEmbedding
+from vlmctx.position.rotary import SchemeRotaryEmbedding
 from vlmctx.position.schemes import POSITIONS, V2PE_DELTAS, compute_positions, identity_params
 from vlmctx.position.types import (
     IMAGE,
@@ -24,7 +24,7 @@ from vlmctx.position.types import (
     Positions,
     RopeSpec,
     TokenLayout,
-    VisualRun,
+    VisualSpan,
     batch_positions,
 )
 
@@ -35,11 +35,11 @@ __all__ = [
     "V2PE_DELTAS",
     "VIDEO",
     "BatchedPositions",
-    "PlannedRotaryEmbedding",
+    "SchemeRotaryEmbedding",
     "Positions",
     "RopeSpec",
     "TokenLayout",
-    "VisualRun",
+    "VisualSpan",
     "base_position_ids",
     "batch_positions",
     "layouts_from_mm_inputs",

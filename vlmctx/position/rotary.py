@@ -1,6 +1,6 @@
 """A generic rotary module that carries a position plan's frequency tables into a model.
 
-``PlannedRotaryEmbedding`` has the forward contract of transformers 5.24's
+``SchemeRotaryEmbedding`` has the forward contract of transformers 5.24's
 ``Qwen2RotaryEmbedding`` (1-D), ``Qwen2VLRotaryEmbedding`` (chunked M-RoPE) and
 ``Qwen3VLTextRotaryEmbedding`` / ``Qwen3_5TextRotaryEmbedding`` (interleaved M-RoPE, arXiv
 2511.21631; for Qwen3.5 ``head_dim`` is the rotated width of its partial rotary): ``forward(x,
@@ -26,10 +26,10 @@ from torch import nn
 from vlmctx.position import rope
 from vlmctx.position.types import BatchedPositions, Positions, RopeSpec
 
-__all__ = ["PlannedRotaryEmbedding"]
+__all__ = ["SchemeRotaryEmbedding"]
 
 
-class PlannedRotaryEmbedding(nn.Module):
+class SchemeRotaryEmbedding(nn.Module):
     """Rotary embedding driven by (G, d/2) frequency tables and per-token group ids."""
 
     def __init__(
@@ -63,7 +63,7 @@ class PlannedRotaryEmbedding(nn.Module):
         return self
 
     @classmethod
-    def from_spec(cls, spec: RopeSpec) -> PlannedRotaryEmbedding:
+    def from_spec(cls, spec: RopeSpec) -> SchemeRotaryEmbedding:
         return cls(spec.head_dim, spec.rope_theta, spec.mrope_section, spec.mrope_interleaved)
 
     # transformers-compatible read-only views of the text group's table

@@ -26,7 +26,7 @@ __all__ = [
     "Positions",
     "RopeSpec",
     "TokenLayout",
-    "VisualRun",
+    "VisualSpan",
     "batch_positions",
 ]
 
@@ -78,7 +78,7 @@ class RopeSpec:
 
 
 @dataclass(frozen=True)
-class VisualRun:
+class VisualSpan:
     """One image or video in the sequence: ``length = t*h*w`` consecutive tokens from ``start``.
 
     ``grid`` is the LLM-token grid (t, h, w) AFTER spatial merge (and temporal patching).
@@ -115,7 +115,7 @@ class TokenLayout:
     """
 
     token_type: torch.Tensor
-    runs: tuple[VisualRun, ...] = ()
+    runs: tuple[VisualSpan, ...] = ()
 
     @property
     def n(self) -> int:
@@ -151,7 +151,7 @@ class TokenLayout:
         steps = list(time_intervals) if time_intervals is not None else [1.0] * len(grids)
         if len(steps) != len(grids):
             raise ConfigError(f"{len(steps)} time_intervals for {len(grids)} grids")
-        runs: list[VisualRun] = []
+        runs: list[VisualSpan] = []
         k, pos = 0, 0
         for kind, group in itertools.groupby(types.tolist()):
             size = len(list(group))
@@ -159,7 +159,7 @@ class TokenLayout:
             while kind != TEXT and pos < end:
                 if k >= len(grids):
                     raise ConfigError("more visual tokens than the grids account for")
-                run = VisualRun(pos, grids[k], kind, float(steps[k]))  # type: ignore[arg-type]
+                run = VisualSpan(pos, grids[k], kind, float(steps[k]))  # type: ignore[arg-type]
                 if run.end > end:
                     raise ConfigError(
                         f"visual block at {pos} has {end - pos} tokens, grid {grids[k]} "

@@ -24,7 +24,7 @@ from vlmctx.video.backends import (
     decode_pyav,
     decode_torchcodec,
 )
-from vlmctx.video.decode_runs import decode_auto
+from vlmctx.video.decode_schedule import decode_auto
 from vlmctx.video.decord_worker import decode_decord
 from vlmctx.video.probe import probe
 from vlmctx.video.types import Frames, Selection, VideoInfo

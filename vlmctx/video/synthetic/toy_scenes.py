@@ -17,7 +17,7 @@ number of frames: a task's answer can depend on a frame anywhere in a video of a
 - ``when`` — "At what second does the green square appear?" (appears and stays; at 1 fps the
   answer is the frame index).
 
-The bundled sample video (``vlmctx.assets``) is the scene ``sample_scene()``: a red ball, and a
+The bundled sample video (``vlmctx.runtime.assets``) is the scene ``sample_scene()``: a red ball, and a
 green square that appears at 8.0 s of 12 s.
 """
 

@@ -10,7 +10,7 @@ import pytest
 
 from vlmctx.cli import main
 from vlmctx.errors import DataFormatError
-from vlmctx.subtitles import (
+from vlmctx.video.subtitles import (
     Cue,
     Subtitles,
     fit_budget,

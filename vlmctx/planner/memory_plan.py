@@ -27,7 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from vlmctx.errors import BudgetExceededError, ConfigError
+from vlmctx.errors import ConfigError, MemoryLimitError
+from vlmctx.units import human_bytes, parse_bytes
 
 _DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
 
@@ -70,32 +71,6 @@ class MemoryPlan:
             rows.append(("note", self.note))
         width = max(len(k) for k, _ in rows)
         return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
-
-
-def human_bytes(n: float) -> str:
-    """1536 -> '1.50 KiB'."""
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(n) < 1024 or unit == "GiB":
-            return f"{n:.0f} B" if unit == "B" else f"{n:.2f} {unit}"
-        n /= 1024
-    return f"{n:.2f} TiB"
-
-
-def parse_bytes(text: str) -> int:
-    """'8GiB', '512MB', '1e9' -> bytes."""
-    units = {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40,
-             "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12, "b": 1}  # fmt: skip
-    s = text.strip().lower().replace(" ", "")
-    for unit, mult in units.items():
-        if s.endswith(unit):
-            s, factor = s[: -len(unit)], mult
-            break
-    else:
-        factor = 1
-    try:
-        return int(float(s) * factor)
-    except (ValueError, OverflowError) as exc:  # OverflowError: inf; ValueError: nan, words
-        raise ConfigError(f"cannot read memory size {text!r}; use e.g. 8GiB or 512MB") from exc
 
 
 def kv_bytes_per_token(text_config: Any, dtype_bytes: int) -> int:
@@ -319,10 +294,10 @@ def _pooled_visual(
     return adapter.pooled_visual_tokens(config, inputs, frames, visual, pooler)
 
 
-def check_budget(plan: MemoryPlan, max_memory: int | None) -> None:
+def check_memory_limit(plan: MemoryPlan, max_memory: int | None) -> None:
     """Refuse a plan whose estimated peak exceeds ``max_memory`` bytes, saying what to change."""
     if max_memory is not None and plan.peak_prefill_bytes > max_memory:
-        raise BudgetExceededError(
+        raise MemoryLimitError(
             f"plan needs about {human_bytes(plan.peak_prefill_bytes)} at prefill "
             f"({plan.total_tokens:,} tokens, {plan.visual_tokens:,} visual) but --max-memory is "
             f"{human_bytes(max_memory)}: use fewer frames (--frames), smaller frames "
@@ -330,14 +305,14 @@ def check_budget(plan: MemoryPlan, max_memory: int | None) -> None:
         )
 
 
-# ---- fit table: the most frames that fit each memory budget ------------------------------------
+# ---- fit table: the most frames that fit each memory size --------------------------------------
 FIT_STEP = 8  # frames are counted in multiples of 8: whole temporal patches and pooling groups
 
 
 @dataclass(frozen=True)
 class FitRow:
     """Per pooler: tokens(n) = ``base + per_frame * n`` (n a multiple of FIT_STEP) and, per
-    budget, the most frames that fit (``None``: the weights alone do not fit)."""
+    memory size, the most frames that fit (``None``: the weights alone do not fit)."""
 
     pooling: str
     base: float
@@ -349,13 +324,13 @@ def fit_table(
     planner: Planner,
     frame_size: tuple[int, int],
     duration_s: float,
-    budgets: list[int],
+    memory_sizes: list[int],
     dtype: str,
     question: str = "Describe the video.",
     max_frames: int | None = None,
     poolers: list[str] | None = None,
 ) -> list[FitRow]:
-    """The most frames of ``frame_size`` spread over ``duration_s`` that fit each budget.
+    """The most frames of ``frame_size`` spread over ``duration_s`` that fit in each of ``memory_sizes``.
 
     Tokens are counted exactly by the processor at FIT_STEP and 2 x FIT_STEP frames (timestamps
     spread over the whole video, so their text is as long as at larger counts) and extended
@@ -383,10 +358,10 @@ def fit_table(
         per_frame = (t2 - t1) / FIT_STEP
         base = t1 - per_frame * FIT_STEP
         fits = []
-        for budget in budgets:
-            room = (budget - weights) // (kv_tok + act_tok)  # tokens that fit beside the weights
+        for size in memory_sizes:
+            room = (size - weights) // (kv_tok + act_tok)  # tokens that fit beside the weights
             if room < base + per_frame * FIT_STEP:
-                fits.append(None if budget < weights else 0)
+                fits.append(None if size < weights else 0)
                 continue
             n = int((room - base) // per_frame) // FIT_STEP * FIT_STEP
             fits.append(n if max_frames is None else min(n, max_frames))
@@ -394,7 +369,7 @@ def fit_table(
     return rows
 
 
-def parse_budgets(text: str) -> list[int]:
+def parse_memory_sizes(text: str) -> list[int]:
     """'24GiB,80GiB' -> bytes, each positive."""
     out = [parse_bytes(part) for part in text.split(",") if part.strip()]
     if not out or any(b <= 0 for b in out):

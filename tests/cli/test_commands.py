@@ -172,7 +172,7 @@ def test_a_command_group_gathers_entry_points_of_several_rooms(
     args = build_parser().parse_args(["toylab", "run", "--frames", "8"])
     assert args.func.__module__ == "vlmctx_eval.toylab_experiment" and args.frames == "8"
     fake = [
-        EntryPoint("grp.ok", "tests.test_cli:_register_ok", "vlmctx.commands"),
+        EntryPoint("grp.ok", "tests.cli.test_commands:_register_ok", "vlmctx.commands"),
         EntryPoint("grp.missing", "no_such_module_here:register", "vlmctx.commands"),
     ]
     monkeypatch.setattr(cli, "entry_points", lambda group: fake)

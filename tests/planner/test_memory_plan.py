@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from tests.conftest import FAMILIES
-from vlmctx.budget import MemoryPlan, check_budget, parse_bytes, plan_memory
+from vlmctx.planner import MemoryPlan, check_memory_limit, parse_bytes, plan_memory
 from vlmctx.cli import main
 from vlmctx.config import ContextConfig
 from vlmctx.engine import VideoLM
@@ -39,7 +39,7 @@ def _state_bytes(cache) -> int:
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_planned_tokens_kv_and_weights_equal_measured(family: str) -> None:
-    from vlmctx.assets import sample_video
+    from vlmctx.runtime.assets import sample_video
 
     lm = VideoLM.load(f"tiny-{family}", ContextConfig(sampler_params={"n": 8}))
     frames = lm.frames(sample_video())
@@ -61,7 +61,7 @@ def test_planned_tokens_kv_and_weights_equal_measured(family: str) -> None:
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_planned_pooled_tokens_and_kv_equal_measured(family: str) -> None:
-    from vlmctx.assets import sample_video
+    from vlmctx.runtime.assets import sample_video
     from vlmctx.models.pooled import pooled_generate_kwargs
     from vlmctx.pooling import POOLERS
 
@@ -110,9 +110,9 @@ def test_parse_bytes_and_refusal_message() -> None:
     with pytest.raises(ConfigError):
         parse_bytes("lots")
     plan = MemoryPlan("m", 4, (28, 28), 10, 20, 100, 1000, True, 50, 1150, "float32")
-    check_budget(plan, 2000)
+    check_memory_limit(plan, 2000)
     with pytest.raises(BudgetExceededError, match="--frames"):
-        check_budget(plan, 1000)
+        check_memory_limit(plan, 1000)
 
 
 def test_ask_refuses_over_budget_before_loading_weights(
@@ -154,7 +154,7 @@ def test_plan_from_card_needs_no_hub(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_fit_table_agrees_with_exact_plans(monkeypatch: pytest.MonkeyPatch) -> None:
     """The linear extension of the fit table equals the exact count at 32 frames, and the frames
     it reports fit the budget while 8 more do not (by the planner's own figures)."""
-    from vlmctx.budget import FIT_STEP, Planner, fit_table
+    from vlmctx.planner import FIT_STEP, Planner, fit_table
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     model, size, dur = "llava-hf/llava-onevision-qwen2-0.5b-ov-hf", (240, 320), 600.0

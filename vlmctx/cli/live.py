@@ -70,7 +70,7 @@ def _positive_float(text: str) -> float:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``vlmctx live`` (argparse only: nothing heavy is imported here)."""
-    from vlmctx.commands import add_model_args
+    from vlmctx.cli.commands import add_model_args
 
     p = sub.add_parser(
         "live",
@@ -120,7 +120,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_live(args: argparse.Namespace) -> int:
     """Open the source (a bad one fails before any weight loads), load the model, play."""
-    from vlmctx.commands import resolve_video
+    from vlmctx.cli.commands import resolve_video
     from vlmctx.streaming.sources import open_source
 
     source = open_source(
