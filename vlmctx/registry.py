@@ -38,6 +38,14 @@ def did_you_mean(
     return template.format(", ".join(repr(c) if quote else c for c in close))
 
 
+
+def _declares_name(factory: Callable[..., Any]) -> bool:
+    """A class annotating ``name`` in its own body without giving it a value."""
+    if not isinstance(factory, type):
+        return False
+    own = vars(factory)
+    return "name" in own.get("__annotations__", {}) and "name" not in own
+
 @dataclass
 class Entry(Generic[T]):
     """A registered factory with a one-line summary for ``vlmctx ls``."""
@@ -67,13 +75,16 @@ class Registry(Generic[T]):
     def register(
         self, name: str, summary: str = "", **meta: Any
     ) -> Callable[[Callable[..., T]], Callable[..., T]]:
-        """Decorator: register ``factory`` under ``name``."""
+        """Decorator: register ``factory`` under ``name``. A class that declares ``name`` without
+        a value (``name: ClassVar[str]``) gets it from here, so the name is written once."""
 
         def deco(factory: Callable[..., T]) -> Callable[..., T]:
             if name in self._entries:
                 raise ValueError(f"{self.kind} {name!r} registered twice")
             doc = summary or (inspect.getdoc(factory) or "").split("\n")[0]
             self._entries[name] = Entry(name, factory, doc, dict(meta))
+            if _declares_name(factory):  # the name is written once, in register(...)
+                factory.name = name  # type: ignore[attr-defined]
             return factory
 
         return deco

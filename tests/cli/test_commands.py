@@ -100,7 +100,7 @@ def test_info_and_ls(capsys: pytest.CaptureFixture[str]) -> None:
     assert data["backends"]["pyav"] == "ok"
     code, out, _ = _run(capsys, "ls")
     assert code == 0
-    for name in ("uniform", "budget", "scene", "qwen2_5_vl", "tiny-internvl", "vcwe"):
+    for name in ("uniform", "token_budget", "scene", "qwen2_5_vl", "tiny-internvl", "vcwe"):
         assert name in out
 
 

@@ -82,8 +82,8 @@ def test_clear_messages_for_bad_input(app: DemoApp, tmp_path: Path) -> None:
 def test_planned_memory_is_budget_plan_memory(app: DemoApp, tmp_path: Path) -> None:
     """The readout's planned figure is vlmctx.planner.plan_memory (what `vlmctx plan` prints) for
     the same model, frames, timestamps, question, pooler and dtype, and differs when they do."""
-    from vlmctx.runtime.assets import sample_video
     from vlmctx.planner import human_bytes, plan_memory
+    from vlmctx.runtime.assets import sample_video
 
     video = str(sample_video())
     q = "What moves?"

@@ -88,8 +88,8 @@ def test_measured_memory_says_what_it_measured() -> None:
 def test_tradeoff_points_are_the_plan_and_pooling_lowers_them(app: DemoApp) -> None:
     import numpy as np
 
-    from vlmctx.runtime.assets import sample_video
     from vlmctx.planner import plan_memory
+    from vlmctx.runtime.assets import sample_video
     from vlmctx.video import probe
 
     video = str(sample_video())

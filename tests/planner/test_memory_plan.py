@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from tests.conftest import FAMILIES
-from vlmctx.planner import MemoryPlan, check_memory_limit, parse_bytes, plan_memory
 from vlmctx.cli import main
 from vlmctx.config import ContextConfig
 from vlmctx.engine import VideoLM
 from vlmctx.errors import BudgetExceededError, ConfigError
+from vlmctx.planner import MemoryPlan, check_memory_limit, parse_bytes, plan_memory
 
 
 def _kv_bytes(cache) -> int:
@@ -61,9 +61,9 @@ def test_planned_tokens_kv_and_weights_equal_measured(family: str) -> None:
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_planned_pooled_tokens_and_kv_equal_measured(family: str) -> None:
-    from vlmctx.runtime.assets import sample_video
     from vlmctx.models.pooled import pooled_generate_kwargs
     from vlmctx.pooling import POOLERS
+    from vlmctx.runtime.assets import sample_video
 
     lm = VideoLM.load(f"tiny-{family}", ContextConfig(sampler_params={"n": 8}))
     frames = lm.frames(sample_video())

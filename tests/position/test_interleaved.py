@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from vlmctx.position import SchemeRotaryEmbedding, RopeSpec, rope
+from vlmctx.position import RopeSpec, SchemeRotaryEmbedding, rope
 
 
 def test_owner_map_and_cos_sin_equal_transformers_qwen3_vl_rotary() -> None:

@@ -11,8 +11,8 @@ from transformers import Qwen2Config
 from transformers.models.qwen2.modeling_qwen2 import Qwen2RotaryEmbedding
 
 from vlmctx.position import (
-    SchemeRotaryEmbedding,
     RopeSpec,
+    SchemeRotaryEmbedding,
     TokenLayout,
     batch_positions,
     compute_positions,

@@ -81,8 +81,8 @@ probability = float_in(0.0, 1.0)
 
 def memory_size(text: str) -> str:
     """A positive, finite memory size such as ``24GiB`` or ``512MB`` (kept as text)."""
-    from vlmctx.units import parse_bytes
     from vlmctx.errors import ConfigError
+    from vlmctx.units import parse_bytes
 
     try:
         value = parse_bytes(text)

@@ -15,9 +15,9 @@ from typing import Any
 
 from vlmctx.cli.argtypes import device, dtype, memory_size, memory_sizes, positive_int
 from vlmctx.cli.context_args import add_context_args, context_from_args
+from vlmctx.cli.output import printable
 from vlmctx.defaults import DEFAULT_MAX_NEW_TOKENS
 from vlmctx.errors import ConfigError
-from vlmctx.cli.output import printable
 
 log = logging.getLogger(__name__)
 

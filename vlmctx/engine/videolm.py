@@ -19,10 +19,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from vlmctx.engine.answer import Answer, AnswerStream
-from vlmctx.engine.call import Call
 from vlmctx.config import ContextConfig
 from vlmctx.defaults import DEFAULT_MODEL  # here for engine users; parsers read vlmctx.defaults
+from vlmctx.engine.answer import Answer, AnswerStream
+from vlmctx.engine.call import Call
 from vlmctx.errors import ConfigError, UnsupportedModelError
 from vlmctx.models import ADAPTERS, Loaded, family_of, resolve_source
 from vlmctx.models.base import Turn
@@ -189,7 +189,7 @@ class VideoLM:
         """Answer ``question`` about ``video``; ``history`` holds earlier (question, answer) turns.
 
         ``subtitles`` (:class:`vlmctx.video.subtitles.Subtitles`): the cues overlapping the sampled
-        frames, within the track's token budget, either put between the frames by their times
+        frames, within the track's token limit (max_tokens), either put between the frames by their times
         (``interleaved``: ``Adapter.interleave_subtitles``) or before the question (``before``:
         ``Adapter.subtitle_text``). ``subtitles_placement`` (``auto``, ``interleaved``,
         ``before``) overrides the track's own ``placement``; ``auto`` interleaves where the

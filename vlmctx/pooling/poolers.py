@@ -101,7 +101,7 @@ class HybridPooling(Pooler):
 
 
 def pooled_token_count(pooler: Pooler, t: int, h: int, w: int) -> int:
-    """Visual tokens of a t x h x w grid after pooling (what budget planning uses)."""
+    """Visual tokens of a t x h x w grid after pooling (what the memory planner uses)."""
     return sum(p.tokens for p in pooler.per_frame(t, h, w))
 
 
