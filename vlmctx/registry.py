@@ -38,13 +38,13 @@ def did_you_mean(
     return template.format(", ".join(repr(c) if quote else c for c in close))
 
 
-
 def _declares_name(factory: Callable[..., Any]) -> bool:
     """A class annotating ``name`` in its own body without giving it a value."""
     if not isinstance(factory, type):
         return False
     own = vars(factory)
     return "name" in own.get("__annotations__", {}) and "name" not in own
+
 
 @dataclass
 class Entry(Generic[T]):
@@ -165,9 +165,13 @@ def _type_problem(hint: Any, value: Any) -> str | None:
     ok = (
         (bool in simple and isinstance(value, bool))
         or (int in simple and isinstance(value, int) and not isinstance(value, bool))
-        or (float in simple and isinstance(value, int | float) and not isinstance(value, bool)
-            and math.isfinite(value))
-    )  # fmt: skip
+        or (
+            float in simple
+            and isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and math.isfinite(value)
+        )
+    )
     if ok:
         return None
     what = " or ".join(_SIMPLE[a] for a in simple)

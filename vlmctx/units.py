@@ -9,8 +9,17 @@ from __future__ import annotations
 from vlmctx.errors import ConfigError
 
 # suffix -> bytes; binary before decimal, longest first, so "kib" is not read as "b"
-_UNITS = {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40,
-          "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12, "b": 1}  # fmt: skip  (a table: two rows, binary then decimal)
+_UNITS = {
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+    "tib": 2**40,
+    "kb": 10**3,
+    "mb": 10**6,
+    "gb": 10**9,
+    "tb": 10**12,
+    "b": 1,
+}  # fmt: skip  (a table: two rows, binary then decimal)
 
 
 def human_bytes(n: float) -> str:

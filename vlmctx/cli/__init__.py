@@ -138,10 +138,16 @@ def common_options(subcommand: bool) -> argparse.ArgumentParser:
     """
     p = argparse.ArgumentParser(add_help=False)
     kw: dict[str, Any] = {"default": argparse.SUPPRESS} if subcommand else {}
-    p.add_argument("-v", "--verbose", action="count", help="more output: -v info, -vv debug "
-                   "(library messages too)", **({"default": 0} if not subcommand else kw))  # fmt: skip
-    p.add_argument("-q", "--quiet", action="store_true", help="errors and results only, no "
-                   "progress bars", **kw)  # fmt: skip
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        help="more output: -v info, -vv debug (library messages too)",
+        **({"default": 0} if not subcommand else kw),
+    )
+    p.add_argument(
+        "-q", "--quiet", action="store_true", help="errors and results only, no progress bars", **kw
+    )
     p.add_argument("--debug", action="store_true", help="show tracebacks and debug logs", **kw)
     return p
 
@@ -249,8 +255,10 @@ def _error_line(exc: Exception) -> tuple[int, str]:
         code, text = 2, "out of memory; use fewer frames (--frames) or smaller ones (--max-pixels)"
     else:
         code = 1
-        text = (f"unexpected {type(exc).__name__}: {exc} (a bug in vlmctx: rerun with --debug "
-                "for the traceback and report it)")  # fmt: skip
+        text = (
+            f"unexpected {type(exc).__name__}: {exc} (a bug in vlmctx: rerun with --debug "
+            "for the traceback and report it)"
+        )
     return code, " ".join(text.split())
 
 

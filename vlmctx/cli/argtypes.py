@@ -18,9 +18,19 @@ from pathlib import Path
 
 from vlmctx.registry import did_you_mean
 
-DTYPES = {"auto": "auto", "float32": "float32", "fp32": "float32", "float": "float32",
-          "float16": "float16", "fp16": "float16", "half": "float16", "bfloat16": "bfloat16",
-          "bf16": "bfloat16", "float64": "float64", "fp64": "float64"}  # fmt: skip
+DTYPES = {
+    "auto": "auto",
+    "float32": "float32",
+    "fp32": "float32",
+    "float": "float32",
+    "float16": "float16",
+    "fp16": "float16",
+    "half": "float16",
+    "bfloat16": "bfloat16",
+    "bf16": "bfloat16",
+    "float64": "float64",
+    "fp64": "float64",
+}  # fmt: skip  (a table: aliases of one dtype share a line)
 
 
 def _number(text: str, kind: Callable[[str], float]) -> float:

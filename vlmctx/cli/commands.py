@@ -211,9 +211,11 @@ def _toy_world_note(args: argparse.Namespace, video: str) -> None:
     from vlmctx.runtime.assets import sample_video
 
     if args.model == "toylab" and video != str(sample_video()) and not args.quiet:
-        print("note: toylab is a 1M-parameter model trained only on the toy lab's synthetic "
-              "scenes (docs/toylab.md); about other videos its answers mean nothing.",
-              file=sys.stderr)  # fmt: skip
+        print(
+            "note: toylab is a 1M-parameter model trained only on the toy lab's synthetic "
+            "scenes (docs/toylab.md); about other videos its answers mean nothing.",
+            file=sys.stderr,
+        )
 
 
 def _subtitles(args: argparse.Namespace) -> Any:
@@ -258,8 +260,9 @@ def _video_info(video: str) -> Any:
 
         raise ConfigError(f"hypothetical video {video!r} needs a positive size and duration")
     pts = np.arange(n, dtype=np.float64) / 30
-    return VideoInfo(video, n, 30.0, seconds, w, h, 0, "none (hypothetical)", False, pts,
-                     np.zeros(1, np.int64))  # fmt: skip
+    return VideoInfo(
+        video, n, 30.0, seconds, w, h, 0, "none (hypothetical)", False, pts, np.zeros(1, np.int64)
+    )
 
 
 def _plan(args: argparse.Namespace, config: Any, video: str, question: str) -> Any:
@@ -272,8 +275,17 @@ def _plan(args: argparse.Namespace, config: Any, video: str, question: str) -> A
     sel = SAMPLERS.create(config.sampler, **dict(config.sampler_params)).select(info)
     size = output_size(info, sel.resize, config.max_pixels)
     dtype = args.dtype if args.dtype != "auto" else _auto_dtype(args.device)
-    return plan_memory(args.model, len(sel), size, question, dtype, sel.pts_s, info.duration_s,
-                       config.pooling, dict(config.pooling_params))  # fmt: skip
+    return plan_memory(
+        args.model,
+        len(sel),
+        size,
+        question,
+        dtype,
+        sel.pts_s,
+        info.duration_s,
+        config.pooling,
+        dict(config.pooling_params),
+    )
 
 
 def _auto_dtype(device: str) -> str:
@@ -311,23 +323,33 @@ def _fit(args: argparse.Namespace, config: Any, video: str, sizes: list[int]) ->
     size = output_size(info, None, config.max_pixels)
     dtype = args.dtype if args.dtype != "auto" else _auto_dtype(args.device)
     planner = Planner(args.model)
-    rows = fit_table(planner, size, info.duration_s, sizes, dtype, args.question,
-                     max_frames=info.num_frames)  # fmt: skip
+    rows = fit_table(
+        planner, size, info.duration_s, sizes, dtype, args.question, max_frames=info.num_frames
+    )
     nbytes = {"float32": 4, "float64": 8}.get(dtype, 2)
     kv, act = planner.per_token(nbytes)
     weights, _ = planner.weights(nbytes)
     window = planner.adapter.visual_window
     none = next(r for r in rows if r.pooling == "none")
     return {
-        "model": args.model, "dtype": dtype, "frame_size": list(size),
-        "duration_s": info.duration_s, "video_frames": info.num_frames,
-        "memory_sizes": [human_bytes(b) for b in sizes], "weights_bytes": weights,
-        "kv_bytes_per_token": kv, "activation_bytes_per_token": act,
-        "rows": [{"pooling": r.pooling, "tokens_per_frame": r.per_frame,
-                  "frames": list(r.frames)} for r in rows],
+        "model": args.model,
+        "dtype": dtype,
+        "frame_size": list(size),
+        "duration_s": info.duration_s,
+        "video_frames": info.num_frames,
+        "memory_sizes": [human_bytes(b) for b in sizes],
+        "weights_bytes": weights,
+        "kv_bytes_per_token": kv,
+        "activation_bytes_per_token": act,
+        "rows": [
+            {"pooling": r.pooling, "tokens_per_frame": r.per_frame, "frames": list(r.frames)}
+            for r in rows
+        ],
         "visual_window": window,
-        "visual_window_frames": None if window is None else int(window // max(none.per_frame, 1e-9)),
-    }  # fmt: skip
+        "visual_window_frames": None
+        if window is None
+        else int(window // max(none.per_frame, 1e-9)),
+    }
 
 
 def _fit_text(fit: dict) -> str:
@@ -345,8 +367,10 @@ def _fit_text(fit: dict) -> str:
             cells.append(
                 "weights" if n is None else (f"{n:,}" + ("*" if n == fit["video_frames"] else ""))
             )
-        lines.append(f"{r['pooling']:<12} {r['tokens_per_frame']:>12.1f} "
-                     + " ".join(f"{c:>11}" for c in cells))  # fmt: skip
+        lines.append(
+            f"{r['pooling']:<12} {r['tokens_per_frame']:>12.1f} "
+            + " ".join(f"{c:>11}" for c in cells)
+        )
     lines += [
         "('weights': the weights alone do not fit; '*': every frame of the video fits)",
         "position schemes change position ids and RoPE frequencies, never token counts or the KV "
@@ -461,25 +485,31 @@ def cmd_ls(args: argparse.Namespace) -> int:
         }
     families = out["model families"]
     out["tiny models (offline, random weights)"] = {
-        name: {"summary": f"{families[name.removeprefix('tiny-')]['summary'].split(' (')[0]} "
-               "shrunk to 2 layers, random weights: the real code path in seconds; answers "
-               "are noise"}
+        name: {
+            "summary": f"{families[name.removeprefix('tiny-')]['summary'].split(' (')[0]} "
+            "shrunk to 2 layers, random weights: the real code path in seconds; answers "
+            "are noise"
+        }
         for name in tiny_names()
-    }  # fmt: skip
+    }
     out["shipped models (offline, trained here)"] = {
-        name: {"summary": f"1M-parameter Qwen2-VL trained on the toy lab's synthetic scenes; "
-               f"answers about them (docs/toylab.md); {path}"}
+        name: {
+            "summary": f"1M-parameter Qwen2-VL trained on the toy lab's synthetic scenes; "
+            f"answers about them (docs/toylab.md); {path}"
+        }
         for name, path in SHIPPED.items()
-    }  # fmt: skip
+    }
     out.update(_room_listings())
     if args.json:
         json.dump(out, sys.stdout, default=str)
         print()
         return 0
     _print_listing(out)
-    print("\nparameters in parentheses (name=default; no default: required); set them with "
-          "--sampler-arg/--pooling-arg/--position-arg KEY=VALUE (tasks: --task-arg).\n"
-          "benchmark presets: vlmctx eval --tasks list")  # fmt: skip
+    print(
+        "\nparameters in parentheses (name=default; no default: required); set them with "
+        "--sampler-arg/--pooling-arg/--position-arg KEY=VALUE (tasks: --task-arg).\n"
+        "benchmark presets: vlmctx eval --tasks list"
+    )
     return 0
 
 

@@ -183,7 +183,9 @@ def shape_card(name: str) -> Any:
     for c in cards():
         if c.hub_id.split("/")[-1].lower() == wanted:
             return c
-    near = did_you_mean(name, shape_names(), n=3, cutoff=0.5, template="did you mean {}?", quote=False)
+    near = did_you_mean(
+        name, shape_names(), n=3, cutoff=0.5, template="did you mean {}?", quote=False
+    )
     hint = near or f"known: {', '.join(shape_names())}"
     raise UnsupportedModelError(f"no shape-true model {name!r}; {hint}")
 

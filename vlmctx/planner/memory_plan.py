@@ -61,12 +61,19 @@ class MemoryPlan:
             ("visual tokens", f"{self.visual_tokens:,}"),
             ("total input tokens", f"{self.total_tokens:,}"),
             ("KV cache", f"{human_bytes(self.kv_cache_bytes)} ({self.dtype})"),
-            *([("linear-attention state", human_bytes(self.state_bytes))] if self.state_bytes else []),
-            ("weights", human_bytes(self.weight_bytes)
-             + ("" if self.weights_exact or self.note else " (estimated from config)")),
+            *(
+                [("linear-attention state", human_bytes(self.state_bytes))]
+                if self.state_bytes
+                else []
+            ),
+            (
+                "weights",
+                human_bytes(self.weight_bytes)
+                + ("" if self.weights_exact or self.note else " (estimated from config)"),
+            ),
             ("activations (prefill)", human_bytes(self.activation_bytes)),
             ("peak prefill (est.)", human_bytes(self.peak_prefill_bytes)),
-        ]  # fmt: skip
+        ]
         if self.note:
             rows.append(("note", self.note))
         width = max(len(k) for k, _ in rows)
@@ -237,8 +244,14 @@ class Planner:
         info = VideoInfo(
             "plan", frames, 1.0, duration, w, h, 0, "", False, pts, np.zeros(1, np.int64)
         )
-        clip = Frames(np.zeros((frames, h, w, 3), np.uint8), np.arange(frames), pts, "plan", info,
-                      sample_fps=frames / max(duration, 1e-6))  # fmt: skip
+        clip = Frames(
+            np.zeros((frames, h, w, 3), np.uint8),
+            np.arange(frames),
+            pts,
+            "plan",
+            info,
+            sample_fps=frames / max(duration, 1e-6),
+        )
         inputs = self.adapter.build_inputs(self.loaded, question, clip)
         total = int(inputs["input_ids"].shape[1])
         visual = self.adapter.count_visual(self.loaded, inputs["input_ids"])
@@ -248,8 +261,9 @@ class Planner:
         """(total, visual) tokens after ``pooling``."""
         if pooling == "none":
             return count.total, count.visual
-        after = _pooled_visual(self.adapter, self.config, count.inputs, count.frames, count.visual,
-                               pooling, params)  # fmt: skip
+        after = _pooled_visual(
+            self.adapter, self.config, count.inputs, count.frames, count.visual, pooling, params
+        )
         return count.total - count.visual + after, after
 
     def weights(self, nbytes: int) -> tuple[int, bool]:
@@ -280,8 +294,21 @@ class Planner:
         note = self.text_note
         if self.card is not None:
             note = f"weights from the card's {self.card.parameters:,} parameters; {note}"
-        return MemoryPlan(self.model, count.frames, count.frame_size, visual, total, kv, weights,
-                          exact, act, weights + kv + state + act, dtype, note, state)  # fmt: skip
+        return MemoryPlan(
+            self.model,
+            count.frames,
+            count.frame_size,
+            visual,
+            total,
+            kv,
+            weights,
+            exact,
+            act,
+            weights + kv + state + act,
+            dtype,
+            note,
+            state,
+        )
 
 
 def _pooled_visual(

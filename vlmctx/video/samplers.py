@@ -293,7 +293,9 @@ class TokenBudget:
 
     def __post_init__(self) -> None:
         if self.max_visual_tokens is not None and self.total_pixels is not None:
-            raise ConfigError("give token_budget either max_visual_tokens or total_pixels, not both.")
+            raise ConfigError(
+                "give token_budget either max_visual_tokens or total_pixels, not both."
+            )
         if self.temporal_patch != FRAME_FACTOR:
             raise ConfigError("token_budget follows Qwen's temporal patch of 2 (temporal_patch=2).")
 

@@ -254,9 +254,11 @@ class Subtitles:
     def picked(self, times_s: Sequence[float], count: Callable[[str], int]) -> list[Cue]:
         """The cues at ``times_s`` that fit max_tokens (counted on their rendered lines)."""
         return fit_max_tokens(
-            select_cues(self.cues, times_s, self.min_span_s), self.max_tokens, count,
+            select_cues(self.cues, times_s, self.min_span_s),
+            self.max_tokens,
+            count,
             self.timestamps,
-        )  # fmt: skip
+        )
 
     def text(self, times_s: Sequence[float], count: Callable[[str], int]) -> str:
         """The header and the cues at ``times_s`` within max_tokens; empty when none apply."""
