@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import FAMILIES
+from tests.video import broken_files
 from vlmctx.cli import main
 from vlmctx.video.synthetic import clips
 
@@ -110,8 +111,8 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[list[str], str]]:
     text = tmp / "notes.mp4"
     text.write_text("this is not a video\n" * 20)
     clip = clips.synth_clip(width=64, height=48, fps=10, num_frames=40, gop=10, bframes=2)
-    truncated = clips.write_truncated(clip, tmp / "truncated.mp4", keep=0.3)
-    audio = clips.write_audio_only(tmp / "audio.mp4")
+    truncated = broken_files.write_truncated(clip, tmp / "truncated.mp4", keep=0.3)
+    audio = broken_files.write_audio_only(tmp / "audio.mp4")
     tiny = ["--model", "tiny-qwen2_vl"]
     return {
         "missing": (["ask", str(tmp / "nope.mp4"), "q", *tiny], "not found"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-import vlmctx.engine as engine
+import vlmctx.engine.videolm as engine
 from vlmctx.config import ContextConfig
 from vlmctx.engine import VideoLM
 from vlmctx.errors import ConfigError
