@@ -10,7 +10,7 @@ from tests.conftest import FAMILIES
 from vlmctx.cli import main
 from vlmctx.config import ContextConfig
 from vlmctx.engine import VideoLM
-from vlmctx.errors import BudgetExceededError, ConfigError
+from vlmctx.errors import ConfigError, MemoryLimitError
 from vlmctx.planner import MemoryPlan, check_memory_limit, parse_bytes, plan_memory
 
 
@@ -111,7 +111,7 @@ def test_parse_bytes_and_refusal_message() -> None:
         parse_bytes("lots")
     plan = MemoryPlan("m", 4, (28, 28), 10, 20, 100, 1000, True, 50, 1150, "float32")
     check_memory_limit(plan, 2000)
-    with pytest.raises(BudgetExceededError, match="--frames"):
+    with pytest.raises(MemoryLimitError, match="--frames"):
         check_memory_limit(plan, 1000)
 
 
