@@ -178,7 +178,7 @@ def _oom(exc: BaseException) -> bool:
 
 def bench_card(hub_id: str, args: argparse.Namespace, deadline: float) -> dict:
     """Every (frames, pooler) case and the schemes' overhead for one card."""
-    from vlmctx.budget import Planner
+    from vlmctx.planner import Planner
     from vlmctx.models.cards import card
 
     c = card(hub_id)
