@@ -30,7 +30,7 @@ from vlmctx.video.probe import probe
 from vlmctx.video.types import Frames, Selection, VideoInfo
 
 BACKENDS = ("auto", "torchcodec", "pyav", "decord", "opencv")
-DECODED_BY = {"auto": "pyav"}  # `auto` is PyAV driven by a keyframe schedule (decode_runs.py)
+DECODED_BY = {"auto": "pyav"}  # `auto` is PyAV driven by a keyframe schedule (decode_schedule.py)
 
 
 def available_backends(load: bool = True) -> dict[str, str | None]:
