@@ -8,6 +8,11 @@ and ``pyproject.toml`` lists every package. Imports are read from the source
 (``import``/``from`` statements at any depth, ``__import__``/``importlib.import_module`` with a
 literal name, and string literals that name another room's module, such as
 ``"pkg.module:function"`` specs or ``-m pkg.module``).
+
+Inside the library the rule is finer: no import cycle between any two *files* of ``vlmctx/``
+(:func:`test_no_import_cycle_between_library_files`). An edge goes from a file to the module an
+import statement names (``from pkg import sub`` names ``pkg.sub`` when that is a module, else
+``pkg/__init__.py``); imports inside functions count, ``if TYPE_CHECKING:`` blocks do not.
 """
 
 from __future__ import annotations
