@@ -5,8 +5,8 @@ Typical use from a model adapter::
     spec = RopeSpec(head_dim=128, rope_theta=1e6, max_position_embeddings=32768,
                     mrope_section=(16, 24, 24), family="qwen2_vl")
     layout = TokenLayout.from_types(token_type, grids=[(t, h, w)])
-    plan = POSITIONS.create("vcwe", apply_to="all").positions(layout, spec)
-    batch = batch_positions([plan], attention_mask)
+    positions = POSITIONS.create("vcwe", apply_to="all").positions(layout, spec)
+    batch = batch_positions([positions], attention_mask)
     rotary = SchemeRotaryEmbedding.from_spec(spec); rotary.set_positions(batch)
 
 See docs/positions.md for each scheme and the papers.
