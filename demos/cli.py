@@ -93,8 +93,8 @@ def launch(args: argparse.Namespace, *, block: bool = True):  # -> (Blocks, url)
 
     Without ``--cache-dir`` the uploads go to a new temporary folder, deleted when the process
     exits (``args.cache_dir`` is set to it)."""
-    from vlmctx.runtime.assets import sample_video
     from vlmctx.engine import VideoLM
+    from vlmctx.runtime.assets import sample_video
 
     require_gradio()
     lm = VideoLM.load(args.model, device=args.device, dtype=args.dtype)  # a bad model fails here
