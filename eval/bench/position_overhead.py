@@ -22,8 +22,8 @@ import torch
 
 from vlmctx.position import (
     POSITIONS,
-    SchemeRotaryEmbedding,
     RopeSpec,
+    SchemeRotaryEmbedding,
     TokenLayout,
     batch_positions,
 )
