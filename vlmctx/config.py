@@ -1,6 +1,7 @@
 """``ContextConfig``: how a video becomes context (sampler, reader, pooler, position scheme).
 
-A frozen dataclass that round-trips through dict, JSON, YAML and CLI flags (the flags: ``vlmctx.cli.context_args``) and is written into every
+A frozen dataclass that round-trips through dict, JSON, YAML and CLI flags (the flags live in
+``vlmctx.cli.context_args``; this file imports nothing from the CLI) and is written into every
 result file, so every figure says how it was made. Parameters of each component are kept as plain
 mappings and validated against the component's registry when it is built, never silently dropped.
 """

@@ -1,9 +1,9 @@
 """One exception family for the whole toolkit.
 
-Every error a user can cause (bad path, corrupt video, unknown model, a plan over the memory limit) raises a
-subclass of :class:`VlmctxError` whose message says what went wrong *and what to do*. The CLI turns
-these into a single line on stderr and a non-zero exit; anything else is a bug and keeps its
-traceback.
+Every error a user can cause (bad path, corrupt video, unknown model, a memory plan over
+``--max-memory``) raises a subclass of :class:`VlmctxError` whose message says what went wrong *and
+what to do*. The CLI turns these into a single line on stderr and a non-zero exit; anything else is
+a bug and keeps its traceback.
 """
 
 from __future__ import annotations

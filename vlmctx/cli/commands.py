@@ -315,7 +315,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def _fit(args: argparse.Namespace, config: Any, video: str, sizes: list[int]) -> dict:
-    """The fit table as data: most frames per pooler and memory size (``vlmctx.planner.fit_table``)."""
+    """The fit table as data: most frames per pooler and memory size
+    (``vlmctx.planner.fit_table``)."""
     from vlmctx.planner import Planner, fit_table, human_bytes
     from vlmctx.video.reader import output_size
 

@@ -1,8 +1,8 @@
 """One answer from a loaded model: the ``Answer`` record and the stream that delivers it piece by
 piece (the generate() call behind both is ``vlmctx.engine.call``).
 
-A call (``Call``, in ``call.py``) holds the model's lock (``Loaded.lock``) from moving its inputs to the device,
-through encoding, pooling, the position scheme's rotary swap and ``generate``, to the end of the
+A call (``Call``, in ``call.py``) holds the model's lock (``Loaded.lock``) from moving its inputs to
+the device, through encoding, pooling, the position scheme's rotary swap and ``generate``, to the end of the
 generation (streaming included), so overlapping calls on one shared model are serialised and the
 measurements are this call's: stage times from hooks that live only while the call holds the lock
 and count only its own thread, the CUDA allocator peak reset under the lock (on CPU the process's

@@ -189,9 +189,9 @@ class VideoLM:
         """Answer ``question`` about ``video``; ``history`` holds earlier (question, answer) turns.
 
         ``subtitles`` (:class:`vlmctx.video.subtitles.Subtitles`): the cues overlapping the sampled
-        frames, within the track's token limit (max_tokens), either put between the frames by their times
-        (``interleaved``: ``Adapter.interleave_subtitles``) or before the question (``before``:
-        ``Adapter.subtitle_text``). ``subtitles_placement`` (``auto``, ``interleaved``,
+        frames, within the track's token limit (``max_tokens``), either put between the frames by
+        their times (``interleaved``: ``Adapter.interleave_subtitles``) or before the question
+        (``before``: ``Adapter.subtitle_text``). ``subtitles_placement`` (``auto``, ``interleaved``,
         ``before``) overrides the track's own ``placement``; ``auto`` interleaves where the
         family and configuration can (:func:`subtitle_placement`). ``answer.extra["subtitles"]``
         says what was done.

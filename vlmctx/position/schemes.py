@@ -1,7 +1,8 @@
 """Position schemes: pure functions of (``TokenLayout``, ``RopeSpec``) -> ``Positions``.
 
 Registered in ``POSITIONS`` (``vlmctx ls``); build one with ``POSITIONS.create(name, **params)``
-and call ``scheme.positions(layout, spec)``. No model imports: the adapters apply the positions to a model
+and call ``scheme.positions(layout, spec)``. No model imports: the adapters apply the positions to
+a model
 (position ids + the generic rotary of ``vlmctx.position.rotary``). docs/positions.md explains
 each scheme; the papers:
 

@@ -2,8 +2,8 @@
 
 A scheme sees only these: what the model's RoPE is (``RopeSpec``), where the visual tokens of one
 sequence are and what grid they form (``TokenLayout``), and it returns float position ids plus the
-rotary frequency tables to use (``Positions``). ``batch_positions`` stacks per-sequence positions into
-the (3|1, b, n) tensors, ``rope_deltas`` and per-token group ids a model call needs, with padding.
+rotary frequency tables to use (``Positions``). ``batch_positions`` stacks per-sequence positions
+into the (3|1, b, n) tensors, ``rope_deltas`` and per-token group ids a model call needs, with padding.
 """
 
 from __future__ import annotations
@@ -232,7 +232,8 @@ class BatchedPositions:
 
 
 def _dedupe_tables(per_sequence: Sequence[Positions]) -> tuple[torch.Tensor, torch.Tensor, list]:
-    """Distinct (inv_freq row, scaling) pairs across sequences and each sequence's row -> table map."""
+    """Distinct (inv_freq row, scaling) pairs across sequences, and each sequence's row -> table
+    map."""
     rows: list[torch.Tensor] = []
     scales: list[torch.Tensor] = []
     maps: list[torch.Tensor] = []
@@ -262,8 +263,8 @@ def batch_positions(
 ) -> BatchedPositions:
     """Scatter per-sequence positions into a padded batch (left or right padding).
 
-    ``attention_mask``: (b, L) with ``mask[i].sum() == per_sequence[i].n``; their tokens go, in order,
-    to the positions where the mask is 1.
+    ``attention_mask``: (b, L) with ``mask[i].sum() == per_sequence[i].n``; their tokens go, in
+    order, to the positions where the mask is 1.
     """
     mask = attention_mask.bool()
     b, length = mask.shape

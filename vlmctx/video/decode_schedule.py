@@ -45,7 +45,8 @@ class DecodeSegment:
 
 
 def schedule_segments(info: VideoInfo, indices: Sequence[int]) -> list[DecodeSegment]:
-    """Group sorted targets into segments; a new segment (a seek) starts only where it is cheaper."""
+    """Group sorted targets into segments; a new segment (a seek) starts only where that is
+    cheaper."""
     segments: list[DecodeSegment] = []
     prev = -1
     for t in sorted(int(i) for i in indices):
