@@ -18,7 +18,7 @@ from tests.eval.tasks.longvideo_mcq.test_task import OPTS
 
 
 def _mcq_file(root: Path) -> Path:
-    from vlmctx.assets import sample_video
+    from vlmctx.runtime.assets import sample_video
 
     recs = [
         {"id": f"m{i}", "video": str(sample_video()), "question": q, "options": OPTS,

@@ -175,7 +175,7 @@ class Adapter:
         """Subtitle lines at the sampled frames' true timestamps, placed before the question
         (``before`` placement).
 
-        Family-agnostic: ``subtitles`` (:class:`vlmctx.subtitles.Subtitles`) picks the cues that
+        Family-agnostic: ``subtitles`` (:class:`vlmctx.video.subtitles.Subtitles`) picks the cues that
         overlap ``frames.pts_s`` and renders them (start times in seconds) within its token
         budget, counted with this model's tokenizer.
         """
@@ -287,7 +287,7 @@ class Adapter:
         self, loaded: Loaded, inputs: Any, frames: Frames, subtitles: Any
     ) -> tuple[Any, dict[str, Any]]:
         """The processor outputs of one video turn with subtitle text put between its frames by
-        their true timestamps (:meth:`vlmctx.subtitles.Subtitles.blocks`), and a summary.
+        their true timestamps (:meth:`vlmctx.video.subtitles.Subtitles.blocks`), and a summary.
 
         The video is encoded exactly as without subtitles (same frames, resolution, pixel
         values); its tokens are cut at temporal-step boundaries and each block's text tokens
@@ -489,7 +489,7 @@ def resolve_source(model: str) -> str:
 
     if is_tiny(model):
         if model not in tiny_names():
-            from vlmctx.argtypes import did_you_mean
+            from vlmctx.registry import did_you_mean
 
             raise UnsupportedModelError(
                 f"no tiny model {model!r}{did_you_mean(model, tiny_names())}; known: "

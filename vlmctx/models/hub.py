@@ -83,8 +83,8 @@ def require_reachable(model: str) -> None:
         why = "the Hugging Face hub cannot be reached"
     else:
         return
-    from vlmctx.argtypes import did_you_mean
     from vlmctx.models.cards import find
+    from vlmctx.registry import did_you_mean
 
     card = (
         " (`vlmctx plan` works offline for it: it has an architecture card)" if find(model) else ""

@@ -127,7 +127,7 @@ class Qwen2VLAdapter(Adapter):
         position scheme sees where a pooled token came from."""
         import torch
 
-        from vlmctx.position import VIDEO, TokenLayout, VisualRun
+        from vlmctx.position import VIDEO, TokenLayout, VisualSpan
 
         start = int(torch.nonzero(visual)[0])
         interval = 1.0
@@ -138,7 +138,7 @@ class Qwen2VLAdapter(Adapter):
         types = torch.zeros(new_ids.shape[0], dtype=torch.int64)
         types[visual] = VIDEO
         grid = self._video_grid(loaded, inputs)
-        run = VisualRun(start, grid, VIDEO, interval, coords.to(torch.float32).cpu())
+        run = VisualSpan(start, grid, VIDEO, interval, coords.to(torch.float32).cpu())
         return TokenLayout(types, (run,))
 
     def pooled_kwargs(self, loaded: Loaded, inputs: Any, keep: Any, layout: Any) -> dict[str, Any]:

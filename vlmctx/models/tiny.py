@@ -26,6 +26,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from vlmctx.registry import did_you_mean
+from vlmctx.runtime.cache import cache_root
+
 log = logging.getLogger(__name__)
 
 TINY_PREFIX = "tiny-"
@@ -43,11 +46,6 @@ _TEXT = dict(
     rms_norm_eps=1e-6,
     tie_word_embeddings=False,
 )
-
-
-def cache_root() -> Path:
-    """Where generated tiny checkpoints live (``$VLMCTX_CACHE`` or ``~/.cache/vlmctx``)."""
-    return Path(os.environ.get("VLMCTX_CACHE", Path.home() / ".cache" / "vlmctx"))
 
 
 def build_tokenizer(specials: list[str], extra: dict[str, str], eos: str, pad: str) -> Any:
@@ -178,8 +176,6 @@ def shape_names() -> list[str]:
 
 def shape_card(name: str) -> Any:
     """The architecture card behind ``shape-<card>`` (case-insensitive)."""
-    import difflib
-
     from vlmctx.errors import UnsupportedModelError
     from vlmctx.models.cards import cards
 
@@ -187,8 +183,10 @@ def shape_card(name: str) -> Any:
     for c in cards():
         if c.hub_id.split("/")[-1].lower() == wanted:
             return c
-    near = difflib.get_close_matches(name, shape_names(), n=3, cutoff=0.5)
-    hint = f"did you mean {', '.join(near)}?" if near else f"known: {', '.join(shape_names())}"
+    near = did_you_mean(
+        name, shape_names(), n=3, cutoff=0.5, template="did you mean {}?", quote=False
+    )
+    hint = near or f"known: {', '.join(shape_names())}"
     raise UnsupportedModelError(f"no shape-true model {name!r}; {hint}")
 
 

@@ -50,7 +50,7 @@ def split(
     M-RoPE (``mrope_section``), the split of the temporal axis's frequencies alone."""
     from vlmctx.position import rope
     from vlmctx.position.schemes import VCWE
-    from vlmctx.position.types import RopeSpec, TokenLayout, VisualRun
+    from vlmctx.position.types import RopeSpec, TokenLayout, VisualSpan
 
     spec = RopeSpec(
         head_dim=head_dim,
@@ -59,7 +59,7 @@ def split(
         visual_window=window,
     )
     n = int(window * factor)
-    layout = TokenLayout(torch.full((n,), 2, dtype=torch.int64), (VisualRun(0, (n, 1, 1)),))
+    layout = TokenLayout(torch.full((n,), 2, dtype=torch.int64), (VisualSpan(0, (n, 1, 1)),))
     tables = VCWE(apply_to="all").positions(layout, spec)
     info = tables.info
     half = head_dim // 2
