@@ -40,7 +40,7 @@ PRESETS = {
     p.name: p
     for p in (
         Preset(
-            "qwen2.5-vl-videomme", "videomme", "budget",
+            "qwen2.5-vl-videomme", "videomme", "token_budget",
             {"fps": 2.0, "min_frames": 4, "max_frames": 768, "total_pixels": QWEN25_TOTAL,
              "min_pixels": 128 * 28 * 28, "max_pixels": 768 * 28 * 28},
             source="Qwen2.5-VL technical report, arXiv 2502.13923 (Video-MME table); "
@@ -58,7 +58,7 @@ PRESETS = {
             assumed="frame size is the processor's (384x384 SigLIP tiles); no pixel cap",
         ),
         Preset(
-            "qwen3-vl-videomme", "videomme", "budget",
+            "qwen3-vl-videomme", "videomme", "token_budget",
             {"fps": 2.0, "min_frames": 4, "max_frames": 2048, "patch_size": 16,
              "min_pixels": 128 * 32 * 32, "max_pixels": 768 * 32 * 32},
             source="Qwen3-VL model cards and qwen-vl-utils (Qwen3 branch): 2 fps, up to 2048 "

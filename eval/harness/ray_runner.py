@@ -63,7 +63,12 @@ def ray_predictor(
     def predict(task: Task, samples: list[Sample], out: Path, opts: RunOptions) -> None:
         import ray
 
-        from vlmctx.runtime.ray_cluster import connect, map_with_actors, model_actors, unique_records
+        from vlmctx.runtime.ray_cluster import (
+            connect,
+            map_with_actors,
+            model_actors,
+            unique_records,
+        )
 
         shard_dir = out / "predictions" / task.name
         merged, _ = done_ids(shard_dir)

@@ -96,7 +96,9 @@ def predict_one(model: VisionLanguageModel, sample: Sample) -> dict[str, Any]:
             extra["assistant_prefix"] = sample.assistant_prefix
         ans = model.chat(content, max_new_tokens=sample.max_new_tokens, **extra)
     else:
-        if sample.meta.get("subtitles"):  # official benchmarks' subtitle tracks (vlmctx.video.subtitles)
+        if sample.meta.get(
+            "subtitles"
+        ):  # official benchmarks' subtitle tracks (vlmctx.video.subtitles)
             extra["subtitles"] = _subtitles(model, sample)
         ans = model.ask(
             sample.video, sample.question or "", max_new_tokens=sample.max_new_tokens, **extra

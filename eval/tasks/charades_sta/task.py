@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import re
 from collections import defaultdict
-from typing import Any
+from typing import Any, ClassVar
 
 from vlmctx.errors import ConfigError
 from vlmctx_eval.harness.records import Sample
@@ -47,7 +47,7 @@ def parse_span(text: str) -> tuple[float, float] | None:
 
 @TASKS.register("charades_sta", summary="temporal grounding, Charades-STA format (mIoU, R@IoU)")
 class CharadesSTA(Task):
-    name = "charades_sta"
+    name: ClassVar[str]  # set by TASKS.register
     version = "1"
 
     def __init__(self, root: str, file: str = "charades_sta_test.txt") -> None:

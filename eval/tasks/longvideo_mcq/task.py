@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 from collections import defaultdict
-from typing import Any
+from typing import Any, ClassVar
 
 from vlmctx.errors import ConfigError, DataFormatError
 from vlmctx_eval.harness.records import Sample
@@ -71,7 +71,7 @@ def n_frames(rec: dict[str, Any]) -> int | None:
 class LongVideoMCQ(Task):
     """Multiple-choice QA over local videos listed in ``file``."""
 
-    name = "longvideo_mcq"
+    name: ClassVar[str]  # set by TASKS.register
     version = "1"
 
     def __init__(

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 from vlmctx.errors import ConfigError, DataFormatError
 from vlmctx_eval.harness.records import Sample
@@ -52,7 +52,7 @@ def parse_multi_choice(text: str, options: list[str]) -> str | None:
 
 @TASKS.register("longvideobench", summary="LongVideoBench val (duration groups; subtitles)")
 class LongVideoBench(OfficialMCQ):
-    name = "longvideobench"
+    name: ClassVar[str]  # set by TASKS.register
     version = "1"
 
     def __init__(

@@ -17,7 +17,7 @@ import json
 import os
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 from vlmctx.errors import ConfigError, DataFormatError
 from vlmctx_eval.harness.records import Sample
@@ -46,7 +46,7 @@ def split_question(text: str) -> tuple[str, list[str]]:
 
 @TASKS.register("lvbench", summary="LVBench (hour-long videos; accuracy per question type)")
 class LVBench(OfficialMCQ):
-    name = "lvbench"
+    name: ClassVar[str]  # set by TASKS.register
     version = "1"
 
     def __init__(self, root: str, file: str = "video_info.meta.jsonl") -> None:

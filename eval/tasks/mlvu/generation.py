@@ -40,7 +40,7 @@ import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from vlmctx.errors import ConfigError, DataFormatError
 from vlmctx_eval.harness.records import Sample
@@ -159,7 +159,7 @@ def scoring_points(value: Any) -> list[str]:
 class MLVUGen(OfficialRelease):
     """MLVU's Sub-Scene Captioning and Video Summarization; needs ``--judge-url``."""
 
-    name = "mlvu_gen"
+    name: ClassVar[str]  # set by TASKS.register
     version = "1"
     stratify_key = "category"  # --limit takes the two tasks in turn
 

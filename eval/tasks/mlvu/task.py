@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 from vlmctx.errors import ConfigError, DataFormatError
 from vlmctx_eval.harness.records import Sample
@@ -89,7 +89,7 @@ def check_ans(pred: str, gt_letter: str) -> bool:
 
 @TASKS.register("mlvu", summary="MLVU dev multiple choice (7 tasks, M-Avg)")
 class MLVU(OfficialMCQ):
-    name = "mlvu"
+    name: ClassVar[str]  # set by TASKS.register
     version = "1"
 
     def __init__(self, root: str, short_s: float = 180.0, long_s: float = 1200.0) -> None:

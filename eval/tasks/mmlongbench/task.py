@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from typing import Any
+from typing import Any, ClassVar
 
 from vlmctx.errors import ConfigError, DataFormatError
 from vlmctx_eval.harness.records import Sample
@@ -58,7 +58,7 @@ def select_datasets(names: str) -> list[DatasetSpec]:
 class MMLongBench(Task):
     """MMLongBench from a local copy of the published files (``root`` holds mmlb_data/...)."""
 
-    name = "mmlongbench"
+    name: ClassVar[str]  # set by TASKS.register
     version = "1.1"
 
     def __init__(

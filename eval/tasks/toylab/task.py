@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 from collections import defaultdict
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -100,7 +100,7 @@ def _generate(dir: str, frames: list[int], kinds: list[str], per_cell: int, seed
 class ToyLab(Task):
     """Toy-lab questions from ``dir`` (generated there first when ``toylab.jsonl`` is missing)."""
 
-    name = "toylab"
+    name: ClassVar[str]  # set by TASKS.register
     version = "1"
 
     def __init__(

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 from vlmctx.errors import ConfigError, DataFormatError
 from vlmctx_eval.harness.records import Sample
@@ -73,7 +73,7 @@ def _read_one(path: str) -> list[dict[str, Any]]:
 class VideoMME(OfficialMCQ):
     """Video-MME multiple choice; ``subtitles=true`` is the "w/ subs" setting."""
 
-    name = "videomme"
+    name: ClassVar[str]  # set by TASKS.register
     version = "1"
 
     def __init__(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 from collections import defaultdict
-from typing import Any
+from typing import Any, ClassVar
 
 from vlmctx.errors import ConfigError
 from vlmctx_eval.harness.records import Sample, read_jsonl
@@ -33,7 +33,7 @@ def _floats(v: Any) -> list[float]:
 class VNIAH(Task):
     """V-NIAH from ``dir`` (generated there first when its ``vniah.jsonl`` is missing)."""
 
-    name = "vniah"
+    name: ClassVar[str]  # set by TASKS.register
     version = "1"
 
     def __init__(

@@ -42,7 +42,7 @@ def test_preset_sets_the_protocol_and_flags_override_it(tmp_path: Path):
     assert (
         doc["preset"]["name"] == "qwen2.5-vl-videomme" and "2502.13923" in doc["preset"]["source"]
     )
-    assert doc["config"]["sampler"] == "budget"
+    assert doc["config"]["sampler"] == "token_budget"
     assert doc["config"]["sampler_params"]["max_frames"] == 768
     run = _rescore(tmp_path, root, "qwen64", {"000-1": "B"}, "--preset", "qwen2.5-vl-videomme",
                    "--frames", "64")  # fmt: skip
