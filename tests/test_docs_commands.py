@@ -75,13 +75,16 @@ COMMANDS: dict[str, Run | Skip] = {
         last_part=True, stdout=r"(?m)^answer: red$", timeout=600
     ),
     "python -m pytest -q": Skip("the test suite itself (this test is part of it)"),
+    'vlmctx ask sample "What colour is the ball?" --model toylab --frames 8 --json': Run(
+        stdout=r'"text": "red"', timeout=600
+    ),
+    'vlmctx ask sample "What colour is the ball?" --model toylab --frames 64 --position vcwe --position-arg apply_to=visual --pooling progressive': Run(  # noqa: E501
+        stdout=r"(?m)^answer: red$", timeout=600
+    ),
     "vlmctx plan 1280x720@30m --model Qwen/Qwen2-VL-7B-Instruct --dtype bfloat16 --max-pixels 200704 --fit 24GiB,80GiB,141GiB": Run(  # noqa: E501
         slow=False, timeout=300
     ),
     'vlmctx live sample --model toylab --ask-at 4s:"What colour is the ball?"': Run(timeout=600),
-    "vlmctx live rtsp://cam.local/stream --budget 4096 --fps 0.5": Skip(
-        "needs a network camera (RTSP) and the default model from the hub"
-    ),
     # docs/batch.md
     'vlmctx batch videos/ -o answers.jsonl -q "What happens in {name}?" -q "How many people appear?" --model Qwen/Qwen2-VL-2B-Instruct --frames 32 --max-new-tokens 128': Skip(  # noqa: E501
         HUB.format("Qwen/Qwen2-VL-2B-Instruct")
