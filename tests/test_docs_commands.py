@@ -90,10 +90,10 @@ COMMANDS: dict[str, Run | Skip] = {
         HUB.format("Qwen/Qwen2-VL-2B-Instruct")
     ),
     "vlmctx batch items.csv -o answers.jsonl": Skip(DEFAULT_HUB),
-    "accelerate launch --num_processes 4 -m vlmctx_pipelines.batch_cli items.jsonl -o answers.jsonl": Skip(  # noqa: E501
+    "accelerate launch --num_processes 4 -m vlmctx_pipelines.batch.cli items.jsonl -o answers.jsonl": Skip(  # noqa: E501
         "needs 4 GPUs (and the default model from the hub)"
     ),
-    "accelerate launch --multi_gpu --num_processes 2 -m vlmctx_pipelines.batch_cli items.jsonl -o answers.jsonl --device cpu": Skip(  # noqa: E501
+    "accelerate launch --multi_gpu --num_processes 2 -m vlmctx_pipelines.batch.cli items.jsonl -o answers.jsonl --device cpu": Skip(  # noqa: E501
         DEFAULT_HUB
     ),
     'vlmctx batch videos/ -o answers.jsonl -q "What happens?" --engine ray': Skip(DEFAULT_HUB),
@@ -174,7 +174,7 @@ COMMANDS: dict[str, Run | Skip] = {
         "the full toy-lab experiment, about 60 min (docs/toylab.md)"
     ),
     "vlmctx toylab run --seeds 0": Skip("evaluates one seed over the whole grid: 14.6 min"),
-    "python -m vlmctx_eval.toylab_stats --docs": Skip(
+    "python -m vlmctx_eval.experiments.toylab.stats --docs": Skip(
         "rewrites the tables in eval/bench/results and the claims blocks of README/docs in the "
         "checkout (a test must not write into the checkout)"
     ),
@@ -199,7 +199,7 @@ COMMANDS: dict[str, Run | Skip] = {
 
 # ---- fixtures: files the docs' commands name, made in the working folder -----------------------
 def _clip(cwd: Path) -> None:
-    from vlmctx.assets import sample_video
+    from vlmctx.runtime.assets import sample_video
 
     shutil.copyfile(sample_video(), cwd / "clip.mp4")
 
