@@ -15,16 +15,6 @@ LONG_GOP = {"num_frames": 300, "gop": 250, "bframes": 2, "width": 192, "height":
 VFR_DURATIONS_MS = (40, 40, 80, 20, 33)
 
 
-def pytest_report_header(config: pytest.Config) -> str:
-    """Which ffmpeg CLI is the corpus tests' reference decoder, and its version."""
-    from tests.video import corpus
-
-    exe = corpus.ffmpeg_exe()
-    return (
-        f"reference ffmpeg: {corpus.ffmpeg_version()} ({exe})" if exe else "reference ffmpeg: none"
-    )
-
-
 @pytest.fixture(scope="session")
 def clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("clips")
