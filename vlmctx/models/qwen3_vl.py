@@ -29,12 +29,17 @@ docs/positions.md lists it with the other families' windows.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from vlmctx.errors import UnsupportedModelError
 from vlmctx.models.base import ADAPTERS, Loaded, VisualFeatures
 from vlmctx.models.qwen2_vl import Qwen2VLAdapter
 from vlmctx.models.tiny import QWEN_SPECIALS, TEMPLATES, build_tokenizer
 from vlmctx.video.types import Frames
+
+# the processor's time marker before each frame pair: f"<{t:.1f} seconds>"
+_MARKER = re.compile(r"<\d+(\.\d+)? seconds>")
 
 # Tiny text model: head_dim 16 -> 8 frequencies, interleaved as transformers does with [4, 2, 2]:
 # h = {1, 4}, w = {2, 5}, t = {0, 3, 6, 7} (t owns the tail, like [24, 20, 20] on 64 frequencies).
@@ -97,6 +102,30 @@ class Qwen3VLAdapter(Qwen2VLAdapter):
             frames_indices=[float(t) for t in frames.pts_s],
         )
         return {**super().video_kwargs(frames), "video_metadata": [meta]}
+
+    # ---- subtitles between frame pairs (transformers >= 5.25) ---------------------------------
+    def subtitle_cuts(self, loaded: Loaded, inputs: Any, steps: int) -> list[int]:
+        """As Qwen2-VL's, but the video starts at its first ``<t seconds>`` marker: since
+        transformers 5.25 the processor drops the chat template's outer ``<|vision_start|>`` /
+        ``<|vision_end|>`` around the video (each pair already has its own), so the video is
+        ``<t seconds><|vision_start|>pads<|vision_end|>`` repeated, nothing around it."""
+        cuts = super().subtitle_cuts(loaded, inputs, steps)
+        return [self._marker_start(loaded, inputs["input_ids"][0], cuts[0]), *cuts[1:]]
+
+    def subtitle_wrap_ids(self, loaded: Loaded) -> tuple[list[int], list[int]]:
+        """Nothing to close or reopen: every frame pair closes itself (transformers >= 5.25)."""
+        return [], []
+
+    def _marker_start(self, loaded: Loaded, ids: Any, first_open: int) -> int:
+        """Index of the first token of the ``<t seconds>`` marker that ends at ``first_open``."""
+        tok = getattr(loaded.processor, "tokenizer", loaded.processor)
+        for start in range(first_open - 1, max(first_open - 32, -1), -1):
+            if _MARKER.fullmatch(tok.decode(ids[start:first_open].tolist())):
+                return start
+        raise UnsupportedModelError(
+            f"{self.family}: no '<t seconds>' marker before the video; "
+            "the processor's video layout is not the one of transformers 5.25"
+        )
 
     def rope_spec(self, loaded: Loaded) -> Any:
         """transformers' Qwen3-VL rotary always interleaves, whatever the config's flag says."""

@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from vlmctx.errors import DataFormatError
+from vlmctx.errors import ConfigError, DataFormatError
 
 _PUNCT = set(string.punctuation)
 
@@ -80,7 +80,12 @@ def rouge(prediction: str, answers: Any) -> dict[str, float]:
     """ROUGE-L and ROUGE-Lsum (stemmed) F1 and recall, each maxed over the gold summaries."""
     global _ROUGE
     if _ROUGE is None:
-        from rouge_score import rouge_scorer
+        try:
+            from rouge_score import rouge_scorer
+        except ImportError as exc:
+            raise ConfigError(
+                "MMLongBench's ROUGE needs rouge-score: pip install 'vlmctx[eval]'"
+            ) from exc
 
         _ROUGE = rouge_scorer.RougeScorer(["rougeL", "rougeLsum"], use_stemmer=True)
     scores = [_ROUGE.score(target=str(a), prediction=prediction) for a in _flatten_golds(answers)]

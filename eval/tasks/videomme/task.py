@@ -53,7 +53,7 @@ def _read_one(path: str) -> list[dict[str, Any]]:
         try:
             import pyarrow.parquet as pq
         except ImportError as exc:
-            raise ConfigError(f"reading {path} needs pyarrow: pip install pyarrow") from exc
+            raise ConfigError(f"reading {path} needs pyarrow: pip install 'vlmctx[eval]'") from exc
         return pq.read_table(path).to_pylist()
     with open(path, encoding="utf-8") as fh:
         if path.endswith(".jsonl"):
