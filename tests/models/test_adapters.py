@@ -88,7 +88,7 @@ def test_follow_up_reuses_decoded_frames_and_stream_matches(lm: VideoLM, sample:
 
 def test_timestamps_reach_the_model(lm: VideoLM, sample: str) -> None:
     frames = lm.frames(sample)
-    inputs = lm.adapter.build_inputs(lm.loaded, "When?", frames)
+    inputs = lm.adapter.prompt.build_inputs(lm.loaded, "When?", frames)
     text = lm.loaded.processor.tokenizer.decode(inputs["input_ids"][0])
     if lm.adapter.family == "qwen2_5_vl":
         # time-aligned M-RoPE: seconds per temporal patch of 2 frames from the sampling rate

@@ -90,7 +90,7 @@ def test_v2pe_on_pooled_tokens_by_hand() -> None:
     from vlmctx.engine import VideoLM
 
     lm = VideoLM.load("tiny-qwen2_vl", ContextConfig(sampler_params={"n": 4}))
-    inputs = lm.adapter.build_inputs(lm.loaded, "Q", lm.frames(sample_video()))
+    inputs = lm.adapter.prompt.build_inputs(lm.loaded, "Q", lm.frames(sample_video()))
     t, h, w = inputs["video_grid_thw"][0].tolist()
     hh, ww = h // 2, w // 2
     with torch.inference_mode():

@@ -103,7 +103,7 @@ def _logits(lm: VideoLM, inputs) -> torch.Tensor:
 
 def test_default_after_an_abandoned_stream_equals_a_fresh_model(tiny: VideoLM, frames) -> None:
     fresh = VideoLM.load("tiny-qwen2_vl", ContextConfig(**BASE))
-    inputs = tiny.adapter.build_inputs(tiny.loaded, "Describe it.", frames)
+    inputs = tiny.adapter.prompt.build_inputs(tiny.loaded, "Describe it.", frames)
     reference = _logits(fresh, inputs)
     cfg = ContextConfig(**BASE, position="pi", position_params={"factor": 16.0})
     stream = tiny.with_config(cfg).ask(frames, "Describe it.", max_new_tokens=400, stream=True)
@@ -118,7 +118,7 @@ def test_default_after_an_abandoned_stream_equals_a_fresh_model(tiny: VideoLM, f
 
 
 def test_restore_detects_a_foreign_swap(tiny: VideoLM, frames) -> None:
-    inputs = tiny.adapter.build_inputs(tiny.loaded, "Q?", frames)
+    inputs = tiny.adapter.prompt.build_inputs(tiny.loaded, "Q?", frames)
     inner = tiny.loaded.model.model.language_model
     original = inner.rotary_emb
     cfg = ContextConfig(**BASE, position="yarn", position_params={"factor": 4.0})
