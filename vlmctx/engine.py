@@ -24,11 +24,13 @@ from vlmctx.config import ContextConfig
 from vlmctx.defaults import DEFAULT_MODEL  # here for engine users; parsers read vlmctx.defaults
 from vlmctx.errors import ConfigError, UnsupportedModelError
 from vlmctx.models import ADAPTERS, Loaded, family_of, resolve_source
-from vlmctx.models.contract import Turn
+from vlmctx.models.contract import Adapter, Turn
 from vlmctx.models.splice import interleave_subtitles
 from vlmctx.video.types import Frames
 
 if TYPE_CHECKING:
+    from vlmctx.pooling import Pooler
+    from vlmctx.position.schemes import PositionScheme
     from vlmctx.streaming import StreamingSession
 
 log = logging.getLogger(__name__)
@@ -341,11 +343,11 @@ def _frames_key(video: str | os.PathLike[str], config: ContextConfig) -> tuple[A
 class Components:
     """A configuration's pooler (None for ``none``) and position scheme, built once."""
 
-    pooler: Any
-    scheme: Any
+    pooler: Pooler | None
+    scheme: PositionScheme
 
 
-def check_config(config: ContextConfig, adapter: Any = None) -> Components:
+def check_config(config: ContextConfig, adapter: Adapter | None = None) -> Components:
     """Build (and so validate) the configured pooler and position scheme; with an ``adapter``,
     also refuse components that do not apply to its family. Runs before any weight is loaded."""
     from vlmctx.pooling import POOLERS
@@ -363,7 +365,7 @@ def check_config(config: ContextConfig, adapter: Any = None) -> Components:
 
 
 def subtitle_placement(
-    requested: str, adapter: Any, config: ContextConfig, check_only: bool = False
+    requested: str, adapter: Adapter, config: ContextConfig, check_only: bool = False
 ) -> str:
     """``interleaved`` or ``before`` for a requested placement (``auto``, ``interleaved``,
     ``before``) on this family and configuration.
@@ -394,7 +396,7 @@ def subtitle_placement(
     return "before"
 
 
-def check_applicable(components: Components, config: ContextConfig, adapter: Any) -> None:
+def check_applicable(components: Components, config: ContextConfig, adapter: Adapter) -> None:
     """Refuse a position scheme the adapter's family cannot take (M-RoPE-only schemes on 1-D
     RoPE families)."""
     if getattr(components.scheme, "requires_mrope", False) and not adapter.positions.mrope:

@@ -65,8 +65,13 @@ def test_progressive_with_a_scheme_generates_like_a_full_recompute(setup, name: 
             kw = {**pooled.kwargs, **extra}
             out = model(**{k: v for k, v in kw.items() if k != "input_ids"}).logits
             assert not torch.allclose(out, plain), f"{name} did not change the pooled logits"
-            cached = model.generate(**kw, max_new_tokens=4, do_sample=False, use_cache=True,
-                                    pad_token_id=lm.loaded.processor.tokenizer.pad_token_id)  # fmt: skip
+            cached = model.generate(
+                **kw,
+                max_new_tokens=4,
+                do_sample=False,
+                use_cache=True,
+                pad_token_id=lm.loaded.processor.tokenizer.pad_token_id,
+            )
             assert torch.equal(cached, _recompute(model, kw, 4))
 
 

@@ -62,8 +62,9 @@ def test_interleaved_threads_answer_as_if_sequential(lm: VideoLM, frames) -> Non
             for round_ in range(3):
                 # streaming and non-streaming calls mixed, so swaps overlap with live streams
                 if round_ % 2:
-                    s = lm.with_config(SCHEMES[i]).ask(frames, "What colour is the ball?",
-                                                       max_new_tokens=6, stream=True)  # fmt: skip
+                    s = lm.with_config(SCHEMES[i]).ask(
+                        frames, "What colour is the ball?", max_new_tokens=6, stream=True
+                    )
                     "".join(s)
                     results[i, round_] = s.answer.text
                 else:

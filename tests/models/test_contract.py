@@ -92,8 +92,19 @@ def test_short_frames_are_read_channels_last(setup) -> None:
 
     lm, _, _ = setup
     n, h, w = 4, 3, 64
-    info = VideoInfo("short", n, 1.0, float(n), w, h, 0, "", False, np.arange(n, dtype=float),
-                     np.zeros(1, np.int64))  # fmt: skip
+    info = VideoInfo(
+        "short",
+        n,
+        1.0,
+        float(n),
+        w,
+        h,
+        0,
+        "",
+        False,
+        np.arange(n, dtype=float),
+        np.zeros(1, np.int64),
+    )
     data = np.random.default_rng(0).integers(0, 255, (n, h, w, 3), dtype=np.uint8)
     frames = Frames(data, np.arange(n), np.arange(n, dtype=float), "test", info, sample_fps=1.0)
     inputs = lm.adapter.prompt.build_inputs(lm.loaded, "Q?", frames)

@@ -46,8 +46,9 @@ def _recompute(model, kw: dict, steps: int) -> torch.Tensor:
         extra = {"position_ids": pos, **encoded} if pos is not None else dict(encoded)
         if mm is not None:
             extra["mm_token_type_ids"] = mm
-        logits = model(inputs_embeds=emb, attention_mask=torch.ones_like(ids), use_cache=False,
-                       **extra).logits  # fmt: skip
+        logits = model(
+            inputs_embeds=emb, attention_mask=torch.ones_like(ids), use_cache=False, **extra
+        ).logits
         nxt = logits[:, -1].argmax(-1, keepdim=True)
         ids = torch.cat([ids, nxt], 1)
         emb = torch.cat([emb, model.get_input_embeddings()(nxt)], 1)
@@ -78,8 +79,13 @@ def test_token_counts_positions_and_cached_generate(setup, name: str) -> None:
                 start = pos[0, s - 1] + 1  # h/w ids count from the id after the preceding text
                 assert pos[1, s:e].min() >= start and pos[1, s:e].max() <= start + h - 1
                 assert pos[2, s:e].min() >= start and pos[2, s:e].max() <= start + w - 1
-        cached = model.generate(**kw, max_new_tokens=4, do_sample=False, use_cache=True,
-                                pad_token_id=lm.loaded.processor.tokenizer.pad_token_id)  # fmt: skip
+        cached = model.generate(
+            **kw,
+            max_new_tokens=4,
+            do_sample=False,
+            use_cache=True,
+            pad_token_id=lm.loaded.processor.tokenizer.pad_token_id,
+        )
         assert torch.equal(cached, _recompute(model, kw, 4))
 
 

@@ -50,8 +50,13 @@ def test_markers_of_a_constant_rate_clip_equal_the_processors_from_correct_metad
     text = proc.apply_chat_template(
         lm.adapter.prompt.messages("What colour is the ball?", frames), add_generation_prompt=True
     )
-    ref = proc(text=[text], videos=[np.ascontiguousarray(frames.data)], video_metadata=[meta],
-               do_sample_frames=False, return_tensors="pt")  # fmt: skip
+    ref = proc(
+        text=[text],
+        videos=[np.ascontiguousarray(frames.data)],
+        video_metadata=[meta],
+        do_sample_frames=False,
+        return_tensors="pt",
+    )
     assert torch.equal(inputs["input_ids"], ref["input_ids"])
     pairs = frames.indices.reshape(-1, 2) / frames.info.fps
     assert _markers(lm, inputs) == [f"{t:.1f}" for t in pairs.mean(1)]
@@ -116,8 +121,9 @@ def test_deepstack_levels_are_pooled_and_reach_the_language_model(setup):
     # the levels matter: zeroing them changes the logits
     encoded = kw["mm_encoder_outputs"]["video"]
     zeroed = dataclasses.replace(
-        encoded, deepstack_features=[(torch.zeros_like(lvl[0]),) for lvl in encoded.deepstack_features]
-    )  # fmt: skip
+        encoded,
+        deepstack_features=[(torch.zeros_like(lvl[0]),) for lvl in encoded.deepstack_features],
+    )
     with torch.inference_mode():
         plain = model(**{**kw, "mm_encoder_outputs": {"video": zeroed}}).logits
     assert not torch.allclose(out, plain)
@@ -150,8 +156,11 @@ def test_qwen3_5_schemes_act_on_full_attention_layers_only():
     from vlmctx.config import ContextConfig
 
     base = outputs()
-    for name, params in [("yarn", {"factor": 4.0}), ("v2pe", {"delta": 0.25}),
-                         ("mrope_pp", {"factor": 4.0})]:  # fmt: skip
+    for name, params in [
+        ("yarn", {"factor": 4.0}),
+        ("v2pe", {"delta": 0.25}),
+        ("mrope_pp", {"factor": 4.0}),
+    ]:
         got = outputs(ContextConfig(position=name, position_params=params))
         assert torch.equal(got[0], base[0]), f"{name} changed the linear-attention layer"
         assert not torch.allclose(got[1], base[1]), f"{name} left full attention unchanged"

@@ -112,8 +112,16 @@ def test_planner_tokens_and_kv_equal_measured(setup) -> None:
     from vlmctx.pooling import POOLERS
 
     name, lm, frames, _, _ = setup
-    plan = plan_memory(name, FRAMES, frames.data.shape[1:3], "Q?", "float32", frames.pts_s,
-                       frames.info.duration_s, "uniform")  # fmt: skip
+    plan = plan_memory(
+        name,
+        FRAMES,
+        frames.data.shape[1:3],
+        "Q?",
+        "float32",
+        frames.pts_s,
+        frames.info.duration_s,
+        "uniform",
+    )
     q_inputs = lm.adapter.prompt.build_inputs(lm.loaded, "Q?", frames)
     with torch.inference_mode():
         kw, before, after = pooled_generate_kwargs(lm.loaded, q_inputs, POOLERS.create("uniform"))
@@ -149,8 +157,13 @@ def test_cached_generation_equals_recompute(setup, scheme: str) -> None:
     with torch.inference_mode(), applied(lm.loaded, inputs, cfg) as extra:
         extra.pop("_position_info")
         assert not torch.allclose(model(**inputs, **extra).logits, ref)
-        cached = model.generate(**inputs, **extra, max_new_tokens=3, do_sample=False,
-                                pad_token_id=lm.loaded.processor.tokenizer.pad_token_id)  # fmt: skip
+        cached = model.generate(
+            **inputs,
+            **extra,
+            max_new_tokens=3,
+            do_sample=False,
+            pad_token_id=lm.loaded.processor.tokenizer.pad_token_id,
+        )
         full = _recompute_greedy(model, inputs, extra["position_ids"], 3)
     assert torch.equal(cached, full)
 

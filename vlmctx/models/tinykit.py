@@ -5,7 +5,10 @@ nothing of ``vlmctx.models``), read by the family adapters, the tiny factories a
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -22,7 +25,9 @@ _TEXT = dict(
 )
 
 
-def build_tokenizer(specials: list[str], extra: dict[str, str], eos: str, pad: str) -> Any:
+def build_tokenizer(
+    specials: list[str], extra: dict[str, str], eos: str, pad: str
+) -> PreTrainedTokenizerBase:
     """A byte-level BPE tokenizer (no merges: one token per byte) with the given special tokens.
 
     Special tokens take ids 0..k-1 so they are stable; ``extra`` names family-specific attributes
@@ -46,7 +51,7 @@ def build_tokenizer(specials: list[str], extra: dict[str, str], eos: str, pad: s
     return tok
 
 
-def text_config(tok: Any, **rope: Any) -> dict[str, Any]:
+def text_config(tok: PreTrainedTokenizerBase, **rope: Any) -> dict[str, Any]:
     """The shared tiny text model's config for tokenizer ``tok`` (``rope``: extra rope parameters)."""
     params = {"rope_type": "default", "rope_theta": 1_000_000.0, **rope}
     return dict(
