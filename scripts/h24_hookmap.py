@@ -81,6 +81,10 @@ def rewrite(text: str) -> str:
             "from vlmctx.models.contract import Turn\n",
             "from vlmctx.models.contract import Turn\nfrom vlmctx.models.splice import interleave_subtitles\n",
         )
+    # an Adapter is a composition built by its family's registered builder, not a bare class
+    text = re.sub(
+        r"type\((\w+(?:\.\w+)*)\.adapter\)\(\)", r"ADAPTERS.create(\1.adapter.family)", text
+    )
     # the registry's entries are builder functions now: ask a built adapter
     text = text.replace("if e.factory.mrope)", "if ADAPTERS.create(e.name).positions.mrope)")
     for old, (comp, new) in HOOKS.items():

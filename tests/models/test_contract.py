@@ -64,7 +64,7 @@ def test_planner_term_counts_pooled_tokens_like_the_pooled_path(setup) -> None:
 
 def test_a_moved_rotary_module_fails_at_load_with_a_clear_message(setup) -> None:
     lm, _, _ = setup
-    adapter = type(lm.adapter)()
+    adapter = ADAPTERS.create(lm.adapter.family)  # a fresh one, not the loaded model's
     inner = adapter.positions.language_model(lm.loaded.model)
     rotary = getattr(inner, adapter.positions.rotary_attr)
     try:
@@ -78,7 +78,7 @@ def test_a_moved_rotary_module_fails_at_load_with_a_clear_message(setup) -> None
 
 def test_a_missing_feature_call_fails_at_load(setup) -> None:
     lm, _, _ = setup
-    adapter = type(lm.adapter)()
+    adapter = ADAPTERS.create(lm.adapter.family)  # a fresh one, not the loaded model's
     adapter.pooled.features_method = "get_features_of_a_future_release"
     with pytest.raises(UnsupportedModelError, match="get_features_of_a_future_release"):
         adapter.check_contract(lm.loaded.model)
