@@ -16,8 +16,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from vlmctx.argtypes import device, existing_file, output_dir, positive_int
-from vlmctx.config import add_context_args, context_from_args, parse_kv
+from vlmctx.cli.argtypes import device, existing_file, output_dir, positive_int
+from vlmctx.cli.context_args import add_context_args, context_from_args, parse_kv
 from vlmctx.errors import ConfigError
 
 
@@ -177,7 +177,7 @@ def _ray_predict(args: argparse.Namespace, config: Any) -> Any:
     """The ``RunOptions.predict`` of ``--engine ray`` (eval/ray_runner.py)."""
     import os
 
-    from vlmctx.ray_cluster import check_actors, require_ray
+    from vlmctx.runtime.ray_cluster import check_actors, require_ray
 
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise ConfigError("--engine ray runs from one driver: do not start it with accelerate")

@@ -24,7 +24,7 @@ from typing import Any
 
 from vlmctx.config import ContextConfig
 from vlmctx.errors import VlmctxError
-from vlmctx.ray_cluster import TASK_RETRIES
+from vlmctx.runtime.ray_cluster import TASK_RETRIES
 from vlmctx_eval.records import JsonlLog, Sample
 from vlmctx_eval.runner import RunOptions, done_ids, predict_one
 from vlmctx_eval.tasks.base import Task
@@ -63,7 +63,12 @@ def ray_predictor(
     def predict(task: Task, samples: list[Sample], out: Path, opts: RunOptions) -> None:
         import ray
 
-        from vlmctx.ray_cluster import connect, map_with_actors, model_actors, unique_records
+        from vlmctx.runtime.ray_cluster import (
+            connect,
+            map_with_actors,
+            model_actors,
+            unique_records,
+        )
 
         shard_dir = out / "predictions" / task.name
         merged, _ = done_ids(shard_dir)

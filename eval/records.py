@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from vlmctx.errors import DataFormatError
-from vlmctx.procs import pid_alive
+from vlmctx.runtime.procs import pid_alive
 
 
 @dataclass(frozen=True)

@@ -96,7 +96,9 @@ def predict_one(model: VisionLanguageModel, sample: Sample) -> dict[str, Any]:
             extra["assistant_prefix"] = sample.assistant_prefix
         ans = model.chat(content, max_new_tokens=sample.max_new_tokens, **extra)
     else:
-        if sample.meta.get("subtitles"):  # official benchmarks' subtitle tracks (vlmctx.subtitles)
+        if sample.meta.get(
+            "subtitles"
+        ):  # official benchmarks' subtitle tracks (vlmctx.video.subtitles)
             extra["subtitles"] = _subtitles(model, sample)
         ans = model.ask(
             sample.video, sample.question or "", max_new_tokens=sample.max_new_tokens, **extra
@@ -124,7 +126,7 @@ def _subtitles(model: VisionLanguageModel, sample: Sample) -> Any:
     """The sample's subtitle track for ``model.ask(subtitles=)``; refused by models without it."""
     if not accepts(model.ask, "subtitles"):
         raise VlmctxError(f"{sample.id}: this model's ask() takes no subtitles; run without them")
-    from vlmctx.subtitles import Subtitles
+    from vlmctx.video.subtitles import Subtitles
 
     return Subtitles.load(**sample.meta["subtitles"])
 

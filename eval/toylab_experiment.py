@@ -29,7 +29,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from vlmctx.argtypes import output_dir, positive_int
+from vlmctx.cli.argtypes import output_dir, positive_int
 from vlmctx.errors import ConfigError
 
 log = logging.getLogger(__name__)

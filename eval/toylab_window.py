@@ -50,12 +50,12 @@ def split(
     M-RoPE (``mrope_section``), the split of the temporal axis's frequencies alone."""
     from vlmctx.position import rope
     from vlmctx.position.schemes import VCWE
-    from vlmctx.position.types import RopeSpec, TokenLayout, VisualRun
+    from vlmctx.position.types import RopeSpec, TokenLayout, VisualSpan
 
     spec = RopeSpec(head_dim=head_dim, rope_theta=theta, max_position_embeddings=window * 4,
                     visual_window=window)  # fmt: skip
     n = int(window * factor)
-    layout = TokenLayout(torch.full((n,), 2, dtype=torch.int64), (VisualRun(0, (n, 1, 1)),))
+    layout = TokenLayout(torch.full((n,), 2, dtype=torch.int64), (VisualSpan(0, (n, 1, 1)),))
     planned = VCWE(apply_to="all").positions(layout, spec)
     info = planned.info
     half = head_dim // 2

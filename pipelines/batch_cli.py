@@ -12,8 +12,8 @@ import json
 import os
 import sys
 
-from vlmctx.argtypes import int_at_least, nonneg_int, output_file, positive_float, positive_int
-from vlmctx.config import add_context_args, context_from_args
+from vlmctx.cli.argtypes import int_at_least, nonneg_int, output_file, positive_float, positive_int
+from vlmctx.cli.context_args import add_context_args, context_from_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from vlmctx.commands import add_model_args
+    from vlmctx.cli.commands import add_model_args
     from vlmctx.defaults import DEFAULT_MAX_NEW_TOKENS
 
     p.add_argument("input", help="folder of videos, or a .csv/.jsonl manifest")

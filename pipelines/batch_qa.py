@@ -256,7 +256,7 @@ def run_batch(items: list[Item], opts: BatchOptions, lm: Any = None) -> Summary:
 def run_batch_ray(items: list[Item], opts: BatchOptions, ray_opts: Any = None) -> Summary:
     """:func:`run_batch` on Ray Data (``--engine ray``; see
     :mod:`vlmctx_pipelines.batch.ray_engine`): the same resume, records and summary."""
-    from vlmctx.ray_cluster import check_actors, require_ray
+    from vlmctx.runtime.ray_cluster import check_actors, require_ray
     from vlmctx_pipelines.batch.ray_engine import RayOptions, run_ray
 
     ray_opts = ray_opts or RayOptions()

@@ -196,7 +196,7 @@ COMMANDS: dict[str, Run | Skip] = {
 
 # ---- fixtures: files the docs' commands name, made in the working folder -----------------------
 def _clip(cwd: Path) -> None:
-    from vlmctx.assets import sample_video
+    from vlmctx.runtime.assets import sample_video
 
     shutil.copyfile(sample_video(), cwd / "clip.mp4")
 

@@ -66,7 +66,7 @@ def test_render_shows_the_events_on_their_frames() -> None:
 
 
 def test_the_sample_video_is_the_sample_scene() -> None:
-    from vlmctx.assets import SAMPLE_FACTS
+    from vlmctx.runtime.assets import SAMPLE_FACTS
 
     scene = sample_scene()
     assert scene.duration_s == SAMPLE_FACTS["duration_s"] and scene.fps == SAMPLE_FACTS["fps"]
@@ -134,7 +134,7 @@ def test_train_script_writes_a_checkpoint_vlmctx_loads(tmp_path) -> None:
     assert set(summary["accuracy_at_trained_length"]) == set(TASKS)
     lm = VideoLM.load(str(tmp_path / "ck"))
     assert lm.adapter.settings.time_prefix is False and lm.adapter.settings.visual_window == 8
-    from vlmctx.assets import sample_video
+    from vlmctx.runtime.assets import sample_video
 
     ans = lm.ask(sample_video(), "What colour is the ball?", max_new_tokens=2)
     assert (
@@ -145,8 +145,8 @@ def test_train_script_writes_a_checkpoint_vlmctx_loads(tmp_path) -> None:
 def test_window_variant_trains_with_more_tokens_per_frame_and_another_theta(tmp_path) -> None:
     """``--frame-pixels 2048 --rope-theta 100`` (docs/toylab.md, the realistic-window variant):
     3 tokens per frame, the window and theta land in the checkpoint, and it loads and answers."""
-    from vlmctx.assets import sample_video
     from vlmctx.engine import VideoLM
+    from vlmctx.runtime.assets import sample_video
     from vlmctx_pipelines.toylab.cli import add_args
     from vlmctx_pipelines.toylab.train import train
 
@@ -390,9 +390,9 @@ def test_training_seeds_give_independent_replicates(tmp_path) -> None:
 
 def test_shipped_model_answers_the_sample_video() -> None:
     """The README's first command: the toylab model on the bundled sample gives the right answers."""
-    from vlmctx.assets import SAMPLE_FACTS, sample_video
     from vlmctx.config import ContextConfig
     from vlmctx.engine import VideoLM
+    from vlmctx.runtime.assets import SAMPLE_FACTS, sample_video
 
     lm = VideoLM.load("toylab", ContextConfig(sampler="fps", sampler_params={"fps": 1.0}))
     ans = lm.ask(sample_video(), "What colour is the ball?", max_new_tokens=4)

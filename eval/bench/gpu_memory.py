@@ -146,8 +146,8 @@ def measure(loaded: Any, cfg: Any, inputs: Any, pooler: str, device: str, where:
     raises (out of memory)."""
     import torch
 
-    from vlmctx.budget import kv_bytes_per_token
     from vlmctx.models.pooled import pooled_generate_kwargs
+    from vlmctx.planner import kv_bytes_per_token
     from vlmctx.pooling import POOLERS
 
     where["stage"] = "to-device"

@@ -178,8 +178,8 @@ def _oom(exc: BaseException) -> bool:
 
 def bench_card(hub_id: str, args: argparse.Namespace, deadline: float) -> dict:
     """Every (frames, pooler) case and the schemes' overhead for one card."""
-    from vlmctx.budget import Planner
     from vlmctx.models.cards import card
+    from vlmctx.planner import Planner
 
     c = card(hub_id)
     loaded, _ = build(c, args.device, args.dry_run, args.dtype)

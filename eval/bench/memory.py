@@ -38,7 +38,7 @@ stages (sampled every ms) is kept for comparison.
 **Goal.** The VCWE paper's headline ("~45% less memory at 256 frames") compares the total memory
 of the model at inference, weights included; here that is ``total`` (ratio vs ``none``). The LM
 working-set ratio shows what pooling does to the part that scales with tokens. The planner
-(``vlmctx.budget.plan_memory`` on this config, saved without weights) is compared on KV (goal
+(``vlmctx.planner.plan_memory`` on this config, saved without weights) is compared on KV (goal
 within 5%) and on its peak estimate (LM weights from config + KV + activation estimate).
 
     python -m vlmctx_eval.bench.memory            # full run: 32/64/128/256 frames x 4 poolers
@@ -219,7 +219,7 @@ def _planner(loaded: Any, cfg: Any, frames: int, pooler: str) -> dict:
     """The planner on this exact config + processor (saved without weights)."""
     import numpy as np
 
-    from vlmctx.budget import plan_memory
+    from vlmctx.planner import plan_memory
 
     with tempfile.TemporaryDirectory() as d:
         cfg.save_pretrained(d)

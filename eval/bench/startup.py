@@ -121,8 +121,8 @@ def time_once(cmd: Cmd) -> tuple[float, float]:
 
 def run(rounds: int, seed: int = 0, baseline: str | None = None) -> dict:
     """Time every command ``rounds`` times, alternating them; one warm-up round first."""
-    from vlmctx.assets import sample_video
     from vlmctx.models.names import SHIPPED
+    from vlmctx.runtime.assets import sample_video
 
     cmds = commands(str(sample_video()), str(SHIPPED["toylab"]), baseline)
     rng = random.Random(seed)

@@ -42,7 +42,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from vlmctx.config import ContextConfig
-from vlmctx.ray_cluster import TASK_RETRIES
+from vlmctx.runtime.ray_cluster import TASK_RETRIES
 from vlmctx_pipelines.batch.decode import Decoded, decode_video, describe
 from vlmctx_pipelines.batch.items import Item, Job
 from vlmctx_pipelines.batch.store import RecordWriter
@@ -172,7 +172,7 @@ def _dataset(jobs: list[Job], opts: Any, ray_opts: RayOptions) -> Any:
     """The Ray Dataset of output records (lazy; nothing runs before it is iterated)."""
     import ray
 
-    from vlmctx.ray_cluster import map_with_actors, model_actors
+    from vlmctx.runtime.ray_cluster import map_with_actors, model_actors
 
     n_actors, gpus = model_actors(ray_opts.actors, opts.device)
     ds = ray.data.from_items(job_rows(jobs), override_num_blocks=max(1, len(jobs)))
@@ -203,7 +203,7 @@ def _given_up(jobs: list[Job], written: set[str], opts: Any) -> list[dict[str, A
 
 def run_ray(jobs: list[Job], opts: Any, ray_opts: RayOptions, summary: Any) -> Any:
     """Answer ``jobs`` on Ray, appending records to ``opts.output``; fills ``summary``."""
-    from vlmctx.ray_cluster import connect, unique_records
+    from vlmctx.runtime.ray_cluster import connect, unique_records
     from vlmctx_pipelines.batch_qa import progress_bar
 
     summary.startup_s = connect(ray_opts.address, ray_opts.num_cpus)

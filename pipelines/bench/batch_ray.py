@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from vlmctx.engine import VideoLM
-    from vlmctx.ray_cluster import connect, shutdown
+    from vlmctx.runtime.ray_cluster import connect, shutdown
 
     torch.set_num_threads(args.torch_threads)
     work = Path(args.work_dir)

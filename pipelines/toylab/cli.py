@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from vlmctx.argtypes import int_at_least, nonneg_int, output_dir, positive_float, positive_int
+from vlmctx.cli.argtypes import int_at_least, nonneg_int, output_dir, positive_float, positive_int
 
 # A user folder (the current directory), not the installed package: the shipped checkpoint is what
 # the Quickstart's `--model toylab` loads, and a training run must not overwrite it by default.

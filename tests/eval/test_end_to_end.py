@@ -18,7 +18,7 @@ from tests.eval.test_longvideo_tasks import OPTS
 
 
 def _mcq_file(root: Path) -> Path:
-    from vlmctx.assets import sample_video
+    from vlmctx.runtime.assets import sample_video
 
     recs = [
         {"id": f"m{i}", "video": str(sample_video()), "question": q, "options": OPTS,

@@ -185,7 +185,7 @@ def test_longvideobench_groups_and_subtitle_track(tmp_path: Path, capsys):
     s = TASKS.create("longvideobench", root=str(root), subtitles=True).load().samples[0]
     assert s.question.endswith("C. cow\nAnswer with the option's letter from the given choices "
                                "directly.")  # fmt: skip
-    from vlmctx.subtitles import Subtitles
+    from vlmctx.video.subtitles import Subtitles
 
     track = Subtitles.load(**s.meta["subtitles"])  # what the runner hands to ask()
     assert track.cues[0].start_s == 0.5  # 2.0 - starting_timestamp_for_subtitles

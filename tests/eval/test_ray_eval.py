@@ -28,7 +28,7 @@ def _predictions(run: Path) -> dict[str, tuple]:
 @pytest.mark.slow
 def test_ray_eval_equals_the_local_engine_and_resumes(tmp_path: Path) -> None:
     from vlmctx.engine import VideoLM
-    from vlmctx.ray_cluster import connect, shutdown
+    from vlmctx.runtime.ray_cluster import connect, shutdown
 
     args = [f"toylab:dir={tmp_path / 'data'}", "toylab:frames=16", "toylab:per_cell=2"]
     header = {"model": "toylab", "config": CFG.to_dict()}

@@ -12,7 +12,7 @@ from vlmctx.engine import VideoLM
 
 
 def load_setup(family: str, frames: int):
-    from vlmctx.assets import sample_video
+    from vlmctx.runtime.assets import sample_video
 
     lm = VideoLM.load(f"tiny-{family}", ContextConfig(sampler_params={"n": frames}))
     inputs = lm.adapter.prompt.build_inputs(

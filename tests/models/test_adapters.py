@@ -24,7 +24,7 @@ def lm(request: pytest.FixtureRequest) -> VideoLM:
 
 @pytest.fixture(scope="module")
 def sample() -> str:
-    from vlmctx.assets import sample_video
+    from vlmctx.runtime.assets import sample_video
 
     return str(sample_video())
 

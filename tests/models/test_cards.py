@@ -152,7 +152,7 @@ def test_qwen3_5_cards_match_the_configs_transformers_mirrors() -> None:
 def test_qwen3_5_card_plans_offline(c: Card, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each Qwen3.5 card plans with no hub access: KV only for the full-attention layers, and
     the Gated DeltaNet layers' fixed state from the card's linear-attention dims."""
-    from vlmctx.budget import plan_memory
+    from vlmctx.planner import plan_memory
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     plan = plan_memory(c.hub_id, 4, (224, 224), "Q?", "bfloat16")

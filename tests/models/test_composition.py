@@ -91,8 +91,8 @@ def test_v2pe_on_pooled_tokens_by_hand() -> None:
     A pooled token at cell centre (k, a, b) gets ``last + 0.5 * (1 + (k, a, b))`` with ``last``
     the id of the token before the video; text resumes at ``ceil(last + 0.5 * max(h, w)) + 1``.
     """
-    from vlmctx.assets import sample_video
     from vlmctx.engine import VideoLM
+    from vlmctx.runtime.assets import sample_video
 
     lm = VideoLM.load("tiny-qwen2_vl", ContextConfig(sampler_params={"n": 4}))
     inputs = lm.adapter.prompt.build_inputs(lm.loaded, "Q", lm.frames(sample_video()))
@@ -123,7 +123,7 @@ def test_v2pe_on_pooled_tokens_by_hand() -> None:
 
 
 def test_engine_answers_with_pooling_and_a_scheme(setup) -> None:
-    from vlmctx.assets import sample_video
+    from vlmctx.runtime.assets import sample_video
 
     lm, _, _ = setup
     cfg = ContextConfig(

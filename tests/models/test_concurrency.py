@@ -38,7 +38,7 @@ def tiny() -> VideoLM:
 
 @pytest.fixture(scope="module")
 def frames(lm: VideoLM):
-    from vlmctx.assets import sample_video
+    from vlmctx.runtime.assets import sample_video
 
     return lm.frames(sample_video())
 

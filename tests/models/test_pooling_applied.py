@@ -90,7 +90,7 @@ def test_token_counts_positions_and_cached_generate(setup, name: str) -> None:
 
 
 def test_uniform_positions_sit_at_cell_centres() -> None:
-    from vlmctx.assets import sample_video
+    from vlmctx.runtime.assets import sample_video
 
     lm = VideoLM.load("tiny-qwen2_vl", ContextConfig(sampler_params={"n": 2}))
     inputs = lm.adapter.prompt.build_inputs(lm.loaded, "Q", lm.frames(sample_video()))
@@ -110,7 +110,7 @@ def test_uniform_positions_sit_at_cell_centres() -> None:
 
 
 def test_engine_reports_tokens_before_and_after_pooling(setup) -> None:
-    from vlmctx.assets import sample_video
+    from vlmctx.runtime.assets import sample_video
 
     lm, _, _ = setup
     cfg = ContextConfig(sampler_params={"n": 8}, pooling="progressive")

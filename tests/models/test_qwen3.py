@@ -15,7 +15,7 @@ from tests.models.conftest import load_setup
 from vlmctx.models.pooled import pooled_inputs
 from vlmctx.models.positioning import applied
 from vlmctx.pooling import POOLERS
-from vlmctx.position import PlannedRotaryEmbedding
+from vlmctx.position import SchemeRotaryEmbedding
 
 MARKER = re.compile(r"<(\d+\.\d) seconds>")
 
@@ -34,7 +34,7 @@ def test_markers_of_a_constant_rate_clip_equal_the_processors_from_correct_metad
     prompt, token for token, as the adapter's true-PTS metadata."""
     from transformers.video_utils import VideoMetadata
 
-    from vlmctx.assets import sample_video
+    from vlmctx.runtime.assets import sample_video
 
     lm, inputs, _ = setup
     frames = lm.frames(sample_video())
@@ -66,7 +66,7 @@ def test_markers_of_a_constant_rate_clip_equal_the_processors_from_correct_metad
 def test_a_variable_frame_rate_selection_gets_its_true_times(setup):
     """PTS that no (index, fps) pair describes: each marker is the mean PTS of its pair; an odd
     frame count repeats the last frame, as the processor pads the frames."""
-    from vlmctx.assets import sample_video
+    from vlmctx.runtime.assets import sample_video
 
     lm, _, _ = setup
     frames = lm.frames(sample_video())
@@ -85,7 +85,7 @@ def test_planned_rotary_equals_transformers_interleaved_rotary(setup):
     spec = lm.adapter.positions.rope_spec(lm.loaded)
     assert spec.mrope_interleaved
     original = lm.adapter.positions.language_model(lm.loaded.model).rotary_emb
-    planned = PlannedRotaryEmbedding.from_spec(spec)
+    planned = SchemeRotaryEmbedding.from_spec(spec)
     pos = torch.randint(0, 5000, (3, 2, 17))
     x = torch.zeros(1, dtype=torch.bfloat16)
     for got, ref in zip(planned(x, pos), original(x, pos), strict=True):

@@ -16,8 +16,7 @@ import pytest
 import torch
 
 from tests.models.test_positions_applied import STRETCHED, _recompute_greedy
-from tests.test_budget import _kv_bytes, _state_bytes
-from vlmctx.budget import plan_memory
+from tests.planner.test_memory_plan import _kv_bytes, _state_bytes
 from vlmctx.config import ContextConfig
 from vlmctx.engine import VideoLM
 from vlmctx.errors import UnsupportedModelError
@@ -25,6 +24,7 @@ from vlmctx.models import family_of, resolve_source
 from vlmctx.models.cards import card
 from vlmctx.models.positioning import applied
 from vlmctx.models.tiny import shape_card, shape_names
+from vlmctx.planner import plan_memory
 from vlmctx.position import POSITIONS, identity_params
 
 FRAMES, MAX_PIXELS = 2, 224 * 224  # Qwen2.5-VL: 9x7 merged tokens -> 3x2 vision windows
@@ -40,7 +40,7 @@ CARDS = [
 
 @pytest.fixture(scope="module", params=CARDS)
 def setup(request: pytest.FixtureRequest):
-    from vlmctx.assets import sample_video
+    from vlmctx.runtime.assets import sample_video
 
     name = request.param
     cfg = ContextConfig(sampler_params={"n": FRAMES}, max_pixels=MAX_PIXELS)

@@ -31,7 +31,7 @@ KEY = ("answer", "frame_times_s", "frame_indices", "visual_tokens", "total_token
 
 @pytest.fixture(scope="module")
 def ray_local():
-    from vlmctx.ray_cluster import connect, shutdown
+    from vlmctx.runtime.ray_cluster import connect, shutdown
 
     connect(num_cpus=2)
     yield

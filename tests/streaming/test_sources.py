@@ -32,7 +32,7 @@ SMALL = 112 * 112
 
 @pytest.fixture(scope="module")
 def sample() -> str:
-    from vlmctx.assets import sample_video
+    from vlmctx.runtime.assets import sample_video
 
     return str(sample_video())
 

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from vlmctx.pooling import Pooler
     from vlmctx.position import RopeSpec, TokenLayout
-    from vlmctx.subtitles import Subtitles
+    from vlmctx.video.subtitles import Subtitles
     from vlmctx.video.types import Frames
 
 

@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
     from vlmctx.pooling import Pooler
     from vlmctx.position import RopeSpec, TokenLayout
-    from vlmctx.subtitles import Subtitles
+    from vlmctx.video.subtitles import Subtitles
     from vlmctx.video.types import Frames
 
 Turn = tuple[str, str]  # (user question, assistant answer)

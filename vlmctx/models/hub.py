@@ -23,6 +23,7 @@ from vlmctx.errors import ModelLoadError
 from vlmctx.models.cards import find
 from vlmctx.models.names import SHIPPED
 from vlmctx.models.tiny import tiny_names
+from vlmctx.registry import did_you_mean
 
 CONNECT_TIMEOUT_S = 1.5
 
@@ -83,8 +84,6 @@ def require_reachable(model: str) -> None:
         why = "the Hugging Face hub cannot be reached"
     else:
         return
-    from vlmctx.argtypes import did_you_mean
-
     card = (
         " (`vlmctx plan` works offline for it: it has an architecture card)" if find(model) else ""
     )

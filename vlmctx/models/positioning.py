@@ -3,7 +3,7 @@
 No transformers model file is forked: we compute the scheme's float position ids from the
 processor outputs (the adapter reads the layouts), pass them to ``generate(position_ids=...)``
 (transformers continues them by +1 per new token), and swap the language model's rotary module
-(``adapter.positions.language_model`` / ``rotary_attr``) for :class:`~vlmctx.position.PlannedRotaryEmbedding`,
+(``adapter.positions.language_model`` / ``rotary_attr``) for :class:`~vlmctx.position.SchemeRotaryEmbedding`,
 which carries the scheme's per-group frequency tables. The original rotary module is put back
 afterwards, so the same weights can serve another scheme next (side-by-side comparisons on one
 model). ``default`` leaves the model untouched.
@@ -95,17 +95,17 @@ def applied(
         with loaded.lock:
             yield {}
         return
-    from vlmctx.position import PlannedRotaryEmbedding
+    from vlmctx.position import SchemeRotaryEmbedding
 
     (spec, batch), info = positions_for_inputs(loaded, inputs, scheme, layouts)
     pos = loaded.adapter.positions
     device = inputs["input_ids"].device
-    rotary = PlannedRotaryEmbedding.from_spec(spec).to(device)
+    rotary = SchemeRotaryEmbedding.from_spec(spec).to(device)
     rotary.set_positions(batch)
     with loaded.lock:
         lm = pos.language_model(loaded.model)
         original = getattr(lm, pos.rotary_attr)
-        if isinstance(original, PlannedRotaryEmbedding):
+        if isinstance(original, SchemeRotaryEmbedding):
             raise VlmctxError(
                 "the model still carries a position scheme's rotary from an earlier call that "
                 "did not restore it; reload the model"

@@ -184,7 +184,7 @@ class MRopePooled(EmbedsPooled):
         position scheme sees where a pooled token came from."""
         import torch
 
-        from vlmctx.position import VIDEO, TokenLayout, VisualRun
+        from vlmctx.position import VIDEO, TokenLayout, VisualSpan
 
         start = int(torch.nonzero(visual)[0])
         interval = 1.0
@@ -195,7 +195,7 @@ class MRopePooled(EmbedsPooled):
         types = torch.zeros(new_ids.shape[0], dtype=torch.int64)
         types[visual] = VIDEO
         grid = video_grid(loaded, inputs)
-        span = VisualRun(start, grid, VIDEO, interval, coords.to(torch.float32).cpu())
+        span = VisualSpan(start, grid, VIDEO, interval, coords.to(torch.float32).cpu())
         return TokenLayout(types, (span,))
 
     def pooled_kwargs(

@@ -70,7 +70,7 @@ class GatedDeltaNetPlanner(MRopePlanner):
         layer a causal-conv state of ``(2 x key_dim + value_dim) x conv_kernel`` in the model's
         dtype and a recurrent state of ``v_heads x k_head_dim x v_head_dim`` in float32
         (transformers 5.24's ``LinearAttentionLayer``; its delta-rule kernels return the state in
-        float32 whatever the model dtype, as measured in tests/test_budget.py)."""
+        float32 whatever the model dtype, as measured in tests/planner/test_memory_plan.py)."""
         t = text_config
         types = list(t.layer_types)[: t.num_hidden_layers]
         linear = sum(1 for kind in types if kind == "linear_attention")

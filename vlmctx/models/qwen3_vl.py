@@ -162,7 +162,7 @@ class PerPairPooled(MRopePooled):
         their cell centres within the frame."""
         import torch
 
-        from vlmctx.position import VIDEO, TokenLayout, VisualRun
+        from vlmctx.position import VIDEO, TokenLayout, VisualSpan
 
         _, h, w = video_grid(loaded, inputs)
         types = torch.zeros(new_ids.shape[0], dtype=torch.int64)
@@ -172,7 +172,7 @@ class PerPairPooled(MRopePooled):
         for k, (start, end) in enumerate(visual_runs(visual)):
             c = coords[offset : offset + end - start].clone()  # (k_i, 3)
             c[:, 0] -= k  # each frame pair is its own grid (t = 1)
-            spans.append(VisualRun(start, (1, h, w), VIDEO, 1.0, c))
+            spans.append(VisualSpan(start, (1, h, w), VIDEO, 1.0, c))
             offset += end - start
         return TokenLayout(types, tuple(spans))
 

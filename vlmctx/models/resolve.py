@@ -11,6 +11,7 @@ from vlmctx.models.contract import ADAPTERS
 from vlmctx.models.hub import require_reachable
 from vlmctx.models.names import SHIPPED, TINY_PREFIX, is_shape, is_tiny, load_hint
 from vlmctx.models.tiny import shape_card, shape_path, tiny_names, tiny_path
+from vlmctx.registry import did_you_mean
 
 
 def resolve_source(model: str) -> str:
@@ -21,8 +22,6 @@ def resolve_source(model: str) -> str:
         return str(shape_path(model))
     if is_tiny(model):
         if model not in tiny_names():
-            from vlmctx.argtypes import did_you_mean
-
             raise UnsupportedModelError(
                 f"no tiny model {model!r}{did_you_mean(model, tiny_names())}; known: "
                 f"{', '.join(tiny_names())}"

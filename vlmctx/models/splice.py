@@ -12,7 +12,7 @@ from vlmctx.models.contract import Loaded
 if TYPE_CHECKING:
     from transformers import BatchFeature
 
-    from vlmctx.subtitles import Subtitles
+    from vlmctx.video.subtitles import Subtitles
     from vlmctx.video.types import Frames
 
 _SEQUENCE_KEYS = ("input_ids", "attention_mask", "mm_token_type_ids", "token_type_ids")
@@ -22,7 +22,7 @@ def interleave_subtitles(
     loaded: Loaded, inputs: BatchFeature, frames: Frames, subtitles: Subtitles
 ) -> tuple[BatchFeature, dict[str, Any]]:
     """The processor outputs of one video turn with subtitle text put between its frames by
-    their true timestamps (:meth:`vlmctx.subtitles.Subtitles.blocks`), and a summary.
+    their true timestamps (:meth:`vlmctx.video.subtitles.Subtitles.blocks`), and a summary.
 
     The video is encoded exactly as without subtitles (same frames, resolution, pixel values);
     its tokens are cut at temporal-step boundaries and each block's text tokens inserted there.

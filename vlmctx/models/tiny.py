@@ -31,6 +31,8 @@ from vlmctx.errors import UnsupportedModelError
 from vlmctx.models.cards import cards
 from vlmctx.models.contract import ADAPTERS
 from vlmctx.models.names import SHAPE_PREFIX, TINY_PREFIX
+from vlmctx.registry import did_you_mean
+from vlmctx.runtime.cache import cache_root
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, ProcessorMixin
@@ -40,11 +42,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _VERSION = "1"  # bump when a tiny recipe changes, so caches are rebuilt
-
-
-def cache_root() -> Path:
-    """Where generated tiny checkpoints live (``$VLMCTX_CACHE`` or ``~/.cache/vlmctx``)."""
-    return Path(os.environ.get("VLMCTX_CACHE", Path.home() / ".cache" / "vlmctx"))
 
 
 def tiny_names() -> list[str]:
@@ -111,14 +108,14 @@ def shape_names() -> list[str]:
 
 def shape_card(name: str) -> Card:
     """The architecture card behind ``shape-<card>`` (case-insensitive)."""
-    import difflib
-
     wanted = name[len(SHAPE_PREFIX) :].lower()
     for c in cards():
         if c.hub_id.split("/")[-1].lower() == wanted:
             return c
-    near = difflib.get_close_matches(name, shape_names(), n=3, cutoff=0.5)
-    hint = f"did you mean {', '.join(near)}?" if near else f"known: {', '.join(shape_names())}"
+    near = did_you_mean(
+        name, shape_names(), n=3, cutoff=0.5, template="did you mean {}?", quote=False
+    )
+    hint = near or f"known: {', '.join(shape_names())}"
     raise UnsupportedModelError(f"no shape-true model {name!r}; {hint}")
 
 

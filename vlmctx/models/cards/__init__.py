@@ -20,7 +20,6 @@ model on the meta device (no memory) to count its parameters.
 from __future__ import annotations
 
 import copy
-import difflib
 import json
 from dataclasses import dataclass, field
 from functools import cache
@@ -29,6 +28,7 @@ from typing import Any
 
 from vlmctx.errors import ConfigError, UnsupportedModelError
 from vlmctx.models.tinykit import TEMPLATES, build_tokenizer
+from vlmctx.registry import did_you_mean
 
 __all__ = ["Card", "card", "cards", "verify"]
 
@@ -205,8 +205,8 @@ def card(hub_id: str) -> Card:
     if found is not None:
         return found
     known = [c.hub_id for c in cards()]
-    near = difflib.get_close_matches(hub_id, known, n=3, cutoff=0.5)
-    hint = f"; did you mean {', '.join(near)}?" if near else f"; known: {', '.join(known)}"
+    near = did_you_mean(hub_id, known, n=3, cutoff=0.5, template="; did you mean {}?", quote=False)
+    hint = near or f"; known: {', '.join(known)}"
     raise UnsupportedModelError(f"no architecture card for {hub_id!r}{hint}")
 
 

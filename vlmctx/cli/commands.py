@@ -13,11 +13,11 @@ import re
 import sys
 from typing import Any
 
-from vlmctx.argtypes import device, dtype, memory_size, memory_sizes, positive_int
-from vlmctx.config import add_context_args, context_from_args
+from vlmctx.cli.argtypes import device, dtype, memory_size, memory_sizes, positive_int
+from vlmctx.cli.context_args import add_context_args, context_from_args
+from vlmctx.cli.output import printable
 from vlmctx.defaults import DEFAULT_MAX_NEW_TOKENS
 from vlmctx.errors import ConfigError
-from vlmctx.output import printable
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +160,7 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
 def resolve_video(arg: str) -> str:
     """'sample' -> the bundled sample video; anything else is a path."""
     if arg == "sample":
-        from vlmctx.assets import sample_video
+        from vlmctx.runtime.assets import sample_video
 
         return str(sample_video())
     return arg
@@ -175,9 +175,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
     components = check_config(config)  # unknown or unavailable components fail before any decoding
     video = resolve_video(args.video)
     if args.max_memory:
-        from vlmctx.budget import check_budget, parse_bytes
+        from vlmctx.planner import check_memory_limit, parse_bytes
 
-        check_budget(_plan(args, config, video, args.question), parse_bytes(args.max_memory))
+        check_memory_limit(_plan(args, config, video, args.question), parse_bytes(args.max_memory))
     frames = load_frames(video, config)  # a bad video fails before any weight is loaded
     subs = _subtitles(args)  # and so does a bad subtitle file
     lm = VideoLM.load(
@@ -208,12 +208,14 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 def _toy_world_note(args: argparse.Namespace, video: str) -> None:
     """The shipped toylab model knows only its toy world: say so when it answers another video."""
-    from vlmctx.assets import sample_video
+    from vlmctx.runtime.assets import sample_video
 
     if args.model == "toylab" and video != str(sample_video()) and not args.quiet:
-        print("note: toylab is a 1M-parameter model trained only on the toy lab's synthetic "
-              "scenes (docs/toylab.md); about other videos its answers mean nothing.",
-              file=sys.stderr)  # fmt: skip
+        print(
+            "note: toylab is a 1M-parameter model trained only on the toy lab's synthetic "
+            "scenes (docs/toylab.md); about other videos its answers mean nothing.",
+            file=sys.stderr,
+        )
 
 
 def _subtitles(args: argparse.Namespace) -> Any:
@@ -228,7 +230,7 @@ def _subtitles(args: argparse.Namespace) -> Any:
         raise ConfigError("--subtitles-placement needs --subtitles FILE")
     if not args.subtitles:
         return None
-    from vlmctx.subtitles import Subtitles
+    from vlmctx.video.subtitles import Subtitles
 
     return Subtitles.load(
         args.subtitles,
@@ -258,13 +260,14 @@ def _video_info(video: str) -> Any:
 
         raise ConfigError(f"hypothetical video {video!r} needs a positive size and duration")
     pts = np.arange(n, dtype=np.float64) / 30
-    return VideoInfo(video, n, 30.0, seconds, w, h, 0, "none (hypothetical)", False, pts,
-                     np.zeros(1, np.int64))  # fmt: skip
+    return VideoInfo(
+        video, n, 30.0, seconds, w, h, 0, "none (hypothetical)", False, pts, np.zeros(1, np.int64)
+    )
 
 
 def _plan(args: argparse.Namespace, config: Any, video: str, question: str) -> Any:
     """Plan ``video`` under ``config`` from its probe and sampler selection (nothing decoded)."""
-    from vlmctx.budget import plan_memory
+    from vlmctx.planner import plan_memory
     from vlmctx.video import SAMPLERS
     from vlmctx.video.reader import output_size
 
@@ -272,8 +275,17 @@ def _plan(args: argparse.Namespace, config: Any, video: str, question: str) -> A
     sel = SAMPLERS.create(config.sampler, **dict(config.sampler_params)).select(info)
     size = output_size(info, sel.resize, config.max_pixels)
     dtype = args.dtype if args.dtype != "auto" else _auto_dtype(args.device)
-    return plan_memory(args.model, len(sel), size, question, dtype, sel.pts_s, info.duration_s,
-                       config.pooling, dict(config.pooling_params))  # fmt: skip
+    return plan_memory(
+        args.model,
+        len(sel),
+        size,
+        question,
+        dtype,
+        sel.pts_s,
+        info.duration_s,
+        config.pooling,
+        dict(config.pooling_params),
+    )
 
 
 def _auto_dtype(device: str) -> str:
@@ -284,13 +296,13 @@ def _auto_dtype(device: str) -> str:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from vlmctx.budget import check_budget, parse_budgets, parse_bytes
+    from vlmctx.planner import check_memory_limit, parse_bytes, parse_memory_sizes
 
     config = context_from_args(args)
-    budgets = parse_budgets(args.fit) if args.fit is not None else None  # bad sizes fail first
+    sizes = parse_memory_sizes(args.fit) if args.fit is not None else None  # bad sizes fail first
     video = resolve_video(args.video)
     plan = _plan(args, config, video, args.question)
-    fit = _fit(args, config, video, budgets) if budgets else None
+    fit = _fit(args, config, video, sizes) if sizes else None
     if args.json:
         print(json.dumps(dict(plan.to_dict(), config=config.to_dict(), fit=fit)))
     else:
@@ -298,46 +310,57 @@ def cmd_plan(args: argparse.Namespace) -> int:
         if fit:
             print()
             print(_fit_text(fit))
-    check_budget(plan, parse_bytes(args.max_memory) if args.max_memory else None)
+    check_memory_limit(plan, parse_bytes(args.max_memory) if args.max_memory else None)
     return 0
 
 
-def _fit(args: argparse.Namespace, config: Any, video: str, budgets: list[int]) -> dict:
-    """The fit table as data: most frames per pooler and budget (``vlmctx.budget.fit_table``)."""
-    from vlmctx.budget import Planner, fit_table, human_bytes
+def _fit(args: argparse.Namespace, config: Any, video: str, sizes: list[int]) -> dict:
+    """The fit table as data: most frames per pooler and memory size
+    (``vlmctx.planner.fit_table``)."""
+    from vlmctx.planner import Planner, fit_table, human_bytes
     from vlmctx.video.reader import output_size
 
     info = _video_info(video)
     size = output_size(info, None, config.max_pixels)
     dtype = args.dtype if args.dtype != "auto" else _auto_dtype(args.device)
     planner = Planner(args.model)
-    rows = fit_table(planner, size, info.duration_s, budgets, dtype, args.question,
-                     max_frames=info.num_frames)  # fmt: skip
+    rows = fit_table(
+        planner, size, info.duration_s, sizes, dtype, args.question, max_frames=info.num_frames
+    )
     nbytes = {"float32": 4, "float64": 8}.get(dtype, 2)
     kv, act = planner.per_token(nbytes)
     weights, _ = planner.weights(nbytes)
     window = planner.adapter.settings.visual_window
     none = next(r for r in rows if r.pooling == "none")
     return {
-        "model": args.model, "dtype": dtype, "frame_size": list(size),
-        "duration_s": info.duration_s, "video_frames": info.num_frames,
-        "budgets": [human_bytes(b) for b in budgets], "weights_bytes": weights,
-        "kv_bytes_per_token": kv, "activation_bytes_per_token": act,
-        "rows": [{"pooling": r.pooling, "tokens_per_frame": r.per_frame,
-                  "frames": list(r.frames)} for r in rows],
+        "model": args.model,
+        "dtype": dtype,
+        "frame_size": list(size),
+        "duration_s": info.duration_s,
+        "video_frames": info.num_frames,
+        "memory_sizes": [human_bytes(b) for b in sizes],
+        "weights_bytes": weights,
+        "kv_bytes_per_token": kv,
+        "activation_bytes_per_token": act,
+        "rows": [
+            {"pooling": r.pooling, "tokens_per_frame": r.per_frame, "frames": list(r.frames)}
+            for r in rows
+        ],
         "visual_window": window,
-        "visual_window_frames": None if window is None else int(window // max(none.per_frame, 1e-9)),
-    }  # fmt: skip
+        "visual_window_frames": None
+        if window is None
+        else int(window // max(none.per_frame, 1e-9)),
+    }
 
 
 def _fit_text(fit: dict) -> str:
-    from vlmctx.budget import human_bytes
+    from vlmctx.planner import human_bytes
 
     h, w = fit["frame_size"]
     lines = [
         f"most frames that fit ({fit['model']}, {fit['dtype']}, frames {h}x{w} spread over "
         f"{fit['duration_s']:.0f} s; the video has {fit['video_frames']:,} frames)",
-        f"{'pooler':<12} {'tokens/frame':>12} " + " ".join(f"{b:>11}" for b in fit["budgets"]),
+        f"{'pooler':<12} {'tokens/frame':>12} " + " ".join(f"{b:>11}" for b in fit["memory_sizes"]),
     ]
     for r in fit["rows"]:
         cells = []
@@ -345,8 +368,10 @@ def _fit_text(fit: dict) -> str:
             cells.append(
                 "weights" if n is None else (f"{n:,}" + ("*" if n == fit["video_frames"] else ""))
             )
-        lines.append(f"{r['pooling']:<12} {r['tokens_per_frame']:>12.1f} "
-                     + " ".join(f"{c:>11}" for c in cells))  # fmt: skip
+        lines.append(
+            f"{r['pooling']:<12} {r['tokens_per_frame']:>12.1f} "
+            + " ".join(f"{c:>11}" for c in cells)
+        )
     lines += [
         "('weights': the weights alone do not fit; '*': every frame of the video fits)",
         "position schemes change position ids and RoPE frequencies, never token counts or the KV "
@@ -461,25 +486,31 @@ def cmd_ls(args: argparse.Namespace) -> int:
         }
     families = out["model families"]
     out["tiny models (offline, random weights)"] = {
-        name: {"summary": f"{families[name.removeprefix('tiny-')]['summary'].split(' (')[0]} "
-               "shrunk to 2 layers, random weights: the real code path in seconds; answers "
-               "are noise"}
+        name: {
+            "summary": f"{families[name.removeprefix('tiny-')]['summary'].split(' (')[0]} "
+            "shrunk to 2 layers, random weights: the real code path in seconds; answers "
+            "are noise"
+        }
         for name in tiny_names()
-    }  # fmt: skip
+    }
     out["shipped models (offline, trained here)"] = {
-        name: {"summary": f"1M-parameter Qwen2-VL trained on the toy lab's synthetic scenes; "
-               f"answers about them (docs/toylab.md); {path}"}
+        name: {
+            "summary": f"1M-parameter Qwen2-VL trained on the toy lab's synthetic scenes; "
+            f"answers about them (docs/toylab.md); {path}"
+        }
         for name, path in SHIPPED.items()
-    }  # fmt: skip
+    }
     out.update(_room_listings())
     if args.json:
         json.dump(out, sys.stdout, default=str)
         print()
         return 0
     _print_listing(out)
-    print("\nparameters in parentheses (name=default; no default: required); set them with "
-          "--sampler-arg/--pooling-arg/--position-arg KEY=VALUE (tasks: --task-arg).\n"
-          "benchmark presets: vlmctx eval --tasks list")  # fmt: skip
+    print(
+        "\nparameters in parentheses (name=default; no default: required); set them with "
+        "--sampler-arg/--pooling-arg/--position-arg KEY=VALUE (tasks: --task-arg).\n"
+        "benchmark presets: vlmctx eval --tasks list"
+    )
     return 0
 
 

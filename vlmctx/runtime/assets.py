@@ -39,7 +39,7 @@ def write_sample(path: Path) -> Path:
 
 def sample_video() -> Path:
     """Path of the sample video, generating it into the cache on first use."""
-    from vlmctx.models.tiny import cache_root
+    from vlmctx.runtime.cache import cache_root
 
     path = cache_root() / "assets" / f"sample-v{_SAMPLE_VERSION}.mp4"
     if not path.exists():

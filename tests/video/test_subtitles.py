@@ -10,10 +10,10 @@ import pytest
 
 from vlmctx.cli import main
 from vlmctx.errors import DataFormatError
-from vlmctx.subtitles import (
+from vlmctx.video.subtitles import (
     Cue,
     Subtitles,
-    fit_budget,
+    fit_max_tokens,
     parse_cues,
     parse_json_cues,
     read_subtitles,
@@ -81,13 +81,13 @@ def test_select_cues_at_frame_times():
     assert select_cues(cues, [2.0]) == [Cue(2, 4, "b")]  # half-open: a frame at 2 s is b's
 
 
-def test_budget_thins_evenly_over_time():
+def test_max_tokens_thins_evenly_over_time():
     cues = [Cue(i, i + 1, f"w{i}") for i in range(10)]
     words = lambda t: len(t.split())  # noqa: E731  ([t s] + word = 2 per line)
-    assert fit_budget(cues, None, words, True) == cues
-    kept = fit_budget(cues, 8, words, True)  # 4 lines of 2 words: indices 0, 3, 6, 9
+    assert fit_max_tokens(cues, None, words, True) == cues
+    kept = fit_max_tokens(cues, 8, words, True)  # 4 lines of 2 words: indices 0, 3, 6, 9
     assert [c.text for c in kept] == ["w0", "w3", "w6", "w9"]
-    assert fit_budget(cues, 1, words, True) == []
+    assert fit_max_tokens(cues, 1, words, True) == []
     assert render(kept[:2]) == "[0.0s] w0\n[3.0s] w3"
     assert render(kept[:1], timestamps=False) == "w0"
 

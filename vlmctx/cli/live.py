@@ -70,7 +70,7 @@ def _positive_float(text: str) -> float:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``vlmctx live`` (argparse only: nothing heavy is imported here)."""
-    from vlmctx.commands import add_model_args
+    from vlmctx.cli.commands import add_model_args
 
     p = sub.add_parser(
         "live",
@@ -88,31 +88,68 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("source", help="video file, 'sample', URL (rtsp/http/...), FIFO or device")
     add_model_args(p)
-    p.add_argument("--ask-at", action="append", type=parse_ask, default=[], metavar="T:Q",
-                   help='ask Q once the stream reaches T (10s, 1m30s, 90), e.g. 10s:"What '
-                   'happened?"; repeatable')  # fmt: skip
-    p.add_argument("--budget", type=_positive_int, default=8192,
-                   help="key/value tokens kept on the device (8192)")  # fmt: skip
-    p.add_argument("--unbounded", action="store_true",
-                   help="no budget: keep every frame on the device (full context)")  # fmt: skip
-    p.add_argument("--retrieve-tokens", type=_positive_int,
-                   help="part of the budget kept for retrieved blocks (half of it by default)")  # fmt: skip
-    p.add_argument("--top-k", type=_positive_int, default=4,
-                   help="at most this many offloaded blocks retrieved per question (4)")  # fmt: skip
+    p.add_argument(
+        "--ask-at",
+        action="append",
+        type=parse_ask,
+        default=[],
+        metavar="T:Q",
+        help='ask Q once the stream reaches T (10s, 1m30s, 90), e.g. 10s:"What '
+        'happened?"; repeatable',
+    )
+    p.add_argument(
+        "--budget",
+        type=_positive_int,
+        default=8192,
+        help="key/value tokens kept on the device (8192)",
+    )
+    p.add_argument(
+        "--unbounded",
+        action="store_true",
+        help="no budget: keep every frame on the device (full context)",
+    )
+    p.add_argument(
+        "--retrieve-tokens",
+        type=_positive_int,
+        help="part of the budget kept for retrieved blocks (half of it by default)",
+    )
+    p.add_argument(
+        "--top-k",
+        type=_positive_int,
+        default=4,
+        help="at most this many offloaded blocks retrieved per question (4)",
+    )
     p.add_argument("--fps", type=_positive_float, default=1.0, help="frames sampled per second (1)")
-    p.add_argument("--chunk-frames", type=_positive_int, default=2,
-                   help="frames pushed per chunk (2)")  # fmt: skip
-    p.add_argument("--max-pixels", type=_positive_int, default=448 * 448,
-                   help="frame size cap in pixels, aspect kept (200704)")  # fmt: skip
-    p.add_argument("--realtime", action="store_true",
-                   help="play a file at its own rate (default: as fast as it decodes)")  # fmt: skip
-    p.add_argument("--speed", type=_positive_float, default=1.0,
-                   help="with --realtime: play this many times faster (1)")  # fmt: skip
+    p.add_argument(
+        "--chunk-frames", type=_positive_int, default=2, help="frames pushed per chunk (2)"
+    )
+    p.add_argument(
+        "--max-pixels",
+        type=_positive_int,
+        default=448 * 448,
+        help="frame size cap in pixels, aspect kept (200704)",
+    )
+    p.add_argument(
+        "--realtime",
+        action="store_true",
+        help="play a file at its own rate (default: as fast as it decodes)",
+    )
+    p.add_argument(
+        "--speed",
+        type=_positive_float,
+        default=1.0,
+        help="with --realtime: play this many times faster (1)",
+    )
     p.add_argument("--format", help="PyAV demuxer for a device, e.g. v4l2 (makes SOURCE live)")
-    p.add_argument("--stall-timeout", type=_positive_float, default=10.0,
-                   help="seconds without a frame before a live source counts as stalled (10)")  # fmt: skip
-    p.add_argument("--max-new-tokens", type=_positive_int, default=32,
-                   help="answer length cap (32)")  # fmt: skip
+    p.add_argument(
+        "--stall-timeout",
+        type=_positive_float,
+        default=10.0,
+        help="seconds without a frame before a live source counts as stalled (10)",
+    )
+    p.add_argument(
+        "--max-new-tokens", type=_positive_int, default=32, help="answer length cap (32)"
+    )
     p.add_argument("--no-stdin", action="store_true", help="do not read questions from stdin")
     p.add_argument("--json", action="store_true", help="one JSON object per answer or warning")
     p.set_defaults(func=cmd_live)
@@ -120,14 +157,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_live(args: argparse.Namespace) -> int:
     """Open the source (a bad one fails before any weight loads), load the model, play."""
-    from vlmctx.commands import resolve_video
+    from vlmctx.cli.commands import resolve_video
     from vlmctx.streaming.sources import open_source
 
     source = open_source(
-        resolve_video(args.source), fps=args.fps, chunk_frames=args.chunk_frames,
-        realtime=args.realtime, speed=args.speed, max_pixels=args.max_pixels,
-        stall_timeout_s=args.stall_timeout, format=args.format,
-    )  # fmt: skip
+        resolve_video(args.source),
+        fps=args.fps,
+        chunk_frames=args.chunk_frames,
+        realtime=args.realtime,
+        speed=args.speed,
+        max_pixels=args.max_pixels,
+        stall_timeout_s=args.stall_timeout,
+        format=args.format,
+    )
     try:
         if hasattr(source, "wait_open"):  # a live feed: fail on a bad address before loading
             source.wait_open()
@@ -148,8 +190,9 @@ class Player:
         lm = VideoLM.load(args.model, device=args.device, dtype=args.dtype)
         self.session = lm.session(
             None if args.unbounded else args.budget,
-            retrieve_tokens=args.retrieve_tokens, top_k=args.top_k,
-        )  # fmt: skip
+            retrieve_tokens=args.retrieve_tokens,
+            top_k=args.top_k,
+        )
         self.now_s = 0.0
         self.stdin_open = not args.no_stdin
         if self.stdin_open:
@@ -233,7 +276,7 @@ class Player:
             "retrieved": [
                 {"block": r.block, "score": round(r.score, 3), "frames_s": [t for _, t in r.frames]}
                 for r in a.retrieved
-            ],  # fmt: skip
+            ],
             "context_tokens": a.context_tokens,
             "device_kv_bytes": a.device_kv_bytes,
             "timings_s": a.timings,

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from vlmctx.cli import main
-from vlmctx.live_cli import Ask, parse_ask
+from vlmctx.cli.live import Ask, parse_ask
 
 Q = "What colour is the ball?"
 BASE = ["live", "sample", "--model", "toylab", "--device", "cpu", "--max-new-tokens", "4"]

@@ -2,7 +2,7 @@
 
 It strings the typed steps together: probe the file, let the configured sampler pick frames (with
 their true timestamps), decode them, build the family's prompt, then hand one generate() call to
-``vlmctx.answer`` (pooling, position scheme, generation under the model's lock, optionally
+``vlmctx.engine.call`` (pooling, position scheme, generation under the model's lock, optionally
 streamed), which reports what happened: frames used, visual/total token counts, time per stage,
 peak memory. Decoded frames are cached per video (shared by ``with_config`` copies, thread-safe),
 so a follow-up question does not decode the video again.
@@ -19,18 +19,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from vlmctx.answer import Answer, AnswerStream, Call
 from vlmctx.config import ContextConfig
 from vlmctx.defaults import DEFAULT_MODEL  # here for engine users; parsers read vlmctx.defaults
+from vlmctx.engine.answer import Answer, AnswerStream
+from vlmctx.engine.call import Call
 from vlmctx.errors import ConfigError, UnsupportedModelError
 from vlmctx.models import ADAPTERS, Loaded, family_of, resolve_source
-from vlmctx.models.contract import Adapter, Turn
+from vlmctx.models.contract import Turn
 from vlmctx.models.splice import interleave_subtitles
 from vlmctx.video.types import Frames
 
 if TYPE_CHECKING:
-    from vlmctx.pooling import Pooler
-    from vlmctx.position.schemes import PositionScheme
     from vlmctx.streaming import StreamingSession
 
 log = logging.getLogger(__name__)
@@ -190,10 +189,10 @@ class VideoLM:
     ) -> Answer | AnswerStream:
         """Answer ``question`` about ``video``; ``history`` holds earlier (question, answer) turns.
 
-        ``subtitles`` (:class:`vlmctx.subtitles.Subtitles`): the cues overlapping the sampled
-        frames, within the track's token budget, either put between the frames by their times
-        (``interleaved``: ``vlmctx.models.splice.interleave_subtitles``) or before the question (``before``:
-        ``adapter.prompt.subtitle_text``). ``subtitles_placement`` (``auto``, ``interleaved``,
+        ``subtitles`` (:class:`vlmctx.video.subtitles.Subtitles`): the cues overlapping the sampled
+        frames, within the track's token limit (``max_tokens``), either put between the frames by
+        their times (``interleaved``: ``Adapter.interleave_subtitles``) or before the question
+        (``before``: ``Adapter.subtitle_text``). ``subtitles_placement`` (``auto``, ``interleaved``,
         ``before``) overrides the track's own ``placement``; ``auto`` interleaves where the
         family and configuration can (:func:`subtitle_placement`). ``answer.extra["subtitles"]``
         says what was done.
@@ -215,10 +214,10 @@ class VideoLM:
         inputs, notes = self._inputs(question, frames, history, subtitles, subtitles_placement)
         t_prep = time.perf_counter() - t1
         timings = {"decode": t_decode, "preprocess": t_prep}
-        run = Call(self, inputs, frames, max_new_tokens, timings, notes)
+        call = Call(self, inputs, frames, max_new_tokens, timings, notes)
         if stream:
-            return AnswerStream(run)
-        return run.run()
+            return AnswerStream(call)
+        return call.answer()
 
     def _inputs(
         self,
@@ -254,7 +253,7 @@ class VideoLM:
         continues it (MMLongBench's ``Answer:``); the returned text is what follows the prefix.
         """
         inputs = self._interleaved_inputs(content, assistant_prefix)
-        return Call(self, inputs, None, max_new_tokens, {"decode": 0.0, "preprocess": 0.0}).run()
+        return Call(self, inputs, None, max_new_tokens, {"decode": 0.0, "preprocess": 0.0}).answer()
 
     def count_tokens(self, content: Sequence[Any], assistant_prefix: str = "") -> int:
         """Real input length in tokens of interleaved text/images (after the chat template)."""
@@ -343,11 +342,11 @@ def _frames_key(video: str | os.PathLike[str], config: ContextConfig) -> tuple[A
 class Components:
     """A configuration's pooler (None for ``none``) and position scheme, built once."""
 
-    pooler: Pooler | None
-    scheme: PositionScheme
+    pooler: Any
+    scheme: Any
 
 
-def check_config(config: ContextConfig, adapter: Adapter | None = None) -> Components:
+def check_config(config: ContextConfig, adapter: Any = None) -> Components:
     """Build (and so validate) the configured pooler and position scheme; with an ``adapter``,
     also refuse components that do not apply to its family. Runs before any weight is loaded."""
     from vlmctx.pooling import POOLERS
@@ -365,7 +364,7 @@ def check_config(config: ContextConfig, adapter: Adapter | None = None) -> Compo
 
 
 def subtitle_placement(
-    requested: str, adapter: Adapter, config: ContextConfig, check_only: bool = False
+    requested: str, adapter: Any, config: ContextConfig, check_only: bool = False
 ) -> str:
     """``interleaved`` or ``before`` for a requested placement (``auto``, ``interleaved``,
     ``before``) on this family and configuration.
@@ -374,7 +373,7 @@ def subtitle_placement(
     falls back to ``before`` with a one-line note. Pooling takes one video block per prompt, so
     an explicit ``interleaved`` with a pooler is refused (``auto`` falls back, with the note).
     ``check_only``: validate the name only."""
-    from vlmctx.subtitles import PLACEMENTS
+    from vlmctx.video.subtitles import PLACEMENTS
 
     if requested not in PLACEMENTS:
         raise ConfigError(
@@ -396,7 +395,7 @@ def subtitle_placement(
     return "before"
 
 
-def check_applicable(components: Components, config: ContextConfig, adapter: Adapter) -> None:
+def check_applicable(components: Components, config: ContextConfig, adapter: Any) -> None:
     """Refuse a position scheme the adapter's family cannot take (M-RoPE-only schemes on 1-D
     RoPE families)."""
     if getattr(components.scheme, "requires_mrope", False) and not adapter.positions.mrope:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import FAMILIES
+from tests.video import broken_files
 from vlmctx.cli import main
 from vlmctx.video.synthetic import clips
 
@@ -100,7 +101,7 @@ def test_info_and_ls(capsys: pytest.CaptureFixture[str]) -> None:
     assert data["backends"]["pyav"] == "ok"
     code, out, _ = _run(capsys, "ls")
     assert code == 0
-    for name in ("uniform", "budget", "scene", "qwen2_5_vl", "tiny-internvl", "vcwe"):
+    for name in ("uniform", "token_budget", "scene", "qwen2_5_vl", "tiny-internvl", "vcwe"):
         assert name in out
 
 
@@ -110,8 +111,8 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[list[str], str]]:
     text = tmp / "notes.mp4"
     text.write_text("this is not a video\n" * 20)
     clip = clips.synth_clip(width=64, height=48, fps=10, num_frames=40, gop=10, bframes=2)
-    truncated = clips.write_truncated(clip, tmp / "truncated.mp4", keep=0.3)
-    audio = clips.write_audio_only(tmp / "audio.mp4")
+    truncated = broken_files.write_truncated(clip, tmp / "truncated.mp4", keep=0.3)
+    audio = broken_files.write_audio_only(tmp / "audio.mp4")
     tiny = ["--model", "tiny-qwen2_vl"]
     return {
         "missing": (["ask", str(tmp / "nope.mp4"), "q", *tiny], "not found"),
@@ -172,7 +173,7 @@ def test_a_command_group_gathers_entry_points_of_several_rooms(
     args = build_parser().parse_args(["toylab", "run", "--frames", "8"])
     assert args.func.__module__ == "vlmctx_eval.toylab_experiment" and args.frames == "8"
     fake = [
-        EntryPoint("grp.ok", "tests.test_cli:_register_ok", "vlmctx.commands"),
+        EntryPoint("grp.ok", "tests.cli.test_commands:_register_ok", "vlmctx.commands"),
         EntryPoint("grp.missing", "no_such_module_here:register", "vlmctx.commands"),
     ]
     monkeypatch.setattr(cli, "entry_points", lambda group: fake)

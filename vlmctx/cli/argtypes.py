@@ -11,21 +11,26 @@ folder); the device check imports torch only when a GPU is asked for, so ``--hel
 from __future__ import annotations
 
 import argparse
-import difflib
 import math
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-DTYPES = {"auto": "auto", "float32": "float32", "fp32": "float32", "float": "float32",
-          "float16": "float16", "fp16": "float16", "half": "float16", "bfloat16": "bfloat16",
-          "bf16": "bfloat16", "float64": "float64", "fp64": "float64"}  # fmt: skip
+from vlmctx.registry import did_you_mean
 
-
-def did_you_mean(value: str, choices: Sequence[str]) -> str:
-    """`` (did you mean 'x'?)`` for the closest of ``choices``, else an empty string."""
-    close = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+DTYPES = {
+    "auto": "auto",
+    "float32": "float32",
+    "fp32": "float32",
+    "float": "float32",
+    "float16": "float16",
+    "fp16": "float16",
+    "half": "float16",
+    "bfloat16": "bfloat16",
+    "bf16": "bfloat16",
+    "float64": "float64",
+    "fp64": "float64",
+}  # fmt: skip  (a table: aliases of one dtype share a line)
 
 
 def _number(text: str, kind: Callable[[str], float]) -> float:
@@ -86,8 +91,8 @@ probability = float_in(0.0, 1.0)
 
 def memory_size(text: str) -> str:
     """A positive, finite memory size such as ``24GiB`` or ``512MB`` (kept as text)."""
-    from vlmctx.budget import parse_bytes
     from vlmctx.errors import ConfigError
+    from vlmctx.units import parse_bytes
 
     try:
         value = parse_bytes(text)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-import vlmctx.engine as engine
+import vlmctx.engine.videolm as engine
 from vlmctx.config import ContextConfig
 from vlmctx.engine import VideoLM
 from vlmctx.errors import ConfigError
 
 
 def test_cache_is_shared_lru_and_keyed_by_sampling(monkeypatch, tmp_path) -> None:
-    from vlmctx.assets import sample_video
+    from vlmctx.runtime.assets import sample_video
     from vlmctx.video.synthetic.clips import write_clip
 
     other = write_clip(tmp_path / "b.mp4", num_frames=30)

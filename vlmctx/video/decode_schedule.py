@@ -1,4 +1,7 @@
-"""The ``auto`` decoder: schedule the decode from the keyframe index, then run it with PyAV.
+"""The ``auto`` decoder: schedule the decode from the keyframe index, then decode it with PyAV.
+
+The *decode schedule* is a list of :class:`DecodeSegment` (one optional seek, then decoding
+straight on to the segment's last wanted frame).
 
 Cost model (decoded frames; see docs/video.md): reaching target ``t`` from the last target ``p``
 by decoding straight on costs ``t - p`` frames; seeking costs ``t - k + 1 + SEEK_OVERHEAD`` frames
@@ -30,7 +33,7 @@ SEEK_OVERHEAD = 12  # frames: demuxer seek + decoder flush + refilling the frame
 
 
 @dataclass
-class Run:
+class DecodeSegment:
     """One contiguous stretch of decoding: optionally seek to ``seek_to``, decode to ``last``."""
 
     seek_to: int | None  # display index of the keyframe to seek to; None = keep decoding
@@ -41,45 +44,48 @@ class Run:
         return self.targets[-1]
 
 
-def schedule_runs(info: VideoInfo, indices: Sequence[int]) -> list[Run]:
-    """Group sorted targets into runs; a new run (a seek) starts only where it is cheaper."""
-    runs: list[Run] = []
+def schedule_segments(info: VideoInfo, indices: Sequence[int]) -> list[DecodeSegment]:
+    """Group sorted targets into segments; a new segment (a seek) starts only where that is
+    cheaper."""
+    segments: list[DecodeSegment] = []
     prev = -1
     for t in sorted(int(i) for i in indices):
         k = preceding_keyframe(info, t)
         seek_cost = t - k + 1 + SEEK_OVERHEAD
-        if not runs or (k > prev and seek_cost < t - prev):
-            runs.append(Run(seek_to=k))
-        runs[-1].targets.append(t)
+        if not segments or (k > prev and seek_cost < t - prev):
+            segments.append(DecodeSegment(seek_to=k))
+        segments[-1].targets.append(t)
         prev = t
-    return runs
+    return segments
 
 
-def decoded_frames(info: VideoInfo, runs: list[Run]) -> int:
+def decoded_frames(info: VideoInfo, segments: list[DecodeSegment]) -> int:
     """How many frames the schedule decodes (the cost model's estimate, before NONREF skipping)."""
     total, prev = 0, -1
-    for run in runs:
-        start = run.seek_to if run.seek_to is not None and run.seek_to > prev else prev + 1
-        total += run.last - start + 1
-        prev = run.last
+    for segment in segments:
+        start = (
+            segment.seek_to if segment.seek_to is not None and segment.seek_to > prev else prev + 1
+        )
+        total += segment.last - start + 1
+        prev = segment.last
     return total
 
 
 def decode_auto(
     info: VideoInfo, indices: Sequence[int], sink: FrameSink, threads: bool = True
 ) -> None:
-    """Execute :func:`schedule_runs` with PyAV; slot ``i`` of ``sink`` gets ``indices[i]``."""
+    """Execute :func:`schedule_segments` with PyAV; slot ``i`` of ``sink`` gets ``indices[i]``."""
     import av
 
     if info.seek == "none":  # a raw stream without timestamps: count frames from the start
         decode_counting(info, indices, sink, "auto")
         return
-    runs = schedule_runs(info, indices)
+    segments = schedule_segments(info, indices)
     log.debug(
-        "auto schedule for %s: %d runs, ~%d frames",
+        "auto schedule for %s: %d segments, ~%d frames",
         info.path,
-        len(runs),
-        decoded_frames(info, runs),
+        len(segments),
+        decoded_frames(info, segments),
     )
     raw = info.stream_pts
     slot_of = {int(raw[i]): s for s, i in enumerate(indices)}  # pts -> output slot
@@ -88,12 +94,12 @@ def decode_auto(
         if threads:
             stream.thread_type = "AUTO"
         cc = stream.codec_context
-        for run in runs:
-            last_pts = int(raw[run.last])
-            if run.seek_to is not None:
-                seek_keyframe(container, stream, info, run.seek_to)
+        for segment in segments:
+            last_pts = int(raw[segment.last])
+            if segment.seek_to is not None:
+                seek_keyframe(container, stream, info, segment.seek_to)
                 cc.flush_buffers()
-            _decode_run(container, stream, cc, slot_of, last_pts, sink)
+            _decode_segment(container, stream, cc, slot_of, last_pts, sink)
     missing = sink.missing()
     if len(missing):
         raise VideoDecodeError(
@@ -102,7 +108,7 @@ def decode_auto(
         )
 
 
-def _decode_run(container, stream, cc, slot_of: dict[int, int], last_pts: int, sink) -> None:  # noqa: ANN001
+def _decode_segment(container, stream, cc, slot_of: dict[int, int], last_pts: int, sink) -> None:  # noqa: ANN001
     """Demux and decode until the frame with ``last_pts`` is out (or the stream ends)."""
     order = _DisplayOrder(sink.info.path)
     for packet in container.demux(stream):

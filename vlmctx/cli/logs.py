@@ -16,8 +16,18 @@ import logging
 import os
 import sys
 
-LIBRARIES = ("transformers", "huggingface_hub", "accelerate", "torch", "torchcodec", "gradio",
-             "httpx", "urllib3", "PIL", "matplotlib")  # fmt: skip
+LIBRARIES = (
+    "transformers",
+    "huggingface_hub",
+    "accelerate",
+    "torch",
+    "torchcodec",
+    "gradio",
+    "httpx",
+    "urllib3",
+    "PIL",
+    "matplotlib",
+)
 
 
 class _Once(logging.Filter):

@@ -20,7 +20,7 @@ from vlmctx.cli import main
 from vlmctx.config import ContextConfig
 from vlmctx.engine import VideoLM, load_frames, subtitle_placement
 from vlmctx.errors import ConfigError, DataFormatError, UnsupportedModelError
-from vlmctx.subtitles import Cue, Subtitles, place_cues
+from vlmctx.video.subtitles import Cue, Subtitles, place_cues
 
 # Variable frame spacing, so a wrong "index / fps" time would show. Qwen's frame pairs have the
 # mean times 0.75, 2.25, 4.125, 6.75 s.
@@ -55,7 +55,7 @@ def test_place_cues_follows_longvideobench_midpoint_rule():
 
 @pytest.fixture(scope="module")
 def frames():
-    from vlmctx.assets import sample_video
+    from vlmctx.runtime.assets import sample_video
 
     fr = load_frames(sample_video(), ContextConfig(sampler_params={"n": 8}))
     data = np.ascontiguousarray(fr.data[:, :64, :64])  # small frames: no size-dependent resize

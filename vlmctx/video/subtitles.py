@@ -1,5 +1,5 @@
 """Subtitles: parse ``.srt``/``.vtt`` (and LongVideoBench's JSON), pick the cues the model's frames
-overlap, and render them as timed text under a token budget.
+overlap, and render them as timed text under a token limit.
 
 Long-video benchmarks with speech (Video-MME, arXiv 2405.21075; LongVideoBench, arXiv 2407.15754)
 give the model the subtitles *of the sampled frames*, not the whole transcript: Video-MME keeps the
@@ -7,7 +7,7 @@ cues whose time span contains a sampled frame, LongVideoBench the cues whose spa
 least one second) covers one. Both rules are :func:`select_cues` with a different ``min_span_s``.
 The selected lines are rendered in time order, with their start time in seconds by default
 (``[12.3s] text``), so the text lines up with the frames' true timestamps that the adapter gives the
-model; :func:`fit_budget` thins them evenly over time to fit ``max_tokens``.
+model; :func:`fit_max_tokens` thins them evenly over time to fit ``max_tokens``.
 
 Two placements (``Subtitles.placement``): ``before`` puts all selected lines in one block before
 the question; ``interleaved`` puts each cue between the frames by its time, LongVideoBench's
@@ -170,7 +170,7 @@ def render(cues: Sequence[Cue], timestamps: bool = True) -> str:
     return "\n".join(f"[{c.start_s:.1f}s] {c.text}" if timestamps else c.text for c in cues)
 
 
-def fit_budget(
+def fit_max_tokens(
     cues: Sequence[Cue], max_tokens: int | None, count: Callable[[str], int], timestamps: bool
 ) -> list[Cue]:
     """The most cues, evenly spread over time, whose rendering costs at most ``max_tokens``."""
@@ -248,18 +248,20 @@ class Subtitles:
         if offset_s:
             cues = [Cue(c.start_s - offset_s, c.end_s - offset_s, c.text) for c in cues]
         if options.get("max_tokens") is not None and int(options["max_tokens"]) < 1:
-            raise DataFormatError("subtitle token budget must be at least 1")
+            raise DataFormatError("subtitle token limit must be at least 1")
         return cls(tuple(cues), **options)
 
     def picked(self, times_s: Sequence[float], count: Callable[[str], int]) -> list[Cue]:
-        """The cues at ``times_s`` that fit the budget (counted on their rendered lines)."""
-        return fit_budget(
-            select_cues(self.cues, times_s, self.min_span_s), self.max_tokens, count,
+        """The cues at ``times_s`` that fit max_tokens (counted on their rendered lines)."""
+        return fit_max_tokens(
+            select_cues(self.cues, times_s, self.min_span_s),
+            self.max_tokens,
+            count,
             self.timestamps,
-        )  # fmt: skip
+        )
 
     def text(self, times_s: Sequence[float], count: Callable[[str], int]) -> str:
-        """The header and the cues at ``times_s`` within the budget; empty when none apply."""
+        """The header and the cues at ``times_s`` within max_tokens; empty when none apply."""
         picked = self.picked(times_s, count)
         return f"{self.header}{render(picked, self.timestamps)}\n" if picked else ""
 
@@ -272,6 +274,6 @@ class Subtitles:
     ) -> list[tuple[int, str]]:
         """Interleaved placement: ``(k, lines)`` per text block, to go after the first ``k`` of
         the temporal steps at ``step_times_s`` (:func:`place_cues`); the cues are those of
-        :meth:`picked` (frames at ``times_s``, within the budget), without the header."""
+        :meth:`picked` (frames at ``times_s``, within max_tokens), without the header."""
         groups = place_cues(self.picked(times_s, count), step_times_s, duration_s)
         return [(k, render(group, self.timestamps)) for k, group in groups]

@@ -1,4 +1,4 @@
-"""The budget planner against measured tensors of real tiny models, and refusal before loading."""
+"""The memory planner against measured tensors of real tiny models, and refusal before loading."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from tests.conftest import FAMILIES
-from vlmctx.budget import MemoryPlan, check_budget, parse_bytes, plan_memory
 from vlmctx.cli import main
 from vlmctx.config import ContextConfig
 from vlmctx.engine import VideoLM
-from vlmctx.errors import BudgetExceededError, ConfigError
+from vlmctx.errors import BudgetExceededError, ConfigError, MemoryLimitError
+from vlmctx.planner import MemoryPlan, check_memory_limit, parse_bytes, plan_memory
 
 
 def _kv_bytes(cache) -> int:
@@ -39,7 +39,7 @@ def _state_bytes(cache) -> int:
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_planned_tokens_kv_and_weights_equal_measured(family: str) -> None:
-    from vlmctx.assets import sample_video
+    from vlmctx.runtime.assets import sample_video
 
     lm = VideoLM.load(f"tiny-{family}", ContextConfig(sampler_params={"n": 8}))
     frames = lm.frames(sample_video())
@@ -61,9 +61,9 @@ def test_planned_tokens_kv_and_weights_equal_measured(family: str) -> None:
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_planned_pooled_tokens_and_kv_equal_measured(family: str) -> None:
-    from vlmctx.assets import sample_video
     from vlmctx.models.pooled import pooled_generate_kwargs
     from vlmctx.pooling import POOLERS
+    from vlmctx.runtime.assets import sample_video
 
     lm = VideoLM.load(f"tiny-{family}", ContextConfig(sampler_params={"n": 8}))
     frames = lm.frames(sample_video())
@@ -110,12 +110,14 @@ def test_parse_bytes_and_refusal_message() -> None:
     with pytest.raises(ConfigError):
         parse_bytes("lots")
     plan = MemoryPlan("m", 4, (28, 28), 10, 20, 100, 1000, True, 50, 1150, "float32")
-    check_budget(plan, 2000)
-    with pytest.raises(BudgetExceededError, match="--frames"):
-        check_budget(plan, 1000)
+    check_memory_limit(plan, 2000)
+    with pytest.raises(MemoryLimitError, match="--frames") as refused:
+        check_memory_limit(plan, 1000)
+    # its own error (BudgetExceededError is the streaming KV budget's), same exit code as before
+    assert not isinstance(refused.value, BudgetExceededError) and refused.value.exit_code == 2
 
 
-def test_ask_refuses_over_budget_before_loading_weights(
+def test_ask_refuses_over_memory_limit_before_loading_weights(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from vlmctx.models.contract import Adapter
@@ -153,14 +155,14 @@ def test_plan_from_card_needs_no_hub(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_fit_table_agrees_with_exact_plans(monkeypatch: pytest.MonkeyPatch) -> None:
     """The linear extension of the fit table equals the exact count at 32 frames, and the frames
-    it reports fit the budget while 8 more do not (by the planner's own figures)."""
-    from vlmctx.budget import FIT_STEP, Planner, fit_table
+    it reports fit the memory size while 8 more do not (by the planner's own figures)."""
+    from vlmctx.planner import FIT_STEP, Planner, fit_table
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     model, size, dur = "llava-hf/llava-onevision-qwen2-0.5b-ov-hf", (240, 320), 600.0
     planner = Planner(model)
-    budget = 4 * 2**30
-    (row,) = fit_table(planner, size, dur, [budget], "bfloat16", "Q?", poolers=["none"])
+    memory = 4 * 2**30
+    (row,) = fit_table(planner, size, dur, [memory], "bfloat16", "Q?", poolers=["none"])
     assert row.per_frame >= 196  # 14x14 pooled tokens per frame + its timestamp text
     exact = planner.count(32, size, "Q?", np.linspace(0, dur - 1e-3, 32), dur)
     assert exact.total <= row.base + row.per_frame * 32 <= exact.total + 32  # text: upper bound
@@ -168,8 +170,8 @@ def test_fit_table_agrees_with_exact_plans(monkeypatch: pytest.MonkeyPatch) -> N
     kv, act = planner.per_token(2)
     weights, _ = planner.weights(2)
     tokens = row.base + row.per_frame * n
-    assert weights + (kv + act) * tokens <= budget
-    assert weights + (kv + act) * (tokens + row.per_frame * FIT_STEP) > budget
+    assert weights + (kv + act) * tokens <= memory
+    assert weights + (kv + act) * (tokens + row.per_frame * FIT_STEP) > memory
 
 
 def test_cli_plan_fit_offline_and_bad_values(capsys: pytest.CaptureFixture[str]) -> None:

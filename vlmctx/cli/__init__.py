@@ -1,6 +1,7 @@
 """The ``vlmctx`` command line.
 
-Core subcommands (``ask``, ``info``, ``ls``, ``plan``) live here. Subcommands of the rooms built on
+The parser and ``main`` live here; the core subcommands (``ask``, ``info``, ``ls``, ``plan``) in
+``commands.py``, ``live`` in ``live.py``. Subcommands of the rooms built on
 top of the library (``eval``/``report`` from ``eval/``, ``batch``/``train-far``/``generate`` from
 ``pipelines/``, ``demo`` from ``demos/``) are plugged in through the ``vlmctx.commands``
 entry-point group: each entry point names a ``register(subparsers)`` function that adds its parser
@@ -12,7 +13,7 @@ from rooms that must not import each other (``vlmctx toylab train`` from ``pipel
 
 Errors of the :class:`~vlmctx.errors.VlmctxError` family become one line on stderr and a
 non-zero exit; ``--debug`` shows the traceback. ``-v``/``-q``/``--debug`` work on every command
-(:func:`common_options`; what they change: :mod:`vlmctx.logs`).
+(:func:`common_options`; what they change: :mod:`vlmctx.cli.logs`).
 
 Start-up is part of the interface (``python -m vlmctx_eval.bench.startup``): a command line that
 names a core command does not load the plugins, ``register`` functions only build parsers, and
@@ -56,7 +57,7 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         m = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
         if m:
-            from vlmctx.argtypes import did_you_mean
+            from vlmctx.registry import did_you_mean
 
             choices = re.findall(r"'([^']*)'", m[2])
             message = f"invalid choice {m[1]!r}{did_you_mean(m[1], choices)}; choose from {m[2]}"
@@ -102,7 +103,7 @@ def _unavailable(name: str, exc: Exception):
     return run
 
 
-# vlmctx.commands and vlmctx.live_cli; a command line naming one of these skips the plugins
+# vlmctx.cli.commands and vlmctx.cli.live; a command line naming one of these skips the plugins
 CORE = ("ask", "plan", "info", "ls", "live")
 
 EXAMPLES = """examples:
@@ -137,10 +138,16 @@ def common_options(subcommand: bool) -> argparse.ArgumentParser:
     """
     p = argparse.ArgumentParser(add_help=False)
     kw: dict[str, Any] = {"default": argparse.SUPPRESS} if subcommand else {}
-    p.add_argument("-v", "--verbose", action="count", help="more output: -v info, -vv debug "
-                   "(library messages too)", **({"default": 0} if not subcommand else kw))  # fmt: skip
-    p.add_argument("-q", "--quiet", action="store_true", help="errors and results only, no "
-                   "progress bars", **kw)  # fmt: skip
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        help="more output: -v info, -vv debug (library messages too)",
+        **({"default": 0} if not subcommand else kw),
+    )
+    p.add_argument(
+        "-q", "--quiet", action="store_true", help="errors and results only, no progress bars", **kw
+    )
     p.add_argument("--debug", action="store_true", help="show tracebacks and debug logs", **kw)
     return p
 
@@ -186,12 +193,12 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         parents=[common_options(subcommand=False)],
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    from vlmctx import commands
+    from vlmctx.cli import commands
 
     commands.register_core(sub)
-    from vlmctx import live_cli
+    from vlmctx.cli import live
 
-    live_cli.register(sub)
+    live.register(sub)
     if argv is None or _command_of(argv) not in CORE:
         _load_plugins(sub)
     _add_common(sub, common_options(subcommand=True))
@@ -212,7 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help (0) or a usage error (2, already printed in one line)
         return exc.code if isinstance(exc.code, int) else 2
-    from vlmctx import logs
+    from vlmctx.cli import logs
 
     logs.setup(args.verbose, args.quiet, args.debug)
     if not getattr(args, "func", None):
@@ -248,8 +255,10 @@ def _error_line(exc: Exception) -> tuple[int, str]:
         code, text = 2, "out of memory; use fewer frames (--frames) or smaller ones (--max-pixels)"
     else:
         code = 1
-        text = (f"unexpected {type(exc).__name__}: {exc} (a bug in vlmctx: rerun with --debug "
-                "for the traceback and report it)")  # fmt: skip
+        text = (
+            f"unexpected {type(exc).__name__}: {exc} (a bug in vlmctx: rerun with --debug "
+            "for the traceback and report it)"
+        )
     return code, " ".join(text.split())
 
 

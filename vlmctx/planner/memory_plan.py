@@ -27,7 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from vlmctx.errors import BudgetExceededError, ConfigError
+from vlmctx.errors import ConfigError, MemoryLimitError
+from vlmctx.units import human_bytes, parse_bytes
 
 _DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
 
@@ -60,42 +61,23 @@ class MemoryPlan:
             ("visual tokens", f"{self.visual_tokens:,}"),
             ("total input tokens", f"{self.total_tokens:,}"),
             ("KV cache", f"{human_bytes(self.kv_cache_bytes)} ({self.dtype})"),
-            *([("linear-attention state", human_bytes(self.state_bytes))] if self.state_bytes else []),
-            ("weights", human_bytes(self.weight_bytes)
-             + ("" if self.weights_exact or self.note else " (estimated from config)")),
+            *(
+                [("linear-attention state", human_bytes(self.state_bytes))]
+                if self.state_bytes
+                else []
+            ),
+            (
+                "weights",
+                human_bytes(self.weight_bytes)
+                + ("" if self.weights_exact or self.note else " (estimated from config)"),
+            ),
             ("activations (prefill)", human_bytes(self.activation_bytes)),
             ("peak prefill (est.)", human_bytes(self.peak_prefill_bytes)),
-        ]  # fmt: skip
+        ]
         if self.note:
             rows.append(("note", self.note))
         width = max(len(k) for k, _ in rows)
         return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
-
-
-def human_bytes(n: float) -> str:
-    """1536 -> '1.50 KiB'."""
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(n) < 1024 or unit == "GiB":
-            return f"{n:.0f} B" if unit == "B" else f"{n:.2f} {unit}"
-        n /= 1024
-    return f"{n:.2f} TiB"
-
-
-def parse_bytes(text: str) -> int:
-    """'8GiB', '512MB', '1e9' -> bytes."""
-    units = {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40,
-             "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12, "b": 1}  # fmt: skip
-    s = text.strip().lower().replace(" ", "")
-    for unit, mult in units.items():
-        if s.endswith(unit):
-            s, factor = s[: -len(unit)], mult
-            break
-    else:
-        factor = 1
-    try:
-        return int(float(s) * factor)
-    except (ValueError, OverflowError) as exc:  # OverflowError: inf; ValueError: nan, words
-        raise ConfigError(f"cannot read memory size {text!r}; use e.g. 8GiB or 512MB") from exc
 
 
 def kv_bytes_per_token(text_config: Any, dtype_bytes: int) -> int:
@@ -263,8 +245,14 @@ class Planner:
         info = VideoInfo(
             "plan", frames, 1.0, duration, w, h, 0, "", False, pts, np.zeros(1, np.int64)
         )
-        clip = Frames(np.zeros((frames, h, w, 3), np.uint8), np.arange(frames), pts, "plan", info,
-                      sample_fps=frames / max(duration, 1e-6))  # fmt: skip
+        clip = Frames(
+            np.zeros((frames, h, w, 3), np.uint8),
+            np.arange(frames),
+            pts,
+            "plan",
+            info,
+            sample_fps=frames / max(duration, 1e-6),
+        )
         inputs = self.adapter.prompt.build_inputs(self.loaded, question, clip)
         total = int(inputs["input_ids"].shape[1])
         visual = self.adapter.tokens.count_visual(self.loaded, inputs["input_ids"])
@@ -274,8 +262,9 @@ class Planner:
         """(total, visual) tokens after ``pooling``."""
         if pooling == "none":
             return count.total, count.visual
-        after = _pooled_visual(self.adapter, self.config, count.inputs, count.frames, count.visual,
-                               pooling, params)  # fmt: skip
+        after = _pooled_visual(
+            self.adapter, self.config, count.inputs, count.frames, count.visual, pooling, params
+        )
         return count.total - count.visual + after, after
 
     def weights(self, nbytes: int) -> tuple[int, bool]:
@@ -306,8 +295,21 @@ class Planner:
         note = self.text_note
         if self.card is not None:
             note = f"weights from the card's {self.card.parameters:,} parameters; {note}"
-        return MemoryPlan(self.model, count.frames, count.frame_size, visual, total, kv, weights,
-                          exact, act, weights + kv + state + act, dtype, note, state)  # fmt: skip
+        return MemoryPlan(
+            self.model,
+            count.frames,
+            count.frame_size,
+            visual,
+            total,
+            kv,
+            weights,
+            exact,
+            act,
+            weights + kv + state + act,
+            dtype,
+            note,
+            state,
+        )
 
 
 def _pooled_visual(
@@ -320,10 +322,10 @@ def _pooled_visual(
     return adapter.planner.pooled_visual_tokens(config, inputs, frames, visual, pooler)
 
 
-def check_budget(plan: MemoryPlan, max_memory: int | None) -> None:
+def check_memory_limit(plan: MemoryPlan, max_memory: int | None) -> None:
     """Refuse a plan whose estimated peak exceeds ``max_memory`` bytes, saying what to change."""
     if max_memory is not None and plan.peak_prefill_bytes > max_memory:
-        raise BudgetExceededError(
+        raise MemoryLimitError(
             f"plan needs about {human_bytes(plan.peak_prefill_bytes)} at prefill "
             f"({plan.total_tokens:,} tokens, {plan.visual_tokens:,} visual) but --max-memory is "
             f"{human_bytes(max_memory)}: use fewer frames (--frames), smaller frames "
@@ -331,14 +333,14 @@ def check_budget(plan: MemoryPlan, max_memory: int | None) -> None:
         )
 
 
-# ---- fit table: the most frames that fit each memory budget ------------------------------------
+# ---- fit table: the most frames that fit each memory size --------------------------------------
 FIT_STEP = 8  # frames are counted in multiples of 8: whole temporal patches and pooling groups
 
 
 @dataclass(frozen=True)
 class FitRow:
     """Per pooler: tokens(n) = ``base + per_frame * n`` (n a multiple of FIT_STEP) and, per
-    budget, the most frames that fit (``None``: the weights alone do not fit)."""
+    memory size, the most frames that fit (``None``: the weights alone do not fit)."""
 
     pooling: str
     base: float
@@ -350,13 +352,13 @@ def fit_table(
     planner: Planner,
     frame_size: tuple[int, int],
     duration_s: float,
-    budgets: list[int],
+    memory_sizes: list[int],
     dtype: str,
     question: str = "Describe the video.",
     max_frames: int | None = None,
     poolers: list[str] | None = None,
 ) -> list[FitRow]:
-    """The most frames of ``frame_size`` spread over ``duration_s`` that fit each budget.
+    """The most frames of ``frame_size`` spread over ``duration_s`` that fit in each of ``memory_sizes``.
 
     Tokens are counted exactly by the processor at FIT_STEP and 2 x FIT_STEP frames (timestamps
     spread over the whole video, so their text is as long as at larger counts) and extended
@@ -384,10 +386,10 @@ def fit_table(
         per_frame = (t2 - t1) / FIT_STEP
         base = t1 - per_frame * FIT_STEP
         fits = []
-        for budget in budgets:
-            room = (budget - weights) // (kv_tok + act_tok)  # tokens that fit beside the weights
+        for size in memory_sizes:
+            room = (size - weights) // (kv_tok + act_tok)  # tokens that fit beside the weights
             if room < base + per_frame * FIT_STEP:
-                fits.append(None if budget < weights else 0)
+                fits.append(None if size < weights else 0)
                 continue
             n = int((room - base) // per_frame) // FIT_STEP * FIT_STEP
             fits.append(n if max_frames is None else min(n, max_frames))
@@ -395,7 +397,7 @@ def fit_table(
     return rows
 
 
-def parse_budgets(text: str) -> list[int]:
+def parse_memory_sizes(text: str) -> list[int]:
     """'24GiB,80GiB' -> bytes, each positive."""
     out = [parse_bytes(part) for part in text.split(",") if part.strip()]
     if not out or any(b <= 0 for b in out):
