@@ -25,11 +25,13 @@ from vlmctx.engine.answer import Answer, AnswerStream
 from vlmctx.engine.call import Call
 from vlmctx.errors import ConfigError, UnsupportedModelError
 from vlmctx.models import ADAPTERS, Loaded, family_of, resolve_source
-from vlmctx.models.contract import Turn
+from vlmctx.models.contract import Adapter, Turn
 from vlmctx.models.splice import interleave_subtitles
 from vlmctx.video.types import Frames
 
 if TYPE_CHECKING:
+    from vlmctx.pooling import Pooler
+    from vlmctx.position.schemes import PositionScheme
     from vlmctx.streaming import StreamingSession
 
 log = logging.getLogger(__name__)
@@ -191,8 +193,8 @@ class VideoLM:
 
         ``subtitles`` (:class:`vlmctx.video.subtitles.Subtitles`): the cues overlapping the sampled
         frames, within the track's token limit (``max_tokens``), either put between the frames by
-        their times (``interleaved``: ``Adapter.interleave_subtitles``) or before the question
-        (``before``: ``Adapter.subtitle_text``). ``subtitles_placement`` (``auto``, ``interleaved``,
+        their times (``interleaved``: ``vlmctx.models.splice.interleave_subtitles``) or before the question
+        (``before``: ``adapter.prompt.subtitle_text``). ``subtitles_placement`` (``auto``, ``interleaved``,
         ``before``) overrides the track's own ``placement``; ``auto`` interleaves where the
         family and configuration can (:func:`subtitle_placement`). ``answer.extra["subtitles"]``
         says what was done.
@@ -342,11 +344,11 @@ def _frames_key(video: str | os.PathLike[str], config: ContextConfig) -> tuple[A
 class Components:
     """A configuration's pooler (None for ``none``) and position scheme, built once."""
 
-    pooler: Any
-    scheme: Any
+    pooler: Pooler | None
+    scheme: PositionScheme
 
 
-def check_config(config: ContextConfig, adapter: Any = None) -> Components:
+def check_config(config: ContextConfig, adapter: Adapter | None = None) -> Components:
     """Build (and so validate) the configured pooler and position scheme; with an ``adapter``,
     also refuse components that do not apply to its family. Runs before any weight is loaded."""
     from vlmctx.pooling import POOLERS
@@ -364,7 +366,7 @@ def check_config(config: ContextConfig, adapter: Any = None) -> Components:
 
 
 def subtitle_placement(
-    requested: str, adapter: Any, config: ContextConfig, check_only: bool = False
+    requested: str, adapter: Adapter, config: ContextConfig, check_only: bool = False
 ) -> str:
     """``interleaved`` or ``before`` for a requested placement (``auto``, ``interleaved``,
     ``before``) on this family and configuration.
@@ -395,7 +397,7 @@ def subtitle_placement(
     return "before"
 
 
-def check_applicable(components: Components, config: ContextConfig, adapter: Any) -> None:
+def check_applicable(components: Components, config: ContextConfig, adapter: Adapter) -> None:
     """Refuse a position scheme the adapter's family cannot take (M-RoPE-only schemes on 1-D
     RoPE families)."""
     if getattr(components.scheme, "requires_mrope", False) and not adapter.positions.mrope:
