@@ -12,7 +12,10 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("VLMCTX_CACHE", os.path.join(tempfile.gettempdir(), "vlmctx-test-cache"))
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-FAMILIES = ["qwen2_vl", "qwen2_5_vl", "llava_onevision", "internvl", "qwen3_vl", "qwen3_5"]
+from vlmctx.models import ADAPTERS  # noqa: E402  (after the offline environment above)
+
+# Every registered family: per-family tests follow the registry, so a new family cannot skip them.
+FAMILIES = ADAPTERS.names()
 
 
 def pytest_terminal_summary(terminalreporter) -> None:  # noqa: ANN001

@@ -103,7 +103,7 @@ def test_task_generates_loads_scores_and_aggregates(tmp_path) -> None:
 def test_training_prompt_is_the_engines_prompt() -> None:
     """The model is trained on exactly the token sequence VideoLM builds at inference."""
     from vlmctx.models import ADAPTERS
-    from vlmctx.models.base import Loaded
+    from vlmctx.models.contract import Loaded
     from vlmctx.video.types import Frames, VideoInfo
     from vlmctx_pipelines.toylab.model import build_processor
     from vlmctx_pipelines.toylab.train import RENDER, prompt, video_inputs
@@ -112,11 +112,11 @@ def test_training_prompt_is_the_engines_prompt() -> None:
     scene, question, _ = make_item("count", 8, np.random.default_rng(0))
     data = render_all(scene, *RENDER)
     adapter = ADAPTERS.create("qwen2_vl")
-    adapter.time_prefix = False  # what the toylab checkpoint's vlmctx.json declares
+    adapter.settings.time_prefix = False  # what the toylab checkpoint's vlmctx.json declares
     pts = np.arange(8, dtype=np.float64)
     info = VideoInfo("x", 8, 1.0, 8.0, RENDER[0], RENDER[1], 0, "", False, pts, np.zeros(1, int))
     frames = Frames(data, np.arange(8), pts, "test", info, sample_fps=1.0)
-    engine = adapter.build_inputs(Loaded(None, proc, adapter, "x"), question, frames)
+    engine = adapter.prompt.build_inputs(Loaded(None, proc, adapter, "x"), question, frames)
     train = video_inputs(proc, [prompt(proc, question)], [data])
     assert engine["input_ids"].tolist() == train["input_ids"].tolist()
     assert (engine["pixel_values_videos"] == train["pixel_values_videos"]).all()
@@ -133,7 +133,7 @@ def test_train_script_writes_a_checkpoint_vlmctx_loads(tmp_path) -> None:
     assert meta["time_prefix"] is False and meta["visual_window"] == 8
     assert set(summary["accuracy_at_trained_length"]) == set(TASKS)
     lm = VideoLM.load(str(tmp_path / "ck"))
-    assert lm.adapter.time_prefix is False and lm.adapter.visual_window == 8
+    assert lm.adapter.settings.time_prefix is False and lm.adapter.settings.visual_window == 8
     from vlmctx.runtime.assets import sample_video
 
     ans = lm.ask(sample_video(), "What colour is the ball?", max_new_tokens=2)
@@ -162,7 +162,7 @@ def test_window_variant_trains_with_more_tokens_per_frame_and_another_theta(tmp_
     config = json.loads((tmp_path / "ck" / "config.json").read_text())
     assert config["text_config"]["rope_parameters"]["rope_theta"] == 100.0
     lm = VideoLM.load(str(tmp_path / "ck"))
-    assert lm.adapter.visual_window == 12
+    assert lm.adapter.settings.visual_window == 12
     ans = lm.ask(sample_video(), "What colour is the ball?", max_new_tokens=2)
     assert ans.visual_tokens > 0 and ans.visual_tokens % 6 == 0  # 32x48 px: 6 per frame pair
     with pytest.raises(SystemExit):  # below the processors' 256-pixel minimum

@@ -88,7 +88,7 @@ def build(text: dict, vision: dict, device: str, side: int) -> tuple[Any, Any]:
     finally:
         torch.set_default_dtype(torch.float32)
     adapter = ADAPTERS.create("qwen2_vl")
-    adapter.prepare_processor(proc)
+    adapter.prompt.prepare_processor(proc)
     proc.video_processor.cap_pixels_per_frame = False
     return Loaded(model, proc, adapter, "qwen2-vl-7b-random"), cfg
 
@@ -151,7 +151,7 @@ def _clip(frames: int, side: int) -> Any:
 def prepare(loaded: Any, frames: int, side: int) -> tuple[Any, float]:
     """Processor inputs (on the CPU) for ``frames`` frames, and the seconds they took."""
     t0 = time.perf_counter()
-    inputs = loaded.adapter.build_inputs(loaded, "Describe the video.", _clip(frames, side))
+    inputs = loaded.adapter.prompt.build_inputs(loaded, "Describe the video.", _clip(frames, side))
     return inputs, time.perf_counter() - t0
 
 

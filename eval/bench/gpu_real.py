@@ -98,7 +98,7 @@ def build(card: Any, device: str, dry: bool, dtype: str = "bfloat16") -> Any:
         torch.set_default_dtype(old)
     adapter = ADAPTERS.create(card.family)
     processor = card.build_processor()
-    adapter.prepare_processor(processor)
+    adapter.prompt.prepare_processor(processor)
     return Loaded(model, processor, adapter, card.hub_id), config
 
 
@@ -202,7 +202,7 @@ def bench_card(hub_id: str, args: argparse.Namespace, deadline: float) -> dict:
     for n in frame_counts:
         clip = _clip(n, args.side)
         count = planner.count(n, (args.side, args.side), QUESTION, clip.pts_s, clip.info.duration_s)
-        inputs = loaded.adapter.build_inputs(loaded, QUESTION, clip).to(args.device)
+        inputs = loaded.adapter.prompt.build_inputs(loaded, QUESTION, clip).to(args.device)
         for pooler in POOLERS:
             row: dict[str, Any] = dict(frames=n, pooler=pooler)
             plan = planner.plan(count, pooler, None, args.dtype)
@@ -237,10 +237,12 @@ def schemes_overhead(loaded: Any, n: int, args: argparse.Namespace, deadline: fl
     from vlmctx.models.positioning import applied
     from vlmctx.position import POSITIONS
 
-    inputs = loaded.adapter.build_inputs(loaded, QUESTION, _clip(n, args.side)).to(args.device)
+    inputs = loaded.adapter.prompt.build_inputs(loaded, QUESTION, _clip(n, args.side)).to(
+        args.device
+    )
     out = []
     for name in POSITIONS.names():
-        if POSITIONS.get(name).requires_mrope and not loaded.adapter.mrope:
+        if POSITIONS.get(name).requires_mrope and not loaded.adapter.positions.mrope:
             continue
         if time.monotonic() > deadline:
             out.append(dict(scheme=name, frames=n, status="skipped"))
@@ -284,12 +286,14 @@ def checkpoint_checks(folder: str, args: argparse.Namespace) -> dict:
     from vlmctx_eval.tasks.vniah.task import VNIAH
 
     lm = VideoLM.load(folder, ContextConfig(), device=args.device, dtype=getattr(torch, args.dtype))
-    inputs = lm.adapter.build_inputs(lm.loaded, QUESTION, _clip(8, args.side)).to(args.device)
+    inputs = lm.adapter.prompt.build_inputs(lm.loaded, QUESTION, _clip(8, args.side)).to(
+        args.device
+    )
     identity = {}
     with torch.inference_mode():
         ref = lm.loaded.model(**inputs).logits
         for name in POSITIONS.names():
-            if POSITIONS.get(name).requires_mrope and not lm.adapter.mrope:
+            if POSITIONS.get(name).requires_mrope and not lm.adapter.positions.mrope:
                 continue
             cfg = ContextConfig(position=name, position_params=identity_params(name))
             with applied(lm.loaded, inputs, cfg) as extra:

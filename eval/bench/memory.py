@@ -104,7 +104,7 @@ def _build(text: dict | None = None) -> tuple[Any, Any]:
     torch.manual_seed(0)
     model = Qwen2VLForConditionalGeneration(cfg).eval()
     adapter = ADAPTERS.create("qwen2_vl")
-    adapter.prepare_processor(proc)
+    adapter.prompt.prepare_processor(proc)
     proc.video_processor.cap_pixels_per_frame = False
     return Loaded(model, proc, adapter, "bench-qwen2_vl"), cfg
 
@@ -296,7 +296,7 @@ def run_case(frames: int, pooler: str, text: dict | None = None, planner: bool =
     attn = loaded.model.config.text_config._attn_implementation
     handles = _annotate(loaded.model)
     weights = _nbytes([*loaded.model.parameters(), *loaded.model.buffers()])
-    inputs = loaded.adapter.build_inputs(loaded, "Describe the video.", _clip(frames))
+    inputs = loaded.adapter.prompt.build_inputs(loaded, "Describe the video.", _clip(frames))
     pixels = _nbytes(inputs.values())
     gc.collect()
     with torch.inference_mode(), _PeakRSS() as rss:

@@ -124,7 +124,7 @@ def time_once(cmd: Cmd) -> tuple[float, float]:
 
 def run(rounds: int, seed: int = 0, baseline: str | None = None) -> dict:
     """Time every command ``rounds`` times, alternating them; one warm-up round first."""
-    from vlmctx.models.base import SHIPPED
+    from vlmctx.models.names import SHIPPED
     from vlmctx.runtime.assets import sample_video
 
     cmds = commands(str(sample_video()), str(SHIPPED["toylab"]), baseline)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from vlmctx.models.tiny import QWEN_SPECIALS, build_tokenizer
+from vlmctx.models.tinykit import QWEN_SPECIALS, build_tokenizer
 
 PATCH, MERGE, TEMPORAL = 8, 2, 2
 WIDTH, HEIGHT = 32, 32  # the pixel budget per frame (smart_resize keeps the aspect ratio)

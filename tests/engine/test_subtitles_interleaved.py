@@ -82,16 +82,16 @@ def _find(seq: list[int], sub: list[int]) -> int:
 def test_blocks_sit_between_the_right_frames(lm: VideoLM, frames) -> None:
     loaded, adapter = lm.loaded, lm.adapter
     tok = loaded.processor.tokenizer
-    plain = adapter.build_inputs(loaded, "Q?", frames)
+    plain = adapter.prompt.build_inputs(loaded, "Q?", frames)
     subs = Subtitles(CUES)
     inputs, notes = lm._inputs("Q?", frames, (), subs, None)
     assert notes["subtitles"]["placement"] == "interleaved"
     assert notes["subtitles"]["cues"] == 3 and notes["subtitles"]["blocks"] == 3
     ids = inputs["input_ids"][0].tolist()
-    vis = adapter.visual_mask(loaded, inputs["input_ids"][0])
-    total = int(adapter.visual_mask(loaded, plain["input_ids"][0]).sum())
+    vis = adapter.tokens.visual_mask(loaded, inputs["input_ids"][0])
+    total = int(adapter.tokens.visual_mask(loaded, plain["input_ids"][0]).sum())
     assert int(vis.sum()) == total  # the video's tokens are all there, none added
-    step = adapter.temporal_step(loaded)
+    step = adapter.subtitles.temporal_step(loaded)
     steps = len(PTS) // step
     per = total // steps  # visual tokens per temporal step (LLaVA-OV: + one newline at the end)
     for name, k in zip(("alpha", "bravo", "charlie"), EXPECTED_AFTER[step], strict=True):
@@ -122,7 +122,7 @@ def test_qwen3_parts_keep_true_time_markers(frames) -> None:
 
 def test_no_subtitles_leave_inputs_and_logits_exactly_as_before(lm: VideoLM, frames) -> None:
     loaded = lm.loaded
-    plain = lm.adapter.build_inputs(loaded, "Q?", frames)
+    plain = lm.adapter.prompt.build_inputs(loaded, "Q?", frames)
     none, notes = lm._inputs("Q?", frames, (), None, None)
     assert notes == {}
     missing = Subtitles((Cue(100.0, 101.0, "later"),))  # no cue meets a frame
@@ -158,8 +158,8 @@ def test_two_part_interleave_equals_hf_multi_video(family: str, frames) -> None:
     msgs = [{"role": "user", "content": [*content, {"type": "text", "text": "Q?"}]}]
     proc = loaded.processor
     text = proc.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
-    kw = adapter.video_kwargs(first)
-    kw["video_metadata"] += adapter.video_kwargs(second)["video_metadata"]
+    kw = adapter.prompt.video_kwargs(first)
+    kw["video_metadata"] += adapter.prompt.video_kwargs(second)["video_metadata"]
     hf = proc(text=[text], videos=[first.data, second.data], return_tensors="pt", **kw)
     assert ours.keys() == hf.keys()
     for key in hf:
@@ -169,7 +169,7 @@ def test_two_part_interleave_equals_hf_multi_video(family: str, frames) -> None:
         hf["input_ids"], hf["mm_token_type_ids"], None, hf["video_grid_thw"],
         second_per_grid_ts=hf.get("second_per_grid_ts"), attention_mask=hf["attention_mask"],
     )  # fmt: skip
-    (layout,) = adapter.layouts(loaded, hf, hf["attention_mask"])
+    (layout,) = adapter.positions.layouts(loaded, hf, hf["attention_mask"])
     assert len(layout.runs) >= 2
     pos, _ = base_position_ids(layout, mrope=True)
     assert torch.equal(pos, ref_pos[:, 0].to(pos.dtype))
@@ -256,7 +256,7 @@ def test_position_schemes_plan_over_the_parts(family: str, frames) -> None:
 
     lm = _load(family)
     inputs, _ = lm._inputs("Q?", frames, (), Subtitles((CUES[1],)), None)
-    (layout,) = lm.adapter.layouts(lm.loaded, inputs, inputs["attention_mask"])
+    (layout,) = lm.adapter.positions.layouts(lm.loaded, inputs, inputs["attention_mask"])
     assert len(layout.runs) == (8 if family == "internvl" else 2)
     (_, batch), _ = positions_for_inputs(lm.loaded, inputs, POSITIONS.create("v2pe", delta=0.5))
     pos = batch.position_ids[0] if batch.position_ids.ndim == 2 else batch.position_ids[0, 0]

@@ -36,7 +36,7 @@ def _cfg(name: str, params: dict) -> ContextConfig:
 
 
 def _applies(lm: VideoLM, name: str) -> bool:
-    return lm.adapter.mrope or not POSITIONS.get(name.split("_visual")[0]).requires_mrope
+    return lm.adapter.positions.mrope or not POSITIONS.get(name.split("_visual")[0]).requires_mrope
 
 
 @pytest.mark.parametrize("name", sorted(IDENTITY))

@@ -45,13 +45,13 @@ def test_planned_tokens_kv_and_weights_equal_measured(family: str) -> None:
     frames = lm.frames(sample_video())
     plan = plan_memory(f"tiny-{family}", 8, frames.data.shape[1:3], "Q?", "float32",
                        frames.pts_s, frames.info.duration_s)  # fmt: skip
-    inputs = lm.adapter.build_inputs(lm.loaded, "Q?", frames)
+    inputs = lm.adapter.prompt.build_inputs(lm.loaded, "Q?", frames)
     with torch.inference_mode():
         cache = lm.loaded.model(**inputs, use_cache=True).past_key_values
     kv = _kv_bytes(cache)
     weights = sum(p.numel() * p.element_size() for p in lm.loaded.model.parameters())
     assert plan.total_tokens == inputs["input_ids"].shape[1]
-    assert plan.visual_tokens == lm.adapter.count_visual(lm.loaded, inputs["input_ids"])
+    assert plan.visual_tokens == lm.adapter.tokens.count_visual(lm.loaded, inputs["input_ids"])
     assert plan.kv_cache_bytes == kv  # exact, well within the 5% asked
     assert plan.state_bytes == _state_bytes(cache)  # Qwen3.5: > 0; the others: 0
     assert (plan.state_bytes > 0) == (family == "qwen3_5")
@@ -69,7 +69,7 @@ def test_planned_pooled_tokens_and_kv_equal_measured(family: str) -> None:
     frames = lm.frames(sample_video())
     plan = plan_memory(f"tiny-{family}", 8, frames.data.shape[1:3], "Q?", "float32",
                        frames.pts_s, frames.info.duration_s, "progressive")  # fmt: skip
-    inputs = lm.adapter.build_inputs(lm.loaded, "Q?", frames)
+    inputs = lm.adapter.prompt.build_inputs(lm.loaded, "Q?", frames)
     with torch.inference_mode():
         kw, _, after = pooled_generate_kwargs(lm.loaded, inputs, POOLERS.create("progressive"))
         kw.pop("input_ids")
@@ -120,7 +120,7 @@ def test_parse_bytes_and_refusal_message() -> None:
 def test_ask_refuses_over_memory_limit_before_loading_weights(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from vlmctx.models.base import Adapter
+    from vlmctx.models.contract import Adapter
 
     def boom(*_a, **_k):
         raise AssertionError("weights were loaded")

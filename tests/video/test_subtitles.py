@@ -122,7 +122,7 @@ def test_ask_with_subtitles_before_reaches_the_prompt(tmp_path: Path, capsys):
     code, subbed, err = _ask(capsys, "--subtitles", str(f), "--subtitles-placement", "before")
     assert code == 0, err
     from vlmctx.engine import VideoLM
-    from vlmctx.models.base import Loaded  # noqa: F401  (type of lm.loaded)
+    from vlmctx.models.contract import Loaded  # noqa: F401  (type of lm.loaded)
 
     lm = VideoLM.load("tiny-qwen2_vl")
     tok = lm.loaded.processor.tokenizer

@@ -330,7 +330,7 @@ def _fit(args: argparse.Namespace, config: Any, video: str, sizes: list[int]) ->
     nbytes = {"float32": 4, "float64": 8}.get(dtype, 2)
     kv, act = planner.per_token(nbytes)
     weights, _ = planner.weights(nbytes)
-    window = planner.adapter.visual_window
+    window = planner.adapter.settings.visual_window
     none = next(r for r in rows if r.pooling == "none")
     return {
         "model": args.model,

@@ -170,7 +170,9 @@ class Call:
         if lm.device.startswith("cuda"):
             torch.cuda.reset_peak_memory_stats()
         inputs = self.inputs.to(lm.device)
-        clock = _StageClock(adapter.vision_module(model), self)  # hooks live for this call only
+        clock = _StageClock(
+            adapter.pooled.vision_module(model), self
+        )  # hooks live for this call only
         streamer = _Tee(clock, text_streamer) if text_streamer is not None else clock
         t0 = time.perf_counter()
         try:
@@ -203,8 +205,8 @@ class Call:
             generate=t_end - first,
         )
         n_in = int(model_inputs["input_ids"].shape[1])
-        visual = adapter.count_visual(lm.loaded, model_inputs["input_ids"])
-        before = adapter.count_visual(lm.loaded, inputs["input_ids"])
+        visual = adapter.tokens.count_visual(lm.loaded, model_inputs["input_ids"])
+        before = adapter.tokens.count_visual(lm.loaded, inputs["input_ids"])
         return out, n_in, visual, before, info, _peak_memory(lm.device)
 
     def _model_inputs(self, inputs: Any) -> tuple[Any, list[Any] | None]:

@@ -25,10 +25,13 @@ from vlmctx.engine.answer import Answer, AnswerStream
 from vlmctx.engine.call import Call
 from vlmctx.errors import ConfigError, UnsupportedModelError
 from vlmctx.models import ADAPTERS, Loaded, family_of, resolve_source
-from vlmctx.models.base import Turn
+from vlmctx.models.contract import Adapter, Turn
+from vlmctx.models.splice import interleave_subtitles
 from vlmctx.video.types import Frames
 
 if TYPE_CHECKING:
+    from vlmctx.pooling import Pooler
+    from vlmctx.position.schemes import PositionScheme
     from vlmctx.streaming import StreamingSession
 
 log = logging.getLogger(__name__)
@@ -190,8 +193,8 @@ class VideoLM:
 
         ``subtitles`` (:class:`vlmctx.video.subtitles.Subtitles`): the cues overlapping the sampled
         frames, within the track's token limit (``max_tokens``), either put between the frames by
-        their times (``interleaved``: ``Adapter.interleave_subtitles``) or before the question
-        (``before``: ``Adapter.subtitle_text``). ``subtitles_placement`` (``auto``, ``interleaved``,
+        their times (``interleaved``: ``vlmctx.models.splice.interleave_subtitles``) or before the question
+        (``before``: ``adapter.prompt.subtitle_text``). ``subtitles_placement`` (``auto``, ``interleaved``,
         ``before``) overrides the track's own ``placement``; ``auto`` interleaves where the
         family and configuration can (:func:`subtitle_placement`). ``answer.extra["subtitles"]``
         says what was done.
@@ -229,18 +232,18 @@ class VideoLM:
         """Processor outputs of one turn, with the subtitles placed; and notes for the answer."""
         adapter, loaded = self.adapter, self.loaded
         if subtitles is None or frames is None:
-            return adapter.build_inputs(loaded, question, frames, history), {}
+            return adapter.prompt.build_inputs(loaded, question, frames, history), {}
         where = subtitle_placement(placement or subtitles.placement, adapter, self.config)
         if where == "before":
-            from vlmctx.models.base import token_counter
+            from vlmctx.models.common import token_counter
 
-            text = adapter.subtitle_text(loaded, frames, subtitles)
-            inputs = adapter.build_inputs(loaded, text + question, frames, history)
+            text = adapter.prompt.subtitle_text(loaded, frames, subtitles)
+            inputs = adapter.prompt.build_inputs(loaded, text + question, frames, history)
             return inputs, {
                 "subtitles": {"placement": "before", "tokens": token_counter(loaded)(text)}
             }
-        inputs = adapter.build_inputs(loaded, question, frames, history)
-        inputs, summary = adapter.interleave_subtitles(loaded, inputs, frames, subtitles)
+        inputs = adapter.prompt.build_inputs(loaded, question, frames, history)
+        inputs, summary = interleave_subtitles(loaded, inputs, frames, subtitles)
         return inputs, {"subtitles": summary}
 
     def chat(
@@ -269,7 +272,9 @@ class VideoLM:
                 images.append(item)
         msgs = [{"role": "user", "content": parts}]
         if not assistant_prefix:
-            return self.adapter.build_inputs(self.loaded, "", None, images=images, messages=msgs)
+            return self.adapter.prompt.build_inputs(
+                self.loaded, "", None, images=images, messages=msgs
+            )
         # the adapters' build_inputs always ends at the generation prompt; append the prefix
         # to the templated text ourselves (same processor call, images only, no video kwargs)
         proc = self.loaded.processor
@@ -339,11 +344,11 @@ def _frames_key(video: str | os.PathLike[str], config: ContextConfig) -> tuple[A
 class Components:
     """A configuration's pooler (None for ``none``) and position scheme, built once."""
 
-    pooler: Any
-    scheme: Any
+    pooler: Pooler | None
+    scheme: PositionScheme
 
 
-def check_config(config: ContextConfig, adapter: Any = None) -> Components:
+def check_config(config: ContextConfig, adapter: Adapter | None = None) -> Components:
     """Build (and so validate) the configured pooler and position scheme; with an ``adapter``,
     also refuse components that do not apply to its family. Runs before any weight is loaded."""
     from vlmctx.pooling import POOLERS
@@ -361,7 +366,7 @@ def check_config(config: ContextConfig, adapter: Any = None) -> Components:
 
 
 def subtitle_placement(
-    requested: str, adapter: Any, config: ContextConfig, check_only: bool = False
+    requested: str, adapter: Adapter, config: ContextConfig, check_only: bool = False
 ) -> str:
     """``interleaved`` or ``before`` for a requested placement (``auto``, ``interleaved``,
     ``before``) on this family and configuration.
@@ -379,7 +384,7 @@ def subtitle_placement(
     if requested == "before" or check_only:
         return "before"
     pooled = config.pooling != "none"
-    if adapter.interleaves_subtitles and not pooled:
+    if adapter.subtitles.interleaves and not pooled:
         return "interleaved"
     if pooled and requested == "interleaved":
         raise UnsupportedModelError(
@@ -392,11 +397,11 @@ def subtitle_placement(
     return "before"
 
 
-def check_applicable(components: Components, config: ContextConfig, adapter: Any) -> None:
+def check_applicable(components: Components, config: ContextConfig, adapter: Adapter) -> None:
     """Refuse a position scheme the adapter's family cannot take (M-RoPE-only schemes on 1-D
     RoPE families)."""
-    if getattr(components.scheme, "requires_mrope", False) and not adapter.mrope:
-        mrope = ", ".join(e.name for e in ADAPTERS if e.factory.mrope)
+    if getattr(components.scheme, "requires_mrope", False) and not adapter.positions.mrope:
+        mrope = ", ".join(e.name for e in ADAPTERS if ADAPTERS.create(e.name).positions.mrope)
         raise UnsupportedModelError(
             f"{config.position} rescales M-RoPE's (t, h, w) axes and applies only to the M-RoPE "
             f"families ({mrope}); {adapter.family} uses 1-D RoPE: use vcwe, v2pe, yarn, ntk or pi"

@@ -189,8 +189,9 @@ class Planner:
 
     def __init__(self, model: str) -> None:
         from vlmctx.models import ADAPTERS, family_of, resolve_source
-        from vlmctx.models.base import Loaded, _load_hint
         from vlmctx.models.cards import find
+        from vlmctx.models.contract import Loaded
+        from vlmctx.models.names import load_hint
 
         self.model = model
         source = resolve_source(model)
@@ -216,8 +217,8 @@ class Planner:
             except OSError as exc:
                 from vlmctx.errors import ModelLoadError
 
-                raise ModelLoadError(_load_hint(source, exc)) from exc
-        adapter.prepare_processor(processor)
+                raise ModelLoadError(load_hint(source, exc)) from exc
+        adapter.prompt.prepare_processor(processor)
         self.adapter, self.config, self.source = adapter, config, source
         self.loaded = Loaded(model=None, processor=processor, adapter=adapter, source=source)
 
@@ -252,9 +253,9 @@ class Planner:
             info,
             sample_fps=frames / max(duration, 1e-6),
         )
-        inputs = self.adapter.build_inputs(self.loaded, question, clip)
+        inputs = self.adapter.prompt.build_inputs(self.loaded, question, clip)
         total = int(inputs["input_ids"].shape[1])
-        visual = self.adapter.count_visual(self.loaded, inputs["input_ids"])
+        visual = self.adapter.tokens.count_visual(self.loaded, inputs["input_ids"])
         return TokenCount(frames, (h, w), total, visual, inputs)
 
     def after_pooling(self, count: TokenCount, pooling: str, params: Any = None) -> tuple[int, int]:
@@ -283,7 +284,7 @@ class Planner:
 
     def state_bytes(self, nbytes: int) -> int:
         """Fixed-size per-sequence state (batch 1) beside the KV cache: the adapter's term."""
-        return self.adapter.fixed_state_bytes(self.config.get_text_config(), nbytes)
+        return self.adapter.planner.fixed_state_bytes(self.config.get_text_config(), nbytes)
 
     def plan(self, count: TokenCount, pooling: str, params: Any, dtype: str) -> MemoryPlan:
         nbytes = _DTYPE_BYTES[dtype]
@@ -318,7 +319,7 @@ def _pooled_visual(
     from vlmctx.pooling import POOLERS
 
     pooler = POOLERS.create(name, **dict(params or {}))
-    return adapter.pooled_visual_tokens(config, inputs, frames, visual, pooler)
+    return adapter.planner.pooled_visual_tokens(config, inputs, frames, visual, pooler)
 
 
 def check_memory_limit(plan: MemoryPlan, max_memory: int | None) -> None:

@@ -14,7 +14,7 @@ the question; ``interleaved`` puts each cue between the frames by its time, Long
 official rule (``insert_subtitles_into_frames`` in its loader): a cue follows every frame whose
 timestamp is at or before the cue's midpoint. :func:`place_cues` applies it to a model's temporal
 steps (a frame, or a Qwen frame pair with the pair's mean time) and the adapter cuts the video's
-tokens there (``Adapter.interleave_subtitles``). ``auto`` (the default) is ``interleaved`` where
+tokens there (``vlmctx.models.splice.interleave_subtitles``). ``auto`` (the default) is ``interleaved`` where
 the model family and configuration can take it, else ``before``.
 
 Parsing is strict about what matters and lenient about the rest: a UTF-8 BOM, CRLF/CR line ends,

@@ -12,7 +12,7 @@ who has a checkpoint's ``config.json`` can check a card with :func:`verify`.
 
 ``card(hub_id)`` and ``cards()`` read them; ``Card.hf_config()`` builds the family's real
 transformers config, ``Card.build_processor()`` its real processor with a locally built
-byte-level tokenizer (``vlmctx.models.tiny.build_tokenizer``: visual-token counts are exact, text
+byte-level tokenizer (``vlmctx.models.tinykit.build_tokenizer``: visual-token counts are exact, text
 is counted one token per byte, an upper bound), and ``Card.count_parameters()`` instantiates the
 model on the meta device (no memory) to count its parameters.
 """
@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from vlmctx.errors import ConfigError, UnsupportedModelError
+from vlmctx.models.tinykit import TEMPLATES, build_tokenizer
 from vlmctx.registry import did_you_mean
 
 __all__ = ["Card", "card", "cards", "verify"]
@@ -128,8 +129,6 @@ class Card:
     def build_processor(self) -> Any:
         """The family's real processor with this card's settings and a local byte tokenizer."""
         import transformers
-
-        from vlmctx.models.tiny import TEMPLATES, build_tokenizer
 
         p = self.processor
         tok = build_tokenizer(**p["tokenizer"])
