@@ -171,7 +171,9 @@ def test_a_command_group_gathers_entry_points_of_several_rooms(
     args = build_parser().parse_args(["toylab", "train", "--steps", "1"])
     assert args.func.__module__ == "vlmctx_pipelines.toylab.cli" and args.steps == 1
     args = build_parser().parse_args(["toylab", "run", "--frames", "8"])
-    assert args.func.__module__ == "vlmctx_eval.experiments.toylab.experiment" and args.frames == "8"
+    assert (
+        args.func.__module__ == "vlmctx_eval.experiments.toylab.experiment" and args.frames == "8"
+    )
     fake = [
         EntryPoint("grp.ok", "tests.cli.test_commands:_register_ok", "vlmctx.commands"),
         EntryPoint("grp.missing", "no_such_module_here:register", "vlmctx.commands"),
