@@ -214,10 +214,17 @@ def run_eval(args: argparse.Namespace) -> int:
         raise ConfigError("give --tasks T1,T2 or --preset NAME (--tasks list shows both)")
     if not args.model and not args.predictions:
         raise ConfigError("give --model M to run a model, or --predictions FILE.jsonl to rescore")
+    if args.limit is not None and args.limit_per_stratum is not None:
+        raise ConfigError("give --limit N or --limit-per-stratum K, not both")
     tasks = build_tasks(args.tasks, args.task_arg, judge_kwargs(args))
     config = context_from_args(args)
     on_ray = args.engine == "ray" and not args.predictions  # the model loads in Ray actors
     par = _parallel(bool(args.predictions) or on_ray)
+    opts = RunOptions(
+        parse_lengths(args.lengths), args.limit, args.log_samples, not args.no_progress, par
+    )
+    opts.limit_per_stratum, opts.seed = args.limit_per_stratum, args.seed
+    loads = _load_announced(tasks, opts, par.rank == 0)  # a too small --limit stops here
     model = None if args.predictions or on_ray else _load_model(args, config, par)
     model_id = args.model or Path(args.predictions).stem
     info = model.info() if model is not None and hasattr(model, "info") else {}
@@ -229,6 +236,8 @@ def run_eval(args: argparse.Namespace) -> int:
         "predictions_file": args.predictions,
         "lengths": parse_lengths(args.lengths),
         "limit": args.limit,
+        "limit_per_stratum": args.limit_per_stratum,
+        "seed": args.seed,
         "preset": preset,
         "versions": versions(info),
         "command": ["vlmctx", *sys.argv[1:]],
@@ -236,20 +245,45 @@ def run_eval(args: argparse.Namespace) -> int:
         "world_size": par.world,
     }
     out = Path(args.output_path) / run_dir_name(model_id, config.to_dict(), tasks)
-    opts = RunOptions(
-        parse_lengths(args.lengths), args.limit, args.log_samples, not args.no_progress, par
-    )
     if on_ray:
         opts.predict = _ray_predict(args, config)
-    doc = evaluate(model, tasks, out, opts, header, args.predictions)
+    doc = evaluate(model, tasks, out, opts, header, args.predictions, loads=loads)
     if doc is not None:
-        for name, res in doc["results"].items():
-            primary = res.get("primary", "")
-            value = res.get("scores", {}).get(primary)
-            shown = "n/a" if value is None else f"{value:.2f}"
-            print(f"{name}: {primary} = {shown} ({res['n_predicted']}/{res['n_samples']} scored)")
-        print(f"results: {out / 'results.json'}")
+        _finish(doc, out)
     return 0
+
+
+def _load_announced(tasks: dict[str, Any], opts: Any, main: bool) -> dict[str, Any]:
+    """Load every task (generating data where a task makes its own), saying where the data are
+    and which samples a ``--limit`` takes, before any model loads."""
+    from vlmctx_eval.harness.runner import load_tasks
+    from vlmctx_eval.harness.strata import describe_plan
+
+    if main:
+        for name, task in tasks.items():
+            if getattr(task, "generates_data", False):
+                print(f"{name}: data in {task.dir} (made on first use; another folder: "
+                      f"--task-arg {name}:dir=DIR)", flush=True)  # fmt: skip
+    loads = load_tasks(tasks, opts)
+    if main:
+        for name, loaded in loads.items():
+            print(describe_plan(name, loaded.selection), flush=True)
+    return loads
+
+
+def _finish(doc: dict[str, Any], out: Path) -> None:
+    """The closing summary: one line per task (metric, value, 95% interval, n), then the
+    results file and the report written next to it (HTML, and Markdown with the same numbers)."""
+    from vlmctx_eval.harness.report import summary_table, write_report
+
+    print(summary_table(doc))
+    print(f"results: {out / 'results.json'}")
+    try:
+        written = write_report([str(out)], str(out), ["md", "html"])
+    except (ImportError, OSError, ValueError) as exc:  # the run itself is complete
+        print(f"report not written ({exc}); run `vlmctx report {out} --format md,html`")
+        return
+    print(f"report: {next(p for p in written if p.endswith('.html'))}")
 
 
 def run_report(args: argparse.Namespace) -> int:
@@ -320,9 +354,21 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--limit",
         type=positive_int,
-        help="at most N samples per task, taken evenly across duration buckets for the "
-        "official benchmarks (videomme, mlvu, longvideobench, lvbench); per file for "
-        "MMLongBench; the first N otherwise",
+        help="N samples per task, stratified over what its report breaks down by (frames, "
+        "kinds, depths, duration buckets, categories, datasets x lengths): one per stratum, "
+        "the rest in proportion; refused when N is below the levels a report dimension shows",
+    )
+    p.add_argument(
+        "--limit-per-stratum",
+        type=positive_int,
+        metavar="K",
+        help="K samples from every stratum of every task (all of a smaller stratum)",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="which samples a --limit takes (the same seed, the same samples; default 0)",
     )
     p.add_argument(
         "--output-path", type=output_dir, default="eval_results", help="parent of the run directory"

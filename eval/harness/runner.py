@@ -28,9 +28,12 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from vlmctx.errors import DataFormatError, VlmctxError
+from vlmctx_eval.harness.intervals import headline, per_stratum
+from vlmctx_eval.harness.progress import progress
 from vlmctx_eval.harness.records import ImageRef, JsonlLog, Sample, read_jsonl, write_atomic
 from vlmctx_eval.harness.run_identity import check_identity, digest, task_identity
-from vlmctx_eval.tasks.base import Task
+from vlmctx_eval.harness.strata import select
+from vlmctx_eval.tasks.base import LoadResult, Task
 
 log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
@@ -61,12 +64,14 @@ class Parallel:
 @dataclass
 class RunOptions:
     lengths: list[int] | None = None
-    limit: int | None = None
+    limit: int | None = None  # stratified over the task's strata (eval/harness/strata.py)
     log_samples: bool = False
     progress: bool = True
     parallel: Parallel = field(default_factory=Parallel)
     # replaces generate() to make the predictions elsewhere (eval/harness/ray_runner.py: --engine ray)
     predict: Callable[[Task, list[Sample], Path, RunOptions], None] | None = None
+    limit_per_stratum: int | None = None
+    seed: int = 0  # which samples a stratified limit takes
 
 
 def sanitize(name: str) -> str:
@@ -165,11 +170,7 @@ def generate(
         par.rank,
         len(todo),
     )
-    from tqdm import tqdm
-
-    bar = tqdm(
-        todo, desc=f"{task.name} [rank {par.rank}]", disable=not opts.progress, unit="sample"
-    )
+    bar = progress(todo, f"{task.name} [rank {par.rank}]", opts.progress)
     with JsonlLog(shard_dir / f"rank{par.rank}.jsonl") as sink:
         for sample in bar:
             try:
@@ -303,6 +304,8 @@ def score_task(
     ]
     return {
         **agg,
+        "intervals": headline(task, present, scores, agg),
+        "strata": per_stratum(task, present, scores, lines),
         "task": task.describe(),
         "version": task.version,
         "n_samples": len(samples),
@@ -315,11 +318,24 @@ def score_task(
     }
 
 
-def _load(task: Task, opts: RunOptions) -> Any:
+def _load(task: Task, opts: RunOptions) -> LoadResult:
+    """The task's samples, then the stratified ``--limit`` the runner takes of them."""
     par = opts.parallel
-    loaded = task.load(opts.lengths, opts.limit) if par.rank == 0 else None
+    loaded = task.load(opts.lengths) if par.rank == 0 else None
     par.barrier()  # rank 0 first: a task may generate its data (V-NIAH) on first use
-    return loaded if loaded is not None else task.load(opts.lengths, opts.limit)
+    loaded = loaded if loaded is not None else task.load(opts.lengths)
+    chosen = select(
+        task.name, loaded.samples, task.strata, opts.limit, opts.limit_per_stratum, opts.seed
+    )
+    loaded.samples = chosen.samples
+    loaded.selection = chosen.plan
+    return loaded
+
+
+def load_tasks(tasks: dict[str, Task], opts: RunOptions) -> dict[str, LoadResult]:
+    """Every task's samples as the run will take them (a too small ``--limit`` is refused here,
+    before any model loads); pass the result to :func:`evaluate` as ``loads``."""
+    return {name: _load(task, opts) for name, task in tasks.items()}
 
 
 def evaluate(
@@ -329,13 +345,14 @@ def evaluate(
     opts: RunOptions,
     header: dict[str, Any],
     predictions: str | None = None,
+    loads: dict[str, LoadResult] | None = None,
 ) -> dict[str, Any] | None:
     """Run (or rescore) ``tasks``; rank 0 returns the results dict written to results.json."""
     par = opts.parallel
     if model is None and predictions is None and opts.predict is None:
         raise VlmctxError("nothing to evaluate: give a model or --predictions FILE.jsonl")
     pred_map, pred_errors = read_predictions(predictions) if predictions else (None, [])
-    loads = {name: _load(task, opts) for name, task in tasks.items()}
+    loads = loads if loads is not None else load_tasks(tasks, opts)
     if pred_map is None:  # never add predictions to a folder holding another task's or data's
         for name, task in tasks.items():
             ident = task_identity(task, loads[name].samples)
@@ -366,6 +383,7 @@ def evaluate(
             {"source": "predictions", "error": p} for p in problems
         ]
         res["n_data_errors"] = len(res["data_errors"])
+        res["selection"] = loaded.selection
         results[name] = res
         _log_summary(name, res)
     if par.rank != 0:

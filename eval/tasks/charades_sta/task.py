@@ -50,6 +50,8 @@ class CharadesSTA(Task):
     name: ClassVar[str]  # set by TASKS.register
     version = "1"
 
+    sample_metric = "iou"
+
     def __init__(self, root: str, file: str = "charades_sta_test.txt") -> None:
         if not root or not os.path.isdir(root):
             raise ConfigError(

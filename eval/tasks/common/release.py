@@ -56,6 +56,7 @@ class OfficialRelease(Task):
     applies ``--limit`` round-robin over ``meta[stratify_key]`` groups."""
 
     stratify_key = "bucket"
+    strata_keys = ("bucket", "category")  # what the report breaks down by (the runner's --limit)
 
     def raw_samples(self) -> Iterable[tuple[str, Sample | Exception]]:
         """``(source, sample or the DataFormatError)`` in the benchmark's official order."""

@@ -162,6 +162,7 @@ class MLVUGen(OfficialRelease):
     name: ClassVar[str]  # set by TASKS.register
     version = "1"
     stratify_key = "category"  # --limit takes the two tasks in turn
+    sample_metric = "judge_total"
 
     def __init__(
         self,
