@@ -19,14 +19,8 @@ import html
 import re
 from typing import Any
 
-from vlmctx_eval.harness.report import (
-    EvalRun,
-    Table,
-    paired_table,
-    problems,
-    run_header,
-    selection_lines,
-)
+from vlmctx_eval.harness.report import EvalRun, Table, paired_table, problems, run_header
+from vlmctx_eval.harness.strata import describe_plan
 
 CSS = """
 :root{--fg:#1d232b;--muted:#5b6573;--line:#d9dee5;--bg:#fff;--band:#f4f6f9;--acc:#1f5fae}
@@ -35,7 +29,7 @@ sans-serif;color:var(--fg);background:var(--bg)}main{max-width:1180px;margin:0 a
 header.top{background:#17212e;color:#eef2f7;padding:22px 24px 14px}header.top h1{margin:0 0 4px;
 font-size:22px;font-weight:600}header.top .sub{color:#b9c3cf;margin:0 0 12px}
 header.top table{color:#eef2f7;border-color:#33414f}header.top th{color:#b9c3cf;background:none}
-header.top td,header.top th{border-color:#33414f}header.top details{margin-top:8px;color:#b9c3cf}
+header.top td,header.top th{border-color:#33414f}header.top code{background:#263445;color:#eef2f7}header.top details{margin-top:8px;color:#b9c3cf}
 nav{position:sticky;top:0;background:#fff;border-bottom:1px solid var(--line);padding:8px 24px;
 z-index:2;font-size:13px}nav a{margin-right:14px;color:var(--acc);text-decoration:none}
 h2{font-size:19px;margin:28px 0 8px;padding-top:6px;border-top:2px solid var(--line)}
@@ -151,8 +145,11 @@ def _task_section(task: str, runs: list[EvalRun], figures: list[Any]) -> str:
                      f"</div>{score(h)}<div class='lab'>{_e(h.get('method'))}</div></div>")  # fmt: skip
     parts = [f"<section id='task-{_slug(task)}'><h2>{_e(task)}</h2>",
              f"<div class='headline'>{''.join(cards)}</div>"]  # fmt: skip
-    sel = [s for s in selection_lines(mine) if f": {task}: " in s]
-    parts += [f"<p class='note'>Samples: {_e(s)}</p>" for s in sel]
+    for r in mine:
+        plan = r.doc["results"][task].get("selection")
+        if plan:
+            who = f" ({_e(r.label)})" if len(runs) > 1 else ""
+            parts.append(f"<p class='note'>Samples{who}: {_e(describe_plan(task, plan))}</p>")
     figs = [f for f in figures if f.task == task]
     if figs:
         parts.append("<div class='figs'>" + "".join(

@@ -4,8 +4,8 @@ Each figure is drawn from the per-stratum tables in ``results.json`` (``strata``
 interval and n per level; eval/harness/intervals.py), so every point carries its interval:
 
 * a numeric dimension (``frames``, ``frames_seen``, MMLongBench ``length``) with several levels:
-  lines with 95% interval bands, one per run series (runs that differ only in frame count join
-  one line), x ticks at the levels themselves (log 2 scale from a ratio of 8), the chance level
+  lines with 95% interval bands, one per run (for ``frames_seen``, runs that differ only in the
+  frame-count knob join one line), x ticks at the levels themselves (log 2 scale from a ratio of 8), the chance level
   dashed where the task defines one;
 * the same dimension with a single level (one frame count): bars with 95% error bars, one per run
   (a line through one point says nothing);
@@ -173,14 +173,14 @@ def _heatmap(task: str, st: dict[str, Any], label: str, name: str) -> Figure:
     ax.set_yticks(range(len(rows)), rows)
     chance = st.get("chance")
     stated = f"chance {chance:.2g}%" if chance is not None else "chance level not defined"
-    ax.set(xlabel=d1, ylabel=d0, title=f"{task}: {label}\n({stated}; n per cell)")
+    ax.set(xlabel=d1, ylabel=d0, title=f"{task}{label}\n({stated}; n per cell)")
     for i in range(len(rows)):
         for j in range(len(cols)):
             txt = "-" if np.isnan(data[i, j]) else f"{data[i, j]:.0f}"
             ax.text(j, i, f"{txt}\nn={ns[i, j]}", ha="center", va="center", fontsize=7)
     fig.colorbar(im, ax=ax, label="score (%)")
     fig.tight_layout()
-    cap = f"{task} ({label}): {d0} x {d1}, value and n per cell; {stated}"
+    cap = f"{task}{label}: {d0} x {d1}, value and n per cell; {stated}"
     return Figure(name, task, cap, fig)
 
 
@@ -213,9 +213,12 @@ def _task_figures(task: str, runs: list[Any]) -> list[Figure]:
         if dim in NUMERIC and all(_is_num(lv) for lv in levels) and len(levels) > 1:
             series: dict[str, dict[float, dict]] = defaultdict(dict)
             for r, st in per_run:
+                # frames the model got: runs differing only in that knob join one line; a
+                # dimension of the data (video frames, length): one line per run
+                line = r.series if dim == "frames_seen" else r.label
                 for lv, c in st["by"].get(dim, {}).items():
                     if c["value"] is not None:
-                        series[r.series][_num(lv)] = c
+                        series[line][_num(lv)] = c
             figs.append(_lines(task, dim, dict(series), chance, f"plot_{task}_by_{dim}"))
         elif 1 <= len(levels) <= MAX_BARS and (len(levels) > 1 or dim in NUMERIC):
             order = sorted(levels, key=lambda v: (not _is_num(v), _num(v) if _is_num(v) else 0, v))
@@ -228,7 +231,8 @@ def _task_figures(task: str, runs: list[Any]) -> list[Figure]:
             figs.append(_bars(task, dim, groups, chance, f"plot_{task}_by_{dim}"))
     for i, (r, st) in enumerate(per_run):
         if st.get("cell_dims") and _grid_shape(st) >= (2, 2):
-            figs.append(_heatmap(task, st, r.label, f"plot_{task}_grid_{i}"))
+            label = f": {r.label}" if len(per_run) > 1 else ""
+            figs.append(_heatmap(task, st, label, f"plot_{task}_grid_{i}"))
     return figs
 
 
