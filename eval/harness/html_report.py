@@ -43,7 +43,7 @@ var(--line);border-radius:6px;padding:8px 12px;min-width:220px}.card .score{font
 .figs{display:flex;flex-wrap:wrap;gap:14px}figure{margin:0;border:1px solid var(--line);
 border-radius:6px;padding:6px;background:#fff}figure svg{display:block;max-width:100%;height:auto}
 figcaption{color:var(--muted);font-size:12px;max-width:620px;padding:2px 4px}
-code{font-size:12px;background:var(--band);padding:1px 4px;border-radius:3px;word-break:break-all}
+code{font-size:12px;background:var(--band);padding:1px 4px;border-radius:3px;overflow-wrap:break-word}
 .sig{color:#9b1c1c;font-weight:600}details summary{cursor:pointer}
 ul.ex{margin:4px 0 10px;padding-left:18px;font-size:13px}
 """

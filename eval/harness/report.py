@@ -1,12 +1,15 @@
-"""``vlmctx report``: compare eval runs side by side as tables (md/csv/html) and plots.
+"""``vlmctx report``: eval runs side by side as tables (md/csv/html) and plots, with how far to
+trust each number.
 
-Every ``results.json`` under the given directories is one run. Runs are labelled by what differs
-between them (model, then the ContextConfig fields that vary), so a sweep over position schemes or
-frame counts reads as columns named after the knob that changed. Tables: every task's scores with
-one column per run, then each breakdown (MMLongBench category x length, MCQ duration bucket and
-frame count, V-NIAH frames x depth grid) per run. Plots: score vs context length and score vs
-frame count (one line per configuration; runs that differ only in frame count join one line), a
-V-NIAH heatmap per run, and peak memory vs frames where the runs measured it.
+Every ``results.json`` under the given directories is one run (oldest first: the first is the
+baseline of the paired comparison). Runs are labelled by what differs between them (model, then
+the ContextConfig fields that vary), so a sweep reads as columns named after the knob that changed.
+Tables, in this order in Markdown and CSV: headline scores with 95% intervals and n (computed by the
+run, eval/harness/intervals.py); for two or more runs the paired comparison with the first
+(McNemar on shared samples, Holm across the table); per-stratum tables; failed/malformed counts;
+then every flat score and breakdown as the tasks reported them. The HTML page
+(eval/harness/html_report.py) shows the same numbers per task with the plots inline
+(eval/harness/plots.py).
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def find_runs(dirs: list[str]) -> list[EvalRun]:
-    """Every results.json under ``dirs``, labelled by what differs between them.
+    """Every results.json under ``dirs``, oldest first, labelled by what differs between them.
 
     A file that cannot be read or is not shaped like ``vlmctx eval``'s results is reported
     (a warning naming it and why) and skipped: one bad run never aborts the report.
@@ -71,6 +74,7 @@ def find_runs(dirs: list[str]) -> list[EvalRun]:
         log.warning("%s", line)
     if not runs:
         raise ConfigError(f"no results.json under {', '.join(dirs)}; run `vlmctx eval` first")
+    runs.sort(key=lambda r: str(r.doc.get("created") or ""))  # the first run is the baseline
     _label(runs)
     return runs
 
