@@ -167,7 +167,8 @@ def _heatmap(task: str, st: dict[str, Any], label: str, name: str) -> Figure:
         if c["value"] is not None:
             data[rows.index(r), cols.index(col)] = c["value"]
         ns[rows.index(r), cols.index(col)] = c["n"]
-    fig, ax = plt.subplots(figsize=(1.6 + 0.9 * len(cols), 1.4 + 0.55 * len(rows)))
+    pad = 0.08 * max(len(r) for r in rows)  # room for long row labels (dataset names)
+    fig, ax = plt.subplots(figsize=(1.6 + pad + 0.9 * len(cols), 1.4 + 0.55 * len(rows)))
     im = ax.imshow(data, vmin=0, vmax=100, cmap="RdYlGn", aspect="auto")
     ax.set_xticks(range(len(cols)), cols)
     ax.set_yticks(range(len(rows)), rows)

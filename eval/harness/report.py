@@ -74,7 +74,7 @@ def find_runs(dirs: list[str]) -> list[EvalRun]:
         log.warning("%s", line)
     if not runs:
         raise ConfigError(f"no results.json under {', '.join(dirs)}; run `vlmctx eval` first")
-    runs.sort(key=lambda r: str(r.doc.get("created") or ""))  # the first run is the baseline
+    runs.sort(key=lambda r: (str(r.doc.get("created") or ""), str(r.path)))  # first: baseline
     _label(runs)
     return runs
 

@@ -113,26 +113,32 @@ def test_every_score_has_its_interval_and_n(report) -> None:
     assert by_frames["16"]["value"] == 0 and by_frames["16"]["n"] == wrong
 
 
+def _right(run: Path) -> dict[str, bool]:
+    lines = (run / "samples_toylab.jsonl").read_text().splitlines()
+    return {r["sample_id"]: bool(r["scores"]["exact_match"]) for r in map(json.loads, lines)}
+
+
 def test_header_comparison_and_failed_counts(report) -> None:
     dest, runs, _ = report
     text, page = _page(dest)
     for word in ("model", "configuration", "date", "command", "Package versions", "torch"):
         assert word in text
-    assert "vlmctx eval --model toylab" not in text or "--predictions" in text
+    for run in runs:  # each run's date and configuration on the page
+        doc = json.loads((run / "results.json").read_text())
+        assert doc["created"] in text and "sampler_params" in text
     assert "Holm p" in text and "McNemar p" in text
     # the paired row of toylab: discordant counts from the two samples files, Holm over 2 rows
-    a = {r["sample_id"]: r["scores"]["exact_match"] for r in map(json.loads,
-         (runs[0] / "samples_toylab.jsonl").read_text().splitlines())}  # fmt: skip
-    b = {r["sample_id"]: r["scores"]["exact_match"] for r in map(json.loads,
-         (runs[1] / "samples_toylab.jsonl").read_text().splitlines())}  # fmt: skip
-    only_a = sum(bool(a[k]) and not b[k] for k in a)
-    only_b = sum(bool(b[k]) and not a[k] for k in a)
-    p_toy = mcnemar(only_a, only_b).p_value
-    p_vn = mcnemar(0, 6).p_value
     md = (dest / "report.md").read_text()
-    row = next(ln for ln in md.splitlines() if ln.startswith("| toylab | n=8 | n=16 |"))
+    row = next(ln for ln in md.splitlines() if re.match(r"\| toylab \| n=\d+ \| n=\d+ \|", ln))
     cells = [c.strip() for c in row.strip("|").split("|")]
-    assert cells[11:13] == [str(only_a), str(only_b)]
+    label = {"n=8": runs[0], "n=16": runs[1]}  # run A was made with --frames 8
+    first, second = (_right(label[cells[1]]), _right(label[cells[2]]))
+    only_first = sum(first[k] and not second[k] for k in first)
+    only_second = sum(second[k] and not first[k] for k in first)
+    assert cells[11:13] == [str(only_first), str(only_second)] and only_first + only_second > 0
+    p_toy = mcnemar(only_first, only_second).p_value
+    p_vn = mcnemar(0, 6).p_value  # V-NIAH: one run right on all 6 codes, the other on none
+    assert float(cells[13]) == pytest.approx(p_toy, abs=0.005)
     assert float(cells[14]) == pytest.approx(holm([p_toy, p_vn])[0], abs=0.005)
     # failed/malformed counts link to their examples on the page
     assert "#ex-toylab-0-malformed-data-records" in page.refs
