@@ -324,6 +324,7 @@ def _load(task: Task, opts: RunOptions) -> LoadResult:
     loaded = task.load(opts.lengths) if par.rank == 0 else None
     par.barrier()  # rank 0 first: a task may generate its data (V-NIAH) on first use
     loaded = loaded if loaded is not None else task.load(opts.lengths)
+    loaded.available = {s.id for s in loaded.samples}
     chosen = select(
         task.name, loaded.samples, task.strata, opts.limit, opts.limit_per_stratum, opts.seed
     )
@@ -364,7 +365,7 @@ def evaluate(
     results: dict[str, Any] = {}
     for name, task in tasks.items():
         loaded = loads[name]
-        known.update(s.id for s in loaded.samples)
+        known.update(loaded.available or {s.id for s in loaded.samples})  # left out by --limit
         if pred_map is None:
             if opts.predict is not None:
                 opts.predict(task, loaded.samples, out, opts)

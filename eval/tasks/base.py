@@ -29,6 +29,7 @@ class LoadResult:
     samples: list[Sample] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
     selection: dict[str, Any] = field(default_factory=dict)  # the runner's stratified --limit
+    available: set[str] = field(default_factory=set)  # every sample id, before the limit
 
     def error(self, source: str, message: str) -> None:
         self.errors.append({"source": source, "error": message})

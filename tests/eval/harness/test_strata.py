@@ -128,6 +128,7 @@ def test_generated_task_defaults_under_the_cache_and_limit_is_recorded(
     assert sel["limit"] == 4 and sel["seed"] == 3 and sel["n_selected"] == 4
     assert sel["levels"]["frames"] == {"8": 2, "16": 2}
     assert res["results"]["toylab"]["n_samples"] == 4 and res["seed"] == 3
+    assert res["predictions_errors"] == []  # the 8 left out by --limit are not "unknown"
     # the closing summary: task, metric, value, interval, n and where the report is
     assert "task    metric    value  95% interval" in out
     report = next(ln for ln in out.splitlines() if ln.startswith("report: "))[8:]
