@@ -262,8 +262,11 @@ def _load_announced(tasks: dict[str, Any], opts: Any, main: bool) -> dict[str, A
     if main:
         for name, task in tasks.items():
             if getattr(task, "generates_data", False):
-                print(f"{name}: data in {task.dir} (made on first use; another folder: "
-                      f"--task-arg {name}:dir=DIR)", flush=True)  # fmt: skip
+                print(
+                    f"{name}: data in {task.dir} (made on first use; another folder: "
+                    f"--task-arg {name}:dir=DIR)",
+                    flush=True,
+                )
     loads = load_tasks(tasks, opts)
     if main:
         for name, loaded in loads.items():

@@ -82,8 +82,16 @@ def _header(runs: list[EvalRun]) -> str:
     hs = [run_header(r) for r in runs]
     models = sorted({h["model"] for h in hs})
     now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    rows = [[_e(h["run"]), f"<code>{_e(h['model'])}</code>", _e(h["configuration"]),
-             _e(h["date"]), f"<code>{_e(h['command'])}</code>"] for h in hs]  # fmt: skip
+    rows = [
+        [
+            _e(h["run"]),
+            f"<code>{_e(h['model'])}</code>",
+            _e(h["configuration"]),
+            _e(h["date"]),
+            f"<code>{_e(h['command'])}</code>",
+        ]
+        for h in hs
+    ]
     versions = _table(["run", "versions"], [[_e(h["run"]), _e(h["versions"])] for h in hs])
     return (
         f"<header class='top'><h1>vlmctx eval report: {_e(', '.join(models))}</h1>"
@@ -101,11 +109,20 @@ def _summary(runs: list[EvalRun], tasks: list[str]) -> str:
             h = (r.doc.get("results", {}).get(task) or {}).get("intervals")
             if h is None:
                 continue
-            rows.append([f"<a href='#task-{_slug(task)}'>{_e(task)}</a>", _e(h.get("metric")),
-                         _e(r.label), score(h), _e(h.get("method"))])  # fmt: skip
-    return "<section id='summary'><h2>Summary</h2>" + _table(
-        ["task", "metric", "run", "value [95% interval] n", "interval"], rows
-    ) + "</section>"  # fmt: skip
+            rows.append(
+                [
+                    f"<a href='#task-{_slug(task)}'>{_e(task)}</a>",
+                    _e(h.get("metric")),
+                    _e(r.label),
+                    score(h),
+                    _e(h.get("method")),
+                ]
+            )
+    return (
+        "<section id='summary'><h2>Summary</h2>"
+        + _table(["task", "metric", "run", "value [95% interval] n", "interval"], rows)
+        + "</section>"
+    )
 
 
 def _paired(runs: list[EvalRun]) -> str:
@@ -114,21 +131,46 @@ def _paired(runs: list[EvalRun]) -> str:
         return ""
     _, _, body = t
     if not body:
-        return ("<section id='compare'><h2>Paired comparison</h2><p class='note'>No task with "
-                "right/wrong scores on shared samples.</p></section>")  # fmt: skip
+        return (
+            "<section id='compare'><h2>Paired comparison</h2><p class='note'>No task with "
+            "right/wrong scores on shared samples.</p></section>"
+        )
     rows = []
     for b in body:
         ca = {"value": b[4], "low": b[5], "high": b[6], "n": b[3]}
         cb = {"value": b[7], "low": b[8], "high": b[9], "n": b[3]}
         sig = "sig" if b[14] < 0.05 else ""
-        rows.append([_e(b[0]), _e(b[1]), _e(b[2]), score(ca), score(cb), f"{b[10]:+.1f}",
-                     f"{b[11]} / {b[12]}", f"{b[13]:.3g}", f"<span class='{sig}'>{b[14]:.3g}</span>",
-                     _e(b[15])])  # fmt: skip
-    note = ("<p class='note'>Each run against the first, on the samples both scored. McNemar's "
-            "test on the discordant pairs (exact binomial below 25 of them); Holm's adjustment "
-            "across every row of this table; red: Holm p &lt; 0.05.</p>")  # fmt: skip
-    header = ["task", "A", "B", "A [95%] n", "B [95%] n", "B - A (points)",
-              "only A / only B right", "McNemar p", "Holm p", "test"]  # fmt: skip
+        rows.append(
+            [
+                _e(b[0]),
+                _e(b[1]),
+                _e(b[2]),
+                score(ca),
+                score(cb),
+                f"{b[10]:+.1f}",
+                f"{b[11]} / {b[12]}",
+                f"{b[13]:.3g}",
+                f"<span class='{sig}'>{b[14]:.3g}</span>",
+                _e(b[15]),
+            ]
+        )
+    note = (
+        "<p class='note'>Each run against the first, on the samples both scored. McNemar's "
+        "test on the discordant pairs (exact binomial below 25 of them); Holm's adjustment "
+        "across every row of this table; red: Holm p &lt; 0.05.</p>"
+    )
+    header = [
+        "task",
+        "A",
+        "B",
+        "A [95%] n",
+        "B [95%] n",
+        "B - A (points)",
+        "only A / only B right",
+        "McNemar p",
+        "Holm p",
+        "test",
+    ]
     return f"<section id='compare'><h2>Paired comparison</h2>{_table(header, rows)}{note}</section>"
 
 
@@ -141,10 +183,14 @@ def _task_section(task: str, runs: list[EvalRun], figures: list[Any]) -> str:
     cards = []
     for r in mine:
         h = r.doc["results"][task].get("intervals") or {}
-        cards.append(f"<div class='card'><div class='lab'>{_e(r.label)}: {_e(h.get('metric'))}"
-                     f"</div>{score(h)}<div class='lab'>{_e(h.get('method'))}</div></div>")  # fmt: skip
-    parts = [f"<section id='task-{_slug(task)}'><h2>{_e(task)}</h2>",
-             f"<div class='headline'>{''.join(cards)}</div>"]  # fmt: skip
+        cards.append(
+            f"<div class='card'><div class='lab'>{_e(r.label)}: {_e(h.get('metric'))}"
+            f"</div>{score(h)}<div class='lab'>{_e(h.get('method'))}</div></div>"
+        )
+    parts = [
+        f"<section id='task-{_slug(task)}'><h2>{_e(task)}</h2>",
+        f"<div class='headline'>{''.join(cards)}</div>",
+    ]
     for r in mine:
         plan = r.doc["results"][task].get("selection")
         if plan:
@@ -152,9 +198,15 @@ def _task_section(task: str, runs: list[EvalRun], figures: list[Any]) -> str:
             parts.append(f"<p class='note'>Samples{who}: {_e(describe_plan(task, plan))}</p>")
     figs = [f for f in figures if f.task == task]
     if figs:
-        parts.append("<div class='figs'>" + "".join(
-            f"<figure data-plot='{_e(f.name)}'>{f.svg()}<figcaption>{_e(f.caption)}</figcaption>"
-            "</figure>" for f in figs) + "</div>")  # fmt: skip
+        parts.append(
+            "<div class='figs'>"
+            + "".join(
+                f"<figure data-plot='{_e(f.name)}'>{f.svg()}<figcaption>{_e(f.caption)}</figcaption>"
+                "</figure>"
+                for f in figs
+            )
+            + "</div>"
+        )
     parts.append(_strata_html(task, mine))
     parts.append(_problems_html(task, mine))
     return "".join(parts) + "</section>"
@@ -163,8 +215,9 @@ def _task_section(task: str, runs: list[EvalRun], figures: list[Any]) -> str:
 def _strata_html(task: str, runs: list[EvalRun]) -> str:
     dims: list[str] = []
     for r in runs:
-        dims += [d for d in (r.doc["results"][task].get("strata") or {}).get("dims", [])
-                 if d not in dims]  # fmt: skip
+        dims += [
+            d for d in (r.doc["results"][task].get("strata") or {}).get("dims", []) if d not in dims
+        ]
     out = []
     for dim in dims:
         levels: list[str] = []
@@ -179,9 +232,12 @@ def _strata_html(task: str, runs: list[EvalRun]) -> str:
                 cells.append(score(by.get(lv)) if lv in by else "")
             rows.append([_e(lv), *cells])
         metric = (runs[0].doc["results"][task].get("strata") or {}).get("metric", "")
-        out.append(f"<h3>By {_e(dim)}</h3>" + _table([dim, *[r.label for r in runs]], rows)
-                   + f"<p class='note'>per-sample {_e(metric)}, mean in % with 95% interval "
-                   "(Wilson for right/wrong, bootstrap otherwise) and n</p>")  # fmt: skip
+        out.append(
+            f"<h3>By {_e(dim)}</h3>"
+            + _table([dim, *[r.label for r in runs]], rows)
+            + f"<p class='note'>per-sample {_e(metric)}, mean in % with 95% interval "
+            "(Wilson for right/wrong, bootstrap otherwise) and n</p>"
+        )
     return "".join(out)
 
 
@@ -196,18 +252,26 @@ def _problems_html(task: str, runs: list[EvalRun]) -> str:
                 cells.append(f"<a href='#{anchor}'>{info['n']}</a>")
                 items = "".join(
                     f"<li><code>{_e(e.get('sample_id', e.get('source')))}</code>: "
-                    f"{_e(e.get('error'))}</li>" for e in info["examples"])  # fmt: skip
-                lists.append(f"<details id='{anchor}' open><summary>{_e(task)} / {_e(r.label)}: "
-                             f"{_e(kind)} ({info['n']}; first {len(info['examples'])})</summary>"
-                             f"<ul class='ex'>{items}</ul></details>")  # fmt: skip
+                    f"{_e(e.get('error'))}</li>"
+                    for e in info["examples"]
+                )
+                lists.append(
+                    f"<details id='{anchor}' open><summary>{_e(task)} / {_e(r.label)}: "
+                    f"{_e(kind)} ({info['n']}; first {len(info['examples'])})</summary>"
+                    f"<ul class='ex'>{items}</ul></details>"
+                )
             else:
                 cells.append(str(info["n"]))
         n = r.doc["results"][task].get("n_predicted")
         rows.append([_e(r.label), str(n), *cells])
     kinds = list(problems(runs[0], task)) if runs else []
     where = f"<p class='note'>All samples: <code>samples_{_e(task)}.jsonl</code> in each run folder.</p>"
-    return ("<h3>Failed and malformed</h3>" + _table(["run", "n scored", *kinds], rows)
-            + "".join(lists) + where)  # fmt: skip
+    return (
+        "<h3>Failed and malformed</h3>"
+        + _table(["run", "n scored", *kinds], rows)
+        + "".join(lists)
+        + where
+    )
 
 
 def to_html(runs: list[EvalRun], tables: list[Table], figures: list[Any]) -> str:

@@ -47,8 +47,14 @@ def cell(values: list[float]) -> dict[str, Any]:
     if all(v in (0.0, 1.0) for v in values):
         k = int(sum(values))
         lo, hi = wilson_interval(k, n)
-        return {"value": scale * k / n, "low": scale * lo, "high": scale * hi, "n": n, "k": k,
-                "method": WILSON}  # fmt: skip
+        return {
+            "value": scale * k / n,
+            "low": scale * lo,
+            "high": scale * hi,
+            "n": n,
+            "k": k,
+            "method": WILSON,
+        }
     lo, hi = bootstrap_mean_interval(values)
     mean = sum(values) / n
     return {"value": scale * mean, "low": scale * lo, "high": scale * hi, "n": n, "method": BOOT}

@@ -137,8 +137,12 @@ def _bars(
         ax.bar(xs, ys, width=width * 0.95, yerr=err, capsize=3, label=lb)
     if chance is not None:
         ax.axhline(chance, color="0.4", linestyle="--", linewidth=1, label=f"chance {chance:.2g}%")
-    ax.set_xticks(range(len(levels)), levels, rotation=30 if len(levels) > 6 else 0, ha="right"
-                  if len(levels) > 6 else "center")  # fmt: skip
+    ax.set_xticks(
+        range(len(levels)),
+        levels,
+        rotation=30 if len(levels) > 6 else 0,
+        ha="right" if len(levels) > 6 else "center",
+    )
     ax.set(xlabel=dim.replace("_", " "), ylabel="score (%), 95% interval", title=f"{task} by {dim}")
     ax.set_ylim(0, 105)
     ax.grid(alpha=0.3, axis="y")

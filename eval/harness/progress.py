@@ -42,6 +42,8 @@ def _is_tty(stream: Any) -> bool:
 
 def _lines(items: list[T], desc: str, stream: TextIO, every_s: float = EVERY_S) -> Iterator[T]:
     total = len(items)
+    if not total:  # nothing left to do (a resumed run): no line
+        return
     start = last = time.monotonic()
     print(f"{desc}: 0/{total} samples", file=stream, flush=True)
     for done, item in enumerate(items, 1):

@@ -208,11 +208,19 @@ def summary_table(doc: dict[str, Any]) -> str:
         h = res.get("intervals") or {}
         v = h.get("value")
         ci = "" if h.get("low") is None else f"[{h['low']:.2f}, {h['high']:.2f}]"
-        rows.append((task, str(h.get("metric", res.get("primary", ""))),
-                     "-" if v is None else f"{v:.2f}", ci or "-", str(h.get("n", 0))))  # fmt: skip
+        rows.append(
+            (
+                task,
+                str(h.get("metric", res.get("primary", ""))),
+                "-" if v is None else f"{v:.2f}",
+                ci or "-",
+                str(h.get("n", 0)),
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
-                     for r in rows)  # fmt: skip
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
+    )
 
 
 def headline_table(runs: list[EvalRun]) -> Table:
@@ -222,8 +230,18 @@ def headline_table(runs: list[EvalRun]) -> Table:
     for r in runs:
         for task, res in r.doc.get("results", {}).items():
             h = res.get("intervals") or {}
-            body.append([task, h.get("metric", res.get("primary")), r.label, h.get("value"),
-                         h.get("low"), h.get("high"), h.get("n"), h.get("method")])  # fmt: skip
+            body.append(
+                [
+                    task,
+                    h.get("metric", res.get("primary")),
+                    r.label,
+                    h.get("value"),
+                    h.get("low"),
+                    h.get("high"),
+                    h.get("n"),
+                    h.get("method"),
+                ]
+            )
     return "Headline scores with 95% intervals", header, body
 
 
@@ -236,8 +254,9 @@ def strata_tables(runs: list[EvalRun]) -> list[Table]:
             for r in runs:
                 st = r.doc.get("results", {}).get(task, {}).get("strata") or {}
                 for lv, c in (st.get("by", {}).get(dim) or {}).items():
-                    body.append([lv, r.label, c.get("value"), c.get("low"), c.get("high"),
-                                 c.get("n")])  # fmt: skip
+                    body.append(
+                        [lv, r.label, c.get("value"), c.get("low"), c.get("high"), c.get("n")]
+                    )
             if body:
                 title = f"{task}: by {dim}"
                 tables.append((title, [dim, "run", "value", "95% low", "95% high", "n"], body))
@@ -285,16 +304,47 @@ def paired_rows(runs: list[EvalRun]) -> list[dict[str, Any]]:
 def paired_table(runs: list[EvalRun]) -> Table | None:
     if len(runs) < 2:
         return None
-    header = ["task", "A", "B", "n shared", "A %", "A 95% low", "A 95% high", "B %",
-              "B 95% low", "B 95% high", "B - A (points)", "only A right", "only B right",
-              "McNemar p", "Holm p", "test"]  # fmt: skip
+    header = [
+        "task",
+        "A",
+        "B",
+        "n shared",
+        "A %",
+        "A 95% low",
+        "A 95% high",
+        "B %",
+        "B 95% low",
+        "B 95% high",
+        "B - A (points)",
+        "only A right",
+        "only B right",
+        "McNemar p",
+        "Holm p",
+        "test",
+    ]
     body = []
     for r in paired_rows(runs):
         m = r["mcnemar"]
-        body.append([r["task"], r["a"], r["b"], r["n_shared"], 100 * r["acc_a"],
-                     100 * r["ci_a"][0], 100 * r["ci_a"][1], 100 * r["acc_b"], 100 * r["ci_b"][0],
-                     100 * r["ci_b"][1], 100 * r["diff"], r["a_right_b_wrong"],
-                     r["b_right_a_wrong"], m["p_value"], r["p_holm"], m["method"]])  # fmt: skip
+        body.append(
+            [
+                r["task"],
+                r["a"],
+                r["b"],
+                r["n_shared"],
+                100 * r["acc_a"],
+                100 * r["ci_a"][0],
+                100 * r["ci_a"][1],
+                100 * r["acc_b"],
+                100 * r["ci_b"][0],
+                100 * r["ci_b"][1],
+                100 * r["diff"],
+                r["a_right_b_wrong"],
+                r["b_right_a_wrong"],
+                m["p_value"],
+                r["p_holm"],
+                m["method"],
+            ]
+        )
     title = "Paired comparison with the first run (shared samples; Holm across the table)"
     return title, header, body
 
@@ -306,8 +356,12 @@ def problems(run: EvalRun, task: str, max_examples: int = 5) -> dict[str, Any]:
     records, _ = _samples(run.path, task)
     for rec in records:
         if (rec.get("scores") or {}).get("unparsed") and not rec.get("error"):
-            unparsed.append({"sample_id": rec.get("sample_id"),
-                             "error": f"reply not parsed: {str(rec.get('prediction'))[:160]!r}"})  # fmt: skip
+            unparsed.append(
+                {
+                    "sample_id": rec.get("sample_id"),
+                    "error": f"reply not parsed: {str(rec.get('prediction'))[:160]!r}",
+                }
+            )
     kinds = {
         "failed generations": res.get("generation_errors") or [],
         "scoring errors": res.get("scoring_errors") or [],
@@ -315,10 +369,12 @@ def problems(run: EvalRun, task: str, max_examples: int = 5) -> dict[str, Any]:
         "unparsed replies": unparsed,
     }
     return {
-        k: {"n": len(v) if k == "unparsed replies" else res.get(_COUNT[k], len(v)),
-            "examples": v[:max_examples]}
+        k: {
+            "n": len(v) if k == "unparsed replies" else res.get(_COUNT[k], len(v)),
+            "examples": v[:max_examples],
+        }
         for k, v in kinds.items()
-    }  # fmt: skip
+    }
 
 
 _COUNT = {
@@ -340,8 +396,14 @@ def problems_table(runs: list[EvalRun]) -> Table:
     for r in runs:
         for task in r.doc.get("results", {}):
             pr = problems(r, task)
-            body.append([task, r.label, r.doc["results"][task].get("n_predicted"),
-                         *[pr[k]["n"] for k in kinds]])  # fmt: skip
+            body.append(
+                [
+                    task,
+                    r.label,
+                    r.doc["results"][task].get("n_predicted"),
+                    *[pr[k]["n"] for k in kinds],
+                ]
+            )
     return "Failed and malformed samples", ["task", "run", "n scored", *kinds], body
 
 
@@ -386,8 +448,11 @@ def to_markdown(runs: list[EvalRun], tables: list[Table], images: list[str]) -> 
     out = ["# vlmctx eval report", "", "## Runs", ""]
     for r in runs:
         h = run_header(r)
-        out += [f"- **{h['run']}**: model `{h['model']}`; {h['configuration']}",
-                f"  - date {h['date']}; command `{h['command']}`", f"  - versions: {h['versions']}"]  # fmt: skip
+        out += [
+            f"- **{h['run']}**: model `{h['model']}`; {h['configuration']}",
+            f"  - date {h['date']}; command `{h['command']}`",
+            f"  - versions: {h['versions']}",
+        ]
     sel = selection_lines(runs)
     if sel:
         out += ["", "## Samples taken", "", *[f"- {s}" for s in sel]]
@@ -401,8 +466,10 @@ def to_markdown(runs: list[EvalRun], tables: list[Table], images: list[str]) -> 
             for kind, info in problems(r, task).items():
                 if info["examples"]:
                     out.append(f"### {task} / {r.label}: {kind} ({info['n']})")
-                    out += [f"- `{e.get('sample_id', e.get('source'))}`: {e.get('error')}"
-                            for e in info["examples"]]  # fmt: skip
+                    out += [
+                        f"- `{e.get('sample_id', e.get('source'))}`: {e.get('error')}"
+                        for e in info["examples"]
+                    ]
                     out.append("")
     out += [f"![{Path(i).stem}]({Path(i).name})" for i in images]
     return "\n".join(out) + "\n"

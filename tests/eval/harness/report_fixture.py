@@ -13,6 +13,8 @@ import json
 from pathlib import Path
 
 from tests.eval.conftest import cli, write_preds
+from vlmctx_eval.tasks.base import TASKS
+from vlmctx_eval.tasks.registry import load_builtin_tasks
 
 PER_CELL = 3  # toylab questions per (kind, frame count): 2 kinds x 3 frame counts x 3 = 18
 
@@ -24,17 +26,17 @@ def _index(path: Path) -> list[dict]:
 def make_two_runs(tmp: Path) -> tuple[Path, list[Path]]:
     """(output path holding both runs, [run A dir, run B dir]); the report is not written."""
     data_t, data_v, out = tmp / "toylab", tmp / "vniah", tmp / "runs"
-    common = [
-        "--tasks", "toylab,vniah", "--no-progress",
-        "--task-arg", f"toylab:dir={data_t}", "--task-arg", "toylab:frames=8,16,32",
-        "--task-arg", "toylab:kinds=ball,order", "--task-arg", f"toylab:per_cell={PER_CELL}",
-        "--task-arg", f"vniah:dir={data_v}", "--task-arg", "vniah:frames=8,16",
-        "--task-arg", "vniah:depths=0,0.5,1", "--task-arg", "vniah:size=64",
-    ]  # fmt: skip
-    # first pass (no predictions for anything yet) generates both data sets
-    empty = write_preds(tmp / "none.jsonl", {"nothing": ""})
-    gen = ["eval", "--model", "gen", "--predictions", str(empty), "--output-path", str(tmp / "gen")]
-    assert cli([*gen, *common]) == 0
+    params = {
+        "toylab": {"dir": data_t, "frames": "8,16,32", "kinds": "ball,order", "per_cell": PER_CELL},
+        "vniah": {"dir": data_v, "frames": "8,16", "depths": "0,0.5,1", "size": 64},
+    }
+    common = ["--tasks", "toylab,vniah", "--no-progress"]
+    for task, kv in params.items():
+        for key, value in kv.items():
+            common += ["--task-arg", f"{task}:{key}={value}"]
+    load_builtin_tasks()  # generate both sets (what `vlmctx eval` does on first use)
+    for task, kv in params.items():
+        TASKS.create(task, **{k: str(v) for k, v in kv.items()}).load()
     toy, vn = _index(data_t / "toylab.jsonl"), _index(data_v / "vniah.jsonl")
     with (data_t / "toylab.jsonl").open("a") as f:  # one malformed record, reported per run
         f.write('{"id": "broken", "task": "ball"}\n')
@@ -46,8 +48,7 @@ def make_two_runs(tmp: Path) -> tuple[Path, list[Path]]:
     runs = []
     for name, preds, frames in (("A", a, "8"), ("B", b, "16")):
         pf = write_preds(tmp / f"{name}.jsonl", preds)
-        argv = ["eval", "--model", "toylab", "--predictions", str(pf), "--frames", frames,
-                "--output-path", str(out)]  # fmt: skip
-        assert cli([*argv, *common]) == 0
+        argv = f"eval --model toylab --predictions {pf} --frames {frames} --output-path {out}"
+        assert cli([*argv.split(), *common]) == 0
         runs.append(max(out.iterdir(), key=lambda p: (p / "results.json").stat().st_mtime))
     return out, runs

@@ -19,8 +19,15 @@ from tests.eval.conftest import cli
 from tests.eval.harness.report_fixture import make_two_runs
 
 CHROMIUM = os.environ.get("VLMCTX_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SHOT = Path(__file__).resolve().parents[3] / "docs" / "img" / "eval_report.png"
 
 pytestmark = pytest.mark.skipif(

@@ -83,8 +83,13 @@ def test_one_file_every_plot_embedded_nothing_external(report) -> None:
     assert pngs and sorted(f["name"] for f in page.figures) == pngs
     assert all(f["svg"] == 1 for f in page.figures)  # every plot inline
     # lines with bands for several frame counts, bars for kinds/depths, heatmaps per run
-    assert {"plot_toylab_by_frames", "plot_toylab_by_kind", "plot_vniah_by_depth",
-            "plot_vniah_grid_0", "plot_vniah_grid_1"} <= set(pngs)  # fmt: skip
+    assert {
+        "plot_toylab_by_frames",
+        "plot_toylab_by_kind",
+        "plot_vniah_by_depth",
+        "plot_vniah_grid_0",
+        "plot_vniah_grid_1",
+    } <= set(pngs)
     assert "chance 0.01%" in text  # the V-NIAH heatmap states the chance level
     assert all(r.startswith("#") for r in page.refs), page.refs  # in-page links only
     assert not re.search(r"url\((?!#)|@import|<link|<script|<img", text)  # svg: url(#clip)
@@ -159,6 +164,11 @@ def test_markdown_and_csv_carry_the_same_numbers(report) -> None:
             for key in ("value", "low", "high"):
                 assert f"{h[key]:.2f}" in md
                 assert f"{h[key]:.1f}" in text
-                hits = [r for r in rows if r[0].startswith("Headline") and r[1].startswith(task)
-                        and r[2] == {"value": "value", "low": "95% low", "high": "95% high"}[key]]  # fmt: skip
+                hits = [
+                    r
+                    for r in rows
+                    if r[0].startswith("Headline")
+                    and r[1].startswith(task)
+                    and r[2] == {"value": "value", "low": "95% low", "high": "95% high"}[key]
+                ]
                 assert any(float(r[3]) == pytest.approx(h[key]) for r in hits)

@@ -104,19 +104,44 @@ def test_every_task_declares_the_strata_its_report_shows(tmp_path: Path) -> None
 
 
 def _small_toylab(tmp_path: Path, *extra: str) -> list[str]:
-    return ["--task-arg", "toylab:frames=8,16", "--task-arg", "toylab:kinds=ball,count,order",
-            "--task-arg", "toylab:per_cell=2", *extra]  # fmt: skip
+    return [
+        "--task-arg",
+        "toylab:frames=8,16",
+        "--task-arg",
+        "toylab:kinds=ball,count,order",
+        "--task-arg",
+        "toylab:per_cell=2",
+        *extra,
+    ]
 
 
 def test_generated_task_defaults_under_the_cache_and_limit_is_recorded(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("VLMCTX_CACHE", str(tmp_path / "cache"))
-    preds = {f"{k}-{n:04d}-{j:03d}": "red" for k in ("ball", "count", "order")
-             for n in (8, 16) for j in range(2)}  # fmt: skip
-    argv = ["eval", "--tasks", "toylab", "--predictions", str(write_preds(tmp_path / "p.jsonl", preds)),
-            "--model", "toylab", "--output-path", str(tmp_path / "out"), "--no-progress",
-            "--limit", "4", "--seed", "3", *_small_toylab(tmp_path)]  # fmt: skip
+    preds = {
+        f"{k}-{n:04d}-{j:03d}": "red"
+        for k in ("ball", "count", "order")
+        for n in (8, 16)
+        for j in range(2)
+    }
+    argv = [
+        "eval",
+        "--tasks",
+        "toylab",
+        "--predictions",
+        str(write_preds(tmp_path / "p.jsonl", preds)),
+        "--model",
+        "toylab",
+        "--output-path",
+        str(tmp_path / "out"),
+        "--no-progress",
+        "--limit",
+        "4",
+        "--seed",
+        "3",
+        *_small_toylab(tmp_path),
+    ]
     assert cli(argv) == 0
     out = capsys.readouterr().out
     data = tmp_path / "cache" / "eval" / "toylab"
@@ -140,8 +165,18 @@ def test_too_small_limit_stops_before_any_model_loads(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("VLMCTX_CACHE", str(tmp_path / "cache"))
-    argv = ["eval", "--tasks", "toylab", "--model", "no-such-model-would-fail-to-load",
-            "--output-path", str(tmp_path / "out"), "--limit", "2", *_small_toylab(tmp_path)]  # fmt: skip
+    argv = [
+        "eval",
+        "--tasks",
+        "toylab",
+        "--model",
+        "no-such-model-would-fail-to-load",
+        "--output-path",
+        str(tmp_path / "out"),
+        "--limit",
+        "2",
+        *_small_toylab(tmp_path),
+    ]
     with pytest.raises(ConfigError, match="--limit 2 is fewer than the 3 kind levels"):
         cli(argv)
     with pytest.raises(ConfigError, match="not both"):
