@@ -69,7 +69,9 @@ _S_RANGE = re.compile(r"(\d+(?:\.\d+)?)\s*s?\s*[–-]\s*(\d+(?:\.\d+)?)\s*s?")
 def clock_seconds(clock: str) -> float:
     """``m:ss`` or ``h:mm:ss`` in seconds."""
     parts = [float(p) for p in clock.split(":")]
-    return parts[0] * 3600 + parts[1] * 60 + parts[2] if len(parts) == 3 else parts[0] * 60 + parts[1]
+    return (
+        parts[0] * 3600 + parts[1] * 60 + parts[2] if len(parts) == 3 else parts[0] * 60 + parts[1]
+    )
 
 
 def _pairs(values: list[float]) -> list[tuple[float, float]]:

@@ -93,4 +93,6 @@ def test_against_lmms_eval_when_installed():
     except Exception as exc:
         pytest.skip(f"lmms-eval not importable: {exc}")
     for r in mcq_replies("ABCD", n=2400, seed=7):
-        assert extract_mcq_answer(r, ("A", "B", "C", "D")) == mod.extract_mcq_answer(r, list("ABCD"))
+        assert extract_mcq_answer(r, ("A", "B", "C", "D")) == mod.extract_mcq_answer(
+            r, list("ABCD")
+        )

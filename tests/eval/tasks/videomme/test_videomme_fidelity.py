@@ -19,6 +19,7 @@ from vlmctx_eval.tasks.videomme import official as vm
 
 def oracle_extract(s):  # transcription of the official function, prefix list as written
     s = s.strip()
+    # fmt: off
     answer_prefixes = [
         "The best answer is",
         "The correct answer is",
@@ -31,6 +32,7 @@ def oracle_extract(s):  # transcription of the official function, prefix list as
         "The correct answer",
         "The correct option",
     ]
+    # fmt: on
     for answer_prefix in answer_prefixes:
         s = s.replace(answer_prefix, "")
     if len(s.split()) > 10 and not re.search("[ABCD]", s):
@@ -99,12 +101,16 @@ def test_prompts_are_the_sources_wording():
         "Respond with only the letter (A, B, C, or D) of the correct option.\n"
         f"{q}\nA. Black.\nB. Gray.\nC. Green.\nD. Brown.\nThe best answer is:"
     )
-    subs = vm.official_prompt(q, opts, "Hi guys, I'm going to show you how to perfectly prepare a ...")
+    subs = vm.official_prompt(
+        q, opts, "Hi guys, I'm going to show you how to perfectly prepare a ..."
+    )
     assert subs.startswith("This video's subtitles are listed below:\nHi guys")
     assert "based on the video. Respond" in subs  # not lmms-eval's "and the subtitles"
     lm = vm.lmms_prompt(q, opts)
     assert "based on the video and the subtitles." in lm
-    assert lm.endswith("D. Brown.\n\nAnswer with the option's letter from the given choices directly.")
+    assert lm.endswith(
+        "D. Brown.\n\nAnswer with the option's letter from the given choices directly."
+    )
 
 
 def test_results_template_with_trailing_commas_loads():
