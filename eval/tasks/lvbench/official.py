@@ -24,9 +24,6 @@ letter"`` (lvbench.yaml's ``post_prompt``, no final period).
 
 from __future__ import annotations
 
-import json
-import os
-import re
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
@@ -34,8 +31,6 @@ from typing import Any
 from vlmctx_eval.tasks.common.mcq_extract import extract_mcq_answer
 
 POST = "\nAnswer the question with the option letter"
-VIDEO_EXTS = (".mp4", ".MP4", ".mkv", ".webm")
-_YOUTUBE = re.compile(r"(?:v=|youtu\.be/)([A-Za-z0-9_-]{6,})")
 
 
 def prompt(question: str) -> str:
@@ -75,35 +70,3 @@ def accuracy(rows: Iterable[tuple[list[str], str, str]]) -> dict[str, Any]:
         total += 1
     per = {k: cat_right[k] / cat_total[k] for k in cat_total}
     return {"acc": right / total if total else None, "per_type": per, "n": total}
-
-
-def video2dataset_index(folder: str) -> dict[str, str]:
-    """``{youtube key: video file}`` of a video2dataset ``files`` output folder, read from each
-    video's ``.json`` sidecar (``url``); videos without a sidecar are left out."""
-    out: dict[str, str] = {}
-    for d, _, names in sorted(os.walk(folder)):
-        for name in sorted(names):
-            stem, ext = os.path.splitext(name)
-            if ext not in VIDEO_EXTS:
-                continue
-            side = os.path.join(d, stem + ".json")
-            try:
-                with open(side, encoding="utf-8") as fh:
-                    url = str(json.load(fh).get("url", ""))
-            except (OSError, ValueError, AttributeError):
-                continue
-            m = _YOUTUBE.search(url)
-            if m:
-                out.setdefault(m.group(1), os.path.join(d, name))
-    return out
-
-
-def numbered_video(folder: str, line_index: int) -> str | None:
-    """The video2dataset file of the ``line_index``-th (0-based) URL of ``videos.txt``: key
-    ``shard * 1000 + i`` written as 8 digits in shard folder ``%05d`` (default 1000 per shard)."""
-    shard, i = divmod(line_index, 1000)
-    for ext in VIDEO_EXTS:
-        path = os.path.join(folder, f"{shard:05d}", f"{shard:05d}{i:03d}{ext}")
-        if os.path.isfile(path):
-            return path
-    return None

@@ -114,3 +114,35 @@ def m_avg(rows: Iterable[tuple[str, bool]], protocol: str = "official") -> dict[
     else:
         avg = sum(per.get(t, 0.0) for t in DEV_TASK_TYPES) / len(DEV_TASK_TYPES)
     return {"avg": avg, "per_task": per, "counts": {k: v[1] for k, v in acc.items()}}
+
+
+# ---- generation tasks: the judge reply's scores (calculate.py / calculate_sum.py) --------------
+SSC_KEYS = ("score_accuracy", "score_relevance")  # generation_evaluation/calculate.py
+VS_KEYS = ("score_completeness", "score_reliability")  # generation_evaluation/calculate_sum.py
+
+
+def official_judge_scores(text: str, keys: tuple[str, str]) -> list[float]:
+    """``extract_scores`` of MLVU@fd060c1 ``evaluation/generation_evaluation/calculate.py`` (and
+    ``calculate_sum.py``, the same code with other keys): for each key found (its FIRST
+    occurrence, skipped when absent), the text from two characters after the next ``:`` up to the
+    next ``,``, read as a float. A slice that is no number raises ``ValueError`` (the official
+    script stops there; the caller reports the answer as a scoring error)."""
+    scores = []
+    for key in keys:
+        start = text.find(key)
+        if start == -1:
+            continue
+        begin = text.find(":", start) + 2
+        end = text.find(",", begin)
+        scores.append(float(text[begin:end]))
+    return scores
+
+
+def official_judge_pair(scores: list[float]) -> tuple[float, float]:
+    """What ``calculate.py`` adds for one answer: ``(scores[0], scores[1])``; when the second is
+    missing the first is still added and the second counts 0 (its ``try`` adds ``scores[0]``
+    before ``scores[1]`` fails); no score at all counts 0 + 0. Every answer stays in the
+    denominator; the task score is the SUM of the two means."""
+    first = scores[0] if scores else 0.0
+    second = scores[1] if len(scores) > 1 else 0.0
+    return first, second

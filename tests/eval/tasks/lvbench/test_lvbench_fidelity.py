@@ -11,6 +11,7 @@ import pytest
 
 from tests.eval.tasks.replies import mcq_replies
 from vlmctx_eval.tasks.lvbench import official as lvb
+from vlmctx_eval.tasks.lvbench import release
 
 
 def oracle_polish(answer: str):  # transcription of lvbench/utils/answer_util.py
@@ -89,11 +90,11 @@ def test_video2dataset_layout(tmp_path):
         (shard / f"0000000{i}.mp4").write_bytes(b"x")
         (shard / f"0000000{i}.json").write_text(json.dumps(
             {"url": f"https://www.youtube.com/watch?v={key}", "key": f"0000000{i}"}))  # fmt: skip
-    index = lvb.video2dataset_index(str(tmp_path / "videos"))
+    index = release.video2dataset_index(str(tmp_path / "videos"))
     assert index == {"abcdefghijk": str(shard / "00000000.mp4"),
                      "ZYXWVUTSRQP": str(shard / "00000001.mp4")}  # fmt: skip
-    assert lvb.numbered_video(str(tmp_path / "videos"), 1) == str(shard / "00000001.mp4")
-    assert lvb.numbered_video(str(tmp_path / "videos"), 2) is None
+    assert release.numbered_video(str(tmp_path / "videos"), 1) == str(shard / "00000001.mp4")
+    assert release.numbered_video(str(tmp_path / "videos"), 2) is None
 
 
 def test_against_lmms_eval_when_installed():

@@ -91,3 +91,45 @@ def test_prompts():
     assert mlvu.official_user_text(block).endswith("(B) y\nOnly give the best option.")
     assert mlvu.ASSISTANT_PREFIX == "Best Option: ("
     assert mlvu.lmms_user_text(block).endswith("\nOnly give the best option.\nBest option: (")
+
+
+def oracle_extract_scores(text):  # transcription of calculate.py's extract_scores
+    keys = ["score_accuracy", "score_relevance"]
+    scores = []
+    for key in keys:
+        start_index = text.find(key)
+        if start_index == -1:
+            continue
+        start_number_index = text.find(":", start_index) + 2
+        end_number_index = text.find(",", start_number_index)
+        score = float(text[start_number_index:end_number_index])
+        scores.append(score)
+    return scores
+
+
+JUDGE_REPLIES = [
+    "{'score_accuracy': 3, 'score_relevance': 4, 'total_score': 7}",
+    "Rationale... score_accuracy is discussed first.\n{'score_accuracy': 3, 'score_relevance': 4}",
+    '{"score_accuracy": 4.5, "score_relevance": 5, "total_score": 9.5}',
+    "{'score_relevance': 2, 'score_accuracy': 1, }",
+    "{'score_accuracy': 5}",
+    "no scores here",
+    "{'score_accuracy':3, 'score_relevance':4, 'total_score':7}",
+]
+
+
+@pytest.mark.parametrize("text", JUDGE_REPLIES)
+def test_judge_scores_read_the_first_occurrence(text):
+    try:
+        want = oracle_extract_scores(text)
+    except ValueError:
+        with pytest.raises(ValueError):
+            mlvu.official_judge_scores(text, mlvu.SSC_KEYS)
+        return
+    assert mlvu.official_judge_scores(text, mlvu.SSC_KEYS) == want
+
+
+def test_judge_pair_quirks():
+    assert mlvu.official_judge_pair([3.0, 4.0]) == (3.0, 4.0)
+    assert mlvu.official_judge_pair([5.0]) == (5.0, 0.0)
+    assert mlvu.official_judge_pair([]) == (0.0, 0.0)

@@ -127,3 +127,40 @@ def test_against_lmms_eval_when_installed():
         pytest.skip(f"lmms-eval not importable: {exc}")
     for r in CORPUS:
         assert vm.lmms_extract(r) == utils.extract_characters_regex(r), r
+
+
+TEMPLATE = """[
+    {
+        "video_id": "001",
+        "duration": "short",
+        "domain": "Knowledge",
+        "sub_category": "Humanity & History",
+        "questions": [
+            {
+                "question_id": "001-1",
+                "task_type": "Counting Problem",
+                "question": "Which decoration has the largest number?",
+                "options": [
+                    "A. Apples.",
+                    "B. Candles.",
+                    "C. Berries.",
+                    "D. The three kinds are of the same number."
+                ],
+                "answer": "C",
+                "response": "C. Berries.",
+            },
+        ]
+    }
+]"""
+
+
+def test_template_as_released_is_read(tmp_path):
+    from vlmctx_eval.tasks.videomme import release
+
+    (tmp_path / "output_test_template.json").write_text(TEMPLATE)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "001.MP4").write_bytes(b"x")
+    recs = release.read_records(str(tmp_path))
+    assert len(recs) == 1 and recs[0]["videoID"] == "001" and recs[0]["answer"] == "C"
+    assert release.find_video(str(tmp_path), "001").endswith("001.MP4")
+    assert release.find_video(str(tmp_path), "002").endswith("002.mp4")  # reported missing later
