@@ -143,12 +143,17 @@ def lmms_prompt(question: str, options: list[str]) -> str:
     return LMMS_INSTRUCTION + "\n" + q + "\n" + LMMS_POST
 
 
+def lmms_subtitle_question(question: str, options: list[str]) -> str:
+    """What follows the subtitle lines in ``videomme_doc_to_text_subtitle``: the (subtitle)
+    instruction, question, options, "The best answer is:"."""
+    return LMMS_INSTRUCTION + "\n" + question + "\n" + "\n".join(options) + "\n" + POST
+
+
 def lmms_subtitle_prompt(question: str, options: list[str], subtitles: str | None) -> str:
     """``videomme_doc_to_text_subtitle``: header, the subtitle lines (or "No subtitles
-    available"), the (subtitle) instruction, question, options, "The best answer is:"."""
+    available"), then :func:`lmms_subtitle_question`."""
     text = subtitles if subtitles else "No subtitles available"
-    q = question + "\n" + "\n".join(options)
-    return LMMS_SUBTITLE_HEADER + text + "\n" + LMMS_INSTRUCTION + "\n" + q + "\n" + POST
+    return LMMS_SUBTITLE_HEADER + text + "\n" + lmms_subtitle_question(question, options)
 
 
 def lmms_extract(reply: str) -> str:
