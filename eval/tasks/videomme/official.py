@@ -196,3 +196,18 @@ def loads_template(text: str) -> Any:
             out.append(ch)
         i += 1
     return json.loads("".join(out))
+
+
+def results_file(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The official results format (``output_test_template.json``'s shape, strict JSON) from
+    question records that carry the release's fields and a ``response``: one object per video,
+    in first-appearance order, with its ``questions``; what ``eval_your_results.py`` reads."""
+    videos: dict[str, dict[str, Any]] = {}
+    for r in records:
+        key = str(r["video_id"])
+        v = videos.setdefault(key, {"video_id": key, "duration": r["duration"],
+                                    "domain": r["domain"], "sub_category": r["sub_category"],
+                                    "questions": []})  # fmt: skip
+        v["questions"].append({k: r[k] for k in ("question_id", "task_type", "question",
+                                                 "options", "answer", "response")})  # fmt: skip
+    return list(videos.values())

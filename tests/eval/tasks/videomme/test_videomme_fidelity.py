@@ -164,3 +164,13 @@ def test_template_as_released_is_read(tmp_path):
     assert len(recs) == 1 and recs[0]["videoID"] == "001" and recs[0]["answer"] == "C"
     assert release.find_video(str(tmp_path), "001").endswith("001.MP4")
     assert release.find_video(str(tmp_path), "002").endswith("002.mp4")  # reported missing later
+
+
+def test_results_file_has_the_official_shape():
+    rec = {"video_id": "001", "duration": "short", "domain": "Knowledge",
+           "sub_category": "Humanity & History", "question_id": "001-1",
+           "task_type": "Counting Problem", "question": "Q?", "options": ["A. a", "B. b"],
+           "answer": "B", "response": "B. b", "videoID": "xyz"}  # fmt: skip
+    out = vm.results_file([rec, {**rec, "question_id": "001-2", "response": ""}])
+    assert len(out) == 1 and [q["question_id"] for q in out[0]["questions"]] == ["001-1", "001-2"]
+    assert set(out[0]) == {"video_id", "duration", "domain", "sub_category", "questions"}
