@@ -18,7 +18,7 @@ from typing import Any
 
 from vlmctx.cli.argtypes import device, existing_file, output_dir, positive_int
 from vlmctx.cli.context_args import add_context_args, context_from_args, parse_kv
-from vlmctx.errors import ConfigError
+from vlmctx.errors import ConfigError, DataFormatError
 
 
 def parse_lengths(text: str | None) -> list[int] | None:
@@ -249,7 +249,20 @@ def run_eval(args: argparse.Namespace) -> int:
             shown = "n/a" if value is None else f"{value:.2f}"
             print(f"{name}: {primary} = {shown} ({res['n_predicted']}/{res['n_samples']} scored)")
         print(f"results: {out / 'results.json'}")
+        check_scored(doc["results"], out / "results.json")
     return 0
+
+
+def check_scored(results: dict[str, Any], path: Path) -> None:
+    """A task of which no sample was scored (none loaded, or none with a prediction) is an
+    error: one line (exit 2) saying why, never ``n/a`` with exit 0."""
+    for name, res in results.items():
+        if res.get("n_predicted", 0) > 0:
+            continue
+        errors = res.get("data_errors") or []
+        why = (f"{res.get('n_data_errors', 0)} data errors, the first: {errors[0]['error']}"
+               if errors else f"{res.get('n_predicted', 0)}/{res.get('n_samples', 0)} predicted")  # fmt: skip
+        raise DataFormatError(f"{name}: nothing was scored ({why}); details in {path}")
 
 
 def run_report(args: argparse.Namespace) -> int:

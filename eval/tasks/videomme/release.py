@@ -54,7 +54,7 @@ def read_file(path: str) -> list[dict[str, Any]]:
         try:
             import pyarrow.parquet as pq
         except ImportError as exc:
-            raise ConfigError(f"reading {path} needs pyarrow: pip install pyarrow") from exc
+            raise ConfigError(f"reading {path} needs pyarrow: pip install 'vlmctx[eval]'") from exc
         return pq.read_table(path).to_pylist()
     try:
         with open(path, encoding="utf-8") as fh:
