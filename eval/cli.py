@@ -243,13 +243,13 @@ def run_eval(args: argparse.Namespace) -> int:
         opts.predict = _ray_predict(args, config)
     doc = evaluate(model, tasks, out, opts, header, args.predictions)
     if doc is not None:
+        check_scored(doc["results"], out / "results.json")  # before any "n/a" is printed
         for name, res in doc["results"].items():
             primary = res.get("primary", "")
             value = res.get("scores", {}).get(primary)
             shown = "n/a" if value is None else f"{value:.2f}"
             print(f"{name}: {primary} = {shown} ({res['n_predicted']}/{res['n_samples']} scored)")
         print(f"results: {out / 'results.json'}")
-        check_scored(doc["results"], out / "results.json")
     return 0
 
 

@@ -72,3 +72,9 @@ def test_lmms_eval_extraction(tmp_path: Path):
     res = _run(tmp_path, "lmms-eval")
     # "A" right; "The answer is B" -> B right; "(A) a" right; "b" -> "" wrong -> 3/4
     assert res["scores"]["acc"] == 75.0
+
+
+def test_official_answers_file(tmp_path: Path):
+    _run(tmp_path, "official")
+    (path,) = list((tmp_path / "official").rglob("official_lvbench_answers.json"))
+    assert json.loads(path.read_text()) == {"00": "A", "01": "T", "10": "A", "11": "b"}

@@ -139,3 +139,22 @@ def test_a_run_that_scores_nothing_fails(tmp_path: Path, capsys):
         cli(["eval", "--tasks", "videomme", "--task-arg", f"videomme:root={root}",
              "--predictions", str(write_preds(tmp_path / "p.jsonl", PREDS)),
              "--output-path", str(tmp_path / "o"), "--no-progress"])  # fmt: skip
+
+
+def test_official_results_file_scores_the_same_by_the_official_loop(tmp_path: Path):
+    from tests.eval.tasks.videomme.test_videomme_fidelity import oracle_extract
+
+    root = tmp_path / "Video-MME"
+    _release(root)
+    res = _run(tmp_path, root, None)
+    (path,) = list((tmp_path / "out-None").rglob("official_videomme.json"))
+    videos = json.loads(path.read_text())
+    correct = answered = 0
+    for video in videos:  # eval_your_results.py's loop, every duration together
+        for q in video["questions"]:
+            got = oracle_extract(q["response"])
+            if got != "":
+                answered += 1
+                correct += got == q["answer"]
+    assert 100 * correct / answered == pytest.approx(res["scores"]["acc"])
+    assert sum(len(v["questions"]) for v in videos) == 5  # the predicted questions
