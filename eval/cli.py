@@ -260,8 +260,11 @@ def check_scored(results: dict[str, Any], path: Path) -> None:
         if res.get("n_predicted", 0) > 0:
             continue
         errors = res.get("data_errors") or []
-        why = (f"{res.get('n_data_errors', 0)} data errors, the first: {errors[0]['error']}"
-               if errors else f"{res.get('n_predicted', 0)}/{res.get('n_samples', 0)} predicted")  # fmt: skip
+        why = (
+            f"{res.get('n_data_errors', 0)} data errors, the first: {errors[0]['error']}"
+            if errors
+            else f"{res.get('n_predicted', 0)}/{res.get('n_samples', 0)} predicted"
+        )
         raise DataFormatError(f"{name}: nothing was scored ({why}); details in {path}")
 
 

@@ -8,8 +8,12 @@ import pytest
 from vlmctx.models.cards import card, verify
 
 QWEN_BIG = ("Qwen/Qwen2.5-VL-32B-Instruct", "Qwen/Qwen2.5-VL-72B-Instruct")
-INTERNVIT_300M = ("OpenGVLab/InternVL3-1B-hf", "OpenGVLab/InternVL3-2B-hf",
-                  "OpenGVLab/InternVL3-8B-hf", "OpenGVLab/InternVL3-14B-hf")  # fmt: skip
+INTERNVIT_300M = (
+    "OpenGVLab/InternVL3-1B-hf",
+    "OpenGVLab/InternVL3-2B-hf",
+    "OpenGVLab/InternVL3-8B-hf",
+    "OpenGVLab/InternVL3-14B-hf",
+)
 INTERNVIT_6B = ("OpenGVLab/InternVL3-38B-hf", "OpenGVLab/InternVL3-78B-hf")
 
 
@@ -34,8 +38,10 @@ def test_internvl3_text_rope_is_dynamic_factor_2(hub_id: str) -> None:
     c = card(hub_id)
     rope = c.hf_config().text_config.rope_parameters
     assert (rope["rope_type"], rope["factor"], rope["rope_theta"]) == ("dynamic", 2.0, 1e6)
-    published = {"rope_scaling": {"factor": 2.0, "rope_type": "dynamic", "type": "dynamic"},
-                 "rope_theta": 1000000.0}  # fmt: skip
+    published = {
+        "rope_scaling": {"factor": 2.0, "rope_type": "dynamic", "type": "dynamic"},
+        "rope_theta": 1000000.0,
+    }
     assert verify(c, {"text_config": published}) == []
     assert verify(c, {"llm_config": published}) == []  # InternVL's own config.json name
     assert verify(c, {"text_config": {"rope_scaling": None, "rope_theta": 1000000.0}}) == [

@@ -130,8 +130,10 @@ def metrics(ious: Iterable[float]) -> dict[str, Any]:
     """R@1 at IoU >= 0.3/0.5/0.7 and the mean IoU, in %, as lmms-eval names them."""
     vals = list(ious)
     n = len(vals)
-    out: dict[str, Any] = {f"IOU@{int(t * 10)}": (100.0 * sum(v >= t for v in vals) / n if n
-                                                  else None) for t in THRESHOLDS}  # fmt: skip
+    out: dict[str, Any] = {
+        f"IOU@{int(t * 10)}": (100.0 * sum(v >= t for v in vals) / n if n else None)
+        for t in THRESHOLDS
+    }
     out["mIOU"] = 100.0 * sum(vals) / n if n else None
     out["n"] = n
     return out

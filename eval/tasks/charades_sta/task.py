@@ -37,16 +37,21 @@ class CharadesSTA(Task):
         self, root: str, file: str = "charades_sta_test.txt", protocol: str = "lmms-eval"
     ) -> None:
         if not root or not os.path.isdir(root):
-            raise ConfigError(f"charades_sta: folder {root!r} not found "
-                              "(--task-arg charades_sta:root=DIR)")  # fmt: skip
+            raise ConfigError(
+                f"charades_sta: folder {root!r} not found (--task-arg charades_sta:root=DIR)"
+            )
         self.root, self.file = root, os.path.join(root, file)
         if not os.path.isfile(self.file):
             raise ConfigError(f"charades_sta: annotation file {self.file!r} not found")
         self.protocol = check_protocol("charades_sta", protocol)
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "version": self.version, "file": self.file,
-                "protocol": self.protocol}  # fmt: skip
+        return {
+            "name": self.name,
+            "version": self.version,
+            "file": self.file,
+            "protocol": self.protocol,
+        }
 
     def load(self, lengths: list[int] | None = None, limit: int | None = None) -> LoadResult:
         out = LoadResult()
@@ -68,12 +73,20 @@ class CharadesSTA(Task):
             elif video is None:
                 out.error(src, f"video {vid} not found under {self.root!r} ({where})")
             else:
-                out.samples.append(Sample(
-                    id=f"{vid}#{n}", target=[start, end], video=video,
-                    question=official.prompt(sentence), max_new_tokens=50,
-                    meta={"bucket": "all", "sentence": sentence,
-                          "key": official.lmms_key(f"{vid}.mp4", sentence, start, end)},
-                ))  # fmt: skip
+                out.samples.append(
+                    Sample(
+                        id=f"{vid}#{n}",
+                        target=[start, end],
+                        video=video,
+                        question=official.prompt(sentence),
+                        max_new_tokens=50,
+                        meta={
+                            "bucket": "all",
+                            "sentence": sentence,
+                            "key": official.lmms_key(f"{vid}.mp4", sentence, start, end),
+                        },
+                    )
+                )
         out.samples = stratified(out.samples, limit)
         return out
 
@@ -82,9 +95,13 @@ class CharadesSTA(Task):
         v, bad = official.span_iou(gt, str(record["prediction"]), self.protocol)
         spans = official.extract_time(str(record["prediction"]))
         frames = record.get("frames")
-        return {"iou": v, "span": list(spans[0]) if spans else None, "unparsed": float(bad),
-                "n_frames": len(frames) if isinstance(frames, list) else None,
-                **{f"r@{t}": float(v >= t) for t in THRESHOLDS}}  # fmt: skip
+        return {
+            "iou": v,
+            "span": list(spans[0]) if spans else None,
+            "unparsed": float(bad),
+            "n_frames": len(frames) if isinstance(frames, list) else None,
+            **{f"r@{t}": float(v >= t) for t in THRESHOLDS},
+        }
 
     def aggregate(self, samples: list[Sample], scores: list[dict[str, Any]]) -> dict[str, Any]:
         done = [(s, sc) for s, sc in zip(samples, scores, strict=True) if "iou" in sc]
@@ -94,8 +111,11 @@ class CharadesSTA(Task):
         if not done:
             return {"primary": "miou", "scores": {"miou": None}, "breakdowns": {}}
         m = official.metrics(sc["iou"] for _, sc in done)
-        flat = {"miou": m["mIOU"], **{f"R@{t}": m[f"IOU@{int(t * 10)}"] for t in THRESHOLDS},
-                "unparsed_pct": 100.0 * sum(sc["unparsed"] for _, sc in done) / len(done)}  # fmt: skip
+        flat = {
+            "miou": m["mIOU"],
+            **{f"R@{t}": m[f"IOU@{int(t * 10)}"] for t in THRESHOLDS},
+            "unparsed_pct": 100.0 * sum(sc["unparsed"] for _, sc in done) / len(done),
+        }
         frames: dict[str, list[float]] = defaultdict(list)
         for _, sc in done:
             if sc["n_frames"] is not None:
@@ -103,5 +123,9 @@ class CharadesSTA(Task):
         by_frames = {
             k: 100.0 * sum(v) / len(v) for k, v in sorted(frames.items(), key=lambda kv: int(kv[0]))
         }
-        return {"primary": "miou", "scores": flat, "breakdowns": {"by_frames": {"miou": by_frames}},
-                "n_scored": {"all": len(done)}}  # fmt: skip
+        return {
+            "primary": "miou",
+            "scores": flat,
+            "breakdowns": {"by_frames": {"miou": by_frames}},
+            "n_scored": {"all": len(done)},
+        }

@@ -21,20 +21,53 @@ from __future__ import annotations
 DEFAULT_CHOICES = ("A", "B", "C", "D", "E", "F", "G", "H")
 
 ANSWER_PHRASES = (
-    "the answer is", "answer is", "the correct answer is", "correct answer is",
-    "the best answer is", "best answer is", "the correct option is", "correct option is",
-    "the best option is", "best option is", "the choice is", "choice is",
-    "the correct choice is", "correct choice is", "i choose", "i select", "i pick",
-    "my answer is", "my choice is",
-    "옵션", "정답은", "답은", "답:",  # Korean
-    "答案是", "答案为", "选",  # Chinese
+    "the answer is",
+    "answer is",
+    "the correct answer is",
+    "correct answer is",
+    "the best answer is",
+    "best answer is",
+    "the correct option is",
+    "correct option is",
+    "the best option is",
+    "best option is",
+    "the choice is",
+    "choice is",
+    "the correct choice is",
+    "correct choice is",
+    "i choose",
+    "i select",
+    "i pick",
+    "my answer is",
+    "my choice is",
+    "옵션",
+    "정답은",
+    "답은",
+    "답:",  # Korean
+    "答案是",
+    "答案为",
+    "选",  # Chinese
     "答えは",  # Japanese
-)  # fmt: skip
+)
 
-PRIORITY = {"start": 10, "end": 9, "phrase": 7, "parentheses": 6, "period": 5, "colon": 4,
-            "right_paren": 3, "space": 2, "fallback": 0}  # fmt: skip
-_MARKS = (("parentheses", "({})"), ("period", "{}."), ("colon", "{}:"), ("right_paren", "{})"),
-          ("space", "{} "))  # fmt: skip
+PRIORITY = {
+    "start": 10,
+    "end": 9,
+    "phrase": 7,
+    "parentheses": 6,
+    "period": 5,
+    "colon": 4,
+    "right_paren": 3,
+    "space": 2,
+    "fallback": 0,
+}
+_MARKS = (
+    ("parentheses", "({})"),
+    ("period", "{}."),
+    ("colon", "{}:"),
+    ("right_paren", "{})"),
+    ("space", "{} "),
+)
 
 
 def _candidates(text: str, choices: tuple[str, ...]) -> list[tuple[str, int, str]]:
@@ -50,8 +83,9 @@ def _candidates(text: str, choices: tuple[str, ...]) -> list[tuple[str, int, str
         at = low.find(phrase)
         if at != -1:
             after = at + len(phrase)
-            found += [(ch, text.find(ch, after), "phrase") for ch in choices
-                      if text.find(ch, after) != -1]  # fmt: skip
+            found += [
+                (ch, text.find(ch, after), "phrase") for ch in choices if text.find(ch, after) != -1
+            ]
     core = text.strip()
     for ch in choices:
         if core.startswith(ch) and (len(core) == 1 or not core[1].isalpha()):

@@ -31,8 +31,16 @@ import random
 import re
 
 POST = "Answer with the option's letter from the given choices directly."
-PREFIXES = ("The best answer is", "The correct answer is", "The answer is", "The answer",
-            "The best option is", "The correct option is", "Best answer:", "Best option:")  # fmt: skip
+PREFIXES = (
+    "The best answer is",
+    "The correct answer is",
+    "The answer is",
+    "The answer",
+    "The best option is",
+    "The correct option is",
+    "Best answer:",
+    "Best option:",
+)
 
 
 def official_prompt(question: str, candidates: list[str]) -> str:

@@ -68,8 +68,9 @@ class VideoFinder:
     """Finds the file of a LVBench video key in any of the supported layouts under ``root``."""
 
     def __init__(self, root: str) -> None:
-        self.folders = [os.path.join(root, p) for p in VIDEO_PLACES
-                        if os.path.isdir(os.path.join(root, p))]  # fmt: skip
+        self.folders = [
+            os.path.join(root, p) for p in VIDEO_PLACES if os.path.isdir(os.path.join(root, p))
+        ]
         self.index: dict[str, str] = {}
         for folder in self.folders:
             for key, path in video2dataset_index(folder).items():

@@ -49,15 +49,21 @@ class LVBench(OfficialMCQ):
         self.root = require_dir(root, "lvbench", "give --task-arg lvbench:root=/data/LVBench")
         found = os.path.join(self.root, file) if file else find_meta(self.root)
         if not found or not os.path.isfile(found):
-            raise ConfigError(f"lvbench: annotation file {file or META!r} not found under "
-                              f"{self.root!r} (nor in its data/ folder)")  # fmt: skip
+            raise ConfigError(
+                f"lvbench: annotation file {file or META!r} not found under "
+                f"{self.root!r} (nor in its data/ folder)"
+            )
         self.file = found
         self.protocol = check_protocol("lvbench", protocol)
         self.max_new_tokens = 32 if self.protocol == "official" else 16
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "version": self.version, "file": self.file,
-                "protocol": self.protocol}  # fmt: skip
+        return {
+            "name": self.name,
+            "version": self.version,
+            "file": self.file,
+            "protocol": self.protocol,
+        }
 
     def raw_samples(self) -> Iterable[tuple[str, Sample | Exception]]:
         with open(self.file, encoding="utf-8") as fh:
@@ -82,13 +88,20 @@ class LVBench(OfficialMCQ):
 
     def _sample(self, video: dict[str, Any], qa: dict[str, Any], path: str) -> Sample:
         types = qa.get("question_type") or []
-        meta = {"options": option_texts(str(qa["question"])),
-                "bucket": str(video.get("type", "all")),
-                "category": [types] if isinstance(types, str) else list(types),
-                "time_reference": qa.get("time_reference")}  # fmt: skip
-        return Sample(id=str(qa["uid"]), target=str(qa["answer"]), video=path,
-                      question=official.prompt(str(qa["question"])),
-                      max_new_tokens=self.max_new_tokens, meta=meta)  # fmt: skip
+        meta = {
+            "options": option_texts(str(qa["question"])),
+            "bucket": str(video.get("type", "all")),
+            "category": [types] if isinstance(types, str) else list(types),
+            "time_reference": qa.get("time_reference"),
+        }
+        return Sample(
+            id=str(qa["uid"]),
+            target=str(qa["answer"]),
+            video=path,
+            question=official.prompt(str(qa["question"])),
+            max_new_tokens=self.max_new_tokens,
+            meta=meta,
+        )
 
     def parse(self, text: str, sample: Sample) -> str | None:
         """What the protocol compares with the released ``answer`` (exact equality)."""

@@ -255,8 +255,9 @@ class MLVUGen(OfficialRelease):
                 pred=prediction,
             )
             return judge_prompts.SSC_SYSTEM, user
-        return judge_prompts.VS_SYSTEM, judge_prompts.VS_USER.format(answer=sample.target,
-                                                                      pred=prediction)  # fmt: skip
+        return judge_prompts.VS_SYSTEM, judge_prompts.VS_USER.format(
+            answer=sample.target, pred=prediction
+        )
 
     def score_official(self, sample: Sample, record: dict[str, Any]) -> dict[str, Any]:
         """One judge call with the official prompts; the scores as ``calculate.py`` reads them."""

@@ -48,9 +48,15 @@ QUESTION_POST = "\nOnly give the best option."
 ASSISTANT_PREFIX = "Best Option: ("
 DEV_TASK_TYPES = ("anomaly_reco", "count", "ego", "needle", "order", "plotQA", "topic_reasoning")
 # choice_bench.py's data_list: task type -> released json file
-TASK_FILES = {"count": "4_count", "ego": "3_ego", "needle": "2_needle", "order": "5_order",
-              "plotQA": "1_plotQA", "anomaly_reco": "6_anomaly_reco",
-              "topic_reasoning": "7_topic_reasoning"}  # fmt: skip
+TASK_FILES = {
+    "count": "4_count",
+    "ego": "3_ego",
+    "needle": "2_needle",
+    "order": "5_order",
+    "plotQA": "1_plotQA",
+    "anomaly_reco": "6_anomaly_reco",
+    "topic_reasoning": "7_topic_reasoning",
+}
 
 
 def qa_template(question: str, candidates: list[str], answer: str) -> tuple[str, str]:

@@ -39,8 +39,15 @@ from vlmctx_eval.tasks.common.release import (
 )
 from vlmctx_eval.tasks.mlvu import official
 
-MC_TASKS = ("1_plotQA", "2_needle", "3_ego", "4_count", "5_order", "6_anomaly_reco",
-            "7_topic_reasoning")  # fmt: skip
+MC_TASKS = (
+    "1_plotQA",
+    "2_needle",
+    "3_ego",
+    "4_count",
+    "5_order",
+    "6_anomaly_reco",
+    "7_topic_reasoning",
+)
 TASK_TYPE = {file: kind for kind, file in official.TASK_FILES.items()}
 
 
@@ -53,9 +60,10 @@ def read_release(
     found = [f for f in files if os.path.isfile(os.path.join(root, "json", f"{f}.json"))]
     if not found:
         raise ConfigError(
-            f"{task_name}: none of " + ", ".join(f"json/{f}.json" for f in files)
+            f"{task_name}: none of "
+            + ", ".join(f"json/{f}.json" for f in files)
             + f" under {root!r}; see docs/eval.md"
-        )  # fmt: skip
+        )
     for file in found:
         path = os.path.join(root, "json", f"{file}.json")
         try:
@@ -86,8 +94,13 @@ class MLVU(OfficialMCQ):
         self.max_new_tokens = 32 if self.protocol == "official" else 16
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "version": self.version, "root": self.root,
-                "bucket_edges_s": list(self.edges), "protocol": self.protocol}  # fmt: skip
+        return {
+            "name": self.name,
+            "version": self.version,
+            "root": self.root,
+            "bucket_edges_s": list(self.edges),
+            "protocol": self.protocol,
+        }
 
     def raw_samples(self) -> Iterable[tuple[str, Sample | Exception]]:
         yield from read_release(self.name, self.root, MC_TASKS, self._sample)
@@ -95,8 +108,11 @@ class MLVU(OfficialMCQ):
     def _sample(self, task: str, n: int, rec: dict[str, Any]) -> Sample:
         cands = [str(c) for c in rec["candidates"]]
         block, gold = official.qa_template(str(rec["question"]), cands, str(rec["answer"]))
-        meta: dict[str, Any] = {"options": cands, "category": TASK_TYPE[task],
-                                "bucket": duration_bucket(float(rec["duration"]), self.edges)}  # fmt: skip
+        meta: dict[str, Any] = {
+            "options": cands,
+            "category": TASK_TYPE[task],
+            "bucket": duration_bucket(float(rec["duration"]), self.edges),
+        }
         prefix = ""
         if self.protocol == "official":
             question = official.official_user_text(block)
@@ -105,9 +121,15 @@ class MLVU(OfficialMCQ):
         else:
             question = official.lmms_user_text(block)
         video = os.path.join(self.root, "video", task, rec["video"])
-        return Sample(id=f"{task}/{n}", target=official.gold_letter(gold), video=video,
-                      question=question, max_new_tokens=self.max_new_tokens, meta=meta,
-                      assistant_prefix=prefix)  # fmt: skip
+        return Sample(
+            id=f"{task}/{n}",
+            target=official.gold_letter(gold),
+            video=video,
+            question=question,
+            max_new_tokens=self.max_new_tokens,
+            meta=meta,
+            assistant_prefix=prefix,
+        )
 
     def parse(self, text: str, sample: Sample) -> str | None:
         got = official.extract(text, self.protocol)

@@ -115,17 +115,24 @@ def accuracy(rows: Iterable[Scored], protocol: str = "official") -> dict[str, An
         if protocol == "official" and r.extracted == "":
             continue
         ok = int(r.extracted == r.answer)
-        for name, key in (("duration", r.duration), ("domain", r.domain),
-                          ("sub_category", r.sub_category), ("task_type", r.task_type)):  # fmt: skip
+        for name, key in (
+            ("duration", r.duration),
+            ("domain", r.domain),
+            ("sub_category", r.sub_category),
+            ("task_type", r.task_type),
+        ):
             groups[name][key][0] += ok
             groups[name][key][1] += 1
         total[0] += ok
         total[1] += 1
     return {
         "overall": 100.0 * total[0] / total[1] if total[1] else 0.0,
-        "counted": total[1], "correct": total[0], "questions": n, "unparsed": unparsed,
+        "counted": total[1],
+        "correct": total[0],
+        "questions": n,
+        "unparsed": unparsed,
         **{f"by_{g}": _pct(c) for g, c in groups.items()},
-    }  # fmt: skip
+    }
 
 
 # ---- lmms-eval (lmms-eval@75571cf tasks/videomme) -----------------------------------------------
@@ -205,9 +212,20 @@ def results_file(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     videos: dict[str, dict[str, Any]] = {}
     for r in records:
         key = str(r["video_id"])
-        v = videos.setdefault(key, {"video_id": key, "duration": r["duration"],
-                                    "domain": r["domain"], "sub_category": r["sub_category"],
-                                    "questions": []})  # fmt: skip
-        v["questions"].append({k: r[k] for k in ("question_id", "task_type", "question",
-                                                 "options", "answer", "response")})  # fmt: skip
+        v = videos.setdefault(
+            key,
+            {
+                "video_id": key,
+                "duration": r["duration"],
+                "domain": r["domain"],
+                "sub_category": r["sub_category"],
+                "questions": [],
+            },
+        )
+        v["questions"].append(
+            {
+                k: r[k]
+                for k in ("question_id", "task_type", "question", "options", "answer", "response")
+            }
+        )
     return list(videos.values())

@@ -80,8 +80,11 @@ def read_records(root: str) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for f in table_files(root):
         rows += read_file(f)
-    ids = {str(r["video_id"]): str(r["videoID"]) for r in rows
-           if isinstance(r, dict) and r.get("videoID") and r.get("video_id") is not None}  # fmt: skip
+    ids = {
+        str(r["video_id"]): str(r["videoID"])
+        for r in rows
+        if isinstance(r, dict) and r.get("videoID") and r.get("video_id") is not None
+    }
     have = {str(r.get("question_id")) for r in rows if isinstance(r, dict) and r.get("videoID")}
     out = []
     for r in rows:

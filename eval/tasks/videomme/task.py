@@ -29,8 +29,17 @@ from vlmctx_eval.tasks.videomme import official
 from vlmctx_eval.tasks.videomme.release import find_video, read_records
 
 NO_SUBS = "No subtitles available"
-RELEASE_FIELDS = ("video_id", "duration", "domain", "sub_category", "question_id", "task_type",
-                  "question", "options", "answer")  # fmt: skip
+RELEASE_FIELDS = (
+    "video_id",
+    "duration",
+    "domain",
+    "sub_category",
+    "question_id",
+    "task_type",
+    "question",
+    "options",
+    "answer",
+)
 
 
 @TASKS.register("videomme", summary="Video-MME official release (short/medium/long; subtitles)")
@@ -41,9 +50,12 @@ class VideoMME(OfficialMCQ):
     version = "2"
 
     def __init__(
-        self, root: str, subtitles: bool = False, subtitle_tokens: int | None = None,
+        self,
+        root: str,
+        subtitles: bool = False,
+        subtitle_tokens: int | None = None,
         protocol: str = "official",
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.root = require_dir(root, "videomme", "give --task-arg videomme:root=/data/Video-MME")
         self.subtitles = bool(subtitles)
         self.subtitle_tokens = subtitle_tokens
@@ -51,9 +63,14 @@ class VideoMME(OfficialMCQ):
         self.max_new_tokens = 32 if self.protocol == "official" else 16  # lmms-eval's yaml: 16
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "version": self.version, "root": self.root,
-                "subtitles": self.subtitles, "subtitle_tokens": self.subtitle_tokens,
-                "protocol": self.protocol}  # fmt: skip
+        return {
+            "name": self.name,
+            "version": self.version,
+            "root": self.root,
+            "subtitles": self.subtitles,
+            "subtitle_tokens": self.subtitle_tokens,
+            "protocol": self.protocol,
+        }
 
     def raw_samples(self) -> Iterable[tuple[str, Sample | Exception]]:
         for n, rec in enumerate(read_records(self.root), 1):
@@ -80,23 +97,38 @@ class VideoMME(OfficialMCQ):
         answer = str(rec["answer"]).strip()
         if answer not in ("A", "B", "C", "D"):
             raise DataFormatError(f"answer {answer!r} is not one of the option letters")
-        meta: dict[str, Any] = {"options": options, "bucket": str(rec["duration"]),
-                                "category": str(rec.get("task_type")),
-                                "domain": rec.get("domain"),
-                                "release": {k: rec.get(k) for k in RELEASE_FIELDS}}  # fmt: skip
+        meta: dict[str, Any] = {
+            "options": options,
+            "bucket": str(rec["duration"]),
+            "category": str(rec.get("task_type")),
+            "domain": rec.get("domain"),
+            "release": {k: rec.get(k) for k in RELEASE_FIELDS},
+        }
         has_subs = None
         if self.subtitles:
             sub = os.path.join(self.root, "subtitle", f"{vid}.srt")
             has_subs = os.path.isfile(sub)
             if has_subs:
-                header = (official.SUBTITLE_HEADER + "\n" if self.protocol == "official"
-                          else official.LMMS_SUBTITLE_HEADER)  # fmt: skip
-                meta["subtitles"] = {"file": sub, "header": header, "timestamps": False,
-                                     "max_tokens": self.subtitle_tokens,
-                                     "placement": "before"}  # fmt: skip
-        return Sample(id=str(rec["question_id"]), target=answer, video=find_video(self.root, vid),
-                      question=self._prompt(str(rec["question"]), options, has_subs),
-                      max_new_tokens=self.max_new_tokens, meta=meta)  # fmt: skip
+                header = (
+                    official.SUBTITLE_HEADER + "\n"
+                    if self.protocol == "official"
+                    else official.LMMS_SUBTITLE_HEADER
+                )
+                meta["subtitles"] = {
+                    "file": sub,
+                    "header": header,
+                    "timestamps": False,
+                    "max_tokens": self.subtitle_tokens,
+                    "placement": "before",
+                }
+        return Sample(
+            id=str(rec["question_id"]),
+            target=answer,
+            video=find_video(self.root, vid),
+            question=self._prompt(str(rec["question"]), options, has_subs),
+            max_new_tokens=self.max_new_tokens,
+            meta=meta,
+        )
 
     def parse(self, text: str, sample: Sample) -> str | None:
         return official.extract(text, self.protocol) or None
@@ -111,6 +143,8 @@ class VideoMME(OfficialMCQ):
     ) -> tuple[str, Any]:
         """``official_videomme.json``: the replies in the official results format, for
         ``eval_your_results.py --results_file`` (parse_answer@afd52cf)."""
-        rows = [{**s.meta["release"], "response": str(r.get("prediction", ""))}
-                for s, r in zip(samples, records, strict=True)]  # fmt: skip
+        rows = [
+            {**s.meta["release"], "response": str(r.get("prediction", ""))}
+            for s, r in zip(samples, records, strict=True)
+        ]
         return "official_videomme.json", official.results_file(rows)

@@ -26,13 +26,47 @@ def rows() -> list[tuple[str, int, int]]:
     """(what, agreeing, compared) per port."""
     mcq = mcq_replies("ABCD", n=2400, seed=7)
     return [
-        ("Video-MME official extract_characters_regex", sum(vm.official_extract(r) == vm_t.oracle_extract(r) for r in vm_t.CORPUS), len(vm_t.CORPUS)),
-        ("MLVU official check_ans (reply x gold)", sum(mlvu.check_ans(r, g) == mlvu_t.oracle_check_ans(r, g) for r in mlvu_t.CORPUS for g in mlvu_t.GOLDS), len(mlvu_t.CORPUS) * len(mlvu_t.GOLDS)),
-        ("LongVideoBench lmms-eval parse_multi_choice_response", sum((lvb.lmms_extract(r) or None) == lvb_t.oracle_parse(r, list("ABCDE"), {}) for r in lvb_t.CORPUS), len(lvb_t.CORPUS)),
-        ("LVBench official polish_answer", sum(lvbench.polish_answer(r) == lvbench_t.oracle_polish(r) for r in lvbench_t.CORPUS), len(lvbench_t.CORPUS)),
-        ("Charades-STA lmms-eval extract_time", sum(_spans(cs.extract_time, r) == _spans(cs_t.oracle_extract_time, r) for r in cs_t.CORPUS), len(cs_t.CORPUS)),
-        ("lmms-eval extract_mcq_answer (Video-MME/MLVU/LVBench)", sum(extract_mcq_answer(r, tuple("ABCD")) == mcq_t.oracle(r, list("ABCD")) for r in mcq), len(mcq)),
-    ]  # fmt: skip
+        (
+            "Video-MME official extract_characters_regex",
+            sum(vm.official_extract(r) == vm_t.oracle_extract(r) for r in vm_t.CORPUS),
+            len(vm_t.CORPUS),
+        ),
+        (
+            "MLVU official check_ans (reply x gold)",
+            sum(
+                mlvu.check_ans(r, g) == mlvu_t.oracle_check_ans(r, g)
+                for r in mlvu_t.CORPUS
+                for g in mlvu_t.GOLDS
+            ),
+            len(mlvu_t.CORPUS) * len(mlvu_t.GOLDS),
+        ),
+        (
+            "LongVideoBench lmms-eval parse_multi_choice_response",
+            sum(
+                (lvb.lmms_extract(r) or None) == lvb_t.oracle_parse(r, list("ABCDE"), {})
+                for r in lvb_t.CORPUS
+            ),
+            len(lvb_t.CORPUS),
+        ),
+        (
+            "LVBench official polish_answer",
+            sum(lvbench.polish_answer(r) == lvbench_t.oracle_polish(r) for r in lvbench_t.CORPUS),
+            len(lvbench_t.CORPUS),
+        ),
+        (
+            "Charades-STA lmms-eval extract_time",
+            sum(
+                _spans(cs.extract_time, r) == _spans(cs_t.oracle_extract_time, r)
+                for r in cs_t.CORPUS
+            ),
+            len(cs_t.CORPUS),
+        ),
+        (
+            "lmms-eval extract_mcq_answer (Video-MME/MLVU/LVBench)",
+            sum(extract_mcq_answer(r, tuple("ABCD")) == mcq_t.oracle(r, list("ABCD")) for r in mcq),
+            len(mcq),
+        ),
+    ]
 
 
 if __name__ == "__main__":

@@ -34,22 +34,33 @@ def functions(path: str, names: set[str], ns: dict[str, Any]) -> dict[str, Any]:
 
 def main(root: str) -> None:
     tasks = f"{root.rstrip('/')}/tasks/"
-    mcq = functions(tasks + "_task_utils/mcq_extract.py", {"extract_mcq_answer"},
-                    {"re": re, "List": list, "Optional": Any, **_consts(tasks)})  # fmt: skip
+    mcq = functions(
+        tasks + "_task_utils/mcq_extract.py",
+        {"extract_mcq_answer"},
+        {"re": re, "List": list, "Optional": Any, **_consts(tasks)},
+    )
     for letters in ("ABCD", "ABCDE"):
         corpus = mcq_replies(letters, n=2400, seed=7)
-        ok = sum(extract_mcq_answer(r, tuple(letters)) == mcq["extract_mcq_answer"](r, list(letters))
-                 for r in corpus)  # fmt: skip
+        ok = sum(
+            extract_mcq_answer(r, tuple(letters)) == mcq["extract_mcq_answer"](r, list(letters))
+            for r in corpus
+        )
         print(f"extract_mcq_answer [{letters}]: {ok}/{len(corpus)}")
-    t = functions(tasks + "charades_sta/utils.py", {"extract_time", "_time_to_seconds", "iou"},
-                  {"re": re})  # fmt: skip
+    t = functions(
+        tasks + "charades_sta/utils.py", {"extract_time", "_time_to_seconds", "iou"}, {"re": re}
+    )
     ok = sum(_spans(cs.extract_time(r)) == _spans(t["extract_time"](r)) for r in TIME_CORPUS)
     print(f"charades_sta extract_time: {ok}/{len(TIME_CORPUS)}")
     stub = types.SimpleNamespace(choice=lambda xs: "RANDOM")  # the random draw as a sentinel
-    p = functions(tasks + "longvideobench/utils.py", {"parse_multi_choice_response"},
-                  {"re": re, "random": stub})  # fmt: skip
-    ok = sum((lvb.lmms_extract(r) or "RANDOM") == p["parse_multi_choice_response"](r, list("ABCDE"), {})
-             for r in LVB_CORPUS)  # fmt: skip
+    p = functions(
+        tasks + "longvideobench/utils.py",
+        {"parse_multi_choice_response"},
+        {"re": re, "random": stub},
+    )
+    ok = sum(
+        (lvb.lmms_extract(r) or "RANDOM") == p["parse_multi_choice_response"](r, list("ABCDE"), {})
+        for r in LVB_CORPUS
+    )
     print(f"longvideobench parse_multi_choice_response: {ok}/{len(LVB_CORPUS)}")
 
 

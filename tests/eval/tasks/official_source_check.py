@@ -31,8 +31,9 @@ def main() -> None:
     )
     ok = sum(vm.official_extract(r) == f["extract_characters_regex"](r) for r in corpus)
     print(f"Video-MME extract_characters_regex: {ok}/{len(corpus)}")
-    f = functions(f"{a.mlvu}/evaluation/multiple_choice_evaluation/choice_bench.py",
-                  {"check_ans"}, {})  # fmt: skip
+    f = functions(
+        f"{a.mlvu}/evaluation/multiple_choice_evaluation/choice_bench.py", {"check_ans"}, {}
+    )
     pairs = [(r, g) for r in MLVU_CORPUS for g in GOLDS]
     ok = sum(mlvu.check_ans(r, g) == f["check_ans"](r, g) for r, g in pairs)
     print(f"MLVU check_ans: {ok}/{len(pairs)}")

@@ -13,36 +13,129 @@ import itertools
 import random
 
 LEADS = (
-    "", " ", "Sure. ", "After watching the video, ", "Based on the frames, I think ",
-    "Let me think step by step. The man enters the room. Then he sits down.\n", "好的，",
-    "Hmm… ", "**Answer**: ", "Best answer: ", "Best Answer: ", "The best answer is ",
-    "The best answer is: ", "The answer is ", "The answer ", "Answer: ", "answer: ", "Option: ",
-    "The correct option is ", "The best option is ", "Best option: ", "Best Option: (",
-    "I choose ", "My answer is ", "答案是", "The correct answer ", "Final Answer: ",
-    "the correct answer is ", "In the video a Dog runs. ", "Choice: ", "I pick ",
-)  # fmt: skip
+    "",
+    " ",
+    "Sure. ",
+    "After watching the video, ",
+    "Based on the frames, I think ",
+    "Let me think step by step. The man enters the room. Then he sits down.\n",
+    "好的，",
+    "Hmm… ",
+    "**Answer**: ",
+    "Best answer: ",
+    "Best Answer: ",
+    "The best answer is ",
+    "The best answer is: ",
+    "The answer is ",
+    "The answer ",
+    "Answer: ",
+    "answer: ",
+    "Option: ",
+    "The correct option is ",
+    "The best option is ",
+    "Best option: ",
+    "Best Option: (",
+    "I choose ",
+    "My answer is ",
+    "答案是",
+    "The correct answer ",
+    "Final Answer: ",
+    "the correct answer is ",
+    "In the video a Dog runs. ",
+    "Choice: ",
+    "I pick ",
+)
 BODIES = (
-    "{L}", "{l}", "({L})", "({l})", "{L})", "{l})", "{L}.", "{L}:", "{L}. {T}", "({L}) {T}",
-    "{L}) {T}", "{l}. {T}", "Option {L}", "option {l}", "**{L}**", "**{L}. {T}**", "{T}",
-    "{L} and {M}", "{L} or {M}", "({L}) or ({M})", "{F}", "{L}, because {T} is shown",
-    "not {M}, it is {L}", "", "{L}{M}", "{L}/{M}", "[{L}]", "'{L}'", '"{L}"', "{L} - {T}",
-    "{M}) is wrong; {L}) is right", "{L}\n{M}",
-)  # fmt: skip
+    "{L}",
+    "{l}",
+    "({L})",
+    "({l})",
+    "{L})",
+    "{l})",
+    "{L}.",
+    "{L}:",
+    "{L}. {T}",
+    "({L}) {T}",
+    "{L}) {T}",
+    "{l}. {T}",
+    "Option {L}",
+    "option {l}",
+    "**{L}**",
+    "**{L}. {T}**",
+    "{T}",
+    "{L} and {M}",
+    "{L} or {M}",
+    "({L}) or ({M})",
+    "{F}",
+    "{L}, because {T} is shown",
+    "not {M}, it is {L}",
+    "",
+    "{L}{M}",
+    "{L}/{M}",
+    "[{L}]",
+    "'{L}'",
+    '"{L}"',
+    "{L} - {T}",
+    "{M}) is wrong; {L}) is right",
+    "{L}\n{M}",
+)
 TAILS = (
-    "", ".", "\n", " because the video shows it.", "\nExplanation: Dogs appear at the end.",
-    " 🙂", "!", " (confidence: high)", ")", "\n\nThe other options do not match.",
-)  # fmt: skip
-TEXTS = ("a red car", "Black.", "The man in the hat", "Dogs", "none of the above",
-         "Café au lait", "2", "In a kitchen")  # fmt: skip
+    "",
+    ".",
+    "\n",
+    " because the video shows it.",
+    "\nExplanation: Dogs appear at the end.",
+    " 🙂",
+    "!",
+    " (confidence: high)",
+    ")",
+    "\n\nThe other options do not match.",
+)
+TEXTS = (
+    "a red car",
+    "Black.",
+    "The man in the hat",
+    "Dogs",
+    "none of the above",
+    "Café au lait",
+    "2",
+    "In a kitchen",
+)
 FULLWIDTH = {"A": "Ａ", "B": "Ｂ", "C": "Ｃ", "D": "Ｄ", "E": "Ｅ"}
 EXTRA = (
-    "", "   ", "\n", "I don't know.", "I cannot tell from the video.",
+    "",
+    "   ",
+    "\n",
+    "I don't know.",
+    "I cannot tell from the video.",
     "The video does not show enough information to decide between the options that are given here.",
     "the person is putting on shoes while talking on the phone near the door of the room",
-    "None", "N/A", "ABCD", "(", ")", "()", "(E)", "E", "Z", "1", "2)", "选C", "答えはB",
-    "정답은 D", "The answer is (b).", "THE ANSWER IS D", "Best answer:B", "Best answer:Best option: C",
-    "The best option isThe correct option is A", "Answer:D", "(A", "A)B)C)", ")A", " A", "a",
-)  # fmt: skip
+    "None",
+    "N/A",
+    "ABCD",
+    "(",
+    ")",
+    "()",
+    "(E)",
+    "E",
+    "Z",
+    "1",
+    "2)",
+    "选C",
+    "答えはB",
+    "정답은 D",
+    "The answer is (b).",
+    "THE ANSWER IS D",
+    "Best answer:B",
+    "Best answer:Best option: C",
+    "The best option isThe correct option is A",
+    "Answer:D",
+    "(A",
+    "A)B)C)",
+    ")A",
+    " A",
+    "a",
+)
 
 
 def mcq_replies(letters: str = "ABCD", n: int = 2400, seed: int = 0) -> list[str]:
@@ -53,8 +146,9 @@ def mcq_replies(letters: str = "ABCD", n: int = 2400, seed: int = 0) -> list[str
     out: dict[str, None] = dict.fromkeys(EXTRA)
     for lead, body, tail, letter, t in combos:
         other = letters[(letters.index(letter) + 1 + t) % len(letters)]
-        text = body.format(L=letter, l=letter.lower(), M=other, T=TEXTS[t],
-                           F=FULLWIDTH.get(letter, letter))  # fmt: skip
+        text = body.format(
+            L=letter, l=letter.lower(), M=other, T=TEXTS[t], F=FULLWIDTH.get(letter, letter)
+        )
         out.setdefault(lead + text + tail)
         if len(out) >= n:
             break
@@ -63,19 +157,47 @@ def mcq_replies(letters: str = "ABCD", n: int = 2400, seed: int = 0) -> list[str
 
 # ---- temporal grounding (Charades-STA) ----------------------------------------------------------
 TIME_FORMS = (
-    "{a} - {b}", "{a}-{b} seconds", "from {a} to {b}", "The event happens in the {a} - {b} seconds.",
-    "The event starts at {a}s and ends at {b}s.", "{ca} - {cb}", "{ca} to {cb}", "{ha} - {hb}",
-    "{a}s–{b}s", "{b} - {a}", "It happens at {a} seconds.", "The person is cooking.",
-    "In the 3 people scene, it starts at {a} and ends at {b}.", "Start time: {a}\nEnd time: {b}",
-    "Is it {a} - {b}? Yes! The event happens in {a} - {b}.", "The tomato is cut from {a} to {b}.",
-    "A specific example is : 20.8 - 30.0 seconds. Here: {a} - {b}", "{a}s - {b}s", "[{a}, {b}]",
-    "({a}, {b})", "start: {ca}, end: {cb}", "{a} to {b} seconds, not {c} to {d}",
-    "Between {ca} and {cb}.", "The event happens in {ha} – {hb}", "{a}-{b}-{c}", "",
-    "The action happens from second {a} until second {b}.", "Ends at {b}. Starts at {a}.",
-    "{a} seconds - {b} seconds", "０:１６ - ０:２３", "It starts around {a} and ends around {b}",
-)  # fmt: skip
-TIME_LEADS = ("", "Sure! ", "Answer: ", "After watching, ", "The video is 30 seconds long. ",
-              "In 2 steps: ", "Timestamps\n")  # fmt: skip
+    "{a} - {b}",
+    "{a}-{b} seconds",
+    "from {a} to {b}",
+    "The event happens in the {a} - {b} seconds.",
+    "The event starts at {a}s and ends at {b}s.",
+    "{ca} - {cb}",
+    "{ca} to {cb}",
+    "{ha} - {hb}",
+    "{a}s–{b}s",
+    "{b} - {a}",
+    "It happens at {a} seconds.",
+    "The person is cooking.",
+    "In the 3 people scene, it starts at {a} and ends at {b}.",
+    "Start time: {a}\nEnd time: {b}",
+    "Is it {a} - {b}? Yes! The event happens in {a} - {b}.",
+    "The tomato is cut from {a} to {b}.",
+    "A specific example is : 20.8 - 30.0 seconds. Here: {a} - {b}",
+    "{a}s - {b}s",
+    "[{a}, {b}]",
+    "({a}, {b})",
+    "start: {ca}, end: {cb}",
+    "{a} to {b} seconds, not {c} to {d}",
+    "Between {ca} and {cb}.",
+    "The event happens in {ha} – {hb}",
+    "{a}-{b}-{c}",
+    "",
+    "The action happens from second {a} until second {b}.",
+    "Ends at {b}. Starts at {a}.",
+    "{a} seconds - {b} seconds",
+    "０:１６ - ０:２３",
+    "It starts around {a} and ends around {b}",
+)
+TIME_LEADS = (
+    "",
+    "Sure! ",
+    "Answer: ",
+    "After watching, ",
+    "The video is 30 seconds long. ",
+    "In 2 steps: ",
+    "Timestamps\n",
+)
 
 
 def _clock(x: float) -> str:
@@ -96,8 +218,9 @@ def time_replies(n: int = 2400, seed: int = 0) -> list[str]:
         c, d = round(rng.uniform(0, 60), 1), round(rng.uniform(0, 60), 1)
         a_s = str(int(a)) if a == int(a) and rng.random() < 0.5 else str(a)
         form = rng.choice(TIME_FORMS)
-        text = form.format(a=a_s, b=b, c=c, d=d, ca=_clock(a), cb=_clock(b), ha=_hclock(a),
-                           hb=_hclock(b))  # fmt: skip
+        text = form.format(
+            a=a_s, b=b, c=c, d=d, ca=_clock(a), cb=_clock(b), ha=_hclock(a), hb=_hclock(b)
+        )
         if rng.random() < 0.3:
             text = text.upper() if rng.random() < 0.3 else text
         out.setdefault(rng.choice(TIME_LEADS) + text)

@@ -109,8 +109,11 @@ def test_corpus_is_varied():
 
 
 def test_extract_time_agrees_on_corpus():
-    bad = [r for r in CORPUS if [list(s) for s in cs.extract_time(r)]
-           != [list(s) for s in oracle_extract_time(r)]]  # fmt: skip
+    bad = [
+        r
+        for r in CORPUS
+        if [list(s) for s in cs.extract_time(r)] != [list(s) for s in oracle_extract_time(r)]
+    ]
     assert not bad, f"{len(bad)}/{len(CORPUS)} disagree, e.g. {bad[:5]}"
 
 
@@ -130,11 +133,17 @@ def test_ious_agree_on_corpus():
 
 @pytest.mark.parametrize(
     ("reply", "span"),
-    [("00:16 - 00:23", [(16.0, 23.0)]), ("The event happens in the 24.3 - 30.4 seconds.", [(24.3, 30.4)]),
-     ("In the 3 people scene, it starts at 5 and ends at 9.", []),  # one sentence, one number
-     ("Start time: 5\nEnd time: 9", [(5.0, 9.0)]), ("from 9 to 5", [(5.0, 9.0)]),
-     ("The person is cooking.", []), ("", []), ("0:01:05 to 0:01:10", [(65.0, 70.0)])],
-)  # fmt: skip
+    [
+        ("00:16 - 00:23", [(16.0, 23.0)]),
+        ("The event happens in the 24.3 - 30.4 seconds.", [(24.3, 30.4)]),
+        ("In the 3 people scene, it starts at 5 and ends at 9.", []),  # one sentence, one number
+        ("Start time: 5\nEnd time: 9", [(5.0, 9.0)]),
+        ("from 9 to 5", [(5.0, 9.0)]),
+        ("The person is cooking.", []),
+        ("", []),
+        ("0:01:05 to 0:01:10", [(65.0, 70.0)]),
+    ],
+)
 def test_extract_time_hand_cases(reply, span):
     assert cs.extract_time(reply) == span
 
@@ -149,7 +158,11 @@ def test_metrics_hand_computed():
 
 def test_annotation_line_and_prompt():
     assert cs.parse_line("AO8RW 0.0 6.9##a person is putting a book on a shelf.") == (
-        "AO8RW", 0.0, 6.9, "a person is putting a book on a shelf.")  # fmt: skip
+        "AO8RW",
+        0.0,
+        6.9,
+        "a person is putting a book on a shelf.",
+    )
     p = cs.prompt("person turn a light on")
     assert p.endswith(
         "textual sentence: person turn a light on. Please return its start time and end time."

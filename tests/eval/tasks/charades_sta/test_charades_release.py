@@ -29,8 +29,12 @@ def _release(root: Path, folder: str = "Charades_v1_480") -> None:
 # IoUs: [0,10] = 1; "00:12 - 00:20" -> [12,20] vs [10,20] = 0.8; [4,8] vs [2,6] = 2/6;
 # the repeated line: "It starts at 3 and ends at 5." is one sentence with two numbers, not a
 # range: the first number of each sentence, paired across sentences -> one number: bad (0)
-PREDS = {"AAA#1": "0 - 10", "AAA#2": "00:12 - 00:20", "BBB#3": "4.0 - 8.0",
-         "BBB#4": "It starts at 3 and ends at 5."}  # fmt: skip
+PREDS = {
+    "AAA#1": "0 - 10",
+    "AAA#2": "00:12 - 00:20",
+    "BBB#3": "4.0 - 8.0",
+    "BBB#4": "It starts at 3 and ends at 5.",
+}
 
 
 def _run(tmp_path: Path, root: Path, protocol: str | None) -> dict:
@@ -38,8 +42,16 @@ def _run(tmp_path: Path, root: Path, protocol: str | None) -> dict:
     if protocol:
         args += ["--task-arg", f"charades_sta:protocol={protocol}"]
     out = tmp_path / f"out-{protocol}"
-    code = cli([*args, "--predictions", str(write_preds(tmp_path / "p.jsonl", PREDS)),
-                "--output-path", str(out), "--no-progress"])  # fmt: skip
+    code = cli(
+        [
+            *args,
+            "--predictions",
+            str(write_preds(tmp_path / "p.jsonl", PREDS)),
+            "--output-path",
+            str(out),
+            "--no-progress",
+        ]
+    )
     assert code == 0
     (f,) = list(out.rglob("results.json"))
     return json.loads(f.read_text())["results"]["charades_sta"]
@@ -79,6 +91,17 @@ def test_no_video_found_is_an_error_not_na(tmp_path: Path):
     root = tmp_path / "charades"
     _release(root, folder="elsewhere")
     with pytest.raises(DataFormatError, match="nothing"):
-        cli(["eval", "--tasks", "charades_sta", "--task-arg", f"charades_sta:root={root}",
-             "--predictions", str(write_preds(tmp_path / "p.jsonl", PREDS)),
-             "--output-path", str(tmp_path / "o"), "--no-progress"])  # fmt: skip
+        cli(
+            [
+                "eval",
+                "--tasks",
+                "charades_sta",
+                "--task-arg",
+                f"charades_sta:root={root}",
+                "--predictions",
+                str(write_preds(tmp_path / "p.jsonl", PREDS)),
+                "--output-path",
+                str(tmp_path / "o"),
+                "--no-progress",
+            ]
+        )

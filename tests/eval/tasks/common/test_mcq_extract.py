@@ -12,8 +12,17 @@ import pytest
 from tests.eval.tasks.replies import mcq_replies
 from vlmctx_eval.tasks.common.mcq_extract import ANSWER_PHRASES, extract_mcq_answer
 
-_FORMAT_PRIORITY = {"start": 10, "end": 9, "phrase": 7, "parentheses": 6, "period": 5,
-                    "colon": 4, "right_paren": 3, "space": 2, "fallback": 0}  # fmt: skip
+_FORMAT_PRIORITY = {
+    "start": 10,
+    "end": 9,
+    "phrase": 7,
+    "parentheses": 6,
+    "period": 5,
+    "colon": 4,
+    "right_paren": 3,
+    "space": 2,
+    "fallback": 0,
+}
 
 
 def oracle(response, choices=None):  # transcription, statement by statement
@@ -80,9 +89,17 @@ def test_port_agrees_on_corpus(letters):
 
 @pytest.mark.parametrize(
     ("reply", "expected"),
-    [("B", "B"), ("(C) a dog", "C"), ("The answer is D", "D"), ("A dog runs to C.", "A"),  # "A " at the start wins
-     ("b", ""), ("", ""), ("I choose B, not A, because", "A"), ("Dogs", "D")],
-)  # fmt: skip
+    [
+        ("B", "B"),
+        ("(C) a dog", "C"),
+        ("The answer is D", "D"),
+        ("A dog runs to C.", "A"),  # "A " at the start wins
+        ("b", ""),
+        ("", ""),
+        ("I choose B, not A, because", "A"),
+        ("Dogs", "D"),
+    ],
+)
 def test_hand_cases(reply, expected):
     assert extract_mcq_answer(reply, ("A", "B", "C", "D")) == expected
 

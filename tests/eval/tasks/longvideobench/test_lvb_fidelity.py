@@ -58,11 +58,15 @@ def test_random_fallback_is_a_candidate_and_reproducible():
 
 def test_prompts_are_the_sources_wording():
     off = lvb.official_prompt("What happens?", ["a cat", "a dog"])
-    assert off == ("Question: What happens?\nA. a cat\nB. a dog\n"
-                   "Answer with the option's letter from the given choices directly.")  # fmt: skip
+    assert off == (
+        "Question: What happens?\nA. a cat\nB. a dog\n"
+        "Answer with the option's letter from the given choices directly."
+    )
     lm = lvb.lmms_prompt("What happens?", ["a cat", "a dog"])
-    assert lm == ("What happens?\nA. a cat\nB. a dog\n"
-                  "Answer with the option's letter from the given choices directly.\n")  # fmt: skip
+    assert lm == (
+        "What happens?\nA. a cat\nB. a dog\n"
+        "Answer with the option's letter from the given choices directly.\n"
+    )
 
 
 def test_against_lmms_eval_when_installed():

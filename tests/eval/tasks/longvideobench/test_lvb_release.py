@@ -18,12 +18,22 @@ def _release(root: Path) -> None:
     for i, group in enumerate([15, 60, 600, 3600]):
         (root / "videos").mkdir(parents=True, exist_ok=True)
         (root / "videos" / f"v{i}.mp4").write_bytes(b"")
-        recs.append({"id": f"q{i}", "video_id": f"v{i}", "video_path": f"v{i}.mp4",
-                     "subtitle_path": f"v{i}_en.json", "question": "What?",
-                     "candidates": ["cat", "dog", "cow"], "correct_choice": 2,
-                     "duration_group": group, "duration": float(group),
-                     "starting_timestamp_for_subtitles": 0.0, "question_category": "T3E",
-                     "level": "L1"})  # fmt: skip
+        recs.append(
+            {
+                "id": f"q{i}",
+                "video_id": f"v{i}",
+                "video_path": f"v{i}.mp4",
+                "subtitle_path": f"v{i}_en.json",
+                "question": "What?",
+                "candidates": ["cat", "dog", "cow"],
+                "correct_choice": 2,
+                "duration_group": group,
+                "duration": float(group),
+                "starting_timestamp_for_subtitles": 0.0,
+                "question_category": "T3E",
+                "level": "L1",
+            }
+        )
     (root / "lvb_val.json").write_text(json.dumps(recs), encoding="utf-8")
 
 
@@ -34,9 +44,20 @@ def test_lmms_eval_parser_scores_the_prompt_format(tmp_path: Path):
     # (first capital A-E); "I cannot tell" draws at random (seeded by the id: reproducible)
     preds = {"q0": "C. cow", "q1": "The answer is C", "q2": "Dogs, so B", "q3": "I cannot tell"}
     out = tmp_path / "out"
-    code = cli(["eval", "--tasks", "longvideobench", "--task-arg", f"longvideobench:root={root}",
-                "--predictions", str(write_preds(tmp_path / "p.jsonl", preds)),
-                "--output-path", str(out), "--no-progress"])  # fmt: skip
+    code = cli(
+        [
+            "eval",
+            "--tasks",
+            "longvideobench",
+            "--task-arg",
+            f"longvideobench:root={root}",
+            "--predictions",
+            str(write_preds(tmp_path / "p.jsonl", preds)),
+            "--output-path",
+            str(out),
+            "--no-progress",
+        ]
+    )
     assert code == 0
     (f,) = list(out.rglob("results.json"))
     res = json.loads(f.read_text())["results"]["longvideobench"]
@@ -53,7 +74,9 @@ def test_prompts_per_protocol(tmp_path: Path):
     _release(root)
     load_builtin_tasks()
     lm = TASKS.create("longvideobench", root=str(root)).load().samples[0].question
-    assert lm == ("What?\nA. cat\nB. dog\nC. cow\n"
-                  "Answer with the option's letter from the given choices directly.\n")  # fmt: skip
+    assert lm == (
+        "What?\nA. cat\nB. dog\nC. cow\n"
+        "Answer with the option's letter from the given choices directly.\n"
+    )
     off = TASKS.create("longvideobench", root=str(root), protocol="official").load().samples[0]
     assert off.question.startswith("Question: What?\nA. cat\n")

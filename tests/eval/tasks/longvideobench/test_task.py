@@ -42,7 +42,7 @@ def test_longvideobench_groups_and_subtitle_track(tmp_path: Path, capsys):
     s = TASKS.create("longvideobench", root=str(root), subtitles=True).load().samples[0]
     assert s.question.endswith(
         "C. cow\nAnswer with the option's letter from the given choices directly.\n"
-    )  # fmt: skip
+    )
     from vlmctx.video.subtitles import Subtitles
 
     track = Subtitles.load(**s.meta["subtitles"])  # what the runner hands to ask()

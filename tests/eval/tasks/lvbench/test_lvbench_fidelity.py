@@ -61,22 +61,40 @@ def test_polish_answer_agrees_on_corpus():
 
 @pytest.mark.parametrize(
     ("reply", "expected"),
-    [("B", "B"), ("(B) a dog", "B"), ("B) a dog", "B"), ("The answer is B", "T"), ("b", "b"),
-     ("", ""), ("( C )", "C"), ("Answer: (D)", "D"), ("A. text", "A"), ("选C", "选")],
-)  # fmt: skip
+    [
+        ("B", "B"),
+        ("(B) a dog", "B"),
+        ("B) a dog", "B"),
+        ("The answer is B", "T"),
+        ("b", "b"),
+        ("", ""),
+        ("( C )", "C"),
+        ("Answer: (D)", "D"),
+        ("A. text", "A"),
+        ("选C", "选"),
+    ],
+)
 def test_polish_answer_hand_cases(reply, expected):
     assert lvb.polish_answer(reply) == expected == oracle_polish(reply)
 
 
 def test_accuracy_matches_compute_accuracy():
-    meta = [{"qa": [{"uid": 1, "answer": "A", "question_type": ["TG", "Rea"]},
-                    {"uid": 2, "answer": "B", "question_type": ["TG"]},
-                    {"uid": 3, "answer": "C", "question_type": ["ER"]}]}]  # fmt: skip
+    meta = [
+        {
+            "qa": [
+                {"uid": 1, "answer": "A", "question_type": ["TG", "Rea"]},
+                {"uid": 2, "answer": "B", "question_type": ["TG"]},
+                {"uid": 3, "answer": "C", "question_type": ["ER"]},
+            ]
+        }
+    ]
     replies = {"1": "(A) x", "2": "The answer is B", "3": "C"}
     answers = {k: oracle_polish(v) for k, v in replies.items()}
     want = oracle_accuracy(answers, meta)
-    rows = [(qa["question_type"], qa["answer"], lvb.polish_answer(replies[str(qa["uid"])]))
-            for qa in meta[0]["qa"]]  # fmt: skip
+    rows = [
+        (qa["question_type"], qa["answer"], lvb.polish_answer(replies[str(qa["uid"])]))
+        for qa in meta[0]["qa"]
+    ]
     got = lvb.accuracy(rows)
     assert got["acc"] == pytest.approx(want["acc"]) == pytest.approx(2 / 3)
     assert got["per_type"] == {k: v for k, v in want.items() if k != "acc"}
@@ -88,11 +106,14 @@ def test_video2dataset_layout(tmp_path):
     shard.mkdir(parents=True)
     for i, key in enumerate(["abcdefghijk", "ZYXWVUTSRQP"]):
         (shard / f"0000000{i}.mp4").write_bytes(b"x")
-        (shard / f"0000000{i}.json").write_text(json.dumps(
-            {"url": f"https://www.youtube.com/watch?v={key}", "key": f"0000000{i}"}))  # fmt: skip
+        (shard / f"0000000{i}.json").write_text(
+            json.dumps({"url": f"https://www.youtube.com/watch?v={key}", "key": f"0000000{i}"})
+        )
     index = release.video2dataset_index(str(tmp_path / "videos"))
-    assert index == {"abcdefghijk": str(shard / "00000000.mp4"),
-                     "ZYXWVUTSRQP": str(shard / "00000001.mp4")}  # fmt: skip
+    assert index == {
+        "abcdefghijk": str(shard / "00000000.mp4"),
+        "ZYXWVUTSRQP": str(shard / "00000001.mp4"),
+    }
     assert release.numbered_video(str(tmp_path / "videos"), 1) == str(shard / "00000001.mp4")
     assert release.numbered_video(str(tmp_path / "videos"), 2) is None
 

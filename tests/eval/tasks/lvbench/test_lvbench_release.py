@@ -16,9 +16,16 @@ Q = "What?\n(A) a\n(B) b\n(C) c\n(D) d"
 def _release(root: Path) -> None:
     lines = []
     for v, key in enumerate(["yt_key_0001", "yt_key_0002"]):
-        qa = [{"uid": f"{v}{q}", "question": Q, "answer": "AB"[q],
-               "question_type": [["entity recognition", "reasoning"], ["reasoning"]][q],
-               "time_reference": ""} for q in range(2)]  # fmt: skip
+        qa = [
+            {
+                "uid": f"{v}{q}",
+                "question": Q,
+                "answer": "AB"[q],
+                "question_type": [["entity recognition", "reasoning"], ["reasoning"]][q],
+                "time_reference": "",
+            }
+            for q in range(2)
+        ]
         lines.append(json.dumps({"key": key, "type": "sports", "qa": qa}))
         shard = root / "scripts" / "videos" / "00000"
         shard.mkdir(parents=True, exist_ok=True)
@@ -37,10 +44,22 @@ def _run(tmp_path: Path, protocol: str) -> dict:
     root = tmp_path / "LVBench"
     _release(root)
     out = tmp_path / protocol
-    code = cli(["eval", "--tasks", "lvbench", "--task-arg", f"lvbench:root={root}", "--task-arg",
-                f"lvbench:protocol={protocol}", "--predictions",
-                str(write_preds(tmp_path / "p.jsonl", PREDS)), "--output-path", str(out),
-                "--no-progress"])  # fmt: skip
+    code = cli(
+        [
+            "eval",
+            "--tasks",
+            "lvbench",
+            "--task-arg",
+            f"lvbench:root={root}",
+            "--task-arg",
+            f"lvbench:protocol={protocol}",
+            "--predictions",
+            str(write_preds(tmp_path / "p.jsonl", PREDS)),
+            "--output-path",
+            str(out),
+            "--no-progress",
+        ]
+    )
     assert code == 0
     (f,) = list(out.rglob("results.json"))
     return json.loads(f.read_text())["results"]["lvbench"]

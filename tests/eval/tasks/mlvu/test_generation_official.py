@@ -35,9 +35,22 @@ def test_official_prompts_and_reading(tmp_path: Path) -> None:
     write_mlvu_gen(root)
     out = tmp_path / "runs"
     with JudgeServer(official_canned) as srv:
-        code = cli(["eval", "--tasks", "mlvu_gen", "--task-arg", f"mlvu_gen:root={root}",
-                    "--predictions", str(write_preds(tmp_path / "p.jsonl", PREDS)),
-                    "--output-path", str(out), "--no-progress", "--judge-url", srv.url])  # fmt: skip
+        code = cli(
+            [
+                "eval",
+                "--tasks",
+                "mlvu_gen",
+                "--task-arg",
+                f"mlvu_gen:root={root}",
+                "--predictions",
+                str(write_preds(tmp_path / "p.jsonl", PREDS)),
+                "--output-path",
+                str(out),
+                "--no-progress",
+                "--judge-url",
+                srv.url,
+            ]
+        )
     assert code == 0
     (f,) = list(out.rglob("results.json"))
     res = json.loads(f.read_text())["results"]["mlvu_gen"]

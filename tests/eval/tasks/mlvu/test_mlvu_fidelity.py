@@ -50,18 +50,27 @@ def test_corpus_size():
 
 
 def test_official_check_ans_agrees_on_corpus():
-    bad = [(r, g) for r in CORPUS for g in GOLDS
-           if mlvu.check_ans(r, g) != oracle_check_ans(r, g)]  # fmt: skip
+    bad = [(r, g) for r in CORPUS for g in GOLDS if mlvu.check_ans(r, g) != oracle_check_ans(r, g)]
     assert not bad, f"{len(bad)}/{len(CORPUS) * len(GOLDS)} disagree, e.g. {bad[:5]}"
 
 
 @pytest.mark.parametrize(
     ("reply", "gold", "ok"),
-    [("A", "(A) x", True), ("A) a dog", "(A) x", True), ("(A)", "(A) x", True),
-     ("A.", "(A) x", False), ("a)", "(A) x", False), (" A", "(A) x", False),
-     ("Answer: A", "(A) x", False), ("I pick B) not A)", "(B) x", True), (")A", "(A) x", False),
-     ("", "(A) x", False), ("@", "(@) x", True), ("(A) or (B)", "(A) x", True)],
-)  # fmt: skip
+    [
+        ("A", "(A) x", True),
+        ("A) a dog", "(A) x", True),
+        ("(A)", "(A) x", True),
+        ("A.", "(A) x", False),
+        ("a)", "(A) x", False),
+        (" A", "(A) x", False),
+        ("Answer: A", "(A) x", False),
+        ("I pick B) not A)", "(B) x", True),
+        (")A", "(A) x", False),
+        ("", "(A) x", False),
+        ("@", "(@) x", True),
+        ("(A) or (B)", "(A) x", True),
+    ],
+)
 def test_check_ans_hand_cases(reply, gold, ok):
     assert mlvu.check_ans(reply, gold) is ok
     assert oracle_check_ans(reply, gold) is ok

@@ -20,25 +20,50 @@ def _release(root: Path) -> None:
         for i, ans in enumerate(answers):
             (root / "video" / task).mkdir(parents=True, exist_ok=True)
             (root / "video" / task / f"v{i}.mp4").write_bytes(b"")
-            recs.append({"video": f"v{i}.mp4", "duration": 200.0 + 1000 * i, "question": "q?",
-                         "candidates": ["x", "y", "z", "w"], "answer": ans,
-                         "question_type": task.split("_", 1)[1]})  # fmt: skip
+            recs.append(
+                {
+                    "video": f"v{i}.mp4",
+                    "duration": 200.0 + 1000 * i,
+                    "question": "q?",
+                    "candidates": ["x", "y", "z", "w"],
+                    "answer": ans,
+                    "question_type": task.split("_", 1)[1],
+                }
+            )
         (root / "json").mkdir(parents=True, exist_ok=True)
         (root / "json" / f"{task}.json").write_text(json.dumps(recs), encoding="utf-8")
 
 
-PREDS = {"1_plotQA/0": "B) y", "1_plotQA/1": "B", "1_plotQA/2": "B.", "2_needle/0": "(B)",
-         "2_needle/1": "B", "4_count/0": "Answer: B"}  # fmt: skip
+PREDS = {
+    "1_plotQA/0": "B) y",
+    "1_plotQA/1": "B",
+    "1_plotQA/2": "B.",
+    "2_needle/0": "(B)",
+    "2_needle/1": "B",
+    "4_count/0": "Answer: B",
+}
 
 
 def _run(tmp_path: Path, protocol: str) -> dict:
     root = tmp_path / "MLVU"
     _release(root)
     out = tmp_path / protocol
-    code = cli(["eval", "--tasks", "mlvu", "--task-arg", f"mlvu:root={root}", "--task-arg",
-                f"mlvu:protocol={protocol}", "--predictions",
-                str(write_preds(tmp_path / "p.jsonl", PREDS)), "--output-path", str(out),
-                "--no-progress"])  # fmt: skip
+    code = cli(
+        [
+            "eval",
+            "--tasks",
+            "mlvu",
+            "--task-arg",
+            f"mlvu:root={root}",
+            "--task-arg",
+            f"mlvu:protocol={protocol}",
+            "--predictions",
+            str(write_preds(tmp_path / "p.jsonl", PREDS)),
+            "--output-path",
+            str(out),
+            "--no-progress",
+        ]
+    )
     assert code == 0
     (f,) = list(out.rglob("results.json"))
     return json.loads(f.read_text())["results"]["mlvu"]

@@ -52,8 +52,11 @@ def test_corpus_is_large_and_varied():
 
 
 def test_official_extraction_agrees_on_corpus():
-    bad = [(r, vm.official_extract(r), oracle_extract(r)) for r in CORPUS
-           if vm.official_extract(r) != oracle_extract(r)]  # fmt: skip
+    bad = [
+        (r, vm.official_extract(r), oracle_extract(r))
+        for r in CORPUS
+        if vm.official_extract(r) != oracle_extract(r)
+    ]
     assert not bad, f"{len(bad)}/{len(CORPUS)} disagree, e.g. {bad[:5]}"
 
 
@@ -83,8 +86,13 @@ def _row(duration, answer, got, task="Counting Problem"):
 
 
 def test_official_metric_leaves_unanswered_out():
-    rows = [_row("short", "A", "A"), _row("short", "B", ""), _row("short", "C", "D"),
-            _row("long", "D", "D"), _row("long", "A", "")]  # fmt: skip
+    rows = [
+        _row("short", "A", "A"),
+        _row("short", "B", ""),
+        _row("short", "C", "D"),
+        _row("long", "D", "D"),
+        _row("long", "A", ""),
+    ]
     off = vm.accuracy(rows, "official")
     assert off["overall"] == pytest.approx(100 * 2 / 3)  # 2 right of 3 answered
     assert off["by_duration"] == {"short": 50.0, "long": 100.0}
@@ -167,10 +175,19 @@ def test_template_as_released_is_read(tmp_path):
 
 
 def test_results_file_has_the_official_shape():
-    rec = {"video_id": "001", "duration": "short", "domain": "Knowledge",
-           "sub_category": "Humanity & History", "question_id": "001-1",
-           "task_type": "Counting Problem", "question": "Q?", "options": ["A. a", "B. b"],
-           "answer": "B", "response": "B. b", "videoID": "xyz"}  # fmt: skip
+    rec = {
+        "video_id": "001",
+        "duration": "short",
+        "domain": "Knowledge",
+        "sub_category": "Humanity & History",
+        "question_id": "001-1",
+        "task_type": "Counting Problem",
+        "question": "Q?",
+        "options": ["A. a", "B. b"],
+        "answer": "B",
+        "response": "B. b",
+        "videoID": "xyz",
+    }
     out = vm.results_file([rec, {**rec, "question_id": "001-2", "response": ""}])
     assert len(out) == 1 and [q["question_id"] for q in out[0]["questions"]] == ["001-1", "001-2"]
     assert set(out[0]) == {"video_id", "duration", "domain", "sub_category", "questions"}

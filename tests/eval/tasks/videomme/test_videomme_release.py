@@ -25,18 +25,32 @@ def _release(root: Path) -> None:
         (root / "data").mkdir(parents=True, exist_ok=True)
         (root / "data" / f"{vid}{EXT[vid]}").write_bytes(b"")
         for q in range(2):
-            rows.append({"video_id": f"00{v}", "duration": dur, "domain": "Knowledge",
-                         "sub_category": "Humanity & History", "url": "u", "videoID": vid,
-                         "question_id": f"00{v}-{q + 1}",
-                         "task_type": ["Counting Problem", "OCR Problems"][q],
-                         "question": f"Q{v}{q}?", "options": ["A. one", "B. two", "C. three",
-                                                              "D. four"], "answer": "B"})  # fmt: skip
+            rows.append(
+                {
+                    "video_id": f"00{v}",
+                    "duration": dur,
+                    "domain": "Knowledge",
+                    "sub_category": "Humanity & History",
+                    "url": "u",
+                    "videoID": vid,
+                    "question_id": f"00{v}-{q + 1}",
+                    "task_type": ["Counting Problem", "OCR Problems"][q],
+                    "question": f"Q{v}{q}?",
+                    "options": ["A. one", "B. two", "C. three", "D. four"],
+                    "answer": "B",
+                }
+            )
     (root / "videomme").mkdir(parents=True)
     pq.write_table(pa.Table.from_pylist(rows), root / "videomme" / "test-00000-of-00001.parquet")
 
 
-PREDS = {"000-1": "B", "000-2": "Best answer: C", "001-1": "I cannot tell", "001-2": "(B) two",
-         "002-1": "C"}  # 002-2 has no prediction  # fmt: skip
+PREDS = {
+    "000-1": "B",
+    "000-2": "Best answer: C",
+    "001-1": "I cannot tell",
+    "001-2": "(B) two",
+    "002-1": "C",
+}  # 002-2 has no prediction
 
 
 def _run(tmp_path: Path, root: Path, protocol: str | None, preds=PREDS) -> dict:
@@ -44,8 +58,16 @@ def _run(tmp_path: Path, root: Path, protocol: str | None, preds=PREDS) -> dict:
     if protocol:
         args += ["--task-arg", f"videomme:protocol={protocol}"]
     out = tmp_path / f"out-{protocol}"
-    code = cli([*args, "--predictions", str(write_preds(tmp_path / "p.jsonl", preds)),
-                "--output-path", str(out), "--no-progress"])  # fmt: skip
+    code = cli(
+        [
+            *args,
+            "--predictions",
+            str(write_preds(tmp_path / "p.jsonl", preds)),
+            "--output-path",
+            str(out),
+            "--no-progress",
+        ]
+    )
     assert code == 0
     (f,) = list(out.rglob("results.json"))
     return json.loads(f.read_text())["results"]["videomme"]
@@ -136,9 +158,20 @@ def test_a_run_that_scores_nothing_fails(tmp_path: Path, capsys):
     for f in (root / "data").iterdir():
         f.unlink()  # every video missing: every record is a data error
     with pytest.raises(DataFormatError, match="nothing"):
-        cli(["eval", "--tasks", "videomme", "--task-arg", f"videomme:root={root}",
-             "--predictions", str(write_preds(tmp_path / "p.jsonl", PREDS)),
-             "--output-path", str(tmp_path / "o"), "--no-progress"])  # fmt: skip
+        cli(
+            [
+                "eval",
+                "--tasks",
+                "videomme",
+                "--task-arg",
+                f"videomme:root={root}",
+                "--predictions",
+                str(write_preds(tmp_path / "p.jsonl", PREDS)),
+                "--output-path",
+                str(tmp_path / "o"),
+                "--no-progress",
+            ]
+        )
 
 
 def test_official_results_file_scores_the_same_by_the_official_loop(tmp_path: Path):
