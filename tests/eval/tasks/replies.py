@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import random
+from typing import Any
 
 LEADS = (
     "",
@@ -225,3 +226,16 @@ def time_replies(n: int = 2400, seed: int = 0) -> list[str]:
             text = text.upper() if rng.random() < 0.3 else text
         out.setdefault(rng.choice(TIME_LEADS) + text)
     return list(out)
+
+
+def lmms_eval_module(name: str) -> Any:
+    """lmms-eval's module ``name``, or a skip when lmms-eval (or one of its heavy dependencies)
+    cannot be imported here: the comparison then runs where lmms-eval is installed."""
+    import importlib
+
+    import pytest
+
+    try:
+        return importlib.import_module(name)
+    except Exception as exc:  # not installed, or torch/datasets/decord missing
+        pytest.skip(f"lmms-eval not importable: {exc}")

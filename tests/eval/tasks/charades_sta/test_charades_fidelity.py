@@ -5,12 +5,11 @@
 
 from __future__ import annotations
 
-import importlib
 import re
 
 import pytest
 
-from tests.eval.tasks.replies import time_replies
+from tests.eval.tasks.replies import lmms_eval_module, time_replies
 from vlmctx_eval.tasks.charades_sta import official as cs
 
 
@@ -170,9 +169,6 @@ def test_annotation_line_and_prompt():
 
 
 def test_against_lmms_eval_when_installed():
-    try:
-        utils = importlib.import_module("lmms_eval.tasks.charades_sta.utils")
-    except Exception as exc:
-        pytest.skip(f"lmms-eval not importable: {exc}")
+    utils = lmms_eval_module("lmms_eval.tasks.charades_sta.utils")
     for r in CORPUS:
         assert [list(s) for s in cs.extract_time(r)] == [list(s) for s in utils.extract_time(r)], r

@@ -4,12 +4,12 @@ error, not ``n/a`` with exit 0 (issue 26)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-from tests.eval.conftest import cli, write_preds
+from tests.eval.conftest import cli
+from tests.eval.tasks.rescoring import rescore, rescore_argv
 from vlmctx.errors import DataFormatError
 from vlmctx_eval.tasks.charades_sta.release import find_video
 
@@ -38,23 +38,7 @@ PREDS = {
 
 
 def _run(tmp_path: Path, root: Path, protocol: str | None) -> dict:
-    args = ["eval", "--tasks", "charades_sta", "--task-arg", f"charades_sta:root={root}"]
-    if protocol:
-        args += ["--task-arg", f"charades_sta:protocol={protocol}"]
-    out = tmp_path / f"out-{protocol}"
-    code = cli(
-        [
-            *args,
-            "--predictions",
-            str(write_preds(tmp_path / "p.jsonl", PREDS)),
-            "--output-path",
-            str(out),
-            "--no-progress",
-        ]
-    )
-    assert code == 0
-    (f,) = list(out.rglob("results.json"))
-    return json.loads(f.read_text())["results"]["charades_sta"]
+    return rescore(tmp_path, "charades_sta", root, PREDS, protocol)
 
 
 def test_release_layout_and_lmms_eval_metrics(tmp_path: Path):
@@ -91,17 +75,4 @@ def test_no_video_found_is_an_error_not_na(tmp_path: Path):
     root = tmp_path / "charades"
     _release(root, folder="elsewhere")
     with pytest.raises(DataFormatError, match="nothing"):
-        cli(
-            [
-                "eval",
-                "--tasks",
-                "charades_sta",
-                "--task-arg",
-                f"charades_sta:root={root}",
-                "--predictions",
-                str(write_preds(tmp_path / "p.jsonl", PREDS)),
-                "--output-path",
-                str(tmp_path / "o"),
-                "--no-progress",
-            ]
-        )
+        cli(rescore_argv(tmp_path, "charades_sta", root, PREDS)[0])

@@ -5,11 +5,9 @@ installed function when lmms-eval is importable."""
 
 from __future__ import annotations
 
-import importlib
-
 import pytest
 
-from tests.eval.tasks.replies import mcq_replies
+from tests.eval.tasks.replies import lmms_eval_module, mcq_replies
 from vlmctx_eval.tasks.common.mcq_extract import ANSWER_PHRASES, extract_mcq_answer
 
 _FORMAT_PRIORITY = {
@@ -105,10 +103,7 @@ def test_hand_cases(reply, expected):
 
 
 def test_against_lmms_eval_when_installed():
-    try:
-        mod = importlib.import_module("lmms_eval.tasks._task_utils.mcq_extract")
-    except Exception as exc:
-        pytest.skip(f"lmms-eval not importable: {exc}")
+    mod = lmms_eval_module("lmms_eval.tasks._task_utils.mcq_extract")
     for r in mcq_replies("ABCD", n=2400, seed=7):
         assert extract_mcq_answer(r, ("A", "B", "C", "D")) == mod.extract_mcq_answer(
             r, list("ABCD")

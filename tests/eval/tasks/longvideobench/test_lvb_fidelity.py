@@ -4,13 +4,10 @@ lmms-eval, whose ``parse_multi_choice_response`` (EvolvingLMMs-Lab/lmms-eval@755
 
 from __future__ import annotations
 
-import importlib
 import random
 import re
 
-import pytest
-
-from tests.eval.tasks.replies import mcq_replies
+from tests.eval.tasks.replies import lmms_eval_module, mcq_replies
 from vlmctx_eval.tasks.longvideobench import official as lvb
 
 
@@ -70,10 +67,7 @@ def test_prompts_are_the_sources_wording():
 
 
 def test_against_lmms_eval_when_installed():
-    try:
-        utils = importlib.import_module("lmms_eval.tasks.longvideobench.utils")
-    except Exception as exc:
-        pytest.skip(f"lmms-eval not importable: {exc}")
+    utils = lmms_eval_module("lmms_eval.tasks.longvideobench.utils")
     for r in CORPUS:
         got = lvb.lmms_extract(r)
         if got:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.eval.conftest import cli, write_preds
+from tests.eval.tasks.rescoring import rescore
 from vlmctx_eval.tasks.registry import TASKS, load_builtin_tasks
 
 
@@ -43,24 +43,7 @@ def test_lmms_eval_parser_scores_the_prompt_format(tmp_path: Path):
     # "C. cow" (the prompt's own format) reads C; "The answer is C" C; "Dogs, so B" reads D
     # (first capital A-E); "I cannot tell" draws at random (seeded by the id: reproducible)
     preds = {"q0": "C. cow", "q1": "The answer is C", "q2": "Dogs, so B", "q3": "I cannot tell"}
-    out = tmp_path / "out"
-    code = cli(
-        [
-            "eval",
-            "--tasks",
-            "longvideobench",
-            "--task-arg",
-            f"longvideobench:root={root}",
-            "--predictions",
-            str(write_preds(tmp_path / "p.jsonl", preds)),
-            "--output-path",
-            str(out),
-            "--no-progress",
-        ]
-    )
-    assert code == 0
-    (f,) = list(out.rglob("results.json"))
-    res = json.loads(f.read_text())["results"]["longvideobench"]
+    res = rescore(tmp_path, "longvideobench", root, preds)
     drawn = TASKS.create("longvideobench", root=str(root)).load().samples[3]
     from vlmctx_eval.tasks.longvideobench.official import lmms_parse
 

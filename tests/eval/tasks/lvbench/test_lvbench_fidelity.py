@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections import defaultdict
 
 import pytest
 
-from tests.eval.tasks.replies import mcq_replies
+from tests.eval.tasks.replies import lmms_eval_module, mcq_replies
 from vlmctx_eval.tasks.lvbench import official as lvb
 from vlmctx_eval.tasks.lvbench import release
 
@@ -119,9 +118,6 @@ def test_video2dataset_layout(tmp_path):
 
 
 def test_against_lmms_eval_when_installed():
-    try:
-        utils = importlib.import_module("lmms_eval.tasks.lvbench.utils")
-    except Exception as exc:
-        pytest.skip(f"lmms-eval not importable: {exc}")
+    utils = lmms_eval_module("lmms_eval.tasks.lvbench.utils")
     for r in CORPUS:
         assert lvb.lmms_extract(r) == utils.extract_characters_regex(r), r

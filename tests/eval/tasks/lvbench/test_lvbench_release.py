@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.eval.conftest import cli, write_preds
+from tests.eval.tasks.rescoring import rescore
 from vlmctx_eval.tasks.registry import TASKS, load_builtin_tasks
 
 Q = "What?\n(A) a\n(B) b\n(C) c\n(D) d"
@@ -43,26 +43,7 @@ PREDS = {"00": "A", "01": "The answer is B", "10": "(A) a", "11": "b"}
 def _run(tmp_path: Path, protocol: str) -> dict:
     root = tmp_path / "LVBench"
     _release(root)
-    out = tmp_path / protocol
-    code = cli(
-        [
-            "eval",
-            "--tasks",
-            "lvbench",
-            "--task-arg",
-            f"lvbench:root={root}",
-            "--task-arg",
-            f"lvbench:protocol={protocol}",
-            "--predictions",
-            str(write_preds(tmp_path / "p.jsonl", PREDS)),
-            "--output-path",
-            str(out),
-            "--no-progress",
-        ]
-    )
-    assert code == 0
-    (f,) = list(out.rglob("results.json"))
-    return json.loads(f.read_text())["results"]["lvbench"]
+    return rescore(tmp_path, "lvbench", root, PREDS, protocol)
 
 
 def test_videos_found_in_the_download_layout(tmp_path: Path):
@@ -95,5 +76,5 @@ def test_lmms_eval_extraction(tmp_path: Path):
 
 def test_official_answers_file(tmp_path: Path):
     _run(tmp_path, "official")
-    (path,) = list((tmp_path / "official").rglob("official_lvbench_answers.json"))
+    (path,) = list((tmp_path / "out-official").rglob("official_lvbench_answers.json"))
     assert json.loads(path.read_text()) == {"00": "A", "01": "T", "10": "A", "11": "b"}

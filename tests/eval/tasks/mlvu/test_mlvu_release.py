@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.eval.conftest import cli, write_preds
+from tests.eval.tasks.rescoring import rescore
 from vlmctx_eval.tasks.registry import TASKS, load_builtin_tasks
 
 
@@ -47,26 +47,7 @@ PREDS = {
 def _run(tmp_path: Path, protocol: str) -> dict:
     root = tmp_path / "MLVU"
     _release(root)
-    out = tmp_path / protocol
-    code = cli(
-        [
-            "eval",
-            "--tasks",
-            "mlvu",
-            "--task-arg",
-            f"mlvu:root={root}",
-            "--task-arg",
-            f"mlvu:protocol={protocol}",
-            "--predictions",
-            str(write_preds(tmp_path / "p.jsonl", PREDS)),
-            "--output-path",
-            str(out),
-            "--no-progress",
-        ]
-    )
-    assert code == 0
-    (f,) = list(out.rglob("results.json"))
-    return json.loads(f.read_text())["results"]["mlvu"]
+    return rescore(tmp_path, "mlvu", root, PREDS, protocol)
 
 
 def test_official_check_ans_and_m_avg(tmp_path: Path):

@@ -8,12 +8,11 @@ compares two independent writings of the same rule.
 
 from __future__ import annotations
 
-import importlib
 import re
 
 import pytest
 
-from tests.eval.tasks.replies import mcq_replies
+from tests.eval.tasks.replies import lmms_eval_module, mcq_replies
 from vlmctx_eval.tasks.videomme import official as vm
 
 
@@ -129,47 +128,20 @@ def test_results_template_with_trailing_commas_loads():
 
 
 def test_against_lmms_eval_when_installed():
-    try:
-        utils = importlib.import_module("lmms_eval.tasks.videomme.utils")
-    except Exception as exc:  # not installed, or its heavy dependencies are missing
-        pytest.skip(f"lmms-eval not importable: {exc}")
+    utils = lmms_eval_module("lmms_eval.tasks.videomme.utils")
     for r in CORPUS:
         assert vm.lmms_extract(r) == utils.extract_characters_regex(r), r
 
 
-TEMPLATE = """[
-    {
-        "video_id": "001",
-        "duration": "short",
-        "domain": "Knowledge",
-        "sub_category": "Humanity & History",
-        "questions": [
-            {
-                "question_id": "001-1",
-                "task_type": "Counting Problem",
-                "question": "Which decoration has the largest number?",
-                "options": [
-                    "A. Apples.",
-                    "B. Candles.",
-                    "C. Berries.",
-                    "D. The three kinds are of the same number."
-                ],
-                "answer": "C",
-                "response": "C. Berries.",
-            },
-        ]
-    }
-]"""
-
-
 def test_template_as_released_is_read(tmp_path):
+    from tests.eval.tasks.videomme.test_videomme_release import TEMPLATE
     from vlmctx_eval.tasks.videomme import release
 
     (tmp_path / "output_test_template.json").write_text(TEMPLATE)
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "001.MP4").write_bytes(b"x")
     recs = release.read_records(str(tmp_path))
-    assert len(recs) == 1 and recs[0]["videoID"] == "001" and recs[0]["answer"] == "C"
+    assert len(recs) == 2 and recs[0]["videoID"] == "001" and recs[0]["answer"] == "C"
     assert release.find_video(str(tmp_path), "001").endswith("001.MP4")
     assert release.find_video(str(tmp_path), "002").endswith("002.mp4")  # reported missing later
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.eval.conftest import cli, write_preds
+from tests.eval.conftest import cli
+from tests.eval.tasks.rescoring import rescore, rescore_argv
 from vlmctx.errors import DataFormatError
 from vlmctx_eval.tasks.registry import TASKS, load_builtin_tasks
 
@@ -54,23 +55,7 @@ PREDS = {
 
 
 def _run(tmp_path: Path, root: Path, protocol: str | None, preds=PREDS) -> dict:
-    args = ["eval", "--tasks", "videomme", "--task-arg", f"videomme:root={root}"]
-    if protocol:
-        args += ["--task-arg", f"videomme:protocol={protocol}"]
-    out = tmp_path / f"out-{protocol}"
-    code = cli(
-        [
-            *args,
-            "--predictions",
-            str(write_preds(tmp_path / "p.jsonl", preds)),
-            "--output-path",
-            str(out),
-            "--no-progress",
-        ]
-    )
-    assert code == 0
-    (f,) = list(out.rglob("results.json"))
-    return json.loads(f.read_text())["results"]["videomme"]
+    return rescore(tmp_path, "videomme", root, preds, protocol)
 
 
 def test_official_leaves_unanswered_out_and_keeps_the_prefix_quirk(tmp_path: Path):
@@ -158,20 +143,7 @@ def test_a_run_that_scores_nothing_fails(tmp_path: Path, capsys):
     for f in (root / "data").iterdir():
         f.unlink()  # every video missing: every record is a data error
     with pytest.raises(DataFormatError, match="nothing"):
-        cli(
-            [
-                "eval",
-                "--tasks",
-                "videomme",
-                "--task-arg",
-                f"videomme:root={root}",
-                "--predictions",
-                str(write_preds(tmp_path / "p.jsonl", PREDS)),
-                "--output-path",
-                str(tmp_path / "o"),
-                "--no-progress",
-            ]
-        )
+        cli(rescore_argv(tmp_path, "videomme", root, PREDS)[0])
 
 
 def test_official_results_file_scores_the_same_by_the_official_loop(tmp_path: Path):
@@ -180,7 +152,7 @@ def test_official_results_file_scores_the_same_by_the_official_loop(tmp_path: Pa
     root = tmp_path / "Video-MME"
     _release(root)
     res = _run(tmp_path, root, None)
-    (path,) = list((tmp_path / "out-None").rglob("official_videomme.json"))
+    (path,) = list((tmp_path / "out-default").rglob("official_videomme.json"))
     videos = json.loads(path.read_text())
     correct = answered = 0
     for video in videos:  # eval_your_results.py's loop, every duration together
