@@ -18,7 +18,7 @@ from typing import Any
 
 from vlmctx.cli.argtypes import device, existing_file, output_dir, positive_int
 from vlmctx.cli.context_args import add_context_args, context_from_args, parse_kv
-from vlmctx.errors import ConfigError
+from vlmctx.errors import ConfigError, DataFormatError
 
 
 def parse_lengths(text: str | None) -> list[int] | None:
@@ -249,6 +249,7 @@ def run_eval(args: argparse.Namespace) -> int:
         opts.predict = _ray_predict(args, config)
     doc = evaluate(model, tasks, out, opts, header, args.predictions, loads=loads)
     if doc is not None:
+        check_scored(doc["results"], out / "results.json")  # before any "n/a" is printed
         _finish(doc, out)
     return 0
 
@@ -287,6 +288,21 @@ def _finish(doc: dict[str, Any], out: Path) -> None:
         print(f"report not written ({exc}); run `vlmctx report {out} --format md,html`")
         return
     print(f"report: {next(p for p in written if p.endswith('.html'))}")
+
+
+def check_scored(results: dict[str, Any], path: Path) -> None:
+    """A task of which no sample was scored (none loaded, or none with a prediction) is an
+    error: one line (exit 2) saying why, never ``n/a`` with exit 0."""
+    for name, res in results.items():
+        if res.get("n_predicted", 0) > 0:
+            continue
+        errors = res.get("data_errors") or []
+        why = (
+            f"{res.get('n_data_errors', 0)} data errors, the first: {errors[0]['error']}"
+            if errors
+            else f"{res.get('n_predicted', 0)}/{res.get('n_samples', 0)} predicted"
+        )
+        raise DataFormatError(f"{name}: nothing was scored ({why}); details in {path}")
 
 
 def run_report(args: argparse.Namespace) -> int:

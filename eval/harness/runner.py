@@ -105,9 +105,15 @@ def predict_one(model: VisionLanguageModel, sample: Sample) -> dict[str, Any]:
             "subtitles"
         ):  # official benchmarks' subtitle tracks (vlmctx.video.subtitles)
             extra["subtitles"] = _subtitles(model, sample)
-        ans = model.ask(
-            sample.video, sample.question or "", max_new_tokens=sample.max_new_tokens, **extra
-        )
+        question = sample.question or ""
+        system = sample.meta.get("system")  # MLVU's official system text
+        if system and accepts(model.ask, "system"):
+            extra["system"] = system
+        elif system:  # ask() takes no system text: it opens the question (docs/eval.md)
+            question = f"{system}\n{question}"
+        if sample.assistant_prefix and accepts(model.ask, "assistant_prefix"):
+            extra["assistant_prefix"] = sample.assistant_prefix
+        ans = model.ask(sample.video, question, max_new_tokens=sample.max_new_tokens, **extra)
     latency = time.perf_counter() - t0
     total = getattr(ans, "total_tokens", None)
     if total is None and sample.content is not None:
@@ -289,6 +295,10 @@ def score_task(
     write_atomic(out / f"samples_{task.name}.jsonl", text)
     agg = task.aggregate(present, scores)
     agg.setdefault("breakdowns", {})
+    export = getattr(task, "official_results", None)
+    if export is not None and present:  # the file the benchmark's own scorer reads
+        name, obj = export(present, recs)
+        write_atomic(out / name, json.dumps(obj, indent=2, ensure_ascii=False, default=str))
     perf = perf_breakdown(lines)
     if perf:
         agg["breakdowns"]["perf"] = perf
