@@ -36,7 +36,9 @@ def make_two_runs(tmp: Path) -> tuple[Path, list[Path]]:
             common += ["--task-arg", f"{task}:{key}={value}"]
     load_builtin_tasks()  # generate both sets (what `vlmctx eval` does on first use)
     for task, kv in params.items():
-        TASKS.create(task, **{k: str(v) for k, v in kv.items()}).load()
+        TASKS.create(
+            task, **{k: str(v) if isinstance(v, Path) else v for k, v in kv.items()}
+        ).load()
     toy, vn = _index(data_t / "toylab.jsonl"), _index(data_v / "vniah.jsonl")
     with (data_t / "toylab.jsonl").open("a") as f:  # one malformed record, reported per run
         f.write('{"id": "broken", "task": "ball"}\n')
