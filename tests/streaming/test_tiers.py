@@ -106,7 +106,10 @@ def test_host_budget_holds_with_a_bounded_number_of_entries(toylab) -> None:
         assert max(entries[48:]) == max(entries[24:48])  # bounded: no growth in the second half
         covers = [b.covers for b in s.store.offloaded_blocks if b.tier == "compact"]
         assert covers[0][0] == 0.0 and all(a[1] < b[0] for a, b in zip(covers, covers[1:]))
-        assert sum(b.merged for b in s.store.offloaded_blocks) == len(s.store.offloaded_blocks) + st["compact_merges"]
+        assert (
+            sum(b.merged for b in s.store.offloaded_blocks)
+            == len(s.store.offloaded_blocks) + st["compact_merges"]
+        )
         answer = s.ask(Q, max_new_tokens=4)
         assert answer.context_tokens <= 14
 
@@ -116,7 +119,9 @@ def test_failed_write_degrades_to_compact_with_one_warning(toylab, tmp_path) -> 
     not_a_folder.write_text("x")
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
-        with toylab.session(budget=14, retrieve_tokens=4, offload="disk", offload_dir=not_a_folder) as s:
+        with toylab.session(
+            budget=14, retrieve_tokens=4, offload="disk", offload_dir=not_a_folder
+        ) as s:
             for chunk in chunks(sample_frames(8), 2):
                 s.push(chunk)
             st = s.stats()
@@ -142,7 +147,9 @@ def test_full_disk_degrades_to_compact(toylab, tmp_path, monkeypatch) -> None:
 
     monkeypatch.setattr(torch, "save", save)
     with pytest.warns(RuntimeWarning, match="No space left"):
-        with toylab.session(budget=14, retrieve_tokens=4, offload="disk", offload_dir=tmp_path) as s:
+        with toylab.session(
+            budget=14, retrieve_tokens=4, offload="disk", offload_dir=tmp_path
+        ) as s:
             for chunk in chunks(sample_frames(8), 2):
                 s.push(chunk)
             tiers = [b.tier for b in s.store.offloaded_blocks]

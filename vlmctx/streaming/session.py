@@ -217,9 +217,7 @@ class StreamingSession:
             text=tok.decode(ids, skip_special_tokens=True).strip(),
             token_ids=ids,
             recent=[f for b in self.store.resident for f in _frames_of(b)],
-            retrieved=[
-                Retrieved(b.id, _frames_of(b), s, b.tier, b.covers) for b, s in retrieved
-            ],
+            retrieved=[Retrieved(b.id, _frames_of(b), s, b.tier, b.covers) for b, s in retrieved],
             context_tokens=context,
             device_kv_bytes=held,
             timings={"retrieve": round(t1 - t0, 4), "answer": round(t2 - t1, 4)},

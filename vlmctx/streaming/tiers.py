@@ -152,4 +152,3 @@ def merge_most_similar(store: KVStore, count: int) -> int:
     store.replace_rows(i, merged)
     store.merges += 1
     return before - merged.compact_bytes()
-
