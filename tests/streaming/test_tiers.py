@@ -105,7 +105,9 @@ def test_host_budget_holds_with_a_bounded_number_of_entries(toylab) -> None:
         assert st["compact_merges"] > 0 and st["compact_blocks"] > 0
         assert max(entries[48:]) == max(entries[24:48])  # bounded: no growth in the second half
         covers = [b.covers for b in s.store.offloaded_blocks if b.tier == "compact"]
-        assert covers[0][0] == 0.0 and all(a[1] < b[0] for a, b in zip(covers, covers[1:]))
+        assert covers[0][0] == 0.0 and all(
+            a[1] < b[0] for a, b in zip(covers, covers[1:], strict=False)
+        )
         assert (
             sum(b.merged for b in s.store.offloaded_blocks)
             == len(s.store.offloaded_blocks) + st["compact_merges"]
@@ -146,16 +148,16 @@ def test_full_disk_degrades_to_compact(toylab, tmp_path, monkeypatch) -> None:
         return real_save(obj, path, *a, **k)
 
     monkeypatch.setattr(torch, "save", save)
-    with pytest.warns(RuntimeWarning, match="No space left"):
-        with toylab.session(
-            budget=14, retrieve_tokens=4, offload="disk", offload_dir=tmp_path
-        ) as s:
-            for chunk in chunks(sample_frames(8), 2):
-                s.push(chunk)
-            tiers = [b.tier for b in s.store.offloaded_blocks]
-            assert tiers == ["disk", "compact", "compact"]
-            assert len(list(tmp_path.glob("block-*.pt"))) == 1
-            s.ask(Q, max_new_tokens=4)
+    with (
+        pytest.warns(RuntimeWarning, match="No space left"),
+        toylab.session(budget=14, retrieve_tokens=4, offload="disk", offload_dir=tmp_path) as s,
+    ):
+        for chunk in chunks(sample_frames(8), 2):
+            s.push(chunk)
+        tiers = [b.tier for b in s.store.offloaded_blocks]
+        assert tiers == ["disk", "compact", "compact"]
+        assert len(list(tmp_path.glob("block-*.pt"))) == 1
+        s.ask(Q, max_new_tokens=4)
 
 
 def test_close_frees_every_tier(toylab, tmp_path) -> None:
