@@ -96,7 +96,8 @@ def plan_stream(
     compact_frame = in_w * in_h * 3 + summary / chunk_frames + 16
     kv_frame = tokens_per_frame * kv_tok
     per_hour = fps * 3600
-    window_tokens = budget_tokens - (retrieve_tokens if retrieve_tokens is not None else 0)
+    # the session's rule: half of the budget (less the few sink tokens) kept for retrieval
+    window_tokens = budget_tokens - (retrieve_tokens if retrieve_tokens is not None else budget_tokens // 2)
     rows = []
     for b in host_budgets:
         kv_frames = (1 - compact_fraction) * b / (kv_frame + compact_frame)

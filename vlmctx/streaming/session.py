@@ -34,7 +34,7 @@ from vlmctx.streaming import prompt
 from vlmctx.streaming.errors import ChunkError, SessionClosedError
 from vlmctx.streaming.kv_store import Block, KVStore
 from vlmctx.streaming.retrieval import ProjectionTap, block_scores, decoder_layers, select
-from vlmctx.streaming.tiers import input_size_frames, resolve_host_budget
+from vlmctx.streaming.tiers import enforce_host_budget, input_size_frames, resolve_host_budget
 from vlmctx.video.types import Frames
 
 
@@ -179,6 +179,7 @@ class StreamingSession:
             )
             self._next_block += 1
             self.store.resident.append(block)
+            enforce_host_budget(self.store)  # the new block's frames count too
             self._advance(piece)
             self._last_pts = float(frames.pts_s[-1])
             self.frames_pushed += len(frames)
