@@ -135,7 +135,7 @@ def tiered(args: argparse.Namespace) -> dict[str, Any]:
 def needle_trial(lm: Any, args: argparse.Namespace, trial: int) -> list[dict[str, Any]]:
     """One stream into the tiered and the window session; the needle question once it is each
     of ``needle_hours`` back."""
-    hours = args.needle_hours if trial < args.long_trials else args.needle_hours[:1]
+    hours = args.needle_hours if is_long(trial, args) else args.needle_hours[:1]
     at_most = int(max(hours) * 3600) + 60
     chunks, at, colour = stream(1000 + trial, at_most)
     pending = sorted(hours)
@@ -164,6 +164,13 @@ def needle_trial(lm: Any, args: argparse.Namespace, trial: int) -> list[dict[str
         for s in sessions.values():
             s.close()
     return rows
+
+
+def is_long(trial: int, args: argparse.Namespace) -> bool:
+    """Whether ``trial`` goes on to the last of ``needle_hours``: ``long_trials`` of them, spread
+    over the trials (pairs 0-1, 8-9, 16-17, ...) so that every shard and every stretch of an
+    interrupted run has some."""
+    return (trial // 2) % 4 == 0 and (trial // 8) * 2 + trial % 2 < args.long_trials
 
 
 def needle_summary(rows: list[dict[str, Any]], hours: list[float]) -> list[dict[str, Any]]:
@@ -216,22 +223,51 @@ def main(argv: list[str] | None = None) -> None:
     )
     p.add_argument("--skip-memory", action="store_true")
     p.add_argument("--skip-needle", action="store_true")
+    p.add_argument("--shard", default="0/1", help="i/n: run the needle trials t with t %% n == i")
+    p.add_argument(
+        "--combine",
+        nargs="+",
+        metavar="JSON",
+        help="merge shard results (one with the memory run) into --out; runs nothing",
+    )
     p.add_argument("--quick", action="store_true", help="20 minutes, 2 trials; nothing written")
     p.add_argument("--out", default=str(RESULTS / "streaming_endless"))
     args = p.parse_args(argv)
+    if args.combine:
+        return write(combine([json.loads(Path(f).read_text()) for f in args.combine]), args.out)
     if args.quick:
         args.hours, args.sample_min, args.ask_hours = 20 / 60, 5, [10 / 60, 20 / 60]
         args.needle_trials, args.needle_hours, args.long_trials = 2, [5 / 60, 10 / 60], 1
     res = run(args)
-    from vlmctx_eval.bench.streaming_endless_report import markdown, plot
+    from vlmctx_eval.bench.streaming_endless_report import markdown
 
     print(markdown(res))
     if not args.quick:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.with_suffix(".json").write_text(json.dumps(res, indent=1) + "\n")
-        out.with_suffix(".md").write_text(markdown(res))
+        write(res, args.out)
+
+
+def write(res: dict[str, Any], out_stem: str) -> None:
+    from vlmctx_eval.bench.streaming_endless_report import markdown, plot
+
+    out = Path(out_stem)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(res, indent=1) + "\n")
+    out.with_suffix(".md").write_text(markdown(res))
+    if "memory" in res:
         plot(res, out.with_suffix(".png"))
+
+
+def combine(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One result from shards: the memory run of the part that has one, every needle row."""
+    res = dict(next((p for p in parts if "memory" in p), parts[0]))
+    rows = sorted((r for p in parts for r in p["needle_rows"]),
+                  key=lambda r: (r["trial"], r["hours_back"], r["mode"]))  # fmt: skip
+    res["needle_rows"] = rows
+    res["needle"] = needle_summary(rows, res["needle_hours"])
+    res["needle_trials"] = len({r["trial"] for r in rows})
+    res["needle_wall_s"] = max(p.get("needle_wall_s", 0) for p in parts)
+    res["shards"] = [p.get("shard", "0/1") for p in parts]
+    return res
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -252,13 +288,26 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         res["memory"] = memory_run(lm, args)
     t0 = time.perf_counter()
     rows: list[dict[str, Any]] = []
+    i, n = (int(x) for x in args.shard.split("/"))
     for trial in range(0 if args.skip_needle else args.needle_trials):
+        if trial % n != i:
+            continue
         rows += needle_trial(lm, args, trial)
         print(json.dumps(rows[-2:]), flush=True)
-    res["needle_rows"] = rows
-    res["needle"] = needle_summary(rows, args.needle_hours)
-    res["needle_wall_s"] = round(time.perf_counter() - t0, 1)
-    res["load_average"] = os.getloadavg()
+        res.update(
+            needle_rows=rows,
+            needle=needle_summary(rows, args.needle_hours),
+            needle_wall_s=round(time.perf_counter() - t0, 1),
+            load_average=os.getloadavg(),
+        )
+        if not args.quick:  # a partial shard survives an interrupted run
+            Path(args.out).with_suffix(".json").write_text(json.dumps(res, indent=1) + "\n")
+    res.update(
+        needle_rows=rows,
+        needle=needle_summary(rows, args.needle_hours),
+        needle_wall_s=round(time.perf_counter() - t0, 1),
+        load_average=os.getloadavg(),
+    )
     return res
 
 
