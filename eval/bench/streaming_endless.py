@@ -15,7 +15,9 @@ window, nothing retrieved: the paired baseline).
 stream we record the device key/value bytes (the session's cache; on CPU there is no separate
 device allocator), the host bytes per tier (the session's counters) and the process RSS; at each
 hour mark the same question is asked ``asks`` times (ask p50 and the retrieval step: probe,
-scoring every entry of the host and compact tiers, fetching or re-encoding the chosen blocks).
+scoring every entry of the host and compact tiers, fetching or re-encoding the chosen blocks),
+with its wall time and the CPU time of the asking thread (torch runs one thread, so this is the
+ask's compute; on a shared machine wall times mostly measure the other load).
 
 **Needle.** ``needle_trials`` further streams, each asked "What colour is the odd frame?" once
 the needle is ``needle_hours`` back, in the tiered and the window session fed the same chunks;
@@ -74,11 +76,12 @@ def sample(s: Any, minute: float, push_s: float) -> dict[str, Any]:
 
 def ask_point(s: Any, hour: float, asks: int, at: int, colour: str) -> dict[str, Any]:
     """``asks`` timed asks of the ball question, then the needle question once."""
-    times, retrieve = [], []
+    times, cpu, retrieve = [], [], []
     for _ in range(asks):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         a = s.ask(BALL_Q, max_new_tokens=4)
         times.append(time.perf_counter() - t0)
+        cpu.append(time.thread_time() - c0)  # one torch thread: the ask's compute, not the wait
         retrieve.append(a.timings["retrieve"])
     n = s.ask(NEEDLE_Q, max_new_tokens=8)
     st = s.stats()
@@ -86,6 +89,7 @@ def ask_point(s: Any, hour: float, asks: int, at: int, colour: str) -> dict[str,
         "hour": hour, "ask_s_median": round(statistics.median(times), 4),
         "ask_s_min": round(min(times), 4), "retrieve_s_median": round(statistics.median(retrieve), 4),
         "ask_s_all": [round(t, 4) for t in times],
+        "ask_cpu_s_median": round(statistics.median(cpu), 4), "ask_cpu_s_min": round(min(cpu), 4),
         "entries_scored": st["host_kv_blocks"] + st["compact_blocks"],
         "retrieved_tiers": [r.tier for r in a.retrieved],
         "needle": {"answer": colour, "prediction": n.text, "correct": _correct(n.text, colour),

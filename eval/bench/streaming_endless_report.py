@@ -43,23 +43,26 @@ def memory_lines(res: dict[str, Any]) -> list[str]:
         ) + " ((max - min) / min)."]  # fmt: skip
     lines += [
         "",
-        "| stream | ask p50 (ms) | ask min (ms) | retrieval step p50 (ms) | entries scored "
-        "| retrieved from | needle (asked now) |",
-        "|---:|---:|---:|---:|---:|---|---|",
+        "| stream | ask p50 wall (ms) | ask min wall (ms) | ask p50 CPU (ms) | ask min CPU (ms) "
+        "| retrieval step p50 wall (ms) | entries scored | retrieved from | needle (asked now) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for a in mem["asks"]:
         n = a["needle"]
         lines.append(
             f"| {a['hour']:g} h | {1000 * a['ask_s_median']:.0f} | {1000 * a['ask_s_min']:.0f} | "
+            f"{1000 * a.get('ask_cpu_s_median', float('nan')):.0f} | "
+            f"{1000 * a.get('ask_cpu_s_min', float('nan')):.0f} | "
             f"{1000 * a['retrieve_s_median']:.0f} | {a['entries_scored']} | "
             f"{', '.join(a['retrieved_tiers']) or '-'} | {n['prediction']!r} "
             f"({'right' if n['correct'] else 'wrong'}, needle block "
             f"{'retrieved' if n['retrieved'] else 'not retrieved'}) |"
         )
-    asks = {a["hour"]: a["ask_s_median"] for a in mem["asks"]}
-    if 1 in asks and max(asks) > 1:
-        last = max(asks)
-        lines += ["", f"Ask p50 at {last:g} h / at 1 h: {asks[last] / asks[1]:.2f}x."]
+    for key, what in (("ask_s_median", "wall"), ("ask_cpu_s_median", "CPU")):
+        asks = {a["hour"]: a[key] for a in mem["asks"] if key in a}
+        if 1 in asks and max(asks) > 1:
+            last = max(asks)
+            lines += ["", f"Ask p50 ({what}) at {last:g} h / at 1 h: {asks[last] / asks[1]:.2f}x."]
     return lines
 
 
