@@ -24,6 +24,14 @@ def test_plan_from_a_card_offline() -> None:
 
     planner = Planner("Qwen/Qwen2-VL-7B-Instruct")
     p = plan_stream(planner, "448x448@10h", 1.0, host_budgets=[16 * GIB, 64 * GIB])
+    capped = plan_stream(planner, "1280x720@10h", 1.0, host_budgets=[GIB])
+    assert capped.frame_size == (597, 336)  # read at most 448 x 448 pixels, as vlmctx live reads
+    assert (
+        capped.tokens_per_frame
+        < plan_stream(
+            planner, "1280x720@10h", 1.0, host_budgets=[GIB], max_pixels=None
+        ).tokens_per_frame
+    )
     assert p.kv_per_token == 56 * 1024  # 28 layers x 4 kv heads x 128 x 2 (K, V) x 2 bytes
     assert p.input_size == (448, 448) and p.tokens_per_frame == 128  # (448 / 28)^2 per 2 frames
     assert p.host_kv_per_hour == 128 * 56 * 1024 * 3600

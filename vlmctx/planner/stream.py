@@ -18,6 +18,7 @@ before it starts merging its most similar neighbours (bounded from then on).
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -46,7 +47,7 @@ class StreamPlan:
     model: str
     dtype: str
     fps: float
-    frame_size: tuple[int, int]  # (width, height) of the source
+    frame_size: tuple[int, int]  # (width, height) of the frames read (after max_pixels)
     input_size: tuple[int, int]  # (width, height) the model sees
     chunk_frames: int
     stream_s: float
@@ -75,8 +76,10 @@ def plan_stream(
     chunk_frames: int = 2,
     compact_fraction: float = 0.5,
     dtype: str = "bfloat16",
+    max_pixels: int | None = 448 * 448,
 ) -> StreamPlan:
-    """The memory plan of ``stream`` (``10h`` or ``WxH@10h``) at ``fps`` on ``planner``'s model."""
+    """The memory plan of ``stream`` (``10h`` or ``WxH@10h``) at ``fps`` on ``planner``'s model,
+    frames read at most ``max_pixels`` (aspect kept, as ``vlmctx live`` reads them)."""
     from vlmctx.budget import _DTYPE_BYTES
 
     if fps <= 0:
@@ -84,6 +87,11 @@ def plan_stream(
     if chunk_frames < 1:
         raise ConfigError("--chunk-frames must be at least 1")
     w, h, seconds = parse_stream(stream)
+    if (
+        max_pixels is not None and h * w > max_pixels
+    ):  # the reader's rule (video.reader.output_size)
+        scale = math.sqrt(max_pixels / (h * w))
+        h, w = max(1, math.floor(h * scale)), max(1, math.floor(w * scale))
     count = planner.count(chunk_frames, (h, w))
     tokens_per_frame = count.visual / chunk_frames
     kv_tok, _ = planner.per_token(_DTYPE_BYTES[dtype])
@@ -97,7 +105,9 @@ def plan_stream(
     kv_frame = tokens_per_frame * kv_tok
     per_hour = fps * 3600
     # the session's rule: half of the budget (less the few sink tokens) kept for retrieval
-    window_tokens = budget_tokens - (retrieve_tokens if retrieve_tokens is not None else budget_tokens // 2)
+    window_tokens = budget_tokens - (
+        retrieve_tokens if retrieve_tokens is not None else budget_tokens // 2
+    )
     rows = []
     for b in host_budgets:
         kv_frames = (1 - compact_fraction) * b / (kv_frame + compact_frame)
