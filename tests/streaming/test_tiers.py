@@ -69,6 +69,8 @@ def test_compact_tier_answers_as_the_host_tier(toylab) -> None:
             for chunk in stream:
                 s.push(chunk)
             runs.append((s.ask(Q, max_new_tokens=6), s.stats()))
+            kept = {b.frames is not None for b in (*s.store.resident, *s.store.offloaded_blocks)}
+            assert kept == {host != "none"}  # no host budget: nothing goes compact, no frames kept
     (full, st_full), (compact, st_compact) = runs
     assert st_full["compact_blocks"] == 0 and st_full["host_kv_blocks"] == 5
     assert st_compact["compact_blocks"] == 5 and st_compact["host_kv_bytes"] == 0

@@ -160,7 +160,10 @@ class StreamingSession:
                 text = prompt.chunk_text(self.adapter, self.pieces, frames)
                 inputs = prompt.chunk_inputs(self.loaded, text, frames)
                 piece = prompt.place(self.loaded, inputs, self._next_text)
-                kept = self._compact_frames(frames, inputs)
+                # frames are kept only where a block may go compact (a host budget, or a disk
+                # write that may fail)
+                keep = self.store.host_budget is not None or self.store.offload == "disk"
+                kept = self._compact_frames(frames, inputs) if keep else None
             except UnsupportedModelError:
                 raise
             except Exception as exc:  # noqa: BLE001 - the processor's many ways to refuse input
