@@ -21,7 +21,7 @@ ask's compute; on a shared machine wall times mostly measure the other load).
 
 **Needle.** ``needle_trials`` further streams, each asked "What colour is the odd frame?" once
 the needle is ``needle_hours`` back, in the tiered and the window session fed the same chunks;
-accuracy with Wilson 95% intervals and McNemar on the paired answers (``vlmctx_eval.stats``).
+accuracy with Wilson 95% intervals and McNemar on the paired answers (``vlmctx_eval.harness.stats``).
 
     python -m vlmctx_eval.bench.streaming_endless                 # the committed run
     python -m vlmctx_eval.bench.streaming_endless --hours 10 --needle-trials 40   # the full goal
@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from vlmctx_eval.stats import mcnemar, wilson_interval
+from vlmctx_eval.harness.stats import mcnemar, wilson_interval
 
 RESULTS = Path(__file__).parent / "results"
 NEEDLE_Q = "What colour is the odd frame?"
@@ -52,7 +52,7 @@ CHUNK = 16
 def stream(seed: int, seconds: int) -> tuple[Iterator[Any], int, str]:
     """A needle stream of ``seconds`` at 1 fps, rendered chunk by chunk as it is consumed:
     (chunks, needle second, needle colour)."""
-    from vlmctx_eval.streaming_needle import chunks, needle_scene
+    from vlmctx_eval.experiments.streaming_needle import chunks, needle_scene
 
     rng = np.random.default_rng((seed, 27))
     at = int(rng.integers(8, 40))

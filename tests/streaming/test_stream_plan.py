@@ -20,7 +20,7 @@ def test_parse_stream() -> None:
 
 
 def test_plan_from_a_card_offline() -> None:
-    from vlmctx.budget import Planner
+    from vlmctx.planner import Planner
 
     planner = Planner("Qwen/Qwen2-VL-7B-Instruct")
     p = plan_stream(planner, "448x448@10h", 1.0, host_budgets=[16 * GIB, 64 * GIB])
@@ -47,7 +47,7 @@ def test_plan_from_a_card_offline() -> None:
 
 def test_plan_matches_a_real_session(toylab) -> None:
     """The plan's per-frame bytes of each tier equal those a toylab session holds."""
-    from vlmctx.budget import Planner
+    from vlmctx.planner import Planner
     from vlmctx.streaming.sources import live_info
     from vlmctx.video.types import Frames
 
@@ -63,3 +63,23 @@ def test_plan_matches_a_real_session(toylab) -> None:
         assert block.frames.data.shape[1:3] == p.input_size[::-1]  # (h, w) vs (w, h)
         assert block.compact_bytes() / 16 == pytest.approx(p.compact_per_hour / 3600)
         assert block.n - 2 == p.tokens_per_frame * 16  # + the chunk's vision start/end markup
+
+
+def test_plan_stream_command(capsys) -> None:
+    import json
+
+    from vlmctx.cli import main
+
+    argv = ["plan", "--stream", "448x448@10h", "--fps", "1", "--model",
+            "Qwen/Qwen2-VL-7B-Instruct", "--host-budget", "16GiB,64GiB"]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "56.00 KiB" in out and "16.00 GiB |" in out and "64.00 GiB |" in out
+    assert main([*argv, "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["tokens_per_frame"] == 128 and len(plan["budgets"]) == 2
+    for bad, message in ((["plan"], "give a VIDEO"), (["plan", "--stream", "ten"], "--stream"),
+                         (["plan", "sample", "--host-budget", "1GiB"], "add --stream"),
+                         (["plan", "sample", "--stream", "1h"], "drop VIDEO")):  # fmt: skip
+        assert main(bad) == 2
+        assert message in capsys.readouterr().err

@@ -80,7 +80,7 @@ def plan_stream(
 ) -> StreamPlan:
     """The memory plan of ``stream`` (``10h`` or ``WxH@10h``) at ``fps`` on ``planner``'s model,
     frames read at most ``max_pixels`` (aspect kept, as ``vlmctx live`` reads them)."""
-    from vlmctx.budget import _DTYPE_BYTES
+    from vlmctx.planner.memory_plan import _DTYPE_BYTES
 
     if fps <= 0:
         raise ConfigError(f"--fps must be positive for a stream plan, got {fps}")
@@ -147,7 +147,7 @@ def _duration(seconds: float) -> str:
 
 def stream_table(p: StreamPlan) -> str:
     """The plan as text: per-tier bytes per hour, then one line per host budget."""
-    from vlmctx.budget import human_bytes
+    from vlmctx.units import human_bytes
 
     w, h = p.frame_size
     iw, ih = p.input_size

@@ -276,7 +276,7 @@ class StreamingSession:
                     ]  # fmt: skip
                 finally:
                     self.store.truncate(base)
-                    self.adapter.reset_position_state(self.loaded.model)
+                    self.adapter.positions.reset_position_state(self.loaded.model)
 
     def close(self) -> None:
         """Free the session's memory; later ``push``/``ask`` raise ``SessionClosedError``."""
@@ -414,7 +414,7 @@ class StreamingSession:
             torch.ones(piece.n, dtype=torch.int64),
         ])[None]  # fmt: skip
         self._forward(piece, mask if cached > self.store.sinks else None)
-        self.adapter.reset_position_state(self.loaded.model)
+        self.adapter.positions.reset_position_state(self.loaded.model)
 
     def _prefill(self, piece: prompt.Piece, mask: torch.Tensor | None = None) -> None:
         """Append ``piece`` to the cache under the model lock; on failure nothing is kept."""

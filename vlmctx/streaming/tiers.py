@@ -63,7 +63,7 @@ def resolve_host_budget(value: int | str | None) -> int | None:
     if isinstance(value, str):
         if value.strip().lower() in ("none", "unbounded"):
             return None
-        from vlmctx.budget import parse_bytes
+        from vlmctx.units import parse_bytes
 
         try:
             value = parse_bytes(value)
