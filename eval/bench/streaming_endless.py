@@ -131,6 +131,54 @@ def memory_run(lm: Any, args: argparse.Namespace) -> dict[str, Any]:
             "push_s": round(push_s, 1), "final": final, "needle_at_s": at}  # fmt: skip
 
 
+def real_width(model: str, chunks: int = 6, size: int = 448) -> dict[str, Any]:
+    """Bytes per tier at real widths: a shape-true model (the card's widths, one language layer;
+    ``vlmctx.models.tiny``) takes ``chunks`` 2-frame chunks of ``size``x``size`` noise with a
+    host budget that sends the oldest to the compact tier; its per-block bytes are compared with
+    the stream plan of the same card (key/values scaled by the card's layer count)."""
+    import torch
+
+    from vlmctx.engine import VideoLM
+    from vlmctx.models.tiny import shape_card
+    from vlmctx.planner import Planner
+    from vlmctx.planner.stream import plan_stream
+    from vlmctx.streaming.sources import live_info
+    from vlmctx.video.types import Frames
+
+    card = shape_card(model)
+    lm = VideoLM.load(model, device="cpu", dtype="bfloat16")
+    info = live_info("synthetic", size, size, 1.0, "raw")
+    rng = np.random.default_rng(0)
+    with lm.session(600, retrieve_tokens=256, host_budget=8 * 2**20) as s:
+        blocks = []
+        for k in range(chunks):
+            idx = np.arange(2 * k, 2 * k + 2)
+            data = rng.integers(0, 255, (2, size, size, 3), dtype=np.uint8)
+            blocks.append(s.push(Frames(data, idx, idx.astype(np.float64), "synthetic", info, 1.0)))
+        st = s.stats()
+        kept = s.store.resident[-1]  # the newest block: its frames are kept whatever merged
+        text = lm.loaded.model.config.get_text_config()
+        a = s.ask("What is shown?", max_new_tokens=2)
+    layers_here = int(text.num_hidden_layers)
+    plan = plan_stream(Planner(card.hub_id), f"{size}x{size}@1h", 1.0, host_budgets=[2**30],
+                       chunk_frames=2, max_pixels=None)  # fmt: skip
+    per_token_card = s.token_bytes // layers_here * plan_layers(card)
+    return {
+        "model": model, "card": card.hub_id, "layers_here": layers_here,
+        "layers_card": plan_layers(card), "token_bytes_here": s.token_bytes,
+        "token_bytes_scaled_to_card": per_token_card, "plan_kv_per_token": plan.kv_per_token,
+        "block_tokens": [b.n for b in blocks], "plan_tokens_per_frame": plan.tokens_per_frame,
+        "compact_bytes_per_block": kept.compact_bytes(),
+        "kept_frame_shape": list(kept.frames.data.shape),
+        "plan_input_size": list(plan.input_size), "stats": st,
+        "retrieved_tiers": [r.tier for r in a.retrieved], "dtype": str(torch.bfloat16),
+    }  # fmt: skip
+
+
+def plan_layers(card: Any) -> int:
+    return int(card.hf_config().get_text_config().num_hidden_layers)
+
+
 def tiered(args: argparse.Namespace) -> dict[str, Any]:
     return {"budget": args.budget, "retrieve_tokens": args.retrieve_tokens, "top_k": args.top_k,
             "host_budget": args.host_budget, "chunk_context": args.chunk_context}  # fmt: skip
@@ -227,6 +275,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     p.add_argument("--skip-memory", action="store_true")
     p.add_argument("--skip-needle", action="store_true")
+    p.add_argument(
+        "--real-width",
+        metavar="MODEL",
+        help="also measure bytes per tier on a shape-true model, e.g. "
+        "shape-Qwen2-VL-7B-Instruct (real widths, one language layer)",
+    )
     p.add_argument("--shard", default="0/1", help="i/n: run the needle trials t with t %% n == i")
     p.add_argument(
         "--combine",
@@ -245,9 +299,9 @@ def main(argv: list[str] | None = None) -> None:
     res = run(args)
     from vlmctx_eval.bench.streaming_endless_report import markdown
 
-    print(markdown(res))
     if not args.quick:
         write(res, args.out)
+    print(markdown(res))
 
 
 def write(res: dict[str, Any], out_stem: str) -> None:
@@ -271,6 +325,13 @@ def combine(parts: list[dict[str, Any]]) -> dict[str, Any]:
     res["needle_trials"] = len({r["trial"] for r in rows})
     res["needle_wall_s"] = max(p.get("needle_wall_s", 0) for p in parts)
     res["shards"] = [p.get("shard", "0/1") for p in parts]
+    res["commands"] = [
+        "python -m vlmctx_eval.bench.streaming_endless " + " ".join(argv_of(p)) for p in parts
+    ]
+    for p in parts:
+        if "real_width" in p:
+            res["real_width"] = p["real_width"]
+    res["load_average"] = max((p["load_average"] for p in parts if "load_average" in p), default=[])
     return res
 
 
@@ -288,6 +349,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "command": "python -m vlmctx_eval.bench.streaming_endless " + " ".join(argv_of(args)),
         "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }  # fmt: skip
+    if args.real_width:
+        res["real_width"] = real_width(args.real_width)
     if not args.skip_memory:
         res["memory"] = memory_run(lm, args)
     t0 = time.perf_counter()
@@ -315,11 +378,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return res
 
 
-def argv_of(args: argparse.Namespace) -> list[str]:
-    return [f"--hours {args.hours:g}", f"--needle-trials {args.needle_trials}",
-            f"--long-trials {args.long_trials}", f"--chunk-context {args.chunk_context}",
-            f"--needle-hours {','.join(f'{h:g}' for h in args.needle_hours)}",
-            f"--host-budget {args.host_budget}"]  # fmt: skip
+def argv_of(args: argparse.Namespace | dict[str, Any]) -> list[str]:
+    a = vars(args) if isinstance(args, argparse.Namespace) else args
+    out = [f"--hours {a['hours']:g}", f"--needle-trials {a['needle_trials']}",
+           f"--long-trials {a['long_trials']}", f"--chunk-context {a['chunk_context']}",
+           f"--needle-hours {','.join(f'{h:g}' for h in a['needle_hours'])}",
+           f"--host-budget {a['host_budget']}"]  # fmt: skip
+    out += [flag for key, flag in (("skip_memory", "--skip-memory"), ("skip_needle", "--skip-needle"))
+            if a.get(key)]  # fmt: skip
+    if a.get("shard", "0/1") != "0/1":
+        out.append(f"--shard {a['shard']}")
+    if a.get("real_width"):
+        out.append(f"--real-width {a['real_width']}")
+    return out
 
 
 if __name__ == "__main__":

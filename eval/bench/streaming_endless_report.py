@@ -66,11 +66,31 @@ def memory_lines(res: dict[str, Any]) -> list[str]:
     return lines
 
 
+def real_width_lines(r: dict[str, Any]) -> list[str]:
+    st = r["stats"]
+    return [
+        f"Real widths: `{r['model']}` (the widths of {r['card']}, {r['layers_here']} language "
+        f"layer(s) of {r['layers_card']}), bf16, 2-frame chunks of 448x448 noise, host budget "
+        f"8 MiB: {r['token_bytes_here']:,} B of key/values per token here, "
+        f"{r['token_bytes_scaled_to_card']:,} B scaled to the card's layers (plan: "
+        f"{r['plan_kv_per_token']:,} B); {r['block_tokens'][0]} cached tokens per chunk (plan: "
+        f"{2 * r['plan_tokens_per_frame']:g} visual + markup); a block's compact part "
+        f"{r['compact_bytes_per_block']:,} B (frames kept at {r['kept_frame_shape'][1]}x"
+        f"{r['kept_frame_shape'][2]}, plan input {r['plan_input_size'][0]}x"
+        f"{r['plan_input_size'][1]}). After {len(r['block_tokens'])} chunks: "
+        f"{st['host_kv_blocks']} blocks as key/values ({st['host_kv_bytes'] / 2**20:.1f} MiB), "
+        f"{st['compact_blocks']} compact ({st['compact_bytes'] / 2**20:.1f} MiB), host total "
+        f"{st['host_bytes'] / 2**20:.1f} MiB of 8 MiB; a question retrieved from "
+        f"{', '.join(r['retrieved_tiers']) or 'nothing'}.",
+    ]
+
+
 def markdown(res: dict[str, Any]) -> str:
     lines = [
         "# Endless stream: three-tier memory over hours (toylab)",
         "",
-        f"`{res['command']}` — started {res['started']}; toylab (Qwen2-VL, 4 layers) on CPU, "
+        " and ".join(f"`{c}`" for c in res.get("commands", [res["command"]]))
+        + f" — started {res['started']}; toylab (Qwen2-VL, 4 layers) on CPU, "
         f"fp32, 1 thread; 1 fps, {res['chunk_frames']} frames per chunk (18 cached tokens), "
         f"frames rendered at 128x96 on the fly. Tiered session: device budget {res['budget']} "
         f"tokens ({res['retrieve_tokens']} for retrieval, top-{res['top_k']}), host budget "
@@ -81,6 +101,8 @@ def markdown(res: dict[str, Any]) -> str:
     ]
     if "memory" in res:
         lines += memory_lines(res) + [""]
+    if "real_width" in res:
+        lines += real_width_lines(res["real_width"]) + [""]
     lines += [
         f"Streaming needle ({res['needle_trials']} streams, {res['needle_wall_s']:.0f} s wall): "
         '"What colour is the odd frame?" once the needle is N hours back; accuracy with Wilson '
