@@ -157,6 +157,7 @@ def real_width(model: str, chunks: int = 6, size: int = 448) -> dict[str, Any]:
             blocks.append(s.push(Frames(data, idx, idx.astype(np.float64), "synthetic", info, 1.0)))
         st = s.stats()
         kept = s.store.resident[-1]  # the newest block: its frames are kept whatever merged
+        kept_bytes, kept_shape = kept.compact_bytes(), list(kept.frames.data.shape)
         text = lm.loaded.model.config.get_text_config()
         a = s.ask("What is shown?", max_new_tokens=2)
     layers_here = int(text.num_hidden_layers)
@@ -168,8 +169,7 @@ def real_width(model: str, chunks: int = 6, size: int = 448) -> dict[str, Any]:
         "layers_card": plan_layers(card), "token_bytes_here": s.token_bytes,
         "token_bytes_scaled_to_card": per_token_card, "plan_kv_per_token": plan.kv_per_token,
         "block_tokens": [b.n for b in blocks], "plan_tokens_per_frame": plan.tokens_per_frame,
-        "compact_bytes_per_block": kept.compact_bytes(),
-        "kept_frame_shape": list(kept.frames.data.shape),
+        "compact_bytes_per_block": kept_bytes, "kept_frame_shape": kept_shape,
         "plan_input_size": list(plan.input_size), "stats": st,
         "retrieved_tiers": [r.tier for r in a.retrieved], "dtype": str(torch.bfloat16),
     }  # fmt: skip
