@@ -149,7 +149,7 @@ def real_width(model: str, chunks: int = 6, size: int = 448) -> dict[str, Any]:
     lm = VideoLM.load(model, device="cpu", dtype="bfloat16")
     info = live_info("synthetic", size, size, 1.0, "raw")
     rng = np.random.default_rng(0)
-    with lm.session(600, retrieve_tokens=256, host_budget=8 * 2**20) as s:
+    with lm.session(900, retrieve_tokens=300, host_budget=8 * 2**20) as s:
         blocks = []
         for k in range(chunks):
             idx = np.arange(2 * k, 2 * k + 2)
