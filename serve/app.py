@@ -83,7 +83,8 @@ class Server:
             watch.stop()
             raise
         extra = {"queue_wait_s": round(time.perf_counter() - t0, 4), **prepared.facts, **req.notes}
-        gen = Generation(prepared, req.question, req.history, req.max_tokens, ticket)
+        gen = Generation(prepared, req.question, req.history, req.max_tokens, ticket,
+                         self._count_tokens)  # fmt: skip
         watch.on_gone(gen.cancel)
         gen.start()
         kind, value = await gen.events.get()  # "ready", or the error that came before it
@@ -140,8 +141,11 @@ class Server:
         m, now = self.metrics, time.perf_counter()
         m.latency.observe(now - t0)
         m.ttft.observe((gen.first_piece_at or now) - t0)
-        m.prompt_tokens.inc(answer.total_tokens)
-        m.completion_tokens.inc(answer.new_tokens)
+
+    def _count_tokens(self, answer: Any) -> None:
+        """Tokens of every generation that ran, a cancelled one's included (work done)."""
+        self.metrics.prompt_tokens.inc(answer.total_tokens)
+        self.metrics.completion_tokens.inc(answer.new_tokens)
 
 
 async def _collect(gen: Generation) -> Any:

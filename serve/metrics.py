@@ -25,7 +25,8 @@ class Metrics:
                               buckets=BUCKETS, registry=r)  # fmt: skip
         self.prompt_tokens = Counter("vlmctx_prompt_tokens", "input tokens of answered requests "
                                      "(after pooling)", registry=r)  # fmt: skip
-        self.completion_tokens = Counter("vlmctx_completion_tokens", "generated tokens",
+        self.completion_tokens = Counter("vlmctx_completion_tokens", "generated tokens (of cancelled "
+                                         "requests too)",
                                          registry=r)  # fmt: skip
         self.cancelled = Counter("vlmctx_requests_cancelled", "requests whose client left "
                                  "before the answer was complete", registry=r)  # fmt: skip

@@ -142,7 +142,7 @@ class Preparer:
         if pixels is not None and w * h > pixels:
             scale = math.sqrt(pixels / (w * h))
             rgb = rgb.resize((max(1, math.floor(w * scale)), max(1, math.floor(h * scale))))
-        data = np.asarray(rgb, dtype=np.uint8)[None]  # (1, h, w, 3)
+        data = np.array(rgb, dtype=np.uint8)[None]  # (1, h, w, 3)
         pts = np.zeros(1, np.float64)
         info = VideoInfo("image", 1, 1.0, 1.0, data.shape[2], data.shape[1], 0, "image", False,
                          pts, np.zeros(1, np.int64))  # fmt: skip

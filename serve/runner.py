@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from vlmctx_serve.errors import APIError
@@ -99,9 +100,10 @@ class Generation:
     """One prepared request running on the model in a thread; events on ``events``."""
 
     def __init__(self, prepared: Prepared, question: str, history: list, max_tokens: int,
-                 ticket: Ticket) -> None:  # fmt: skip
+                 ticket: Ticket, on_answer: Callable[[Any], None] | None = None) -> None:  # fmt: skip
         self.prepared, self.question, self.history = prepared, question, history
         self.max_tokens, self.ticket = max_tokens, ticket
+        self.on_answer = on_answer  # called on the event loop with every answer, cancelled too
         self.events: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         self._loop = asyncio.get_running_loop()
         self._stream: Any = None
@@ -142,6 +144,8 @@ class Generation:
                     if self.first_piece_at is None:
                         self.first_piece_at = time.perf_counter()
                     self._put("piece", piece)
+            if self.on_answer is not None and stream.answer is not None:
+                self._loop.call_soon_threadsafe(self.on_answer, stream.answer)
             self._put("done", stream.answer)
         except BaseException as exc:  # handed to the request's handler, which answers once
             self._put("error", exc)
