@@ -124,17 +124,14 @@ class MediaFetcher:
         return str(real)
 
     # ---- remote files ----------------------------------------------------------------------
-    def _host_allowed(self, url: str) -> tuple[str, int]:
+    def _host_allowed(self, url: str) -> tuple[str, str, int]:
         parts = urlsplit(url)
-        try:
-            host, port = (parts.hostname or "").lower(), parts.port
-        except ValueError:
-            raise bad_request(f"bad port in media URL {url[:200]!r}", self.param) from None
-        if not host:
-            raise bad_request(f"media URL {url[:200]!r} has no host", self.param)
         if parts.username or parts.password:
             raise bad_request("media URLs may not carry user names or passwords", self.param)
-        port = port or (443 if parts.scheme.lower() == "https" else 80)
+        origin = _origin(url)
+        if origin is None:
+            raise bad_request(f"media URL {url[:200]!r} has no host or a bad port", self.param)
+        _, host, port = origin
         allowed = self.settings.allowed_media_domains
         if host not in allowed and f"{host}:{port}" not in allowed:
             raise bad_request(
@@ -143,12 +140,24 @@ class MediaFetcher:
                 self.param,
                 "media_domain_not_allowed",
             )
-        return host, port
+        return origin
 
     def _download(self, url: str, kind: str) -> str:
         import httpx
 
         origin = self._host_allowed(url)
+        try:
+            return self._fetch(url, kind, origin)
+        except httpx.HTTPError as exc:
+            raise bad_request(
+                f"could not fetch the media URL ({type(exc).__name__}: {str(exc)[:200]})",
+                self.param,
+                "media_fetch_failed",
+            ) from None
+
+    def _fetch(self, url: str, kind: str, origin: tuple[str, str, int]) -> str:
+        import httpx
+
         deadline = time.monotonic() + self.settings.media_timeout_s
         timeout = httpx.Timeout(self.settings.media_timeout_s)
         with httpx.Client(follow_redirects=False, trust_env=False, timeout=timeout) as client:
@@ -156,7 +165,7 @@ class MediaFetcher:
                 with client.stream("GET", url) as resp:
                     if resp.is_redirect:
                         url = urljoin(url, resp.headers.get("location", ""))
-                        if self._host_allowed(url) != origin:
+                        if _origin(url) != origin:
                             raise bad_request(
                                 "the media URL redirects to another host, which is never "
                                 "followed; give the final URL (its host in "
@@ -225,3 +234,16 @@ class MediaFetcher:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         return path
+
+
+def _origin(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an http(s) URL, the port filled in; None without a valid host."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        host, port = (parts.hostname or "").lower(), parts.port
+    except ValueError:
+        return None
+    if scheme not in ("http", "https") or not host:
+        return None
+    return scheme, host, port or (443 if scheme == "https" else 80)

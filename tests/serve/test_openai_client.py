@@ -126,7 +126,9 @@ def test_vlmctx_options_go_through_the_registries(client, media: Media) -> None:
                                          extra_body={"fps": 0.5})  # fmt: skip
     assert got.model_extra["vlmctx"]["config"]["sampler"] == "fps"
     with pytest.raises(openai.BadRequestError) as exc:
-        client.chat.completions.create(model=MODEL, messages=msgs, extra_body={"pooling": "progresive"})
+        client.chat.completions.create(
+            model=MODEL, messages=msgs, extra_body={"pooling": "progresive"}
+        )
     assert "Did you mean 'progressive'" in exc.value.body["message"]
     with pytest.raises(openai.BadRequestError) as exc:
         client.chat.completions.create(model=MODEL, messages=msgs,
