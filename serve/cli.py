@@ -138,7 +138,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level=level,
                                            access_log=bool(getattr(args, "verbose", 0))))  # fmt: skip
     threading.Thread(target=_announce, args=(server, args, settings.model), daemon=True).start()
-    with contextlib.suppress(SystemExit):  # uvicorn exits when it cannot bind
+    # uvicorn exits when it cannot bind, and re-raises Ctrl-C after its graceful shutdown
+    with contextlib.suppress(SystemExit, KeyboardInterrupt):
         server.run()
     if not server.started:
         raise ConfigError(f"could not listen on {args.host}:{args.port} (in use, or not an "
