@@ -74,13 +74,20 @@ class Server:
         t0 = time.perf_counter()
         body = parse_json(await read_body(request, self.settings.max_body_bytes))
         req = parse_chat(body, self.settings, self.base)
-        prepared = await asyncio.to_thread(self.preparer.prepare, req)
-        watch = Watch(request)
+        self.gate.admit()  # 429 before anything is downloaded or planned
+        watch = None
         try:
-            ticket = await self.gate.enter(watch.gone)
+            prepared = await asyncio.to_thread(self.preparer.prepare, req)
+            watch = Watch(request)
+            try:
+                ticket = await self.gate.enter(watch.gone)
+            except BaseException:
+                prepared.close()
+                raise
         except BaseException:
-            prepared.close()
-            watch.stop()
+            self.gate.leave()
+            if watch is not None:
+                watch.stop()
             raise
         extra = {"queue_wait_s": round(time.perf_counter() - t0, 4), **prepared.facts, **req.notes}
         gen = Generation(prepared, req.question, req.history, req.max_tokens, ticket,

@@ -1,9 +1,11 @@
 """The queue in front of the model and the thread that runs one request on it.
 
-:class:`Gate` lets one request at a time onto the model (``VideoLM`` calls are serialised by the
-model's lock anyway; the gate makes the wait visible and bounded): up to ``--max-queue`` more wait,
-beyond that a request is refused at once with 429 and ``Retry-After``. A client that goes away
-while waiting leaves the queue.
+:class:`Gate` admits a request before anything is fetched or planned for it, and lets one request
+at a time onto the model (``VideoLM`` calls are serialised by the model's lock anyway; the gate
+makes the wait visible and bounded): with one on the model, up to ``--max-queue`` more may be
+admitted (preparing or waiting); beyond that a request is refused at once with 429 and
+``Retry-After``, before its media are downloaded. A client that goes away while waiting leaves
+the queue.
 
 :class:`Generation` runs ``VideoLM.ask(..., stream=True)`` (decoding, prompt, generate) in its own
 thread and hands events to the event loop: ``ready`` (inputs built, generation started),
@@ -30,7 +32,8 @@ class ClientGone(Exception):
 
 
 class Ticket:
-    """One request's slot on the model; ``release`` (from any thread) gives it back once."""
+    """One request's slot on the model; ``release`` (from any thread) gives it back once, and
+    with it the request's admission."""
 
     def __init__(self, gate: Gate) -> None:
         self._gate = gate
@@ -42,30 +45,40 @@ class Ticket:
             if not self._held:
                 return
             self._held = False
-        self._gate._loop.call_soon_threadsafe(self._gate._free)
+        self._gate._loop.call_soon_threadsafe(self._gate._free, True)
 
 
 class Gate:
-    """One request on the model, at most ``max_queue`` waiting, the rest refused (429)."""
+    """One request on the model, at most ``max_queue`` more admitted, the rest refused (429).
+    Event-loop thread only, except :meth:`Ticket.release`."""
 
     def __init__(self, max_queue: int, retry_after_s: int) -> None:
         self.max_queue, self.retry_after_s = max_queue, retry_after_s
-        self.waiting = 0
+        self.admitted = 0  # requests preparing, waiting or on the model
+        self.waiting = 0  # requests waiting for the model
         self.busy = False
         self._waiters: list[asyncio.Future] = []
         self._loop: asyncio.AbstractEventLoop | None = None
 
+    def admit(self) -> None:
+        """Count a new request in, or refuse it (429) when the queue is full."""
+        if self.admitted >= self.max_queue + 1:
+            raise APIError(429, f"the server is busy (one request on the model, {self.max_queue} "
+                           "more admitted: the server's --max-queue); retry later",
+                           code="queue_full", headers={"Retry-After": str(self.retry_after_s)})  # fmt: skip
+        self.admitted += 1
+
+    def leave(self) -> None:
+        """An admitted request ended before it got the model (refused, failed, gone)."""
+        self.admitted -= 1
+
     async def enter(self, gone: asyncio.Event) -> Ticket:
-        """Wait for the model; raise 429 when the queue is full, :class:`ClientGone` when
-        ``gone`` is set while waiting."""
+        """Wait for the model (an admitted request); raise :class:`ClientGone` when ``gone``
+        is set while waiting. The caller calls :meth:`leave` if this raises."""
         self._loop = asyncio.get_running_loop()
         if not self.busy and not self._waiters:
             self.busy = True
             return Ticket(self)
-        if len(self._waiters) >= self.max_queue:
-            raise APIError(429, f"the server is busy ({self.max_queue} requests waiting, the "
-                           "server's --max-queue); retry later", code="queue_full",
-                           headers={"Retry-After": str(self.retry_after_s)})  # fmt: skip
         turn = self._loop.create_future()
         self._waiters.append(turn)
         self.waiting = len(self._waiters)
@@ -85,8 +98,11 @@ class Gate:
             raise ClientGone()
         return Ticket(self)
 
-    def _free(self) -> None:
-        """Hand the model to the first waiter, or mark it free (event-loop thread only)."""
+    def _free(self, done: bool = False) -> None:
+        """Hand the model to the first waiter, or mark it free; ``done``: the request that had
+        it has ended (its admission too)."""
+        if done:
+            self.admitted -= 1
         while self._waiters:
             turn = self._waiters.pop(0)
             self.waiting = len(self._waiters)
