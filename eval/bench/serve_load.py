@@ -195,8 +195,17 @@ def summarize(name: str, setup: dict, recs: list[dict], wall: float, reference: 
         "rss_first_quarter_mib": round(rss_first / 2**20, 1),
         "rss_last_quarter_mib": round(rss_last / 2**20, 1),
         "rss_last_over_first": round(rss_last / rss_first, 4),
+        "rss_mib_by_tenth": [round(statistics.mean(r["rss_bytes"] for r in part) / 2**20, 1)
+                             for part in _tenths(by_order)],
         "prefix_cache": None,
     }  # fmt: skip
+
+
+def _tenths(recs: list[dict]) -> list[list[dict]]:
+    """``recs`` in ten consecutive parts (fewer when there are fewer than ten)."""
+    n = len(recs)
+    parts = [recs[i * n // 10 : (i + 1) * n // 10] for i in range(10)]
+    return [p for p in parts if p]
 
 
 def markdown(results: dict[str, Any]) -> str:
@@ -232,6 +241,9 @@ def markdown(results: dict[str, Any]) -> str:
         + " (one per request). Decoded frames come from the engine's cache after the first "
         "request (the same video throughout). Prefix reuse (issue 28) is not in this engine: "
         "`prefix_cache` null. CPU only, a shared machine: absolute times depend on its load.",
+        "",
+        "Server RSS (MiB), mean per tenth of the run: "
+        + "; ".join(f"{r['setup']} {r['rss_mib_by_tenth']}" for r in rows) + ".",
     ]  # fmt: skip
     return "\n".join(lines) + "\n"
 
