@@ -27,6 +27,7 @@ from vlmctx_serve.media import MediaFetcher
 from vlmctx_serve.request import ChatRequest
 from vlmctx_serve.settings import ServeSettings
 
+MAX_RESIZE_PIXELS = 1920 * 1080  # frames a sampler may scale a video up to
 MAX_IMAGE_PIXELS = 50_000_000  # refused before decoding (PIL warns at 89M: a decompression bomb)
 
 
@@ -96,6 +97,11 @@ class Preparer:
             selection = sampler.select(info)
         except VlmctxError as exc:
             raise bad_request(str(exc), "messages", "invalid_video") from None
+        if selection.resize is not None:  # a token-budget sampler may scale frames up
+            h, w = selection.resize
+            if h * w > max(info.width * info.height, MAX_RESIZE_PIXELS):
+                raise bad_request(f"the sampler asks for {w}x{h} frames, larger than the video "
+                                  f"and than {MAX_RESIZE_PIXELS:,} pixels", "sampler_args")  # fmt: skip
         if len(selection) > self.settings.max_frames:
             raise bad_request(f"the request samples {len(selection)} frames; the server's "
                               f"--max-frames is {self.settings.max_frames}", "frames",

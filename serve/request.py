@@ -36,6 +36,7 @@ VLMCTX_FIELDS = {
 # OpenAI parameters accepted only at the value that means greedy, single-answer decoding
 NEUTRAL = {"temperature": 0, "top_p": 1, "n": 1, "frequency_penalty": 0, "presence_penalty": 0}
 PLACEMENTS = ("auto", "interleaved", "before")
+FRAME_COUNTS = ("n", "min_frames", "max_frames")  # sampler parameters that count frames
 
 
 @dataclass
@@ -57,7 +58,7 @@ def parse_json(raw: bytes) -> dict[str, Any]:
     """The body as a JSON object, or a 400 that says what is wrong with it."""
     try:
         body = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         where = f" at line {exc.lineno} column {exc.colno}" if hasattr(exc, "lineno") else ""
         raise bad_request(
             f"the request body is not valid JSON{where}", None, "invalid_json"
@@ -91,6 +92,7 @@ def parse_chat(body: dict[str, Any], settings: ServeSettings, base: ContextConfi
     if texts > settings.max_question_chars:
         raise bad_request(f"the messages hold {texts} characters of text; the server's "
                           f"--max-question-chars is {settings.max_question_chars}", "messages")  # fmt: skip
+    _check_frame_counts(body, settings.max_frames)
     return ChatRequest(
         question=question,
         history=history,
@@ -102,6 +104,21 @@ def parse_chat(body: dict[str, Any], settings: ServeSettings, base: ContextConfi
         subtitles=_subtitles(body),
         notes=notes,
     )
+
+
+def _check_frame_counts(body: dict[str, Any], cap: int) -> None:
+    """Frame counts a request names (``frames``, a sampler's ``n``/``min_frames``/``max_frames``,
+    a window's inner sampler's) within ``--max-frames``: samplers allocate per requested frame
+    before the count of the selection can be checked."""
+    args = body.get("sampler_args") if isinstance(body.get("sampler_args"), dict) else {}
+    inner = args.get("inner_params") if isinstance(args.get("inner_params"), dict) else {}
+    named = [("frames", body.get("frames"))]
+    named += [(f"sampler_args.{k}", args.get(k)) for k in FRAME_COUNTS]
+    named += [(f"sampler_args.inner_params.{k}", inner.get(k)) for k in FRAME_COUNTS]
+    for param, value in named:
+        if _is_number(value) and value > cap:
+            raise bad_request(f"{param}={value} asks for more frames than the server's "
+                              f"--max-frames ({cap})", param, "too_many_frames")  # fmt: skip
 
 
 def _check_neutral(body: dict[str, Any]) -> None:

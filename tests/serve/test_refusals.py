@@ -208,3 +208,13 @@ def test_the_server_answers_after_all_that(base: str, media: Media) -> None:
     assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"]
     with socket.create_connection(("127.0.0.1", urlsplit(base).port)) as s:  # still listening
         assert s
+
+
+def test_frame_counts_and_nesting_are_capped_before_any_allocation(base: str) -> None:
+    for extra in ({"frames": 10**6}, {"sampler": "segment", "sampler_args": {"n": 10**9}},
+                  {"sampler": "window", "sampler_args": {"inner_params": {"n": 10**9}}},
+                  {"sampler": "fps", "sampler_args": {"min_frames": 10**9}}):  # fmt: skip
+        err = error(post(base, {**chat("clip.mp4"), **extra}), 400)
+        assert err["code"] == "too_many_frames" and "--max-frames" in err["message"], extra
+    deep = b'{"model": "toylab", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    assert error(post(base, None, raw=deep), 400)["code"] == "invalid_json"
