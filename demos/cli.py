@@ -9,13 +9,13 @@ import os
 import shutil
 import tempfile
 
-from vlmctx.argtypes import int_at_least, output_dir, positive_float, positive_int
+from vlmctx.cli.argtypes import int_at_least, output_dir, positive_float, positive_int
 from vlmctx.errors import ConfigError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``demo`` subcommand to a ``vlmctx`` subparsers object."""
-    from vlmctx.commands import add_model_args
+    from vlmctx.cli.commands import add_model_args
 
     p = sub.add_parser(
         "demo",
@@ -93,8 +93,8 @@ def launch(args: argparse.Namespace, *, block: bool = True):  # -> (Blocks, url)
 
     Without ``--cache-dir`` the uploads go to a new temporary folder, deleted when the process
     exits (``args.cache_dir`` is set to it)."""
-    from vlmctx.assets import sample_video
     from vlmctx.engine import VideoLM
+    from vlmctx.runtime.assets import sample_video
 
     require_gradio()
     lm = VideoLM.load(args.model, device=args.device, dtype=args.dtype)  # a bad model fails here

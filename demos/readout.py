@@ -2,7 +2,7 @@
 
 Kept free of Gradio so it can be tested (and reused by other front ends) on its own.
 
-The *planned* memory is :func:`vlmctx.budget.plan_memory` for this request (the model, the frames
+The *planned* memory is :func:`vlmctx.planner.plan_memory` for this request (the model, the frames
 as decoded, their timestamps, the question, the pooler and the weights' dtype), i.e. exactly what
 ``vlmctx plan`` prints for the same video and settings: weights + KV cache of the input tokens +
 prefill activations. It plans the first turn; a follow-up also carries the earlier turns' tokens.
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from vlmctx.budget import MemoryPlan, Planner, human_bytes, plan_memory
+from vlmctx.planner import MemoryPlan, Planner, human_bytes, plan_memory
 
 STAGES = ("decode", "preprocess", "encode", "prefill", "generate")
 
@@ -150,7 +150,7 @@ class TradeoffPoint:
 
 @lru_cache(maxsize=4)
 def planner_for(model: str) -> Planner:
-    """One :class:`~vlmctx.budget.Planner` per model (loading its processor is the slow part)."""
+    """One :class:`~vlmctx.planner.Planner` per model (loading its processor is the slow part)."""
     return Planner(model)
 
 

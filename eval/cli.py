@@ -16,8 +16,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from vlmctx.argtypes import device, existing_file, output_dir, positive_int
-from vlmctx.config import add_context_args, context_from_args, parse_kv
+from vlmctx.cli.argtypes import device, existing_file, output_dir, positive_int
+from vlmctx.cli.context_args import add_context_args, context_from_args, parse_kv
 from vlmctx.errors import ConfigError
 
 
@@ -104,8 +104,12 @@ def judge_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     unset are not passed, so each task keeps its own default (its paper's judge model)."""
     if not args.judge_url:
         return {}
-    given = {"judge_url": args.judge_url, "judge_model": args.judge_model,
-             "judge_key_env": args.judge_key_env, "judge_for": args.judge_for}  # fmt: skip
+    given = {
+        "judge_url": args.judge_url,
+        "judge_model": args.judge_model,
+        "judge_key_env": args.judge_key_env,
+        "judge_for": args.judge_for,
+    }
     return {k: v for k, v in given.items() if v is not None}
 
 
@@ -130,7 +134,7 @@ def _load_model(args: argparse.Namespace, config: Any, parallel: Any) -> Any:
 
 
 def _parallel(predictions: bool) -> Any:
-    from vlmctx_eval.runner import Parallel
+    from vlmctx_eval.harness.runner import Parallel
 
     if predictions:
         return Parallel()
@@ -163,34 +167,44 @@ def _parallel(predictions: bool) -> Any:
 
 def _add_engine_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("engine (docs/batch.md: on a cluster)")
-    g.add_argument("--engine", choices=("local", "ray"), default="local",
-                   help="local (default; `accelerate launch` for several GPUs) or ray: the "
-                   "predictions made by Ray Data model actors (needs the `ray` extra)")  # fmt: skip
-    g.add_argument("--ray-address",
-                   help="Ray cluster to join, e.g. HEAD_IP:6379 (default: $RAY_ADDRESS, else a "
-                   "Ray that `ray start` runs here, else a new one for this job)")  # fmt: skip
-    g.add_argument("--ray-actors", type=int, default=0,
-                   help="model actors (default: one per GPU, else one per two CPUs)")  # fmt: skip
+    g.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="local (default; `accelerate launch` for several GPUs) or ray: the "
+        "predictions made by Ray Data model actors (needs the `ray` extra)",
+    )
+    g.add_argument(
+        "--ray-address",
+        help="Ray cluster to join, e.g. HEAD_IP:6379 (default: $RAY_ADDRESS, else a "
+        "Ray that `ray start` runs here, else a new one for this job)",
+    )
+    g.add_argument(
+        "--ray-actors",
+        type=int,
+        default=0,
+        help="model actors (default: one per GPU, else one per two CPUs)",
+    )
 
 
 def _ray_predict(args: argparse.Namespace, config: Any) -> Any:
-    """The ``RunOptions.predict`` of ``--engine ray`` (eval/ray_runner.py)."""
+    """The ``RunOptions.predict`` of ``--engine ray`` (eval/harness/ray_runner.py)."""
     import os
 
-    from vlmctx.ray_cluster import check_actors, require_ray
+    from vlmctx.runtime.ray_cluster import check_actors, require_ray
 
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise ConfigError("--engine ray runs from one driver: do not start it with accelerate")
     require_ray()
     check_actors(args.ray_actors)
-    from vlmctx_eval.ray_runner import ray_predictor
+    from vlmctx_eval.harness.ray_runner import ray_predictor
 
     return ray_predictor(args.model, config, args.device, args.ray_address, args.ray_actors)
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from vlmctx_eval.presets import apply_preset, listing
-    from vlmctx_eval.runner import RunOptions, evaluate, run_dir_name
+    from vlmctx_eval.harness.presets import apply_preset, listing
+    from vlmctx_eval.harness.runner import RunOptions, evaluate, run_dir_name
 
     if args.tasks == "list":
         print(listing())
@@ -222,8 +236,9 @@ def run_eval(args: argparse.Namespace) -> int:
         "world_size": par.world,
     }
     out = Path(args.output_path) / run_dir_name(model_id, config.to_dict(), tasks)
-    opts = RunOptions(parse_lengths(args.lengths), args.limit, args.log_samples,
-                      not args.no_progress, par)  # fmt: skip
+    opts = RunOptions(
+        parse_lengths(args.lengths), args.limit, args.log_samples, not args.no_progress, par
+    )
     if on_ray:
         opts.predict = _ray_predict(args, config)
     doc = evaluate(model, tasks, out, opts, header, args.predictions)
@@ -238,7 +253,7 @@ def run_eval(args: argparse.Namespace) -> int:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from vlmctx_eval.report import write_report
+    from vlmctx_eval.harness.report import write_report
 
     if args.compare:
         return _compare(args)
@@ -250,7 +265,7 @@ def run_report(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from vlmctx_eval.compare import compare, to_markdown
+    from vlmctx_eval.harness.compare import compare, to_markdown
 
     if len(args.dirs) != 2:
         raise ConfigError(f"--compare takes exactly two run directories, got {len(args.dirs)}")
@@ -291,8 +306,12 @@ def register(sub: Any) -> None:
         help="a published protocol: task, frames/fps, pixel limits (see --tasks list); "
         "explicit flags override it",
     )
-    p.add_argument("--task-arg", action="append", metavar="TASK:KEY=VALUE",
-                   help="task parameter, e.g. mmlongbench:root=/data/MMLongBench (repeatable)")  # fmt: skip
+    p.add_argument(
+        "--task-arg",
+        action="append",
+        metavar="TASK:KEY=VALUE",
+        help="task parameter, e.g. mmlongbench:root=/data/MMLongBench (repeatable)",
+    )
     p.add_argument(
         "--lengths",
         type=_lengths_arg,
@@ -321,14 +340,19 @@ def register(sub: Any) -> None:
         "LLM judge (optional for MMLongBench summarization and DocVQA; required by mlvu_gen)"
     )
     j.add_argument("--judge-url", help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1")
-    j.add_argument("--judge-model",
-                   help="judge model name (default: each task's paper's judge: mmlongbench "
-                   "gpt-4o-2024-11-20, mlvu_gen gpt-4-turbo)")  # fmt: skip
-    j.add_argument("--judge-key-env",
-                   help="environment variable holding the API key (default LLM_JUDGE_KEY)")  # fmt: skip
-    j.add_argument("--judge-for",
-                   help="mmlongbench: what the judge scores: summ (paper, default), docqa (V1.1), "
-                   "or summ,docqa")  # fmt: skip
+    j.add_argument(
+        "--judge-model",
+        help="judge model name (default: each task's paper's judge: mmlongbench "
+        "gpt-4o-2024-11-20, mlvu_gen gpt-4-turbo)",
+    )
+    j.add_argument(
+        "--judge-key-env", help="environment variable holding the API key (default LLM_JUDGE_KEY)"
+    )
+    j.add_argument(
+        "--judge-for",
+        help="mmlongbench: what the judge scores: summ (paper, default), docqa (V1.1), "
+        "or summ,docqa",
+    )
     add_context_args(p)
     p.set_defaults(func=run_eval)
 

@@ -8,6 +8,11 @@ and ``pyproject.toml`` lists every package. Imports are read from the source
 (``import``/``from`` statements at any depth, ``__import__``/``importlib.import_module`` with a
 literal name, and string literals that name another room's module, such as
 ``"pkg.module:function"`` specs or ``-m pkg.module``).
+
+Inside the library the rule is finer: no import cycle between any two *files* of ``vlmctx/``
+(:func:`test_no_import_cycle_between_library_files`). An edge goes from a file to the module an
+import statement names (``from pkg import sub`` names ``pkg.sub`` when that is a module, else
+``pkg/__init__.py``); imports inside functions count, ``if TYPE_CHECKING:`` blocks do not.
 """
 
 from __future__ import annotations
@@ -157,3 +162,142 @@ def test_the_checks_see_what_they_look_for(tmp_path) -> None:
     assert _imports(src) == {"eval", "pipelines"}
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": set()}) == []
+
+
+# --- files of vlmctx/: no import cycle between any two of them ----------------------------------
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    """``if TYPE_CHECKING:`` or ``if typing.TYPE_CHECKING:``."""
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _runtime_imports(tree: ast.AST) -> list[ast.Import | ast.ImportFrom]:
+    """Every import statement at any depth (functions included), except ``if TYPE_CHECKING:`` ones."""
+    found: list[ast.Import | ast.ImportFrom] = []
+
+    def walk(node: ast.AST) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and _is_type_checking(child.test):
+                for orelse in child.orelse:
+                    walk(orelse)
+                continue
+            if isinstance(child, (ast.Import, ast.ImportFrom)):
+                found.append(child)
+            walk(child)
+
+    walk(tree)
+    return found
+
+
+def library_modules(root: Path = ROOT / "vlmctx", name: str = "vlmctx") -> dict[str, Path]:
+    """Dotted module name -> file, for every ``.py`` of the library (``pkg/__init__.py`` is ``pkg``)."""
+    modules = {}
+    for path in sorted(root.rglob("*.py")):
+        parts = [name, *path.relative_to(root).with_suffix("").parts]
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        modules[".".join(parts)] = path
+    return modules
+
+
+def _resolve(module: str, modules: dict[str, Path]) -> str | None:
+    """The deepest library module that ``module`` names (``a.b.Name`` -> ``a.b``), or None."""
+    parts = module.split(".")
+    while parts:
+        if ".".join(parts) in modules:
+            return ".".join(parts)
+        parts.pop()
+    return None
+
+
+def file_edges(modules: dict[str, Path]) -> dict[str, set[str]]:
+    """module -> library modules it imports (the module a statement names; for ``from pkg import
+    x`` the submodule ``pkg.x`` when it is one, else ``pkg``'s ``__init__``)."""
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        targets: set[str] = set()
+        for node in _runtime_imports(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                targets.update(_resolve(a.name, modules) for a in node.names)
+                continue
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, *([base] if base else [])])
+            targets.update(_resolve(f"{base}.{a.name}", modules) for a in node.names)
+        graph[name] = {t for t in targets if t and t != name}
+    return graph
+
+
+def all_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """One cycle per strongly connected component of more than one node (Tarjan), each as a path
+    whose first node equals its last."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    components: list[list[str]] = []
+
+    def connect(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in sorted(graph.get(node, ())):
+            if nxt not in index:
+                connect(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                top = stack.pop()
+                on_stack.discard(top)
+                component.append(top)
+                if top == node:
+                    break
+            if len(component) > 1:
+                components.append(sorted(component))
+
+    for start in sorted(graph):
+        if start not in index:
+            connect(start)
+    cycles = []
+    for component in sorted(components):
+        members = set(component)
+        cycles.append(find_cycle({n: graph[n] & members for n in component}))
+    return cycles
+
+
+def test_no_import_cycle_between_library_files() -> None:
+    """ARCHITECTURE.md: inside ``vlmctx/`` no two files import each other, directly or in a
+    circle. Imports inside functions count (they still tie the two files together); imports under
+    ``if TYPE_CHECKING:`` do not (they never run)."""
+    cycles = all_cycles(file_edges(library_modules()))
+    assert not cycles, f"{len(cycles)} import cycle(s) between files of vlmctx/:\n" + "\n".join(
+        " -> ".join(cycle) for cycle in cycles
+    )
+
+
+def test_the_file_cycle_check_sees_what_it_looks_for(tmp_path) -> None:
+    """Relative, nested and ``from pkg import module`` imports make edges; TYPE_CHECKING ones don't."""
+    pkg = tmp_path / "lib"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("from lib.a import A\n", encoding="utf-8")
+    (pkg / "a.py").write_text("def f():\n    from .sub import b\nA = 1\n", encoding="utf-8")
+    (pkg / "sub" / "__init__.py").write_text("", encoding="utf-8")
+    (pkg / "sub" / "b.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from lib import a\n"
+        "import lib.c\n",
+        encoding="utf-8",
+    )
+    (pkg / "c.py").write_text("from lib.sub import b\n", encoding="utf-8")
+    modules = library_modules(pkg, "lib")
+    graph = file_edges(modules)
+    assert graph["lib"] == {"lib.a"} and graph["lib.a"] == {"lib.sub.b"}
+    assert graph["lib.sub.b"] == {"lib.c"} and graph["lib.c"] == {"lib.sub.b"}
+    assert all_cycles(graph) == [["lib.c", "lib.sub.b", "lib.c"]]

@@ -66,7 +66,7 @@ def test_render_shows_the_events_on_their_frames() -> None:
 
 
 def test_the_sample_video_is_the_sample_scene() -> None:
-    from vlmctx.assets import SAMPLE_FACTS
+    from vlmctx.runtime.assets import SAMPLE_FACTS
 
     scene = sample_scene()
     assert scene.duration_s == SAMPLE_FACTS["duration_s"] and scene.fps == SAMPLE_FACTS["fps"]
@@ -77,7 +77,7 @@ def test_the_sample_video_is_the_sample_scene() -> None:
 
 
 def test_task_generates_loads_scores_and_aggregates(tmp_path) -> None:
-    from vlmctx_eval.records import Sample
+    from vlmctx_eval.harness.records import Sample
     from vlmctx_eval.tasks.toylab import ToyLab
 
     task = ToyLab(dir=str(tmp_path), frames="8,12", kinds="ball,when", per_cell=2, seed=3)
@@ -103,7 +103,7 @@ def test_task_generates_loads_scores_and_aggregates(tmp_path) -> None:
 def test_training_prompt_is_the_engines_prompt() -> None:
     """The model is trained on exactly the token sequence VideoLM builds at inference."""
     from vlmctx.models import ADAPTERS
-    from vlmctx.models.base import Loaded
+    from vlmctx.models.contract import Loaded
     from vlmctx.video.types import Frames, VideoInfo
     from vlmctx_pipelines.toylab.model import build_processor
     from vlmctx_pipelines.toylab.train import RENDER, prompt, video_inputs
@@ -112,11 +112,11 @@ def test_training_prompt_is_the_engines_prompt() -> None:
     scene, question, _ = make_item("count", 8, np.random.default_rng(0))
     data = render_all(scene, *RENDER)
     adapter = ADAPTERS.create("qwen2_vl")
-    adapter.time_prefix = False  # what the toylab checkpoint's vlmctx.json declares
+    adapter.settings.time_prefix = False  # what the toylab checkpoint's vlmctx.json declares
     pts = np.arange(8, dtype=np.float64)
     info = VideoInfo("x", 8, 1.0, 8.0, RENDER[0], RENDER[1], 0, "", False, pts, np.zeros(1, int))
     frames = Frames(data, np.arange(8), pts, "test", info, sample_fps=1.0)
-    engine = adapter.build_inputs(Loaded(None, proc, adapter, "x"), question, frames)
+    engine = adapter.prompt.build_inputs(Loaded(None, proc, adapter, "x"), question, frames)
     train = video_inputs(proc, [prompt(proc, question)], [data])
     assert engine["input_ids"].tolist() == train["input_ids"].tolist()
     assert (engine["pixel_values_videos"] == train["pixel_values_videos"]).all()
@@ -133,8 +133,8 @@ def test_train_script_writes_a_checkpoint_vlmctx_loads(tmp_path) -> None:
     assert meta["time_prefix"] is False and meta["visual_window"] == 8
     assert set(summary["accuracy_at_trained_length"]) == set(TASKS)
     lm = VideoLM.load(str(tmp_path / "ck"))
-    assert lm.adapter.time_prefix is False and lm.adapter.visual_window == 8
-    from vlmctx.assets import sample_video
+    assert lm.adapter.settings.time_prefix is False and lm.adapter.settings.visual_window == 8
+    from vlmctx.runtime.assets import sample_video
 
     ans = lm.ask(sample_video(), "What colour is the ball?", max_new_tokens=2)
     assert (
@@ -145,8 +145,8 @@ def test_train_script_writes_a_checkpoint_vlmctx_loads(tmp_path) -> None:
 def test_window_variant_trains_with_more_tokens_per_frame_and_another_theta(tmp_path) -> None:
     """``--frame-pixels 2048 --rope-theta 100`` (docs/toylab.md, the realistic-window variant):
     3 tokens per frame, the window and theta land in the checkpoint, and it loads and answers."""
-    from vlmctx.assets import sample_video
     from vlmctx.engine import VideoLM
+    from vlmctx.runtime.assets import sample_video
     from vlmctx_pipelines.toylab.cli import add_args
     from vlmctx_pipelines.toylab.train import train
 
@@ -162,7 +162,7 @@ def test_window_variant_trains_with_more_tokens_per_frame_and_another_theta(tmp_
     config = json.loads((tmp_path / "ck" / "config.json").read_text())
     assert config["text_config"]["rope_parameters"]["rope_theta"] == 100.0
     lm = VideoLM.load(str(tmp_path / "ck"))
-    assert lm.adapter.visual_window == 12
+    assert lm.adapter.settings.visual_window == 12
     ans = lm.ask(sample_video(), "What colour is the ball?", max_new_tokens=2)
     assert ans.visual_tokens > 0 and ans.visual_tokens % 6 == 0  # 32x48 px: 6 per frame pair
     with pytest.raises(SystemExit):  # below the processors' 256-pixel minimum
@@ -172,7 +172,7 @@ def test_window_variant_trains_with_more_tokens_per_frame_and_another_theta(tmp_
 def test_window_split_is_the_schemes_own_report() -> None:
     """The frequency split docs/toylab.md quotes: toy 1/1/14 of 16, variant 1/7/8, and
     Qwen2-VL-7B 21/16/27 of 64 (VCWE's report for twice the visual window)."""
-    from vlmctx_eval.toylab_window import TOYS, rows, split
+    from vlmctx_eval.experiments.toylab.window import TOYS, rows, split
 
     table = rows()
     got = {name: (r["kept"], r["ramped"], r["interpolated"]) for name, r in table}
@@ -188,9 +188,9 @@ def test_window_split_is_the_schemes_own_report() -> None:
 def test_experiment_runs_the_grid_and_writes_predictions_and_paired_tables(tmp_path) -> None:
     import argparse
 
-    from vlmctx_eval.toylab_experiment import add_args, execute
-    from vlmctx_eval.toylab_stats import main as stats_main
-    from vlmctx_eval.toylab_stats import read_rows
+    from vlmctx_eval.experiments.toylab.experiment import add_args, execute
+    from vlmctx_eval.experiments.toylab.stats import main as stats_main
+    from vlmctx_eval.experiments.toylab.stats import read_rows
 
     p = argparse.ArgumentParser()
     add_args(p)
@@ -229,7 +229,7 @@ def test_experiment_runs_the_grid_and_writes_predictions_and_paired_tables(tmp_p
 def test_experiment_refuses_a_missing_seed_checkpoint_and_says_how_to_train_it(tmp_path) -> None:
     import argparse
 
-    from vlmctx_eval.toylab_experiment import add_args, execute
+    from vlmctx_eval.experiments.toylab.experiment import add_args, execute
 
     p = argparse.ArgumentParser()
     add_args(p)
@@ -249,14 +249,14 @@ def test_experiment_refuses_a_missing_seed_checkpoint_and_says_how_to_train_it(t
 def test_seed_plan(argv, message) -> None:
     import argparse
 
-    from vlmctx_eval.toylab_experiment import add_args, seed_plan
+    from vlmctx_eval.experiments.toylab.experiment import add_args, seed_checkpoints
 
     p = argparse.ArgumentParser()
     add_args(p)
-    assert seed_plan(p.parse_args(["--output-path", "o"])) == [
+    assert seed_checkpoints(p.parse_args(["--output-path", "o"])) == [
         (0, "toylab"), (1, "o/checkpoints/seed1"), (2, "o/checkpoints/seed2")]  # fmt: skip
     with pytest.raises(ConfigError, match=message):
-        seed_plan(p.parse_args(argv))
+        seed_checkpoints(p.parse_args(argv))
 
 
 def _rows(pairs: list[tuple[int, int]], kind: str = "ball", seed: int = 0) -> list[dict]:
@@ -267,8 +267,8 @@ def _rows(pairs: list[tuple[int, int]], kind: str = "ball", seed: int = 0) -> li
 
 
 def test_stats_cells_and_paired_tests_are_the_hand_computed_ones() -> None:
-    from vlmctx_eval.stats import wilson_interval
-    from vlmctx_eval.toylab_stats import analyse, cell, holm, markdown, paired
+    from vlmctx_eval.experiments.toylab.stats import analyse, cell, holm, markdown, paired
+    from vlmctx_eval.harness.stats import wilson_interval
 
     # seed 0: 10 questions, stock right on 6, pi right on 2 (pi alone right once, stock alone 5)
     rows = _rows([(1, 0)] * 5 + [(1, 1)] + [(0, 1)] + [(0, 0)] * 3)
@@ -297,8 +297,8 @@ def test_stats_cells_and_paired_tests_are_the_hand_computed_ones() -> None:
 def test_window_result_set_has_its_own_files_title_and_claims(tmp_path) -> None:
     """``vlmctx toylab run --name toylab_window`` results: rebuilt under their own name, with the
     realistic-window claims (each VCWE reading vs stock, and visual vs all)."""
-    from vlmctx_eval.toylab_experiment import add_args
-    from vlmctx_eval.toylab_stats import main, name_of, sentence, write_rows
+    from vlmctx_eval.experiments.toylab.experiment import add_args
+    from vlmctx_eval.experiments.toylab.stats import main, name_of, sentence, write_rows
 
     labels = ("default + none", "vcwe(apply_to=all) + none", "vcwe(apply_to=visual) + none")
     rows = [{"seed": 0, "checkpoint": "c", "id": f"ball-{i}", "kind": "ball", "frames": 32,
@@ -322,7 +322,7 @@ def test_window_result_set_has_its_own_files_title_and_claims(tmp_path) -> None:
     )
     md = (tmp_path / "toylab_window.md").read_text()
     assert md.startswith("# Toy lab, realistic-window variant")
-    assert "toylab_stats eval/bench/results/toylab_window_predictions.jsonl.gz" in md
+    assert "experiments.toylab.stats eval/bench/results/toylab_window_predictions.jsonl.gz" in md
     assert not (tmp_path / "toylab.md").exists()
     p = argparse.ArgumentParser()
     add_args(p)
@@ -334,7 +334,7 @@ def test_window_result_set_has_its_own_files_title_and_claims(tmp_path) -> None:
 def test_docs_claims_blocks_are_rewritten_from_the_table(tmp_path) -> None:
     """``toylab_stats --docs``: each ``<!-- claims NAME VIEW -->`` block gets the table's claims
     in words; the text around it and blocks of tables without claims stay as they are."""
-    from vlmctx_eval.toylab_stats import main, write_rows
+    from vlmctx_eval.experiments.toylab.stats import main, write_rows
 
     labels = ("default + none", "vcwe(apply_to=all) + none", "vcwe(apply_to=visual) + none")
     rows = [{"seed": 0, "checkpoint": "c", "id": f"ball-{i}", "kind": "ball", "frames": 32,
@@ -359,7 +359,7 @@ def test_docs_claims_blocks_are_rewritten_from_the_table(tmp_path) -> None:
 
 
 def test_stats_cli_refuses_what_is_not_a_predictions_file(tmp_path, capsys) -> None:
-    from vlmctx_eval.toylab_stats import main
+    from vlmctx_eval.experiments.toylab.stats import main
 
     bad = tmp_path / "x.jsonl"
     bad.write_text('{"a": 1}\n')
@@ -390,9 +390,9 @@ def test_training_seeds_give_independent_replicates(tmp_path) -> None:
 
 def test_shipped_model_answers_the_sample_video() -> None:
     """The README's first command: the toylab model on the bundled sample gives the right answers."""
-    from vlmctx.assets import SAMPLE_FACTS, sample_video
     from vlmctx.config import ContextConfig
     from vlmctx.engine import VideoLM
+    from vlmctx.runtime.assets import SAMPLE_FACTS, sample_video
 
     lm = VideoLM.load("toylab", ContextConfig(sampler="fps", sampler_params={"fps": 1.0}))
     ans = lm.ask(sample_video(), "What colour is the ball?", max_new_tokens=4)
@@ -426,7 +426,7 @@ def test_run_results_default_outside_the_package() -> None:
     package: results default to <output-path>/results."""
     import argparse
 
-    from vlmctx_eval.toylab_experiment import add_args
+    from vlmctx_eval.experiments.toylab.experiment import add_args
 
     p = argparse.ArgumentParser()
     add_args(p)

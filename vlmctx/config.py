@@ -1,6 +1,7 @@
 """``ContextConfig``: how a video becomes context (sampler, reader, pooler, position scheme).
 
-A frozen dataclass that round-trips through dict, JSON, YAML and CLI flags and is written into every
+A frozen dataclass that round-trips through dict, JSON, YAML and CLI flags (the flags live in
+``vlmctx.cli.context_args``; this file imports nothing from the CLI) and is written into every
 result file, so every figure says how it was made. Parameters of each component are kept as plain
 mappings and validated against the component's registry when it is built, never silently dropped.
 """
@@ -14,14 +15,10 @@ from dataclasses import dataclass, field, fields, replace
 from types import MappingProxyType
 from typing import Any
 
-from vlmctx.argtypes import backend, did_you_mean, int_at_least, positive_float, positive_int
 from vlmctx.errors import ConfigError
+from vlmctx.registry import did_you_mean
 
 _PARAM_FIELDS = ("sampler_params", "pooling_params", "position_params")
-# --frames above this is a typo, not a video: 10 million frames is 4 days at 30 fps
-MAX_FRAMES = 10_000_000
-
-
 _NAME_FIELDS = ("sampler", "backend", "pooling", "position")
 
 
@@ -144,11 +141,6 @@ class ContextConfig:
             raise ConfigError(f"not valid JSON ({exc.msg} at line {exc.lineno})") from None
         return cls.from_dict(data)
 
-    def to_yaml(self) -> str:
-        import yaml
-
-        return yaml.safe_dump(self.to_dict(), sort_keys=True)
-
     @classmethod
     def from_yaml(cls, text: str) -> ContextConfig:
         import yaml
@@ -176,78 +168,5 @@ class ContextConfig:
         except ConfigError as exc:
             raise ConfigError(f"config file {path!r}: {exc}") from None
 
-    def to_cli_args(self) -> list[str]:
-        """The flags that rebuild this config through :func:`add_context_args`."""
-        args = ["--sampler", self.sampler, "--backend", self.backend]
-        args += [a for k, v in self.sampler_params.items() for a in ("--sampler-arg", _kv(k, v))]
-        if self.max_pixels is not None:
-            args += ["--max-pixels", str(self.max_pixels)]
-        args += ["--pooling", self.pooling]
-        args += [a for k, v in self.pooling_params.items() for a in ("--pooling-arg", _kv(k, v))]
-        args += ["--position", self.position]
-        args += [a for k, v in self.position_params.items() for a in ("--position-arg", _kv(k, v))]
-        return args
-
     def replace(self, **changes: Any) -> ContextConfig:
         return replace(self, **changes)
-
-
-def _kv(key: str, value: Any) -> str:
-    return f"{key}={json.dumps(value) if not isinstance(value, str) else value}"
-
-
-def add_context_args(parser: Any) -> None:
-    """Add the ContextConfig flags to an argparse parser (shared by ask, batch, eval, demo)."""
-    g = parser.add_argument_group("context (how the video becomes model input)")
-    g.add_argument(
-        "--config", help="read a ContextConfig from a .json/.yaml file; flags override it"
-    )
-    g.add_argument("--sampler", help="frame sampler (default uniform; `vlmctx ls` lists them)")
-    g.add_argument(
-        "--frames",
-        type=int_at_least(1, MAX_FRAMES),
-        help="number of frames (uniform/segment n, fps max_frames)",
-    )
-    g.add_argument(
-        "--fps", type=positive_float, help="sample at this many frames per second (fps sampler)"
-    )
-    g.add_argument(
-        "--sampler-arg", action="append", metavar="KEY=VALUE", help="sampler parameter (repeatable)"
-    )
-    g.add_argument(
-        "--backend", type=backend, help="decoder: auto (default), torchcodec, pyav, decord, opencv"
-    )
-    g.add_argument(
-        "--max-pixels", type=positive_int, help="downscale frames to at most this many pixels"
-    )
-    g.add_argument("--pooling", help="token pooler (default none)")
-    g.add_argument("--pooling-arg", action="append", metavar="KEY=VALUE", help="pooler parameter")
-    g.add_argument("--position", help="position scheme (default: the model's own)")
-    g.add_argument("--position-arg", action="append", metavar="KEY=VALUE", help="scheme parameter")
-
-
-def context_from_args(args: Any) -> ContextConfig:
-    """Build a ContextConfig from parsed flags (config file first, then flags on top)."""
-    base = ContextConfig.load(args.config) if getattr(args, "config", None) else ContextConfig()
-    changes: dict[str, Any] = {}
-    sampler = args.sampler or base.sampler
-    if args.fps is not None and not args.sampler:
-        sampler = "fps"
-    sp: dict[str, Any] = dict(base.sampler_params) if sampler == base.sampler else {}
-    if args.fps is not None:
-        sp["fps"] = args.fps
-    if args.frames is not None:
-        sp["max_frames" if sampler == "fps" else "n"] = args.frames
-    sp.update(parse_kv(args.sampler_arg))
-    changes.update(sampler=sampler, sampler_params=sp)
-    if args.backend:
-        changes["backend"] = args.backend
-    if args.max_pixels is not None:
-        changes["max_pixels"] = args.max_pixels
-    for comp in ("pooling", "position"):
-        name = getattr(args, comp) or getattr(base, comp)
-        params = dict(getattr(base, f"{comp}_params")) if name == getattr(base, comp) else {}
-        params.update(parse_kv(getattr(args, f"{comp}_arg")))
-        changes[comp] = name
-        changes[f"{comp}_params"] = params
-    return base.replace(**changes)

@@ -1,9 +1,9 @@
 """One exception family for the whole toolkit.
 
-Every error a user can cause (bad path, corrupt video, unknown model, a plan over budget) raises a
-subclass of :class:`VlmctxError` whose message says what went wrong *and what to do*. The CLI turns
-these into a single line on stderr and a non-zero exit; anything else is a bug and keeps its
-traceback.
+Every error a user can cause (bad path, corrupt video, unknown model, a memory plan over
+``--max-memory``) raises a subclass of :class:`VlmctxError` whose message says what went wrong *and
+what to do*. The CLI turns these into a single line on stderr and a non-zero exit; anything else is
+a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -52,7 +52,11 @@ class ModelLoadError(VlmctxError):
 
 
 class BudgetExceededError(VlmctxError):
-    """A plan needs more tokens or memory than allowed; refused before loading weights."""
+    """A streaming session's KV budget cannot hold what it must keep (sinks, the recent window)."""
+
+
+class MemoryLimitError(VlmctxError):
+    """A memory plan's estimated peak exceeds ``--max-memory``; refused before loading weights."""
 
 
 class DataFormatError(VlmctxError):

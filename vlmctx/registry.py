@@ -12,13 +12,38 @@ import inspect
 import math
 import types
 import typing
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from vlmctx.errors import ConfigError
 
 T = TypeVar("T")
+
+
+def did_you_mean(
+    value: str,
+    choices: Iterable[str],
+    *,
+    n: int = 1,
+    cutoff: float = 0.6,
+    template: str = " (did you mean {}?)",
+    quote: bool = True,
+) -> str:
+    """The closest ``n`` of ``choices`` to ``value`` written into ``template`` (default
+    `` (did you mean 'x'?)``), or ``""`` when none is close: every "did you mean" of vlmctx."""
+    close = difflib.get_close_matches(value, list(choices), n=n, cutoff=cutoff)
+    if not close:
+        return ""
+    return template.format(", ".join(repr(c) if quote else c for c in close))
+
+
+def _declares_name(factory: Callable[..., Any]) -> bool:
+    """A class annotating ``name`` in its own body without giving it a value."""
+    if not isinstance(factory, type):
+        return False
+    own = vars(factory)
+    return "name" in own.get("__annotations__", {}) and "name" not in own
 
 
 @dataclass
@@ -50,13 +75,16 @@ class Registry(Generic[T]):
     def register(
         self, name: str, summary: str = "", **meta: Any
     ) -> Callable[[Callable[..., T]], Callable[..., T]]:
-        """Decorator: register ``factory`` under ``name``."""
+        """Decorator: register ``factory`` under ``name``. A class that declares ``name`` without
+        a value (``name: ClassVar[str]``) gets it from here, so the name is written once."""
 
         def deco(factory: Callable[..., T]) -> Callable[..., T]:
             if name in self._entries:
                 raise ValueError(f"{self.kind} {name!r} registered twice")
             doc = summary or (inspect.getdoc(factory) or "").split("\n")[0]
             self._entries[name] = Entry(name, factory, doc, dict(meta))
+            if _declares_name(factory):  # the name is written once, in register(...)
+                factory.name = name  # type: ignore[attr-defined]
             return factory
 
         return deco
@@ -73,8 +101,7 @@ class Registry(Generic[T]):
     def entry(self, name: str) -> Entry[T]:
         """The entry for ``name``; unknown names raise with a suggestion."""
         if name not in self._entries:
-            close = difflib.get_close_matches(name, self.names(), n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(name, self.names(), template=" Did you mean {}?")
             raise ConfigError(
                 f"unknown {self.kind} {name!r}.{hint} Known: {', '.join(self.names())} "
                 f"(`vlmctx ls` lists them with their parameters)."
@@ -138,9 +165,13 @@ def _type_problem(hint: Any, value: Any) -> str | None:
     ok = (
         (bool in simple and isinstance(value, bool))
         or (int in simple and isinstance(value, int) and not isinstance(value, bool))
-        or (float in simple and isinstance(value, int | float) and not isinstance(value, bool)
-            and math.isfinite(value))
-    )  # fmt: skip
+        or (
+            float in simple
+            and isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and math.isfinite(value)
+        )
+    )
     if ok:
         return None
     what = " or ".join(_SIMPLE[a] for a in simple)

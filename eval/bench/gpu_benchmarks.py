@@ -1,7 +1,7 @@
 """GPU: expected runtime of each official benchmark on one GPU, from a few timed samples.
 
 For each benchmark task (``videomme``, ``mlvu``, ``mlvu_gen``, ``longvideobench``, ``lvbench``,
-``charades_sta``) and each protocol (a ``--preset`` name from :mod:`vlmctx_eval.presets`, or
+``charades_sta``) and each protocol (a ``--preset`` name from :mod:`vlmctx_eval.harness.presets`, or
 ``uniform:N`` frames), a real checkpoint answers ``--samples`` questions of the benchmark's shape
 (its prompt style and its ``max_new_tokens``, greedy) about a clip of each of the benchmark's
 typical durations (:data:`BENCHMARKS`; bucket midpoints, see there), through ``VideoLM.ask`` (decode
@@ -64,6 +64,7 @@ class Bench:
     source: str
 
 
+# A data table, one entry per row aligned by hand for reading: `ruff format` skips it.
 BENCHMARKS = {
     b.task: b
     for b in (
@@ -89,7 +90,7 @@ def protocol_config(spec: str) -> Any:
     """``uniform:N`` or a preset name -> the ContextConfig it runs under."""
     from vlmctx.config import ContextConfig
     from vlmctx.errors import ConfigError
-    from vlmctx_eval.presets import get
+    from vlmctx_eval.harness.presets import get
 
     if spec.startswith("uniform:"):
         n = spec.split(":", 1)[1]
@@ -97,8 +98,9 @@ def protocol_config(spec: str) -> Any:
             raise ConfigError(f"protocol {spec!r}: use uniform:N with N >= 1 frames")
         return ContextConfig(sampler="uniform", sampler_params={"n": int(n)})
     p = get(spec)
-    return ContextConfig(sampler=p.sampler, sampler_params=dict(p.sampler_params),
-                         max_pixels=p.max_pixels)  # fmt: skip
+    return ContextConfig(
+        sampler=p.sampler, sampler_params=dict(p.sampler_params), max_pixels=p.max_pixels
+    )
 
 
 def clip(duration_s: float, side: int, fps: int) -> str:
@@ -107,8 +109,11 @@ def clip(duration_s: float, side: int, fps: int) -> str:
 
     frames = max(2, round(duration_s * fps))
     height = max(16, (side * 9 // 16) // 2 * 2)
-    return str(synth_clip(width=side, height=height, fps=fps, num_frames=frames, gop=fps * 10,
-                          bframes=0, crf=30))  # fmt: skip
+    return str(
+        synth_clip(
+            width=side, height=height, fps=fps, num_frames=frames, gop=fps * 10, bframes=0, crf=30
+        )
+    )
 
 
 def time_one(lm: Any, config: Any, video: str, bench: Bench, max_new: int) -> dict[str, Any]:
@@ -124,28 +129,43 @@ def time_one(lm: Any, config: Any, video: str, bench: Bench, max_new: int) -> di
     ans = fresh.ask(video, bench.prompt, max_new_tokens=max_new)
     if str(lm.device).startswith("cuda"):
         torch.cuda.synchronize()
-    return dict(seconds=time.perf_counter() - t0, frames=len(ans.frames),
-                visual_tokens=ans.visual_tokens, new_tokens=ans.new_tokens,
-                timings={k: round(v, 4) for k, v in ans.timings.items()},
-                peak_memory_bytes=ans.peak_memory_bytes)  # fmt: skip
+    return dict(
+        seconds=time.perf_counter() - t0,
+        frames=len(ans.frames),
+        visual_tokens=ans.visual_tokens,
+        new_tokens=ans.new_tokens,
+        timings={k: round(v, 4) for k, v in ans.timings.items()},
+        peak_memory_bytes=ans.peak_memory_bytes,
+    )
 
 
-def bench_task(lm: Any, bench: Bench, videos: list[tuple[str, float]], protocols: list[str],
-               args: argparse.Namespace, deadline: float) -> list[dict[str, Any]]:  # fmt: skip
+def bench_task(
+    lm: Any,
+    bench: Bench,
+    videos: list[tuple[str, float]],
+    protocols: list[str],
+    args: argparse.Namespace,
+    deadline: float,
+) -> list[dict[str, Any]]:
     """Rows (protocol x video) of one benchmark: mean seconds per sample over ``--samples``."""
     rows = []
     max_new = min(bench.max_new_tokens, args.max_new_tokens or bench.max_new_tokens)
     for proto in protocols:
         config = protocol_config(proto)
         for video, duration in videos:
-            row: dict[str, Any] = dict(task=bench.task, protocol=proto, video=video,
-                                       duration_s=duration)  # fmt: skip
+            row: dict[str, Any] = dict(
+                task=bench.task, protocol=proto, video=video, duration_s=duration
+            )
             if time.monotonic() > deadline:
                 rows.append({**row, "status": "skipped (time budget)"})
                 continue
             runs = [time_one(lm, config, video, bench, max_new) for _ in range(args.samples)]
-            row.update(status="ok", samples=len(runs), runs=runs,
-                       seconds=sum(r["seconds"] for r in runs) / len(runs))  # fmt: skip
+            row.update(
+                status="ok",
+                samples=len(runs),
+                runs=runs,
+                seconds=sum(r["seconds"] for r in runs) / len(runs),
+            )
             rows.append(row)
     return rows
 
@@ -158,39 +178,53 @@ def project(bench: Bench, rows: list[dict[str, Any]], questions: int | None) -> 
         complete = len(done) == sum(1 for r in rows if r["protocol"] == proto)
         mean = sum(done) / len(done) if done else None
         hours = mean * questions / 3600 if mean is not None and questions and complete else None
-        out[proto] = dict(seconds_per_sample=mean, questions=questions, hours=hours,
-                          complete=complete)  # fmt: skip
+        out[proto] = dict(
+            seconds_per_sample=mean, questions=questions, hours=hours, complete=complete
+        )
     return out
 
 
 def markdown(result: dict[str, Any]) -> str:
     """The results as two tables, with how they were made."""
     cmd = "python -m vlmctx_eval.bench.gpu_benchmarks" + (" --dry-run" if result["dry_run"] else "")
-    lines = [f"Expected runtime per benchmark (`{cmd}`); model {result['model']}, device "
-             f"{result['device']}, {result['samples']} sample(s) per row, clips: "
-             f"{result['clips']}. Projection = questions x mean s/sample over the timed "
-             "durations (assumptions: the script's docstring); peak MiB: CUDA allocator peak of "
-             "the call on a GPU, the process's peak RSS on the CPU.", "",
-             "| task | protocol | clip s | status | s/sample | frames | visual tokens "
-             "| new tokens | peak MiB |", "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        f"Expected runtime per benchmark (`{cmd}`); model {result['model']}, device "
+        f"{result['device']}, {result['samples']} sample(s) per row, clips: "
+        f"{result['clips']}. Projection = questions x mean s/sample over the timed "
+        "durations (assumptions: the script's docstring); peak MiB: CUDA allocator peak of "
+        "the call on a GPU, the process's peak RSS on the CPU.",
+        "",
+        "| task | protocol | clip s | status | s/sample | frames | visual tokens "
+        "| new tokens | peak MiB |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in result["rows"]:
         if r["status"] != "ok":
-            lines.append(f"| {r['task']} | {r['protocol']} | {r['duration_s']:.0f} | {r['status']}"
-                         " | - | - | - | - | - |")  # fmt: skip
+            lines.append(
+                f"| {r['task']} | {r['protocol']} | {r['duration_s']:.0f} | {r['status']}"
+                " | - | - | - | - | - |"
+            )
             continue
         last = r["runs"][-1]
         peak = last["peak_memory_bytes"]
-        lines.append(f"| {r['task']} | {r['protocol']} | {r['duration_s']:.0f} | ok | "
-                     f"{r['seconds']:.2f} | {last['frames']} | {last['visual_tokens']} | "
-                     f"{last['new_tokens']} | {'-' if not peak else f'{peak / 2**20:,.0f}'} |")  # fmt: skip
-    lines += ["", "| task | protocol | questions | s/sample | projected hours | durations source |",
-              "|---|---|---|---|---|---|"]  # fmt: skip
+        lines.append(
+            f"| {r['task']} | {r['protocol']} | {r['duration_s']:.0f} | ok | "
+            f"{r['seconds']:.2f} | {last['frames']} | {last['visual_tokens']} | "
+            f"{last['new_tokens']} | {'-' if not peak else f'{peak / 2**20:,.0f}'} |"
+        )
+    lines += [
+        "",
+        "| task | protocol | questions | s/sample | projected hours | durations source |",
+        "|---|---|---|---|---|---|",
+    ]
     for task, per in result["projection"].items():
         for proto, p in per.items():
             sps = "-" if p["seconds_per_sample"] is None else f"{p['seconds_per_sample']:.2f}"
             hrs = "-" if p["hours"] is None else f"{p['hours']:.2f}"
-            lines.append(f"| {task} | {proto} | {p['questions'] or 'unknown'} | {sps} | {hrs} | "
-                         f"{BENCHMARKS[task].source} |")  # fmt: skip
+            lines.append(
+                f"| {task} | {proto} | {p['questions'] or 'unknown'} | {sps} | {hrs} | "
+                f"{BENCHMARKS[task].source} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -201,8 +235,9 @@ def _pairs(items: list[str] | None, flag: str) -> list[tuple[str, str]]:
     for item in items or []:
         task, sep, value = item.partition("=")
         if not sep or task not in BENCHMARKS or not value:
-            raise ConfigError(f"{flag} {item!r}: expected TASK=VALUE with TASK one of "
-                              f"{', '.join(BENCHMARKS)}")  # fmt: skip
+            raise ConfigError(
+                f"{flag} {item!r}: expected TASK=VALUE with TASK one of {', '.join(BENCHMARKS)}"
+            )
         out.append((task, value))
     return out
 
@@ -224,30 +259,53 @@ def _videos(args: argparse.Namespace, tasks: list[str]) -> dict[str, list[tuple[
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m vlmctx_eval.bench.gpu_benchmarks",
-                                description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    p.add_argument("--model", help="checkpoint folder or hub id (default with --dry-run: a tiny "
-                   "random Qwen2.5-VL)")  # fmt: skip
-    p.add_argument("--protocols", default=None,
-                   help="comma list of preset names and uniform:N (default "
-                   "qwen2.5-vl-videomme,uniform:32; dry run uniform:4,qwen2.5-vl-videomme)")  # fmt: skip
+    p = argparse.ArgumentParser(
+        prog="python -m vlmctx_eval.bench.gpu_benchmarks",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--model",
+        help="checkpoint folder or hub id (default with --dry-run: a tiny random Qwen2.5-VL)",
+    )
+    p.add_argument(
+        "--protocols",
+        default=None,
+        help="comma list of preset names and uniform:N (default "
+        "qwen2.5-vl-videomme,uniform:32; dry run uniform:4,qwen2.5-vl-videomme)",
+    )
     p.add_argument("--benchmarks", default=",".join(BENCHMARKS), help="comma list of tasks")
     p.add_argument("--samples", type=int, default=2, help="timed samples per row")
-    p.add_argument("--video", action="append", metavar="TASK=FILE",
-                   help="a real video of that benchmark (repeatable); default: generated clips")  # fmt: skip
-    p.add_argument("--questions", action="append", metavar="TASK=N",
-                   help="question count where it is not known offline (mlvu_gen)")  # fmt: skip
+    p.add_argument(
+        "--video",
+        action="append",
+        metavar="TASK=FILE",
+        help="a real video of that benchmark (repeatable); default: generated clips",
+    )
+    p.add_argument(
+        "--questions",
+        action="append",
+        metavar="TASK=N",
+        help="question count where it is not known offline (mlvu_gen)",
+    )
     p.add_argument("--side", type=int, default=640, help="generated clip width (16:9)")
     p.add_argument("--clip-fps", type=int, default=2, help="generated clip frame rate")
-    p.add_argument("--max-new-tokens", type=int, default=None,
-                   help="cap on each benchmark's max_new_tokens (default: none)")  # fmt: skip
+    p.add_argument(
+        "--max-new-tokens",
+        type=int,
+        default=None,
+        help="cap on each benchmark's max_new_tokens (default: none)",
+    )
     p.add_argument("--time-budget", type=float, default=480.0, help="seconds for the rows")
     p.add_argument("--device", default=None, help="default: cuda (cpu with --dry-run)")
-    p.add_argument("--dry-run", action="store_true",
-                   help="CPU, tiny random model, 2-5 s clips at 64 px, 1 sample, 4 new tokens")  # fmt: skip
-    p.add_argument("-o", "--out", type=Path, default=RESULTS,
-                   help="folder for gpu_benchmarks.{json,md}")  # fmt: skip
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="CPU, tiny random model, 2-5 s clips at 64 px, 1 sample, 4 new tokens",
+    )
+    p.add_argument(
+        "-o", "--out", type=Path, default=RESULTS, help="folder for gpu_benchmarks.{json,md}"
+    )
     args = p.parse_args(argv)
     try:
         return _run(args)
@@ -256,8 +314,10 @@ def main(argv: list[str] | None = None) -> int:
 
         if not isinstance(exc, (VlmctxError, ValueError, OSError, RuntimeError)):
             raise
-        print(f"gpu_benchmarks: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"gpu_benchmarks: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+            file=sys.stderr,
+        )
         return 2
 
 
@@ -285,8 +345,10 @@ def _run(args: argparse.Namespace) -> int:
     tasks = [t.strip() for t in args.benchmarks.split(",") if t.strip()]
     unknown = [t for t in tasks if t not in BENCHMARKS]
     if unknown or not tasks:
-        raise ConfigError(f"--benchmarks: unknown {', '.join(unknown) or '(none given)'}; use "
-                          f"{', '.join(BENCHMARKS)}")  # fmt: skip
+        raise ConfigError(
+            f"--benchmarks: unknown {', '.join(unknown) or '(none given)'}; use "
+            f"{', '.join(BENCHMARKS)}"
+        )
     protocols = [s.strip() for s in args.protocols.split(",") if s.strip()]
     for proto in protocols:
         protocol_config(proto)  # bad names fail before the model loads
@@ -308,8 +370,16 @@ def _run(args: argparse.Namespace) -> int:
     clips = ("given files and " if args.video else "") + (
         f"generated {args.side}px-wide H.264 at {args.clip_fps} fps"
     )
-    result = dict(dry_run=args.dry_run, model=args.model, device=device, samples=args.samples,
-                  clips=clips, protocols=protocols, rows=rows, projection=projection)  # fmt: skip
+    result = dict(
+        dry_run=args.dry_run,
+        model=args.model,
+        device=device,
+        samples=args.samples,
+        clips=clips,
+        protocols=protocols,
+        rows=rows,
+        projection=projection,
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "gpu_benchmarks.json").write_text(json.dumps(result, indent=1, default=str))
     (args.out / "gpu_benchmarks.md").write_text(markdown(result))

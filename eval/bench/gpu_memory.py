@@ -31,18 +31,29 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).parent / "results"
-QWEN2_VL_7B_TEXT = dict(hidden_size=3584, intermediate_size=18944, num_hidden_layers=28,
-                        num_attention_heads=28, num_key_value_heads=4, vocab_size=152064,
-                        max_position_embeddings=32768, rms_norm_eps=1e-6,
-                        tie_word_embeddings=False,
-                        rope_parameters={"rope_type": "default", "rope_theta": 1e6,
-                                         "mrope_section": [16, 24, 24]})  # fmt: skip
+QWEN2_VL_7B_TEXT = dict(
+    hidden_size=3584,
+    intermediate_size=18944,
+    num_hidden_layers=28,
+    num_attention_heads=28,
+    num_key_value_heads=4,
+    vocab_size=152064,
+    max_position_embeddings=32768,
+    rms_norm_eps=1e-6,
+    tie_word_embeddings=False,
+    rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [16, 24, 24]},
+)
 QWEN2_VL_7B_VISION = dict(depth=32, embed_dim=1280, hidden_size=3584, num_heads=16, mlp_ratio=4)
 # --dry-run: same architecture, shrunk (head_dim 32 -> mrope 4+6+6 pairs); vocab kept.
-DRY_TEXT = dict(QWEN2_VL_7B_TEXT, hidden_size=128, intermediate_size=256, num_hidden_layers=2,
-                num_attention_heads=4, num_key_value_heads=2,
-                rope_parameters={"rope_type": "default", "rope_theta": 1e6,
-                                 "mrope_section": [4, 6, 6]})  # fmt: skip
+DRY_TEXT = dict(
+    QWEN2_VL_7B_TEXT,
+    hidden_size=128,
+    intermediate_size=256,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [4, 6, 6]},
+)
 DRY_VISION = dict(depth=2, embed_dim=64, hidden_size=128, num_heads=2, mlp_ratio=2)
 GIB = 2**30
 
@@ -59,15 +70,16 @@ def build(text: dict, vision: dict, device: str, side: int) -> tuple[Any, Any]:
     proc.video_processor.size = {"shortest_edge": side * side, "longest_edge": side * side}
     tok = proc.tokenizer
     cfg = Qwen2VLConfig(
-        text_config=dict(text, eos_token_id=tok.eos_token_id,
-                         pad_token_id=tok.pad_token_id, bos_token_id=None),
+        text_config=dict(
+            text, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, bos_token_id=None
+        ),
         vision_config=vision,
         image_token_id=tok.convert_tokens_to_ids("<|image_pad|>"),
         video_token_id=tok.convert_tokens_to_ids("<|video_pad|>"),
         vision_start_token_id=tok.convert_tokens_to_ids("<|vision_start|>"),
         vision_end_token_id=tok.convert_tokens_to_ids("<|vision_end|>"),
         attn_implementation="sdpa",
-    )  # fmt: skip
+    )
     torch.manual_seed(0)
     torch.set_default_dtype(torch.bfloat16)
     try:
@@ -76,7 +88,7 @@ def build(text: dict, vision: dict, device: str, side: int) -> tuple[Any, Any]:
     finally:
         torch.set_default_dtype(torch.float32)
     adapter = ADAPTERS.create("qwen2_vl")
-    adapter.prepare_processor(proc)
+    adapter.prompt.prepare_processor(proc)
     proc.video_processor.cap_pixels_per_frame = False
     return Loaded(model, proc, adapter, "qwen2-vl-7b-random"), cfg
 
@@ -127,17 +139,19 @@ def _clip(frames: int, side: int) -> Any:
     from vlmctx.video.types import Frames, VideoInfo
 
     pts = np.arange(frames, dtype=np.float64) / 2
-    info = VideoInfo("bench", frames, 2.0, frames / 2, side, side, 0, "", False, pts,
-                     np.zeros(1, np.int64))  # fmt: skip
+    info = VideoInfo(
+        "bench", frames, 2.0, frames / 2, side, side, 0, "", False, pts, np.zeros(1, np.int64)
+    )
     one = np.random.default_rng(0).integers(0, 255, (1, side, side, 3), dtype=np.uint8)
-    return Frames(np.repeat(one, frames, axis=0), np.arange(frames), pts, "bench", info,
-                  sample_fps=2.0)  # fmt: skip
+    return Frames(
+        np.repeat(one, frames, axis=0), np.arange(frames), pts, "bench", info, sample_fps=2.0
+    )
 
 
 def prepare(loaded: Any, frames: int, side: int) -> tuple[Any, float]:
     """Processor inputs (on the CPU) for ``frames`` frames, and the seconds they took."""
     t0 = time.perf_counter()
-    inputs = loaded.adapter.build_inputs(loaded, "Describe the video.", _clip(frames, side))
+    inputs = loaded.adapter.prompt.build_inputs(loaded, "Describe the video.", _clip(frames, side))
     return inputs, time.perf_counter() - t0
 
 
@@ -146,8 +160,8 @@ def measure(loaded: Any, cfg: Any, inputs: Any, pooler: str, device: str, where:
     raises (out of memory)."""
     import torch
 
-    from vlmctx.budget import kv_bytes_per_token
     from vlmctx.models.pooled import pooled_generate_kwargs
+    from vlmctx.planner import kv_bytes_per_token
     from vlmctx.pooling import POOLERS
 
     where["stage"] = "to-device"
@@ -163,20 +177,30 @@ def measure(loaded: Any, cfg: Any, inputs: Any, pooler: str, device: str, where:
     gc.collect()
     where["stage"] = "lm"
     with torch.inference_mode(), _Stage(device, weights + _nbytes(kw.values())) as lm:
-        out = loaded.model.generate(**kw, max_new_tokens=1, do_sample=False, use_cache=True,
-                                    return_dict_in_generate=True)  # fmt: skip
+        out = loaded.model.generate(
+            **kw, max_new_tokens=1, do_sample=False, use_cache=True, return_dict_in_generate=True
+        )
     cache = out.cache if hasattr(out, "cache") else out.past_key_values
     kv = _nbytes([t for la in cache.layers for t in (la.keys, la.values)])
     n = int(kw["inputs_embeds"].shape[1])
     del out, cache, kw
-    return dict(pooler=pooler, attn=loaded.model.config.text_config._attn_implementation,
-                tokens=n, visual_before=before, visual_after=after, weights_bytes=weights,
-                vision_peak_bytes=vis.peak, lm_peak_bytes=lm.peak,
-                peak_bytes=max(vis.peak, lm.peak), vision_s=vis.seconds,
-                peak_stage="vision" if vis.peak > lm.peak else "lm",
-                prefill_s=lm.seconds, prefill_tokens_per_s=n / max(lm.seconds, 1e-9),
-                kv_measured=kv,
-                kv_planned=kv_bytes_per_token(cfg.text_config, 2) * n)  # fmt: skip
+    return dict(
+        pooler=pooler,
+        attn=loaded.model.config.text_config._attn_implementation,
+        tokens=n,
+        visual_before=before,
+        visual_after=after,
+        weights_bytes=weights,
+        vision_peak_bytes=vis.peak,
+        lm_peak_bytes=lm.peak,
+        peak_bytes=max(vis.peak, lm.peak),
+        vision_s=vis.seconds,
+        peak_stage="vision" if vis.peak > lm.peak else "lm",
+        prefill_s=lm.seconds,
+        prefill_tokens_per_s=n / max(lm.seconds, 1e-9),
+        kv_measured=kv,
+        kv_planned=kv_bytes_per_token(cfg.text_config, 2) * n,
+    )
 
 
 def search(
@@ -228,10 +252,14 @@ def _summary(result: dict[str, dict]) -> dict:
     out: dict[str, Any] = {}
     for p, r in result.items():
         b = r["best"]
-        out[p] = {"stopped": r["stopped"], "max_frames": b and b["frames"],
-                  "tokens": b and b["tokens"], "peak_GiB": b and b["peak_bytes"] / GIB,
-                  "peak_stage": b and b["peak_stage"],
-                  "prefill_tokens_per_s": b and b["prefill_tokens_per_s"]}  # fmt: skip
+        out[p] = {
+            "stopped": r["stopped"],
+            "max_frames": b and b["frames"],
+            "tokens": b and b["tokens"],
+            "peak_GiB": b and b["peak_bytes"] / GIB,
+            "peak_stage": b and b["peak_stage"],
+            "prefill_tokens_per_s": b and b["prefill_tokens_per_s"],
+        }
     n, p = result.get("none"), result.get("progressive")
     if n and p and n["best"] and p["best"]:
         exact = all(r["stopped"].startswith("out of memory") for r in (n, p))
@@ -245,11 +273,19 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--max-frames", type=int, default=None, help="default 8192 (dry run: 16)")
     ap.add_argument("--start", type=int, default=None, help="first frame count (default 64; 4)")
     ap.add_argument("--poolers", default="none,progressive")
-    ap.add_argument("--time-budget", type=float, default=400.0,
-                    help="seconds from start after which no new case begins (default 400)")  # fmt: skip
+    ap.add_argument(
+        "--time-budget",
+        type=float,
+        default=400.0,
+        help="seconds from start after which no new case begins (default 400)",
+    )
     ap.add_argument("--dry-run", action="store_true", help="CPU, shrunk config, 112x112 frames")
-    ap.add_argument("--capacity-gib", type=float, default=None,
-                    help="treat peaks above this as out of memory (emulates a smaller device)")  # fmt: skip
+    ap.add_argument(
+        "--capacity-gib",
+        type=float,
+        default=None,
+        help="treat peaks above this as out of memory (emulates a smaller device)",
+    )
     ap.add_argument("--out", type=Path, default=None)
     return ap.parse_args(argv)
 
@@ -291,12 +327,20 @@ def main(argv: list[str] | None = None) -> dict:
 
     warm = try_case(max(start // 8, 2), "none")  # CUDA/cuBLAS init; not recorded
     capacity = int(a.capacity_gib * GIB) if a.capacity_gib else None
-    rows, result = search(try_case, a.poolers.split(","), start, max_frames,
-                          t_start + a.time_budget, capacity)  # fmt: skip
+    rows, result = search(
+        try_case, a.poolers.split(","), start, max_frames, t_start + a.time_budget, capacity
+    )
     device_name = torch.cuda.get_device_name() if device == "cuda" else "cpu (dry run)"
-    report = {"device": device_name, "dry_run": a.dry_run, "frame_side": side,
-              "build_s": build_s, "warmup": warm, "total_s": time.monotonic() - t_start,
-              "rows": rows, "summary": _summary(result)}  # fmt: skip
+    report = {
+        "device": device_name,
+        "dry_run": a.dry_run,
+        "frame_side": side,
+        "build_s": build_s,
+        "warmup": warm,
+        "total_s": time.monotonic() - t_start,
+        "rows": rows,
+        "summary": _summary(result),
+    }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1))
     print(json.dumps(report["summary"], indent=1))

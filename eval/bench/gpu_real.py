@@ -54,7 +54,7 @@ def _shrink(config: dict[str, Any]) -> dict[str, Any]:
         num_key_value_heads=2,
         head_dim=32,
         vocab_size=1024,
-    )  # fmt: skip (byte ids < 300)
+    )  # vocab: byte ids < 300
     rope = t.get("rope_parameters", {})
     if "mrope_section" in rope:
         rope["mrope_section"] = [6, 5, 5] if rope.get("mrope_interleaved") else [4, 6, 6]
@@ -98,7 +98,7 @@ def build(card: Any, device: str, dry: bool, dtype: str = "bfloat16") -> Any:
         torch.set_default_dtype(old)
     adapter = ADAPTERS.create(card.family)
     processor = card.build_processor()
-    adapter.prepare_processor(processor)
+    adapter.prompt.prepare_processor(processor)
     return Loaded(model, processor, adapter, card.hub_id), config
 
 
@@ -109,8 +109,9 @@ def _clip(frames: int, side: int) -> Any:
 
     pts = np.arange(frames, dtype=np.float64) * 2.0  # 0.5 fps sampling of a long video
     duration = float(pts[-1] + 2.0)
-    info = VideoInfo("bench", frames, 0.5, duration, side, side, 0, "", False, pts,
-                     np.zeros(1, np.int64))  # fmt: skip
+    info = VideoInfo(
+        "bench", frames, 0.5, duration, side, side, 0, "", False, pts, np.zeros(1, np.int64)
+    )
     data = np.random.default_rng(frames).integers(0, 255, (frames, side, side, 3), np.uint8)
     return Frames(data, np.arange(frames), pts, "bench", info, sample_fps=0.5)
 
@@ -138,11 +139,19 @@ def _peak(device: str) -> int | None:
 
 def _cache_bytes(cache: Any) -> tuple[int, int]:
     """(K/V bytes of attention layers, linear-attention state bytes) of a transformers cache."""
-    kv = sum(t.numel() * t.element_size() for la in cache.layers if hasattr(la, "keys")
-             for t in (la.keys, la.values))  # fmt: skip
-    state = sum(t.numel() * t.element_size() for la in cache.layers
-                for d in (getattr(la, "conv_states", {}), getattr(la, "recurrent_states", {}))
-                for t in d.values() if t is not None)  # fmt: skip
+    kv = sum(
+        t.numel() * t.element_size()
+        for la in cache.layers
+        if hasattr(la, "keys")
+        for t in (la.keys, la.values)
+    )
+    state = sum(
+        t.numel() * t.element_size()
+        for la in cache.layers
+        for d in (getattr(la, "conv_states", {}), getattr(la, "recurrent_states", {}))
+        for t in d.values()
+        if t is not None
+    )
     return kv, state
 
 
@@ -168,8 +177,9 @@ def prefill(loaded: Any, inputs: Any, pooler: str, device: str, extra: dict | No
         _sync(device)
     seconds = time.perf_counter() - t0
     kv, state = _cache_bytes(cache)
-    return dict(seconds=seconds, peak=_peak(device), tokens=int(tokens), visual=visual,
-                kv=kv, state=state)  # fmt: skip
+    return dict(
+        seconds=seconds, peak=_peak(device), tokens=int(tokens), visual=visual, kv=kv, state=state
+    )
 
 
 def _oom(exc: BaseException) -> bool:
@@ -178,8 +188,8 @@ def _oom(exc: BaseException) -> bool:
 
 def bench_card(hub_id: str, args: argparse.Namespace, deadline: float) -> dict:
     """Every (frames, pooler) case and the schemes' overhead for one card."""
-    from vlmctx.budget import Planner
     from vlmctx.models.cards import card
+    from vlmctx.planner import Planner
 
     c = card(hub_id)
     loaded, _ = build(c, args.device, args.dry_run, args.dtype)
@@ -192,12 +202,16 @@ def bench_card(hub_id: str, args: argparse.Namespace, deadline: float) -> dict:
     for n in frame_counts:
         clip = _clip(n, args.side)
         count = planner.count(n, (args.side, args.side), QUESTION, clip.pts_s, clip.info.duration_s)
-        inputs = loaded.adapter.build_inputs(loaded, QUESTION, clip).to(args.device)
+        inputs = loaded.adapter.prompt.build_inputs(loaded, QUESTION, clip).to(args.device)
         for pooler in POOLERS:
             row: dict[str, Any] = dict(frames=n, pooler=pooler)
             plan = planner.plan(count, pooler, None, args.dtype)
-            row.update(plan_tokens=plan.total_tokens, plan_kv=plan.kv_cache_bytes,
-                       plan_state=plan.state_bytes, plan_peak=plan.peak_prefill_bytes)  # fmt: skip
+            row.update(
+                plan_tokens=plan.total_tokens,
+                plan_kv=plan.kv_cache_bytes,
+                plan_state=plan.state_bytes,
+                plan_peak=plan.peak_prefill_bytes,
+            )
             if pooler in dead or time.monotonic() > deadline:
                 row["status"] = "skipped" if pooler not in dead else "skipped (smaller oom)"
             else:
@@ -212,8 +226,9 @@ def bench_card(hub_id: str, args: argparse.Namespace, deadline: float) -> dict:
         del inputs
     overhead = schemes_overhead(loaded, frame_counts[len(frame_counts) // 2], args, deadline)
     del loaded
-    return dict(card=hub_id, parameters=c.parameters, weights_bytes=weights, rows=rows,
-                schemes=overhead)  # fmt: skip
+    return dict(
+        card=hub_id, parameters=c.parameters, weights_bytes=weights, rows=rows, schemes=overhead
+    )
 
 
 def schemes_overhead(loaded: Any, n: int, args: argparse.Namespace, deadline: float) -> list:
@@ -222,10 +237,12 @@ def schemes_overhead(loaded: Any, n: int, args: argparse.Namespace, deadline: fl
     from vlmctx.models.positioning import applied
     from vlmctx.position import POSITIONS
 
-    inputs = loaded.adapter.build_inputs(loaded, QUESTION, _clip(n, args.side)).to(args.device)
+    inputs = loaded.adapter.prompt.build_inputs(loaded, QUESTION, _clip(n, args.side)).to(
+        args.device
+    )
     out = []
     for name in POSITIONS.names():
-        if POSITIONS.get(name).requires_mrope and not loaded.adapter.mrope:
+        if POSITIONS.get(name).requires_mrope and not loaded.adapter.positions.mrope:
             continue
         if time.monotonic() > deadline:
             out.append(dict(scheme=name, frames=n, status="skipped"))
@@ -233,8 +250,16 @@ def schemes_overhead(loaded: Any, n: int, args: argparse.Namespace, deadline: fl
         with applied(loaded, inputs, ContextConfig(position=name)) as extra:
             info = extra.pop("_position_info", None)
             res = prefill(loaded, inputs, "none", args.device, extra)
-        out.append(dict(scheme=name, frames=n, seconds=res["seconds"], peak=res["peak"],
-                        info=_jsonable(info), status="ok"))  # fmt: skip
+        out.append(
+            dict(
+                scheme=name,
+                frames=n,
+                seconds=res["seconds"],
+                peak=res["peak"],
+                info=_jsonable(info),
+                status="ok",
+            )
+        )
     base = next((r["seconds"] for r in out if r["scheme"] == "default" and "seconds" in r), None)
     for r in out:
         if base and "seconds" in r:
@@ -257,16 +282,18 @@ def checkpoint_checks(folder: str, args: argparse.Namespace) -> dict:
     from vlmctx.engine import VideoLM
     from vlmctx.models.positioning import applied
     from vlmctx.position import POSITIONS, identity_params
-    from vlmctx_eval.runner import RunOptions, evaluate
+    from vlmctx_eval.harness.runner import RunOptions, evaluate
     from vlmctx_eval.tasks.vniah.task import VNIAH
 
     lm = VideoLM.load(folder, ContextConfig(), device=args.device, dtype=getattr(torch, args.dtype))
-    inputs = lm.adapter.build_inputs(lm.loaded, QUESTION, _clip(8, args.side)).to(args.device)
+    inputs = lm.adapter.prompt.build_inputs(lm.loaded, QUESTION, _clip(8, args.side)).to(
+        args.device
+    )
     identity = {}
     with torch.inference_mode():
         ref = lm.loaded.model(**inputs).logits
         for name in POSITIONS.names():
-            if POSITIONS.get(name).requires_mrope and not lm.adapter.mrope:
+            if POSITIONS.get(name).requires_mrope and not lm.adapter.positions.mrope:
                 continue
             cfg = ContextConfig(position=name, position_params=identity_params(name))
             with applied(lm.loaded, inputs, cfg) as extra:
@@ -278,8 +305,9 @@ def checkpoint_checks(folder: str, args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory() as d:
         task = VNIAH(f"{d}/data", frames=frames, depths=depths, size=size)
         for name in ["default", *(n for n in identity if n != "default")]:
-            cfg = ContextConfig(sampler="fps", sampler_params={"fps": 1.0, "min_frames": 1},
-                                position=name)  # every frame of the 1 fps haystack  # fmt: skip
+            cfg = ContextConfig(
+                sampler="fps", sampler_params={"fps": 1.0, "min_frames": 1}, position=name
+            )  # every frame of the 1 fps haystack
             model = lm.with_config(cfg)
             res = evaluate(model, {"vniah": task}, Path(d) / name, RunOptions(progress=False), {})
             vniah[name] = _jsonable((res or {}).get("vniah", res))
@@ -292,17 +320,23 @@ def _mib(x: Any) -> str:
 
 def markdown(result: dict) -> str:
     """The results as tables (one per card), with how they were made."""
-    lines = [f"Real architectures at full size, random weights, {result['dtype']}, sdpa "
-             f"(`python -m vlmctx_eval.bench.gpu_real{' --dry-run' if result['dry_run'] else ''}`)"
-             f"; device: {result['device']}; {result['side']}x{result['side']} random frames; "
-             "peak = CUDA max allocated over encode + pool + one prefill forward, weights "
-             "included. Method: the script's docstring.", ""]  # fmt: skip
+    lines = [
+        f"Real architectures at full size, random weights, {result['dtype']}, sdpa "
+        f"(`python -m vlmctx_eval.bench.gpu_real{' --dry-run' if result['dry_run'] else ''}`)"
+        f"; device: {result['device']}; {result['side']}x{result['side']} random frames; "
+        "peak = CUDA max allocated over encode + pool + one prefill forward, weights "
+        "included. Method: the script's docstring.",
+        "",
+    ]
     for cr in result["cards"]:
-        lines += [f"### {cr['card']} ({cr['parameters']:,} parameters, weights "
-                  f"{_mib(cr['weights_bytes'])} MiB)", "",
-                  "| frames | pooler | status | tokens (planned) | visual | KV+state MiB (planned) "
-                  "| peak MiB | planned peak MiB | planned/measured | prefill s |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+        lines += [
+            f"### {cr['card']} ({cr['parameters']:,} parameters, weights "
+            f"{_mib(cr['weights_bytes'])} MiB)",
+            "",
+            "| frames | pooler | status | tokens (planned) | visual | KV+state MiB (planned) "
+            "| peak MiB | planned peak MiB | planned/measured | prefill s |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
         for r in cr["rows"]:
             ok = r["status"] == "ok"
             cache = r["kv"] + r["state"] if ok else None
@@ -323,27 +357,38 @@ def markdown(result: dict) -> str:
             if s["status"] != "ok":
                 lines.append(f"| {s['scheme']} | {s['frames']} | {s['status']} | - | - |")
                 continue
-            lines.append(f"| {s['scheme']} | {s['frames']} | {s['seconds']:.3f} | "
-                         f"{s.get('vs_default', 0):.2f}x | {json.dumps(s['info'])[:120]} |")  # fmt: skip
+            lines.append(
+                f"| {s['scheme']} | {s['frames']} | {s['seconds']:.3f} | "
+                f"{s.get('vs_default', 0):.2f}x | {json.dumps(s['info'])[:120]} |"
+            )
         lines.append("")
     if result.get("checkpoint"):
         ck = result["checkpoint"]
-        lines += [f"### checkpoint {ck['checkpoint']}", "",
-                  "identity settings reproduce the unpatched logits: "
-                  + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in ck["identity"].items()),
-                  "", "| V-NIAH scheme | exact match % | contains % | needle seen % |",
-                  "|---|---|---|---|"]  # fmt: skip
+        lines += [
+            f"### checkpoint {ck['checkpoint']}",
+            "",
+            "identity settings reproduce the unpatched logits: "
+            + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in ck["identity"].items()),
+            "",
+            "| V-NIAH scheme | exact match % | contains % | needle seen % |",
+            "|---|---|---|---|",
+        ]
         for name, res in ck["vniah"].items():
             sc = ((res or {}).get("results", {}).get("vniah", {}) or {}).get("scores", {})
-            lines.append(f"| {name} | {sc.get('exact_match', '-')} | {sc.get('contains', '-')} | "
-                         f"{sc.get('needle_seen', '-')} |")  # fmt: skip
+            lines.append(
+                f"| {name} | {sc.get('exact_match', '-')} | {sc.get('contains', '-')} | "
+                f"{sc.get('needle_seen', '-')} |"
+            )
         lines.append("")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m vlmctx_eval.bench.gpu_real", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p = argparse.ArgumentParser(
+        prog="python -m vlmctx_eval.bench.gpu_real",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--cards", default=",".join(CARDS), help="hub ids with architecture cards")
     p.add_argument("--frames", default="64,256,1024", help="frame counts, ascending")
     p.add_argument("--side", type=int, default=448, help="frame side in pixels")
@@ -360,8 +405,10 @@ def main(argv: list[str] | None = None) -> int:
 
         if not isinstance(exc, (VlmctxError, ValueError, OSError, RuntimeError)):
             raise
-        print(f"gpu_real: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"gpu_real: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+            file=sys.stderr,
+        )
         return 2
 
 
@@ -388,9 +435,14 @@ def _run(args: argparse.Namespace) -> int:
         card(hub_id)  # unknown ids fail before any work
     deadline = time.monotonic() + args.time_budget
     device = torch.cuda.get_device_name() if args.device.startswith("cuda") else args.device
-    result: dict[str, Any] = dict(dry_run=args.dry_run, device=device, dtype=args.dtype,
-                                  side=args.side,
-                                  frames=args.frames, cards=[])  # fmt: skip
+    result: dict[str, Any] = dict(
+        dry_run=args.dry_run,
+        device=device,
+        dtype=args.dtype,
+        side=args.side,
+        frames=args.frames,
+        cards=[],
+    )
     for hub_id in ids:
         result["cards"].append(bench_card(hub_id, args, deadline))
         if args.device.startswith("cuda"):

@@ -38,7 +38,7 @@ stages (sampled every ms) is kept for comparison.
 **Goal.** The VCWE paper's headline ("~45% less memory at 256 frames") compares the total memory
 of the model at inference, weights included; here that is ``total`` (ratio vs ``none``). The LM
 working-set ratio shows what pooling does to the part that scales with tokens. The planner
-(``vlmctx.budget.plan_memory`` on this config, saved without weights) is compared on KV (goal
+(``vlmctx.planner.plan_memory`` on this config, saved without weights) is compared on KV (goal
 within 5%) and on its peak estimate (LM weights from config + KV + activation estimate).
 
     python -m vlmctx_eval.bench.memory            # full run: 32/64/128/256 frames x 4 poolers
@@ -64,8 +64,13 @@ OUT = Path(__file__).parent / "results"
 ATTN = "sdpa"
 SIDE = 224
 # Qwen2-0.5B's layer shape (LLaVA-OneVision-0.5B's LM), 8 of 24 layers; see the module docstring.
-TEXT = dict(hidden_size=896, intermediate_size=4864, num_hidden_layers=8,
-            num_attention_heads=14, num_key_value_heads=2)  # fmt: skip
+TEXT = dict(
+    hidden_size=896,
+    intermediate_size=4864,
+    num_hidden_layers=8,
+    num_attention_heads=14,
+    num_key_value_heads=2,
+)
 MROPE = [8, 12, 12]  # head_dim 64 -> 32 rotary pairs split over (t, h, w)
 
 
@@ -83,18 +88,23 @@ def _build(text: dict | None = None) -> tuple[Any, Any]:
     base = Qwen2VLConfig.from_pretrained(src)
     tcfg = base.text_config.to_dict()
     tcfg.pop("layer_types", None)
-    tcfg.update(text or TEXT, rope_parameters={"rope_type": "default", "rope_theta": 1e6,
-                                               "mrope_section": MROPE})  # fmt: skip
-    cfg = Qwen2VLConfig(text_config=tcfg, vision_config=dict(base.vision_config.to_dict(),
-                        hidden_size=tcfg["hidden_size"]), image_token_id=base.image_token_id,
-                        video_token_id=base.video_token_id,
-                        vision_start_token_id=base.vision_start_token_id,
-                        vision_end_token_id=base.vision_end_token_id,
-                        attn_implementation=ATTN)  # fmt: skip
+    tcfg.update(
+        text or TEXT,
+        rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": MROPE},
+    )
+    cfg = Qwen2VLConfig(
+        text_config=tcfg,
+        vision_config=dict(base.vision_config.to_dict(), hidden_size=tcfg["hidden_size"]),
+        image_token_id=base.image_token_id,
+        video_token_id=base.video_token_id,
+        vision_start_token_id=base.vision_start_token_id,
+        vision_end_token_id=base.vision_end_token_id,
+        attn_implementation=ATTN,
+    )
     torch.manual_seed(0)
     model = Qwen2VLForConditionalGeneration(cfg).eval()
     adapter = ADAPTERS.create("qwen2_vl")
-    adapter.prepare_processor(proc)
+    adapter.prompt.prepare_processor(proc)
     proc.video_processor.cap_pixels_per_frame = False
     return Loaded(model, proc, adapter, "bench-qwen2_vl"), cfg
 
@@ -203,8 +213,9 @@ def _clip(frames: int) -> Any:
     from vlmctx.video.types import Frames, VideoInfo
 
     pts = np.arange(frames, dtype=np.float64)
-    info = VideoInfo("bench", frames, 1.0, float(frames), SIDE, SIDE, 0, "", False, pts,
-                     np.zeros(1, np.int64))  # fmt: skip
+    info = VideoInfo(
+        "bench", frames, 1.0, float(frames), SIDE, SIDE, 0, "", False, pts, np.zeros(1, np.int64)
+    )
     data = np.random.default_rng(0).integers(0, 255, (frames, SIDE, SIDE, 3), dtype=np.uint8)
     return Frames(data, np.arange(frames), pts, "bench", info, sample_fps=1.0)
 
@@ -219,39 +230,58 @@ def _planner(loaded: Any, cfg: Any, frames: int, pooler: str) -> dict:
     """The planner on this exact config + processor (saved without weights)."""
     import numpy as np
 
-    from vlmctx.budget import plan_memory
+    from vlmctx.planner import plan_memory
 
     with tempfile.TemporaryDirectory() as d:
         cfg.save_pretrained(d)
         loaded.processor.save_pretrained(d)
-        plan = plan_memory(d, frames, (SIDE, SIDE), dtype="float32",
-                           pts_s=np.arange(frames, dtype=np.float64), duration_s=float(frames),
-                           pooling=pooler)  # fmt: skip
-    return dict(plan_tokens=plan.total_tokens, kv_planned=plan.kv_cache_bytes,
-                act_planned=plan.activation_bytes, weights_planned=plan.weight_bytes,
-                peak_planned=plan.peak_prefill_bytes)  # fmt: skip
+        plan = plan_memory(
+            d,
+            frames,
+            (SIDE, SIDE),
+            dtype="float32",
+            pts_s=np.arange(frames, dtype=np.float64),
+            duration_s=float(frames),
+            pooling=pooler,
+        )
+    return dict(
+        plan_tokens=plan.total_tokens,
+        kv_planned=plan.kv_cache_bytes,
+        act_planned=plan.activation_bytes,
+        weights_planned=plan.weight_bytes,
+        peak_planned=plan.peak_prefill_bytes,
+    )
 
 
 def _lm_stage(loaded: Any, kw: dict) -> dict:
     """LM prefill (one-token generate) under the live-bytes profile; KV split at the peak."""
     with LiveBytes() as live:
         t0 = time.perf_counter()
-        out = loaded.model.generate(**kw, max_new_tokens=1, do_sample=False, use_cache=True,
-                                    return_dict_in_generate=True)  # fmt: skip
+        out = loaded.model.generate(
+            **kw, max_new_tokens=1, do_sample=False, use_cache=True, return_dict_in_generate=True
+        )
         seconds = time.perf_counter() - t0
     cache = out.cache if hasattr(out, "cache") else out.past_key_values
     kv_tensors = [t for la in cache.layers for t in (la.keys, la.values)]
     kv = _nbytes(kv_tensors)
     kv_at_peak = sum(
-        _nbytes([t]) for t in kv_tensors
+        _nbytes([t])
+        for t in kv_tensors
         if live.allocs.get(t.untyped_storage().data_ptr(), 1 << 62) <= live.peak_ns
-    )  # fmt: skip
+    )
     lm_inputs = _nbytes(kw.values())
     del out, cache
-    return dict(lm_seconds=seconds, kv_measured=kv, kv_at_peak=kv_at_peak,
-                lm_inputs_bytes=lm_inputs, lm_peak_growth=live.peak,
-                act_peak=live.peak - kv_at_peak, lm_working_set=lm_inputs + live.peak,
-                lm_end_minus_kv=live.end - kv, lm_peak_at=live.peak_at)  # fmt: skip
+    return dict(
+        lm_seconds=seconds,
+        kv_measured=kv,
+        kv_at_peak=kv_at_peak,
+        lm_inputs_bytes=lm_inputs,
+        lm_peak_growth=live.peak,
+        act_peak=live.peak - kv_at_peak,
+        lm_working_set=lm_inputs + live.peak,
+        lm_end_minus_kv=live.end - kv,
+        lm_peak_at=live.peak_at,
+    )
 
 
 def run_case(frames: int, pooler: str, text: dict | None = None, planner: bool = True) -> dict:
@@ -266,7 +296,7 @@ def run_case(frames: int, pooler: str, text: dict | None = None, planner: bool =
     attn = loaded.model.config.text_config._attn_implementation
     handles = _annotate(loaded.model)
     weights = _nbytes([*loaded.model.parameters(), *loaded.model.buffers()])
-    inputs = loaded.adapter.build_inputs(loaded, "Describe the video.", _clip(frames))
+    inputs = loaded.adapter.prompt.build_inputs(loaded, "Describe the video.", _clip(frames))
     pixels = _nbytes(inputs.values())
     gc.collect()
     with torch.inference_mode(), _PeakRSS() as rss:
@@ -281,12 +311,21 @@ def run_case(frames: int, pooler: str, text: dict | None = None, planner: bool =
         h.remove()
     n = int(kw["inputs_embeds"].shape[1])
     vision_live = pixels + vis.peak
-    row = dict(frames=frames, pooler=pooler, attn=attn, tokens=n, visual_before=before,
-               visual_after=after, weights=weights, vision_live=vision_live,
-               vision_seconds=vision_seconds, **lm,
-               total=weights + max(vision_live, lm["lm_working_set"]),
-               peak_stage="lm" if lm["lm_working_set"] >= vision_live else "vision",
-               rss_growth=rss.peak - rss.base)  # fmt: skip
+    row = dict(
+        frames=frames,
+        pooler=pooler,
+        attn=attn,
+        tokens=n,
+        visual_before=before,
+        visual_after=after,
+        weights=weights,
+        vision_live=vision_live,
+        vision_seconds=vision_seconds,
+        **lm,
+        total=weights + max(vision_live, lm["lm_working_set"]),
+        peak_stage="lm" if lm["lm_working_set"] >= vision_live else "vision",
+        rss_growth=rss.peak - rss.base,
+    )
     if planner:
         row.update(_planner(loaded, cfg, frames, pooler))
     return row
@@ -301,13 +340,18 @@ def _ratio(r: dict, base: dict, key: str) -> str:
 
 def _tables(rows: list[dict]) -> str:
     base = {r["frames"]: r for r in rows if r["pooler"] == "none"}
-    mem = ["| frames | pooler | tokens (visual) | weights MiB | KV MiB | LM act. peak MiB "
-           "| LM working set MiB | total MiB | total vs none | LM working set vs none "
-           "| KV vs none | RSS growth MiB (vs none) | peak at |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
-    plan = ["| frames | pooler | KV measured MiB | KV planned MiB | KV error "
-            "| peak measured MiB | peak planned MiB | planned/measured | vision s | LM prefill s "
-            "| end live - KV MiB |", "|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    mem = [
+        "| frames | pooler | tokens (visual) | weights MiB | KV MiB | LM act. peak MiB "
+        "| LM working set MiB | total MiB | total vs none | LM working set vs none "
+        "| KV vs none | RSS growth MiB (vs none) | peak at |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    plan = [
+        "| frames | pooler | KV measured MiB | KV planned MiB | KV error "
+        "| peak measured MiB | peak planned MiB | planned/measured | vision s | LM prefill s "
+        "| end live - KV MiB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         b = base[r["frames"]]
         mem.append(
@@ -336,8 +380,10 @@ def _plot(rows: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, key, label in ((axes[0], "total", "total: weights + peak live (MiB)"),
-                           (axes[1], "lm_working_set", "LM prefill working set (MiB)")):  # fmt: skip
+    for ax, key, label in (
+        (axes[0], "total", "total: weights + peak live (MiB)"),
+        (axes[1], "lm_working_set", "LM prefill working set (MiB)"),
+    ):
         for p in POOLERS:
             pts = [(r["frames"], r[key] / MIB) for r in rows if r["pooler"] == p]
             if pts:
@@ -346,8 +392,10 @@ def _plot(rows: list[dict], path: Path) -> None:
         ax.set_xlabel("frames")
         ax.set_ylabel(label)
         ax.legend()
-    fig.suptitle(f"Qwen2-VL (random, LM 896x{TEXT['num_hidden_layers']}, {ATTN}), CPU fp32, "
-                 "live tensor bytes")  # fmt: skip
+    fig.suptitle(
+        f"Qwen2-VL (random, LM 896x{TEXT['num_hidden_layers']}, {ATTN}), CPU fp32, "
+        "live tensor bytes"
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
@@ -434,8 +482,11 @@ def _run_subprocess(frames: int, pooler: str, tries: int = 2) -> dict:
         res = subprocess.run(cmd, capture_output=True, text=True)
         if res.returncode == 0:
             return json.loads(res.stdout.strip().splitlines()[-1])
-        print(f"case {frames} {pooler} failed (try {attempt + 1}):\n{res.stderr[-3000:]}",
-              file=sys.stderr, flush=True)  # fmt: skip
+        print(
+            f"case {frames} {pooler} failed (try {attempt + 1}):\n{res.stderr[-3000:]}",
+            file=sys.stderr,
+            flush=True,
+        )
     raise SystemExit(f"case {frames} {pooler} failed {tries} times; see its stderr above")
 
 

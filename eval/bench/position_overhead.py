@@ -3,7 +3,7 @@
 A random mid-size Qwen2-VL language model (M-RoPE, so every scheme applies, ``mrope_pp``
 included) runs one prefill forward over a text + video + text sequence of ``--tokens`` tokens.
 ``stock`` is transformers' own rotary with integer ids from ``default``; every other row swaps
-in ``PlannedRotaryEmbedding`` with the scheme's plan and float ids. Rounds alternate the cases so
+in ``SchemeRotaryEmbedding`` with the scheme's plan and float ids. Rounds alternate the cases so
 that drift on a shared machine hits all of them alike; the table gives the median per case, its
 ratio to ``stock`` (goal <= 1.03) and the rotary module's own time.
 
@@ -22,8 +22,8 @@ import torch
 
 from vlmctx.position import (
     POSITIONS,
-    PlannedRotaryEmbedding,
     RopeSpec,
+    SchemeRotaryEmbedding,
     TokenLayout,
     batch_positions,
 )
@@ -95,7 +95,7 @@ def prepare(model, spec, layout, device):
         if label == "stock":
             out[label] = (stock, batch.position_ids.long().to(device))
             continue
-        rot = PlannedRotaryEmbedding.from_spec(spec).to(device)
+        rot = SchemeRotaryEmbedding.from_spec(spec).to(device)
         rot.set_positions(batch)
         out[label] = (rot, batch.position_ids.to(device))
     return out

@@ -72,7 +72,7 @@ def vlmctx_commands(v: list[str], clip: str) -> dict[str, list[str]]:
         "vlmctx info": [*v, "info", clip],
         "vlmctx ls": [*v, "ls"],
         "vlmctx ask (toylab)": [*v, "ask", "sample", QUESTION, "--model", "toylab", "--fps", "1"],
-    }  # fmt: skip
+    }
 
 
 def commands(clip: str, toylab: str, baseline: str | None = None) -> dict[str, Cmd]:
@@ -81,8 +81,10 @@ def commands(clip: str, toylab: str, baseline: str | None = None) -> dict[str, C
     py = sys.executable
     out: dict[str, Cmd] = {"python -c pass": ([py, "-c", "pass"], None)}
     if shutil.which("ffprobe"):  # ffprobe counting packets, as `vlmctx info` does
-        out["ffprobe -count_packets"] = (["ffprobe", "-v", "error", "-count_packets",
-                                          "-show_streams", clip], None)  # fmt: skip
+        out["ffprobe -count_packets"] = (
+            ["ffprobe", "-v", "error", "-count_packets", "-show_streams", clip],
+            None,
+        )
     out["floor: import torch"] = ([py, "-c", "import torch"], None)
     out["floor: HF load of toylab"] = ([py, "-c", HF_FLOOR, toylab], None)
     out.update({k: (a, None) for k, a in vlmctx_commands(vlmctx_command(), clip).items()})
@@ -109,8 +111,9 @@ def time_once(cmd: Cmd) -> tuple[float, float]:
     env = child_env(extra)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                          env=env)  # fmt: skip
+    done = subprocess.run(
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env
+    )
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
@@ -121,8 +124,8 @@ def time_once(cmd: Cmd) -> tuple[float, float]:
 
 def run(rounds: int, seed: int = 0, baseline: str | None = None) -> dict:
     """Time every command ``rounds`` times, alternating them; one warm-up round first."""
-    from vlmctx.assets import sample_video
-    from vlmctx.models.base import SHIPPED
+    from vlmctx.models.names import SHIPPED
+    from vlmctx.runtime.assets import sample_video
 
     cmds = commands(str(sample_video()), str(SHIPPED["toylab"]), baseline)
     rng = random.Random(seed)
@@ -143,7 +146,7 @@ def run(rounds: int, seed: int = 0, baseline: str | None = None) -> dict:
         "commands": {
             k: " ".join([*(f"{e}={v}" for e, v in (env or {}).items()), *argv])
             for k, (argv, env) in cmds.items()
-        },  # fmt: skip
+        },
         "times_s": {k: [round(t, 4) for t in v] for k, v in times.items()},
         "median_s": {k: round(statistics.median(v), 4) for k, v in times.items()},
         "cpu_s": {k: [round(t, 4) for t in v] for k, v in cpu.items()},
@@ -155,7 +158,7 @@ def run(rounds: int, seed: int = 0, baseline: str | None = None) -> dict:
             "cpus": os.cpu_count(),
             "platform": platform.platform(),
             "python": platform.python_version(),
-        },  # fmt: skip
+        },
         "goals_s": GOALS,
     }
 
@@ -198,18 +201,26 @@ def markdown(doc: dict, note: str = "") -> str:
         goal = doc["goals_s"].get(label)
         vs_ff = f"{t / ffprobe:.1f}" if ffprobe else "n/a"
         meets = "" if goal is None else ("yes" if t <= goal else "no")
-        lines.append(f"| `{label}` | {t:.3f} | {cpu[label]:.3f} | {t / base:.1f} | "
-                     f"{t / torch_wall:.2f} | {cpu[label] / torch_cpu:.2f} | {vs_ff} | "
-                     f"{'' if goal is None else goal} | {meets} |")  # fmt: skip
+        lines.append(
+            f"| `{label}` | {t:.3f} | {cpu[label]:.3f} | {t / base:.1f} | "
+            f"{t / torch_wall:.2f} | {cpu[label] / torch_cpu:.2f} | {vs_ff} | "
+            f"{'' if goal is None else goal} | {meets} |"
+        )
     wall_r, cpu_r = paired_ratios(doc), paired_ratios(doc, "cpu_s")
     if wall_r:
-        lines += ["", "After / before, paired by round (median, and range over the rounds):", "",
-                  "| command | wall after / before | range | CPU after / before | range |",
-                  "|---|---:|---|---:|---|"]  # fmt: skip
+        lines += [
+            "",
+            "After / before, paired by round (median, and range over the rounds):",
+            "",
+            "| command | wall after / before | range | CPU after / before | range |",
+            "|---|---:|---|---:|---|",
+        ]
         for label, r in wall_r.items():
             c = cpu_r[label]
-            lines.append(f"| `{label}` | {statistics.median(r):.2f} | {min(r):.2f}-{max(r):.2f} "
-                         f"| {statistics.median(c):.2f} | {min(c):.2f}-{max(c):.2f} |")  # fmt: skip
+            lines.append(
+                f"| `{label}` | {statistics.median(r):.2f} | {min(r):.2f}-{max(r):.2f} "
+                f"| {statistics.median(c):.2f} | {min(c):.2f}-{max(c):.2f} |"
+            )
     if note:
         lines += ["", note.strip()]
     lines += ["", "Command lines:", ""]
@@ -221,8 +232,11 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rounds", type=int, default=7, help="timed rounds after a warm-up (7)")
     p.add_argument("--out", default=str(RESULTS), help="folder for startup.json and startup.md")
-    p.add_argument("--baseline", help="an older checkout (a folder holding its vlmctx/ package) to "
-                   "time side by side with this one")  # fmt: skip
+    p.add_argument(
+        "--baseline",
+        help="an older checkout (a folder holding its vlmctx/ package) to "
+        "time side by side with this one",
+    )
     p.add_argument("--note", default="", help="a paragraph added under the tables (what changed)")
     args = p.parse_args(argv)
     if args.rounds < 1:

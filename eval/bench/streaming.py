@@ -107,21 +107,38 @@ def run(minutes: list[float], budget: int, retrieve: int, asks: int) -> dict[str
                 s.push(chunk)
                 push_s[name] += time.perf_counter() - t0
                 if k in marks:
-                    rows.append({"minutes": marks[k], "frames": 2 * k, "session": name,
-                                 **measure(s, asks)})  # fmt: skip
-                    print(json.dumps({r: rows[-1][r] for r in
-                                      ("minutes", "session", "device_kv_bytes", "ask_s_median")}),
-                          flush=True)  # fmt: skip
+                    rows.append(
+                        {"minutes": marks[k], "frames": 2 * k, "session": name, **measure(s, asks)}
+                    )
+                    print(
+                        json.dumps(
+                            {
+                                r: rows[-1][r]
+                                for r in ("minutes", "session", "device_kv_bytes", "ask_s_median")
+                            }
+                        ),
+                        flush=True,
+                    )
             if name == "bounded":
                 token_bytes = s.token_bytes
     rows.sort(key=lambda r: (r["minutes"], r["session"] != "bounded"))
     return {
-        "model": "toylab", "device": "cpu", "dtype": "float32", "threads": 1,
-        "frame_size": [48, 64], "fps": 1.0, "chunk_frames": 2, "budget_tokens": budget,
-        "retrieve_tokens": retrieve, "top_k": 4, "asks_per_point": asks,
-        "token_bytes": token_bytes, "push_s_total": {k: round(v, 2) for k, v in push_s.items()},
-        "rows": rows, "command": "python -m vlmctx_eval.bench.streaming",
-    }  # fmt: skip
+        "model": "toylab",
+        "device": "cpu",
+        "dtype": "float32",
+        "threads": 1,
+        "frame_size": [48, 64],
+        "fps": 1.0,
+        "chunk_frames": 2,
+        "budget_tokens": budget,
+        "retrieve_tokens": retrieve,
+        "top_k": 4,
+        "asks_per_point": asks,
+        "token_bytes": token_bytes,
+        "push_s_total": {k: round(v, 2) for k, v in push_s.items()},
+        "rows": rows,
+        "command": "python -m vlmctx_eval.bench.streaming",
+    }
 
 
 def flatness(rows: list[dict[str, Any]], session: str, key: str) -> float | None:
@@ -159,8 +176,10 @@ def markdown(res: dict[str, Any]) -> str:
             flatness(res["rows"], s, "ask_s_min"),
         )
         if mem is not None and lat is not None and low is not None:
-            lines.append(f"- {s}, 10 -> 60 minutes: device KV {mem:+.1%}, ask time median "
-                         f"{lat:+.1%}, min {low:+.1%}")  # fmt: skip
+            lines.append(
+                f"- {s}, 10 -> 60 minutes: device KV {mem:+.1%}, ask time median "
+                f"{lat:+.1%}, min {low:+.1%}"
+            )
     lines += [
         "",
         "Wall times are from a shared 2-core machine; compare the columns of this run.",

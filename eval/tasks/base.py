@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from vlmctx.registry import Registry
-from vlmctx_eval.records import Sample
+from vlmctx_eval.harness.records import Sample
 
 
 @dataclass
@@ -36,7 +36,7 @@ class LoadResult:
 class Task(ABC):
     """A benchmark: load samples, score predictions, aggregate."""
 
-    name: str = ""
+    name: ClassVar[str] = ""  # a registered task's is set by TASKS.register
     version: str = "0"
 
     @abstractmethod

@@ -13,7 +13,10 @@ BUILTIN = (
     "vlmctx_eval.tasks.longvideo_mcq",
     "vlmctx_eval.tasks.vniah",
     "vlmctx_eval.tasks.toylab",
-    "vlmctx_eval.tasks.benchmarks",
+    "vlmctx_eval.tasks.videomme",
+    "vlmctx_eval.tasks.mlvu",
+    "vlmctx_eval.tasks.longvideobench",
+    "vlmctx_eval.tasks.lvbench",
     "vlmctx_eval.tasks.charades_sta",
 )
 OPTIONAL = ("vlmctx_eval.tasks.videogen",)

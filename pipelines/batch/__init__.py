@@ -1,4 +1,4 @@
-"""Building blocks of the batch video-QA job (:mod:`vlmctx_pipelines.batch_qa`).
+"""Building blocks of the batch video-QA job (:mod:`vlmctx_pipelines.batch.qa`).
 
 ``items`` turns a folder or a CSV/JSONL manifest into (id, video, question) items; ``store`` is
 the crash-safe JSONL output (append + fsync per record, torn-tail repair, resume); ``decode`` is

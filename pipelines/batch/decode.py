@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from vlmctx.config import ContextConfig
-from vlmctx.procs import pid_alive
+from vlmctx.runtime.procs import pid_alive
 
 log = logging.getLogger(__name__)
 _POLL_S = 0.1

@@ -42,7 +42,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from vlmctx.config import ContextConfig
-from vlmctx.ray_cluster import TASK_RETRIES
+from vlmctx.runtime.ray_cluster import TASK_RETRIES
 from vlmctx_pipelines.batch.decode import Decoded, decode_video, describe
 from vlmctx_pipelines.batch.items import Item, Job
 from vlmctx_pipelines.batch.store import RecordWriter
@@ -138,7 +138,7 @@ class Answerer:
 
     def __init__(self, opts: dict[str, Any]) -> None:
         from vlmctx.engine import VideoLM
-        from vlmctx_pipelines.batch_qa import BatchOptions, limit_torch_threads
+        from vlmctx_pipelines.batch.qa import BatchOptions, limit_torch_threads
 
         opts = {**opts, "config": ContextConfig.from_dict(opts["config"])}
         self.opts = BatchOptions(**opts)
@@ -159,7 +159,7 @@ class Answerer:
             yield from self._prefetch.decode(jobs)
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[str]]:
-        from vlmctx_pipelines.batch_qa import answer_item
+        from vlmctx_pipelines.batch.qa import answer_item
 
         records = []
         for decoded in self._decoded(_rows(batch)):
@@ -172,7 +172,7 @@ def _dataset(jobs: list[Job], opts: Any, ray_opts: RayOptions) -> Any:
     """The Ray Dataset of output records (lazy; nothing runs before it is iterated)."""
     import ray
 
-    from vlmctx.ray_cluster import map_with_actors, model_actors
+    from vlmctx.runtime.ray_cluster import map_with_actors, model_actors
 
     n_actors, gpus = model_actors(ray_opts.actors, opts.device)
     ds = ray.data.from_items(job_rows(jobs), override_num_blocks=max(1, len(jobs)))
@@ -187,7 +187,7 @@ def _dataset(jobs: list[Job], opts: Any, ray_opts: RayOptions) -> Any:
 
 def _given_up(jobs: list[Job], written: set[str], opts: Any) -> list[dict[str, Any]]:
     """Error records for items no actor could answer (their batch failed every retry)."""
-    from vlmctx_pipelines.batch_qa import answer_item
+    from vlmctx_pipelines.batch.qa import answer_item
 
     why = (
         f"WorkerDiedError: the model actor died on this video {TASK_RETRIES + 1} times "
@@ -203,8 +203,8 @@ def _given_up(jobs: list[Job], written: set[str], opts: Any) -> list[dict[str, A
 
 def run_ray(jobs: list[Job], opts: Any, ray_opts: RayOptions, summary: Any) -> Any:
     """Answer ``jobs`` on Ray, appending records to ``opts.output``; fills ``summary``."""
-    from vlmctx.ray_cluster import connect, unique_records
-    from vlmctx_pipelines.batch_qa import progress_bar
+    from vlmctx.runtime.ray_cluster import connect, unique_records
+    from vlmctx_pipelines.batch.qa import progress_bar
 
     summary.startup_s = connect(ray_opts.address, ray_opts.num_cpus)
     n_todo = sum(len(j.items) for j in jobs)

@@ -3,7 +3,7 @@
 Twenty generated 640x480 H.264 clips of mixed lengths (4-40 s at 25 fps; x264 defaults for web
 video: GOP 250, B-frames; textured, moving content at ~0.6 Mbit/s) are sampled at 2 fps (Qwen's
 default; with 10 s GOPs that decodes most reference frames) and go through
-:func:`vlmctx_pipelines.batch_qa.run_batch` twice with the same loaded model: ``sequential``
+:func:`vlmctx_pipelines.batch.qa.run_batch` twice with the same loaded model: ``sequential``
 decodes each video inline right before its question (``decode_workers=0``); ``overlapped`` lets
 decode worker processes (2, the CLI's default) prefetch the next videos while the model answers.
 
@@ -33,7 +33,7 @@ from pathlib import Path
 from vlmctx.config import ContextConfig
 from vlmctx.video.synthetic.writer import write_h264
 from vlmctx_pipelines.batch.items import Item, item_id
-from vlmctx_pipelines.batch_qa import BatchOptions, run_batch
+from vlmctx_pipelines.batch.qa import BatchOptions, run_batch
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -4,7 +4,7 @@ The twenty generated 640x480 H.264 clips of :mod:`vlmctx_pipelines.bench.batch` 
 at 2 fps) go through three engines in one process, in A B C C B A order so that a drift in the
 machine's load cancels:
 
-* ``local``: :func:`~vlmctx_pipelines.batch_qa.run_batch` with 2 decode worker processes and the
+* ``local``: :func:`~vlmctx_pipelines.batch.qa.run_batch` with 2 decode worker processes and the
   model loaded once in this process (the default ``vlmctx batch``);
 * ``ray-actor``: ``--engine ray`` with the decoding inside the model actor (2 decode threads);
 * ``ray-tasks``: ``--engine ray --ray-decode tasks``, decoding in Ray CPU tasks whose frames
@@ -32,8 +32,8 @@ from pathlib import Path
 
 from vlmctx.config import ContextConfig
 from vlmctx_pipelines.batch.items import Item, item_id
+from vlmctx_pipelines.batch.qa import BatchOptions, run_batch, run_batch_ray
 from vlmctx_pipelines.batch.ray_engine import RayOptions
-from vlmctx_pipelines.batch_qa import BatchOptions, run_batch, run_batch_ray
 from vlmctx_pipelines.bench.batch import add_common_args, make_videos, save
 
 RESULTS = Path(__file__).parent / "results"
@@ -43,10 +43,15 @@ ENGINES = ("local", "ray-actor", "ray-tasks")
 def _run(engine: str, items: list[Item], lm, args: argparse.Namespace, out: Path) -> dict:
     out.unlink(missing_ok=True)
     opts = BatchOptions(
-        output=str(out), model=args.model, config=lm.config, device=args.device,
-        max_new_tokens=args.max_new_tokens, decode_workers=args.workers, progress=False,
+        output=str(out),
+        model=args.model,
+        config=lm.config,
+        device=args.device,
+        max_new_tokens=args.max_new_tokens,
+        decode_workers=args.workers,
+        progress=False,
         torch_threads=args.torch_threads,
-    )  # fmt: skip
+    )
     t0 = time.time()
     if engine == "local":
         run_batch(items, opts, lm=lm)
@@ -89,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from vlmctx.engine import VideoLM
-    from vlmctx.ray_cluster import connect, shutdown
+    from vlmctx.runtime.ray_cluster import connect, shutdown
 
     torch.set_num_threads(args.torch_threads)
     work = Path(args.work_dir)
@@ -98,8 +103,13 @@ def main(argv: list[str] | None = None) -> int:
     items = [Item(item_id(str(v), q), str(v), q) for v in videos]
     config = ContextConfig(sampler="fps", sampler_params={"fps": args.fps})
     lm = VideoLM.load(args.model, config, device=args.device)
-    run_batch(items[:2], BatchOptions(str(work / "warm.jsonl"), args.model, config,
-                                      decode_workers=0, progress=False), lm=lm)  # fmt: skip
+    run_batch(
+        items[:2],
+        BatchOptions(
+            str(work / "warm.jsonl"), args.model, config, decode_workers=0, progress=False
+        ),
+        lm=lm,
+    )
     (work / "warm.jsonl").unlink()
     ray_start = connect(num_cpus=os.cpu_count())
     load_before = os.getloadavg()
@@ -110,18 +120,27 @@ def main(argv: list[str] | None = None) -> int:
     answers = [r.pop("answers") for r in runs]
     local = _rate(runs, "local")
     result = {
-        "model": args.model, "device": args.device, "videos": args.videos,
-        "config": config.to_dict(), "max_new_tokens": args.max_new_tokens,
-        "workers": args.workers, "torch_threads": args.torch_threads, "cpus": os.cpu_count(),
-        "ray_init_seconds": round(ray_start, 3), "host": platform.machine(),
-        "loadavg_before_after": [[round(x, 2) for x in load_before],
-                                 [round(x, 2) for x in load_after]],
+        "model": args.model,
+        "device": args.device,
+        "videos": args.videos,
+        "config": config.to_dict(),
+        "max_new_tokens": args.max_new_tokens,
+        "workers": args.workers,
+        "torch_threads": args.torch_threads,
+        "cpus": os.cpu_count(),
+        "ray_init_seconds": round(ray_start, 3),
+        "host": platform.machine(),
+        "loadavg_before_after": [
+            [round(x, 2) for x in load_before],
+            [round(x, 2) for x in load_after],
+        ],
         "runs": runs,
         "steady_items_per_s": {e: round(_rate(runs, e), 4) for e in ENGINES},
         "steady_ratio_vs_local": {e: round(_rate(runs, e) / local, 3) for e in ENGINES},
-        "answers_identical": all(a == answers[0] for a in answers) and len(answers[0]) == len(items),
+        "answers_identical": all(a == answers[0] for a in answers)
+        and len(answers[0]) == len(items),
         "goal": "Ray steady state >= 0.8x the local engine",
-    }  # fmt: skip
+    }
     save(result, args.out, table)
     return 0
 

@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vlmctx.argtypes import (
+from vlmctx.cli.argtypes import (
     existing_file,
     finite_float,
     float_in,
@@ -269,7 +269,7 @@ def check_memory(cfg, args: argparse.Namespace) -> None:
     """Refuse a rollout that cannot fit in free memory, like the planner does for VLMs."""
     import psutil
 
-    from vlmctx.budget import human_bytes
+    from vlmctx.planner import human_bytes
 
     need = rollout_bytes(cfg, args)
     free = psutil.virtual_memory().available

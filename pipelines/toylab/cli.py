@@ -2,7 +2,7 @@
 
 Registered as the entry point ``toylab.train`` (``pyproject.toml``), so ``vlmctx`` adds it under
 the ``toylab`` command group; its sibling ``vlmctx toylab run``, the experiment over position
-schemes x pooling x video length, comes from the eval room (``eval/toylab_experiment.py``). The
+schemes x pooling x video length, comes from the eval room (``eval/experiments/toylab/experiment.py``). The
 two rooms never import each other (docs/architecture-notes.md).
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from vlmctx.argtypes import int_at_least, nonneg_int, output_dir, positive_float, positive_int
+from vlmctx.cli.argtypes import int_at_least, nonneg_int, output_dir, positive_float, positive_int
 
 # A user folder (the current directory), not the installed package: the shipped checkpoint is what
 # the Quickstart's `--model toylab` loads, and a training run must not overwrite it by default.
@@ -23,18 +23,25 @@ def _train(args: argparse.Namespace) -> int:
 
     summary = train(args)
     acc = ", ".join(f"{k} {v:.0%}" for k, v in summary["accuracy_at_trained_length"].items())
-    print(f"trained in {summary['train_seconds']:.0f} s, final loss {summary['final_loss']:.3f}; "
-          f"held-out accuracy at {args.max_frames} frames: {acc}; "
-          f"checkpoint: {args.out or SHIPPED}")  # fmt: skip
+    print(
+        f"trained in {summary['train_seconds']:.0f} s, final loss {summary['final_loss']:.3f}; "
+        f"held-out accuracy at {args.max_frames} frames: {acc}; "
+        f"checkpoint: {args.out or SHIPPED}"
+    )
     return 0
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
     """The training flags (here, not in ``train.py``: building the parser must not import numpy
     or torch, so ``vlmctx --help`` stays fast)."""
-    p.add_argument("-o", "--out", type=output_dir, default=DEFAULT_OUT,
-                   help=f"checkpoint folder to write (default ./{DEFAULT_OUT}; never the shipped "
-                   "checkpoint that `--model toylab` loads unless given its folder)")  # fmt: skip
+    p.add_argument(
+        "-o",
+        "--out",
+        type=output_dir,
+        default=DEFAULT_OUT,
+        help=f"checkpoint folder to write (default ./{DEFAULT_OUT}; never the shipped "
+        "checkpoint that `--model toylab` loads unless given its folder)",
+    )
     p.add_argument("--steps", type=positive_int, default=3000, help="optimizer steps (3000)")
     p.add_argument("--batch", type=positive_int, default=16, help="questions per step (16)")
     p.add_argument("--lr", type=positive_float, default=3e-3, help="peak learning rate (3e-3)")

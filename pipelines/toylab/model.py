@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from vlmctx.models.tiny import QWEN_SPECIALS, build_tokenizer
+from vlmctx.models.tinykit import QWEN_SPECIALS, build_tokenizer
 
 PATCH, MERGE, TEMPORAL = 8, 2, 2
 WIDTH, HEIGHT = 32, 32  # the pixel budget per frame (smart_resize keeps the aspect ratio)
@@ -76,9 +76,12 @@ def build_model(processor: Any, window: int, rope_theta: float = ROPE_THETA) -> 
         bos_token_id=None,
         eos_token_id=tok.eos_token_id,
         pad_token_id=tok.pad_token_id,
-        rope_parameters={"rope_type": "default", "rope_theta": rope_theta,
-                         "mrope_section": [4, 6, 6]},
-    )  # fmt: skip
+        rope_parameters={
+            "rope_type": "default",
+            "rope_theta": rope_theta,
+            "mrope_section": [4, 6, 6],
+        },
+    )
     ids = tok.convert_tokens_to_ids
     cfg = Qwen2VLConfig(
         text_config=text,

@@ -45,12 +45,24 @@ def video_inputs(processor: Any, texts: list[str], videos: list[np.ndarray]) -> 
     from transformers.video_utils import VideoMetadata
 
     meta = [
-        VideoMetadata(total_num_frames=len(v), fps=1.0, width=v.shape[2], height=v.shape[1],
-                      duration=float(len(v)), frames_indices=list(range(len(v))))
+        VideoMetadata(
+            total_num_frames=len(v),
+            fps=1.0,
+            width=v.shape[2],
+            height=v.shape[1],
+            duration=float(len(v)),
+            frames_indices=list(range(len(v))),
+        )
         for v in videos
-    ]  # fmt: skip
-    return processor(text=texts, videos=videos, video_metadata=meta, do_sample_frames=False,
-                     return_tensors="pt", padding=True)  # fmt: skip
+    ]
+    return processor(
+        text=texts,
+        videos=videos,
+        video_metadata=meta,
+        do_sample_frames=False,
+        return_tensors="pt",
+        padding=True,
+    )
 
 
 def draw(rng: np.random.Generator, max_frames: int) -> tuple[Any, str, str]:
@@ -93,8 +105,9 @@ def training_window(processor: Any, max_frames: int) -> tuple[int, int]:
     video = render_all(Scene(frames=max_frames), *RENDER)
     longest = max(QUESTIONS.values(), key=len)
     inputs = video_inputs(processor, [prompt(processor, longest) + "15<|im_end|>"], [video])
-    (layout,) = layouts_from_mm_inputs(inputs["mm_token_type_ids"], 2, None,
-                                       inputs["video_grid_thw"])  # fmt: skip
+    (layout,) = layouts_from_mm_inputs(
+        inputs["mm_token_type_ids"], 2, None, inputs["video_grid_thw"]
+    )
     _, nxt = base_position_ids(layout, mrope=True)
     return int(nxt), layout.n_visual
 
@@ -147,8 +160,12 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     window, visual = training_window(processor, args.max_frames)
     model = build_model(processor, window, rope_theta)
     n_params = sum(p.numel() for p in model.parameters())
-    log.info("toylab: %.2fM parameters, window %d positions, visual window %d tokens",
-             n_params / 1e6, window, visual)  # fmt: skip
+    log.info(
+        "toylab: %.2fM parameters, window %d positions, visual window %d tokens",
+        n_params / 1e6,
+        window,
+        visual,
+    )
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     rng = np.random.default_rng(args.seed)  # batches built in this process: ~0.15 s each
     t0, losses = time.perf_counter(), []
@@ -169,15 +186,24 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     model.eval()
     acc = accuracy(model, processor, args.max_frames, args.eval_items, args.seed + 1)
     summary = {
-        "steps": args.steps, "batch": args.batch, "lr": args.lr, "warmup": args.warmup,
-        "seed": args.seed, "max_frames": args.max_frames, "threads": args.threads,
-        "frame_pixels": frame_pixels, "rope_theta": rope_theta, "visual_window": visual,
-        "parameters": n_params, "train_seconds": round(train_s, 1),
+        "steps": args.steps,
+        "batch": args.batch,
+        "lr": args.lr,
+        "warmup": args.warmup,
+        "seed": args.seed,
+        "max_frames": args.max_frames,
+        "threads": args.threads,
+        "frame_pixels": frame_pixels,
+        "rope_theta": rope_theta,
+        "visual_window": visual,
+        "parameters": n_params,
+        "train_seconds": round(train_s, 1),
         "final_loss": round(float(np.mean(losses[-50:])), 4),
-        "loss_every_100": [round(float(np.mean(losses[i : i + 100])), 4)
-                           for i in range(0, len(losses), 100)],
+        "loss_every_100": [
+            round(float(np.mean(losses[i : i + 100])), 4) for i in range(0, len(losses), 100)
+        ],
         "accuracy_at_trained_length": acc,
-    }  # fmt: skip
+    }
     save(model, processor, Path(args.out or SHIPPED), window, visual, args.max_frames, summary)
     return summary
 

@@ -27,7 +27,7 @@ def _run(app: DemoApp, video: str, q: str, chat: list, session: Session | None) 
 
 def test_answer_streams_with_gallery_readout_and_no_redecode(app: DemoApp, monkeypatch) -> None:
     import vlmctx.video as video_mod
-    from vlmctx.assets import sample_video
+    from vlmctx.runtime.assets import sample_video
 
     calls = []
     real = video_mod.read_frames
@@ -63,7 +63,7 @@ def _run_with(app: DemoApp, video: str, **controls: object) -> list[tuple]:
 
 
 def test_clear_messages_for_bad_input(app: DemoApp, tmp_path: Path) -> None:
-    from vlmctx.assets import sample_video
+    from vlmctx.runtime.assets import sample_video
 
     with pytest.raises(gr.Error, match="upload one"):
         _run(app, None, "q", [], None)
@@ -80,10 +80,10 @@ def test_clear_messages_for_bad_input(app: DemoApp, tmp_path: Path) -> None:
 
 
 def test_planned_memory_is_budget_plan_memory(app: DemoApp, tmp_path: Path) -> None:
-    """The readout's planned figure is vlmctx.budget.plan_memory (what `vlmctx plan` prints) for
+    """The readout's planned figure is vlmctx.planner.plan_memory (what `vlmctx plan` prints) for
     the same model, frames, timestamps, question, pooler and dtype, and differs when they do."""
-    from vlmctx.assets import sample_video
-    from vlmctx.budget import human_bytes, plan_memory
+    from vlmctx.planner import human_bytes, plan_memory
+    from vlmctx.runtime.assets import sample_video
 
     video = str(sample_video())
     q = "What moves?"
@@ -106,7 +106,7 @@ def test_planned_memory_is_budget_plan_memory(app: DemoApp, tmp_path: Path) -> N
 def test_server_serves_only_its_own_files(demo_server) -> None:
     import httpx
 
-    from vlmctx.assets import sample_video
+    from vlmctx.runtime.assets import sample_video
 
     _, url, cache = demo_server
     repo_file = Path(__file__).resolve().parents[2] / "pyproject.toml"

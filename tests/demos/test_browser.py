@@ -58,7 +58,7 @@ def _choose(page, dropdown: str, option: str) -> None:
 
 
 def test_upload_ask_stream_gallery_screenshot(demo_server, tmp_path: Path) -> None:
-    from vlmctx.assets import sample_video
+    from vlmctx.runtime.assets import sample_video
 
     _, url, _ = demo_server
     with _page(url) as (page, expect):

@@ -88,8 +88,8 @@ def test_measured_memory_says_what_it_measured() -> None:
 def test_tradeoff_points_are_the_plan_and_pooling_lowers_them(app: DemoApp) -> None:
     import numpy as np
 
-    from vlmctx.assets import sample_video
-    from vlmctx.budget import plan_memory
+    from vlmctx.planner import plan_memory
+    from vlmctx.runtime.assets import sample_video
     from vlmctx.video import probe
 
     video = str(sample_video())
@@ -121,7 +121,7 @@ def test_tradeoff_points_are_the_plan_and_pooling_lowers_them(app: DemoApp) -> N
 def test_a_client_that_leaves_stops_the_generation(app: DemoApp) -> None:
     """Closing the respond generator (Gradio does so when the client goes) closes the stream:
     the generation has stopped and the model is free as soon as close() returns."""
-    from vlmctx.assets import sample_video
+    from vlmctx.runtime.assets import sample_video
 
     gen = app.respond(str(sample_video()), "Describe everything.", [], None, 50,
                       *app.controls(n_frames=4))  # fmt: skip

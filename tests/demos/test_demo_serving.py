@@ -20,8 +20,8 @@ gr = pytest.importorskip("gradio", reason="the demo needs gradio (pip install 'v
 
 
 def test_question_length_and_answer_length_are_capped() -> None:
-    from vlmctx.assets import sample_video
     from vlmctx.engine import VideoLM
+    from vlmctx.runtime.assets import sample_video
     from vlmctx_demos.app import DemoApp
 
     app = DemoApp(VideoLM.load(TINY, device="cpu"), max_question_chars=20, max_new_tokens=4)

@@ -23,7 +23,7 @@ def _lm():
 
 
 def _sample() -> str:
-    from vlmctx.assets import sample_video
+    from vlmctx.runtime.assets import sample_video
 
     return str(sample_video())
 

@@ -28,3 +28,15 @@ def cli(argv: list[str]) -> int:
     register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(argv)
     return args.func(args)
+
+
+def touch(path: Path) -> None:
+    """An empty placeholder file (release layouts whose videos are never decoded)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"")
+
+
+def read_results(out: Path) -> dict:
+    """The one results.json under an eval run's output path."""
+    (f,) = list(out.rglob("results.json"))
+    return json.loads(f.read_text())

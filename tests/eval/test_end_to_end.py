@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from tests.eval.conftest import cli
-from tests.eval.test_longvideo_tasks import OPTS
+from tests.eval.tasks.longvideo_mcq.test_task import OPTS
 
 
 def _mcq_file(root: Path) -> Path:
-    from vlmctx.assets import sample_video
+    from vlmctx.runtime.assets import sample_video
 
     recs = [
         {"id": f"m{i}", "video": str(sample_video()), "question": q, "options": OPTS,

@@ -12,10 +12,10 @@ from vlmctx.engine import VideoLM
 
 
 def load_setup(family: str, frames: int):
-    from vlmctx.assets import sample_video
+    from vlmctx.runtime.assets import sample_video
 
     lm = VideoLM.load(f"tiny-{family}", ContextConfig(sampler_params={"n": frames}))
-    inputs = lm.adapter.build_inputs(
+    inputs = lm.adapter.prompt.build_inputs(
         lm.loaded, "What colour is the ball?", lm.frames(sample_video())
     )
     with torch.inference_mode():

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
+import vlmctx.models.cards
 from tests.conftest import FAMILIES
 from vlmctx.config import ContextConfig
 from vlmctx.engine import Answer, VideoLM
 from vlmctx.errors import ConfigError, ModelLoadError, UnsupportedModelError
-from vlmctx.models import ADAPTERS, family_of, tiny_path
+from vlmctx.models import ADAPTERS, family_of, tiny_names, tiny_path
 
 CONFIG = ContextConfig(sampler="uniform", sampler_params={"n": 6})
 
@@ -23,7 +24,7 @@ def lm(request: pytest.FixtureRequest) -> VideoLM:
 
 @pytest.fixture(scope="module")
 def sample() -> str:
-    from vlmctx.assets import sample_video
+    from vlmctx.runtime.assets import sample_video
 
     return str(sample_video())
 
@@ -88,7 +89,7 @@ def test_follow_up_reuses_decoded_frames_and_stream_matches(lm: VideoLM, sample:
 
 def test_timestamps_reach_the_model(lm: VideoLM, sample: str) -> None:
     frames = lm.frames(sample)
-    inputs = lm.adapter.build_inputs(lm.loaded, "When?", frames)
+    inputs = lm.adapter.prompt.build_inputs(lm.loaded, "When?", frames)
     text = lm.loaded.processor.tokenizer.decode(inputs["input_ids"][0])
     if lm.adapter.family == "qwen2_5_vl":
         # time-aligned M-RoPE: seconds per temporal patch of 2 frames from the sampling rate
@@ -123,10 +124,16 @@ def test_local_folder_loads_like_a_hub_checkpoint() -> None:
     assert lm.adapter.family == "qwen2_5_vl"
 
 
-def test_every_family_is_registered() -> None:
-    assert ADAPTERS.names() == sorted(FAMILIES)
-    for fam in FAMILIES:
-        assert ADAPTERS.create(fam).default_checkpoint  # a real checkpoint stays the default
+def test_every_family_is_complete() -> None:
+    """A family is one adapter module, one card file, one registration: the registry's name is
+    the adapter's family, and the family has a card file, a tiny model and a real default."""
+    cards_dir = Path(vlmctx.models.cards.__file__).parent
+    for fam in ADAPTERS.names():
+        adapter = ADAPTERS.create(fam)
+        assert adapter.family == fam
+        assert (cards_dir / f"{fam}.json").is_file()
+        assert f"tiny-{fam}" in tiny_names()
+        assert adapter.default_checkpoint  # a real checkpoint stays the default
 
 
 def test_bad_question_and_budget_args(lm: VideoLM, sample: str) -> None:

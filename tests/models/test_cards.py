@@ -106,21 +106,44 @@ def test_qwen3_5_cards_match_the_configs_transformers_mirrors() -> None:
 
     text = transformers.Qwen3_5TextConfig().to_dict()
     vision = transformers.Qwen3_5VisionConfig().to_dict()
-    shared = ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
-              "num_key_value_heads", "head_dim", "vocab_size", "layer_types", "linear_conv_kernel_dim",
-              "linear_key_head_dim", "linear_value_head_dim", "linear_num_key_heads",
-              "linear_num_value_heads")  # fmt: skip
+    shared = (
+        "hidden_size",
+        "intermediate_size",
+        "num_hidden_layers",
+        "num_attention_heads",
+        "num_key_value_heads",
+        "head_dim",
+        "vocab_size",
+        "layer_types",
+        "linear_conv_kernel_dim",
+        "linear_key_head_dim",
+        "linear_value_head_dim",
+        "linear_num_key_heads",
+        "linear_num_value_heads",
+    )
     nine = {"text_config": {k: text[k] for k in shared}}
     assert verify(card("Qwen/Qwen3.5-9B"), nine) == []
     assert "text_config.hidden_size: card 1024, checkpoint 4096" in verify(
         card("Qwen/Qwen3.5-0.8B"), nine
     )
-    tower = ("depth", "hidden_size", "intermediate_size", "num_heads", "patch_size",
-             "spatial_merge_size", "temporal_patch_size", "num_position_embeddings")  # fmt: skip
+    tower = (
+        "depth",
+        "hidden_size",
+        "intermediate_size",
+        "num_heads",
+        "patch_size",
+        "spatial_merge_size",
+        "temporal_patch_size",
+        "num_position_embeddings",
+    )
     assert verify(card("Qwen/Qwen3.5-27B"), {"vision_config": {k: vision[k] for k in tower}}) == []
     moe = transformers.Qwen3_5MoeTextConfig().to_dict()  # "the Qwen3.5-35B-A3B style"
-    experts = ("num_experts", "num_experts_per_tok", "moe_intermediate_size",
-               "shared_expert_intermediate_size")  # fmt: skip
+    experts = (
+        "num_experts",
+        "num_experts_per_tok",
+        "moe_intermediate_size",
+        "shared_expert_intermediate_size",
+    )
     a3b = {"text_config": {k: moe[k] for k in shared + experts if k != "intermediate_size"}}
     assert verify(card("Qwen/Qwen3.5-35B-A3B"), a3b) == []
 
@@ -129,7 +152,7 @@ def test_qwen3_5_cards_match_the_configs_transformers_mirrors() -> None:
 def test_qwen3_5_card_plans_offline(c: Card, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each Qwen3.5 card plans with no hub access: KV only for the full-attention layers, and
     the Gated DeltaNet layers' fixed state from the card's linear-attention dims."""
-    from vlmctx.budget import plan_memory
+    from vlmctx.planner import plan_memory
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     plan = plan_memory(c.hub_id, 4, (224, 224), "Q?", "bfloat16")

@@ -65,8 +65,13 @@ def test_progressive_with_a_scheme_generates_like_a_full_recompute(setup, name: 
             kw = {**pooled.kwargs, **extra}
             out = model(**{k: v for k, v in kw.items() if k != "input_ids"}).logits
             assert not torch.allclose(out, plain), f"{name} did not change the pooled logits"
-            cached = model.generate(**kw, max_new_tokens=4, do_sample=False, use_cache=True,
-                                    pad_token_id=lm.loaded.processor.tokenizer.pad_token_id)  # fmt: skip
+            cached = model.generate(
+                **kw,
+                max_new_tokens=4,
+                do_sample=False,
+                use_cache=True,
+                pad_token_id=lm.loaded.processor.tokenizer.pad_token_id,
+            )
             assert torch.equal(cached, _recompute(model, kw, 4))
 
 
@@ -86,11 +91,11 @@ def test_v2pe_on_pooled_tokens_by_hand() -> None:
     A pooled token at cell centre (k, a, b) gets ``last + 0.5 * (1 + (k, a, b))`` with ``last``
     the id of the token before the video; text resumes at ``ceil(last + 0.5 * max(h, w)) + 1``.
     """
-    from vlmctx.assets import sample_video
     from vlmctx.engine import VideoLM
+    from vlmctx.runtime.assets import sample_video
 
     lm = VideoLM.load("tiny-qwen2_vl", ContextConfig(sampler_params={"n": 4}))
-    inputs = lm.adapter.build_inputs(lm.loaded, "Q", lm.frames(sample_video()))
+    inputs = lm.adapter.prompt.build_inputs(lm.loaded, "Q", lm.frames(sample_video()))
     t, h, w = inputs["video_grid_thw"][0].tolist()
     hh, ww = h // 2, w // 2
     with torch.inference_mode():
@@ -118,7 +123,7 @@ def test_v2pe_on_pooled_tokens_by_hand() -> None:
 
 
 def test_engine_answers_with_pooling_and_a_scheme(setup) -> None:
-    from vlmctx.assets import sample_video
+    from vlmctx.runtime.assets import sample_video
 
     lm, _, _ = setup
     cfg = ContextConfig(

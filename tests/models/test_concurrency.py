@@ -38,7 +38,7 @@ def tiny() -> VideoLM:
 
 @pytest.fixture(scope="module")
 def frames(lm: VideoLM):
-    from vlmctx.assets import sample_video
+    from vlmctx.runtime.assets import sample_video
 
     return lm.frames(sample_video())
 
@@ -62,8 +62,9 @@ def test_interleaved_threads_answer_as_if_sequential(lm: VideoLM, frames) -> Non
             for round_ in range(3):
                 # streaming and non-streaming calls mixed, so swaps overlap with live streams
                 if round_ % 2:
-                    s = lm.with_config(SCHEMES[i]).ask(frames, "What colour is the ball?",
-                                                       max_new_tokens=6, stream=True)  # fmt: skip
+                    s = lm.with_config(SCHEMES[i]).ask(
+                        frames, "What colour is the ball?", max_new_tokens=6, stream=True
+                    )
                     "".join(s)
                     results[i, round_] = s.answer.text
                 else:
@@ -103,7 +104,7 @@ def _logits(lm: VideoLM, inputs) -> torch.Tensor:
 
 def test_default_after_an_abandoned_stream_equals_a_fresh_model(tiny: VideoLM, frames) -> None:
     fresh = VideoLM.load("tiny-qwen2_vl", ContextConfig(**BASE))
-    inputs = tiny.adapter.build_inputs(tiny.loaded, "Describe it.", frames)
+    inputs = tiny.adapter.prompt.build_inputs(tiny.loaded, "Describe it.", frames)
     reference = _logits(fresh, inputs)
     cfg = ContextConfig(**BASE, position="pi", position_params={"factor": 16.0})
     stream = tiny.with_config(cfg).ask(frames, "Describe it.", max_new_tokens=400, stream=True)
@@ -118,7 +119,7 @@ def test_default_after_an_abandoned_stream_equals_a_fresh_model(tiny: VideoLM, f
 
 
 def test_restore_detects_a_foreign_swap(tiny: VideoLM, frames) -> None:
-    inputs = tiny.adapter.build_inputs(tiny.loaded, "Q?", frames)
+    inputs = tiny.adapter.prompt.build_inputs(tiny.loaded, "Q?", frames)
     inner = tiny.loaded.model.model.language_model
     original = inner.rotary_emb
     cfg = ContextConfig(**BASE, position="yarn", position_params={"factor": 4.0})

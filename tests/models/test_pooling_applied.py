@@ -8,7 +8,8 @@ import torch
 from tests.models.conftest import load_setup
 from vlmctx.config import ContextConfig
 from vlmctx.engine import VideoLM
-from vlmctx.models.pooled import pooled_generate_kwargs, visual_runs
+from vlmctx.models.common import visual_runs
+from vlmctx.models.pooled import pooled_generate_kwargs
 from vlmctx.pooling import POOLERS, pooled_token_count
 
 
@@ -19,7 +20,7 @@ def setup(family: str):
 
 def _grid(lm: VideoLM, inputs) -> tuple[int, int, int]:
     fam = lm.adapter.family
-    if lm.adapter.mrope:
+    if lm.adapter.positions.mrope:
         t, h, w = inputs["video_grid_thw"][0].tolist()
         return t, h // 2, w // 2
     side = {"llava_onevision": 2, "internvl": 2}[fam]  # tiny models: 2x2 tokens per frame
@@ -45,8 +46,9 @@ def _recompute(model, kw: dict, steps: int) -> torch.Tensor:
         extra = {"position_ids": pos, **encoded} if pos is not None else dict(encoded)
         if mm is not None:
             extra["mm_token_type_ids"] = mm
-        logits = model(inputs_embeds=emb, attention_mask=torch.ones_like(ids), use_cache=False,
-                       **extra).logits  # fmt: skip
+        logits = model(
+            inputs_embeds=emb, attention_mask=torch.ones_like(ids), use_cache=False, **extra
+        ).logits
         nxt = logits[:, -1].argmax(-1, keepdim=True)
         ids = torch.cat([ids, nxt], 1)
         emb = torch.cat([emb, model.get_input_embeddings()(nxt)], 1)
@@ -66,7 +68,7 @@ def test_token_counts_positions_and_cached_generate(setup, name: str) -> None:
         kw, before, after = pooled_generate_kwargs(lm.loaded, inputs, pooler)
         newline = 1 if lm.adapter.family == "llava_onevision" else 0
         assert after == pooled_token_count(pooler, *_grid(lm, inputs)) + newline < before
-        if lm.adapter.mrope:
+        if lm.adapter.positions.mrope:
             pos = kw["position_ids"][:, 0]
             vis = kw["mm_token_type_ids"][0] == 2
             t_ids = pos[0, vis]
@@ -77,16 +79,21 @@ def test_token_counts_positions_and_cached_generate(setup, name: str) -> None:
                 start = pos[0, s - 1] + 1  # h/w ids count from the id after the preceding text
                 assert pos[1, s:e].min() >= start and pos[1, s:e].max() <= start + h - 1
                 assert pos[2, s:e].min() >= start and pos[2, s:e].max() <= start + w - 1
-        cached = model.generate(**kw, max_new_tokens=4, do_sample=False, use_cache=True,
-                                pad_token_id=lm.loaded.processor.tokenizer.pad_token_id)  # fmt: skip
+        cached = model.generate(
+            **kw,
+            max_new_tokens=4,
+            do_sample=False,
+            use_cache=True,
+            pad_token_id=lm.loaded.processor.tokenizer.pad_token_id,
+        )
         assert torch.equal(cached, _recompute(model, kw, 4))
 
 
 def test_uniform_positions_sit_at_cell_centres() -> None:
-    from vlmctx.assets import sample_video
+    from vlmctx.runtime.assets import sample_video
 
     lm = VideoLM.load("tiny-qwen2_vl", ContextConfig(sampler_params={"n": 2}))
-    inputs = lm.adapter.build_inputs(lm.loaded, "Q", lm.frames(sample_video()))
+    inputs = lm.adapter.prompt.build_inputs(lm.loaded, "Q", lm.frames(sample_video()))
     t, h, w = inputs["video_grid_thw"][0].tolist()  # one temporal patch, h/2 x w/2 tokens
     with torch.inference_mode():
         kw, _, after = pooled_generate_kwargs(lm.loaded, inputs, POOLERS.create("uniform"))
@@ -103,7 +110,7 @@ def test_uniform_positions_sit_at_cell_centres() -> None:
 
 
 def test_engine_reports_tokens_before_and_after_pooling(setup) -> None:
-    from vlmctx.assets import sample_video
+    from vlmctx.runtime.assets import sample_video
 
     lm, _, _ = setup
     cfg = ContextConfig(sampler_params={"n": 8}, pooling="progressive")

@@ -36,7 +36,7 @@ def _cfg(name: str, params: dict) -> ContextConfig:
 
 
 def _applies(lm: VideoLM, name: str) -> bool:
-    return lm.adapter.mrope or not POSITIONS.get(name.split("_visual")[0]).requires_mrope
+    return lm.adapter.positions.mrope or not POSITIONS.get(name.split("_visual")[0]).requires_mrope
 
 
 @pytest.mark.parametrize("name", sorted(IDENTITY))
@@ -104,7 +104,7 @@ def test_schemes_change_logits_and_cached_generate_equals_recompute(setup, name:
 
 
 def test_scheme_is_recorded_in_the_answer(setup) -> None:
-    from vlmctx.assets import sample_video
+    from vlmctx.runtime.assets import sample_video
 
     lm, _, _ = setup
     cfg = ContextConfig(sampler_params={"n": 4}, position="v2pe", position_params={"delta": 0.5})

@@ -15,7 +15,7 @@ from tests.models.conftest import load_setup
 from vlmctx.models.pooled import pooled_inputs
 from vlmctx.models.positioning import applied
 from vlmctx.pooling import POOLERS
-from vlmctx.position import PlannedRotaryEmbedding
+from vlmctx.position import SchemeRotaryEmbedding
 
 MARKER = re.compile(r"<(\d+\.\d) seconds>")
 
@@ -34,7 +34,7 @@ def test_markers_of_a_constant_rate_clip_equal_the_processors_from_correct_metad
     prompt, token for token, as the adapter's true-PTS metadata."""
     from transformers.video_utils import VideoMetadata
 
-    from vlmctx.assets import sample_video
+    from vlmctx.runtime.assets import sample_video
 
     lm, inputs, _ = setup
     frames = lm.frames(sample_video())
@@ -48,10 +48,15 @@ def test_markers_of_a_constant_rate_clip_equal_the_processors_from_correct_metad
     )
     proc = lm.loaded.processor
     text = proc.apply_chat_template(
-        lm.adapter.messages("What colour is the ball?", frames), add_generation_prompt=True
+        lm.adapter.prompt.messages("What colour is the ball?", frames), add_generation_prompt=True
     )
-    ref = proc(text=[text], videos=[np.ascontiguousarray(frames.data)], video_metadata=[meta],
-               do_sample_frames=False, return_tensors="pt")  # fmt: skip
+    ref = proc(
+        text=[text],
+        videos=[np.ascontiguousarray(frames.data)],
+        video_metadata=[meta],
+        do_sample_frames=False,
+        return_tensors="pt",
+    )
     assert torch.equal(inputs["input_ids"], ref["input_ids"])
     pairs = frames.indices.reshape(-1, 2) / frames.info.fps
     assert _markers(lm, inputs) == [f"{t:.1f}" for t in pairs.mean(1)]
@@ -61,13 +66,13 @@ def test_markers_of_a_constant_rate_clip_equal_the_processors_from_correct_metad
 def test_a_variable_frame_rate_selection_gets_its_true_times(setup):
     """PTS that no (index, fps) pair describes: each marker is the mean PTS of its pair; an odd
     frame count repeats the last frame, as the processor pads the frames."""
-    from vlmctx.assets import sample_video
+    from vlmctx.runtime.assets import sample_video
 
     lm, _, _ = setup
     frames = lm.frames(sample_video())
     pts = np.array([0.0, 0.04, 0.5, 1.3, 1.31, 4.0, 9.26])
     vfr = dataclasses.replace(frames, data=frames.data[:7], indices=frames.indices[:7], pts_s=pts)
-    inputs = lm.adapter.build_inputs(lm.loaded, "When?", vfr)
+    inputs = lm.adapter.prompt.build_inputs(lm.loaded, "When?", vfr)
     padded = np.append(pts, pts[-1]).reshape(-1, 2)
     assert _markers(lm, inputs) == [f"{t:.1f}" for t in padded.mean(1)]
     assert _markers(lm, inputs) == ["0.0", "0.9", "2.7", "9.3"]
@@ -77,10 +82,10 @@ def test_planned_rotary_equals_transformers_interleaved_rotary(setup):
     """Default tables: bit-identical cos/sin to Qwen3VLTextRotaryEmbedding /
     Qwen3_5TextRotaryEmbedding (interleaved sections; Qwen3.5's partial rotary width)."""
     lm, _, _ = setup
-    spec = lm.adapter.rope_spec(lm.loaded)
+    spec = lm.adapter.positions.rope_spec(lm.loaded)
     assert spec.mrope_interleaved
-    original = lm.adapter.language_model(lm.loaded.model).rotary_emb
-    planned = PlannedRotaryEmbedding.from_spec(spec)
+    original = lm.adapter.positions.language_model(lm.loaded.model).rotary_emb
+    planned = SchemeRotaryEmbedding.from_spec(spec)
     pos = torch.randint(0, 5000, (3, 2, 17))
     x = torch.zeros(1, dtype=torch.bfloat16)
     for got, ref in zip(planned(x, pos), original(x, pos), strict=True):
@@ -96,11 +101,11 @@ def test_deepstack_levels_are_pooled_and_reach_the_language_model(setup):
         seen["mask"] = kwargs.get("visual_pos_masks")
         seen["levels"] = kwargs.get("deepstack_visual_embeds")
 
-    lm_module = lm.adapter.language_model(model)
+    lm_module = lm.adapter.positions.language_model(model)
     handle = lm_module.register_forward_pre_hook(grab, with_kwargs=True)
     try:
         with torch.inference_mode():
-            feats = lm.adapter.visual_features(lm.loaded, inputs)
+            feats = lm.adapter.pooled.visual_features(lm.loaded, inputs)
             pooled = pooled_inputs(lm.loaded, inputs, POOLERS.create("progressive"))
             kw = {k: v for k, v in pooled.kwargs.items() if k != "input_ids"}
             out = model(**kw).logits
@@ -116,8 +121,9 @@ def test_deepstack_levels_are_pooled_and_reach_the_language_model(setup):
     # the levels matter: zeroing them changes the logits
     encoded = kw["mm_encoder_outputs"]["video"]
     zeroed = dataclasses.replace(
-        encoded, deepstack_features=[(torch.zeros_like(lvl[0]),) for lvl in encoded.deepstack_features]
-    )  # fmt: skip
+        encoded,
+        deepstack_features=[(torch.zeros_like(lvl[0]),) for lvl in encoded.deepstack_features],
+    )
     with torch.inference_mode():
         plain = model(**{**kw, "mm_encoder_outputs": {"video": zeroed}}).logits
     assert not torch.allclose(out, plain)
@@ -127,9 +133,9 @@ def test_qwen3_5_schemes_act_on_full_attention_layers_only():
     """Gated DeltaNet layers have no positions: a stretched scheme leaves the linear-attention
     layer's output bit-identical and changes the full-attention layer's."""
     lm, inputs, ref = load_setup("qwen3_5", 4)
-    kinds = lm.adapter.attention_layer_types(lm.loaded)
+    kinds = lm.adapter.positions.attention_layer_types(lm.loaded)
     assert kinds == ["linear_attention", "full_attention"]
-    layers = lm.adapter.language_model(lm.loaded.model).layers
+    layers = lm.adapter.positions.language_model(lm.loaded.model).layers
 
     def outputs(cfg=None):
         got: list[torch.Tensor] = []
@@ -150,8 +156,11 @@ def test_qwen3_5_schemes_act_on_full_attention_layers_only():
     from vlmctx.config import ContextConfig
 
     base = outputs()
-    for name, params in [("yarn", {"factor": 4.0}), ("v2pe", {"delta": 0.25}),
-                         ("mrope_pp", {"factor": 4.0})]:  # fmt: skip
+    for name, params in [
+        ("yarn", {"factor": 4.0}),
+        ("v2pe", {"delta": 0.25}),
+        ("mrope_pp", {"factor": 4.0}),
+    ]:
         got = outputs(ContextConfig(position=name, position_params=params))
         assert torch.equal(got[0], base[0]), f"{name} changed the linear-attention layer"
         assert not torch.allclose(got[1], base[1]), f"{name} left full attention unchanged"

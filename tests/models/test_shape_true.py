@@ -16,8 +16,7 @@ import pytest
 import torch
 
 from tests.models.test_positions_applied import STRETCHED, _recompute_greedy
-from tests.test_budget import _kv_bytes, _state_bytes
-from vlmctx.budget import plan_memory
+from tests.planner.test_memory_plan import _kv_bytes, _state_bytes
 from vlmctx.config import ContextConfig
 from vlmctx.engine import VideoLM
 from vlmctx.errors import UnsupportedModelError
@@ -25,6 +24,7 @@ from vlmctx.models import family_of, resolve_source
 from vlmctx.models.cards import card
 from vlmctx.models.positioning import applied
 from vlmctx.models.tiny import shape_card, shape_names
+from vlmctx.planner import plan_memory
 from vlmctx.position import POSITIONS, identity_params
 
 FRAMES, MAX_PIXELS = 2, 224 * 224  # Qwen2.5-VL: 9x7 merged tokens -> 3x2 vision windows
@@ -40,13 +40,13 @@ CARDS = [
 
 @pytest.fixture(scope="module", params=CARDS)
 def setup(request: pytest.FixtureRequest):
-    from vlmctx.assets import sample_video
+    from vlmctx.runtime.assets import sample_video
 
     name = request.param
     cfg = ContextConfig(sampler_params={"n": FRAMES}, max_pixels=MAX_PIXELS)
     lm = VideoLM.load(name, cfg)
     frames = lm.frames(sample_video())
-    inputs = lm.adapter.build_inputs(lm.loaded, "What colour is the ball?", frames)
+    inputs = lm.adapter.prompt.build_inputs(lm.loaded, "What colour is the ball?", frames)
     with torch.inference_mode():
         ref = lm.loaded.model(**inputs).logits
     return name, lm, frames, inputs, ref
@@ -84,7 +84,7 @@ def _identity_equals_unpatched(setup, names: list[str]) -> None:
     _, lm, _, inputs, ref = setup
     for name in names:
         cfg = ContextConfig(position=name, position_params=identity_params(name))
-        if not lm.adapter.mrope and POSITIONS.get(name).requires_mrope:
+        if not lm.adapter.positions.mrope and POSITIONS.get(name).requires_mrope:
             with pytest.raises(UnsupportedModelError):
                 lm.with_config(cfg)
             continue
@@ -112,9 +112,17 @@ def test_planner_tokens_and_kv_equal_measured(setup) -> None:
     from vlmctx.pooling import POOLERS
 
     name, lm, frames, _, _ = setup
-    plan = plan_memory(name, FRAMES, frames.data.shape[1:3], "Q?", "float32", frames.pts_s,
-                       frames.info.duration_s, "uniform")  # fmt: skip
-    q_inputs = lm.adapter.build_inputs(lm.loaded, "Q?", frames)
+    plan = plan_memory(
+        name,
+        FRAMES,
+        frames.data.shape[1:3],
+        "Q?",
+        "float32",
+        frames.pts_s,
+        frames.info.duration_s,
+        "uniform",
+    )
+    q_inputs = lm.adapter.prompt.build_inputs(lm.loaded, "Q?", frames)
     with torch.inference_mode():
         kw, before, after = pooled_generate_kwargs(lm.loaded, q_inputs, POOLERS.create("uniform"))
         kw.pop("input_ids")
@@ -130,7 +138,7 @@ def test_planner_tokens_and_kv_equal_measured(setup) -> None:
 def test_every_scheme_and_pooler_answers(setup) -> None:
     _, lm, frames, _, _ = setup
     for name in POSITIONS.names():
-        if lm.adapter.mrope or not POSITIONS.get(name).requires_mrope:
+        if lm.adapter.positions.mrope or not POSITIONS.get(name).requires_mrope:
             ans = lm.with_config(ContextConfig(position=name)).ask(frames, "Q?", max_new_tokens=2)
             assert ans.config["position"] == name and ans.visual_tokens > 0
     for pooling in ("uniform", "hybrid"):
@@ -142,15 +150,20 @@ def test_every_scheme_and_pooler_answers(setup) -> None:
 @pytest.mark.parametrize("scheme", ["mrope_pp", "v2pe"])
 def test_cached_generation_equals_recompute(setup, scheme: str) -> None:
     _, lm, _, inputs, ref = setup
-    if not lm.adapter.mrope and POSITIONS.get(scheme).requires_mrope:
+    if not lm.adapter.positions.mrope and POSITIONS.get(scheme).requires_mrope:
         return
     model = lm.loaded.model
     cfg = ContextConfig(position=scheme, position_params=STRETCHED[scheme])
     with torch.inference_mode(), applied(lm.loaded, inputs, cfg) as extra:
         extra.pop("_position_info")
         assert not torch.allclose(model(**inputs, **extra).logits, ref)
-        cached = model.generate(**inputs, **extra, max_new_tokens=3, do_sample=False,
-                                pad_token_id=lm.loaded.processor.tokenizer.pad_token_id)  # fmt: skip
+        cached = model.generate(
+            **inputs,
+            **extra,
+            max_new_tokens=3,
+            do_sample=False,
+            pad_token_id=lm.loaded.processor.tokenizer.pad_token_id,
+        )
         full = _recompute_greedy(model, inputs, extra["position_ids"], 3)
     assert torch.equal(cached, full)
 

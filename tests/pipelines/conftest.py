@@ -44,7 +44,7 @@ def write_manifest(path: Path, videos: list[Path], questions: list[str]) -> Path
 
 def batch_cmd(inp: Path | str, out: Path, *extra: str) -> list[str]:
     return [
-        sys.executable, "-m", "vlmctx_pipelines.batch_cli", str(inp), "-o", str(out),
+        sys.executable, "-m", "vlmctx_pipelines.batch.cli", str(inp), "-o", str(out),
         "--model", TINY, "--device", "cpu", "--frames", "4", "--max-new-tokens", "4",
         "--decode-workers", "1", "--no-progress", *extra,
     ]  # fmt: skip

@@ -13,8 +13,8 @@ from vlmctx.pooling import POOLERS, pool_frames, pooled_token_count
 def test_contract_every_pooler(name: str) -> None:
     pooler = POOLERS.create(name)
     emb = torch.randn(8, 6, 5, 4)
-    plans = pooler.per_frame(8, 6, 5)
-    tokens, coords = pool_frames(emb, plans)
+    layouts = pooler.per_frame(8, 6, 5)
+    tokens, coords = pool_frames(emb, layouts)
     assert tokens.shape == (pooled_token_count(pooler, 8, 6, 5), 4)
     assert coords.shape == (tokens.shape[0], 3)
     assert torch.all(coords[1:, 0] >= coords[:-1, 0])  # temporal order kept
@@ -50,8 +50,8 @@ def test_progressive_and_hybrid_counts() -> None:
     # 256 frames of 196 tokens: 64 full + 192 pooled -> 0.4375 of the unpooled count
     assert pooled_token_count(prog, 256, 14, 14) == 64 * 196 + 192 * 49
     hyb = POOLERS.create("hybrid", group=4, ratio=3)
-    plans = hyb.per_frame(4, 12, 20)  # m = 240 tokens, as in GIRAFFE
-    assert plans[0].tokens == 240 and all(abs(p.tokens - 80) <= 8 for p in plans[1:])
+    layouts = hyb.per_frame(4, 12, 20)  # m = 240 tokens, as in GIRAFFE
+    assert layouts[0].tokens == 240 and all(abs(p.tokens - 80) <= 8 for p in layouts[1:])
 
 
 def test_bad_parameters() -> None:

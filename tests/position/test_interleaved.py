@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from vlmctx.position import PlannedRotaryEmbedding, RopeSpec, rope
+from vlmctx.position import RopeSpec, SchemeRotaryEmbedding, rope
 
 
 def test_owner_map_and_cos_sin_equal_transformers_qwen3_vl_rotary() -> None:
@@ -18,7 +18,7 @@ def test_owner_map_and_cos_sin_equal_transformers_qwen3_vl_rotary() -> None:
     spec = RopeSpec(128, 5e6, 262144, (24, 20, 20), mrope_interleaved=True)
     pos = torch.randint(0, 200_000, (3, 1, 9))
     x = torch.zeros(1)
-    for got, want in zip(PlannedRotaryEmbedding.from_spec(spec)(x, pos), ref(x, pos), strict=True):
+    for got, want in zip(SchemeRotaryEmbedding.from_spec(spec)(x, pos), ref(x, pos), strict=True):
         assert torch.equal(got, want)
     axis = rope.mrope_axis_of_frequency([24, 20, 20], interleaved=True)
     assert axis[:6].tolist() == [0, 1, 2, 0, 1, 2] and axis[60:].tolist() == [0, 0, 0, 0]

@@ -11,8 +11,8 @@ from transformers import Qwen2Config
 from transformers.models.qwen2.modeling_qwen2 import Qwen2RotaryEmbedding
 
 from vlmctx.position import (
-    PlannedRotaryEmbedding,
     RopeSpec,
+    SchemeRotaryEmbedding,
     TokenLayout,
     batch_positions,
     compute_positions,
@@ -33,7 +33,7 @@ def mrope_ids(b=2, n=25, frac=False):
 @pytest.mark.parametrize("frac", [False, True])
 def test_default_bit_equal_to_qwen2_vl_rotary(qwen2_vl, dtype, frac):
     ref = qwen2_vl.model.language_model.rotary_emb
-    ours = PlannedRotaryEmbedding.from_spec(SPEC)
+    ours = SchemeRotaryEmbedding.from_spec(SPEC)
     x = torch.zeros(1, dtype=dtype)
     for ids in (mrope_ids(frac=frac), mrope_ids(frac=frac)[0]):  # (3, b, n) and (b, n)
         for a, b in zip(ref(x, ids), ours(x, ids), strict=True):
@@ -52,7 +52,7 @@ def test_bit_equal_to_qwen2_rotary(rope_type):
     name = "yarn" if rope_type == "yarn" else "default"
     kw = {"factor": 4.0, "original_window": 128} if rope_type == "yarn" else {}
     plan = compute_positions(name, TokenLayout.text_only(40), FLAT, **kw)
-    ours = PlannedRotaryEmbedding.from_spec(FLAT)
+    ours = SchemeRotaryEmbedding.from_spec(FLAT)
     ours.set_positions(plan)
     ids = mrope_ids(frac=True)[0]
     for dtype in (torch.float32, torch.bfloat16):
@@ -63,7 +63,7 @@ def test_bit_equal_to_qwen2_rotary(rope_type):
 
 def test_vcwe_visual_groups_prefill_decode_recompute():
     plan = compute_positions("vcwe", LAYOUT, SPEC, visual_window=6, apply_to="visual")
-    rot = PlannedRotaryEmbedding.from_spec(SPEC)
+    rot = SchemeRotaryEmbedding.from_spec(SPEC)
     rot.set_positions(batch_positions([plan], torch.ones(1, plan.n)))
     x = torch.zeros(1)
     ids = plan.position_ids[:, None]  # (3, 1, n)
@@ -81,7 +81,7 @@ def test_vcwe_visual_groups_prefill_decode_recompute():
     # a cached decode step (1 token) is text: the original frequencies, no temperature
     step = torch.full((3, 1, 1), plan.next_position)
     c1, _ = rot(x, step)
-    assert torch.equal(c1, PlannedRotaryEmbedding.from_spec(SPEC)(x, step)[0])
+    assert torch.equal(c1, SchemeRotaryEmbedding.from_spec(SPEC)(x, step)[0])
     # a full recompute (prompt + 2 generated) = prompt groups then text
     longer = torch.cat([ids, torch.full((3, 1, 2), plan.next_position)], dim=-1)
     c2, _ = rot(x, longer)
@@ -90,7 +90,7 @@ def test_vcwe_visual_groups_prefill_decode_recompute():
 
 def _swap(model, plan_or_batch):
     model = copy.deepcopy(model)
-    rot = PlannedRotaryEmbedding.from_spec(SPEC)
+    rot = SchemeRotaryEmbedding.from_spec(SPEC)
     rot.set_positions(plan_or_batch)
     model.model.language_model.rotary_emb = rot
     return model

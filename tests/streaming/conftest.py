@@ -21,7 +21,7 @@ def load(name: str) -> VideoLM:
 @cache
 def sample_frames(n: int) -> Frames:
     """``n`` frames sampled uniformly from the sample video, small enough for tiny models."""
-    from vlmctx.assets import sample_video
+    from vlmctx.runtime.assets import sample_video
     from vlmctx.video import SAMPLERS, probe, read_frames
 
     info = probe(str(sample_video()))

@@ -54,7 +54,7 @@ def test_session_equals_full_context(name: str) -> None:
         full = full_inputs(s)
         positions = torch.cat([p.positions for p in s.transcript], dim=-1)
         with torch.no_grad():
-            if lm.adapter.mrope:
+            if lm.adapter.positions.mrope:
                 ref_pos, _ = model.model.get_rope_index(
                     full["input_ids"],
                     full["mm_token_type_ids"],

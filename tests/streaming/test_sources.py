@@ -32,7 +32,7 @@ SMALL = 112 * 112
 
 @pytest.fixture(scope="module")
 def sample() -> str:
-    from vlmctx.assets import sample_video
+    from vlmctx.runtime.assets import sample_video
 
     return str(sample_video())
 
@@ -139,7 +139,7 @@ def test_live_chunks_through_every_adapter_and_a_session(sample_ts: Path) -> Non
     with LiveSource(str(sample_ts), fps=1.0, chunk_frames=2, max_pixels=SMALL) as live:
         chunks = list(live)
     for name in ADAPTERS.names():
-        meta = ADAPTERS.create(name).video_kwargs(chunks[0])["video_metadata"][0]
+        meta = ADAPTERS.create(name).prompt.video_kwargs(chunks[0])["video_metadata"][0]
         assert np.isfinite(meta.fps) and meta.fps > 0 and meta.total_num_frames == 2, name
     with load("toylab").session(budget=22, retrieve_tokens=8) as s:
         for c in chunks:

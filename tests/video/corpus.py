@@ -4,11 +4,17 @@ Each recipe is one or two ffmpeg command lines (``{src}`` is a 4 s 128x72 H.264 
 30-frame GOP and 2 B-frames, ``{out}`` the clip). Clips are written once into pytest's cache
 folder (``.pytest_cache/d/vlmctx-corpus/<ffmpeg version>-<recipe hash>/``) and reused by later
 sessions. The truth for every clip is what FFmpeg itself presents: ``ffmpeg -f rawvideo -pix_fmt
-rgb24`` (all frames, passthrough timing, autorotated) and ``ffprobe`` frame times.
+rgb24`` (all frames, passthrough timing, autorotated), and the frame times, packets and declared
+rate that FFmpeg's libraries show, read through PyAV's plain demux/decode loop (what ``ffprobe``
+prints: the same libavformat/libavcodec calls; no ffprobe ships with pip).
+
+The ``ffmpeg`` CLI is :func:`ffmpeg_exe`: imageio-ffmpeg's bundled static build (the ``dev``
+extra), else the one on PATH; docs/video.md names the reference version.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import shutil
@@ -18,7 +24,29 @@ from pathlib import Path
 
 import numpy as np
 
-FFMPEG = ("ffmpeg", "-v", "error", "-nostdin", "-y")
+
+@functools.cache
+def ffmpeg_exe() -> str | None:
+    """The reference ``ffmpeg`` CLI: imageio-ffmpeg's bundled binary (``pip install
+    "vlmctx[dev]"``), else ``ffmpeg`` on PATH; None when neither exists."""
+    try:
+        import imageio_ffmpeg
+
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except (ImportError, RuntimeError):
+        return shutil.which("ffmpeg")
+
+
+def _ffmpeg() -> str:
+    exe = ffmpeg_exe()
+    if exe is None:
+        raise RuntimeError(
+            'no ffmpeg: pip install "vlmctx[dev]" (imageio-ffmpeg) or put one on PATH'
+        )
+    return exe
+
+
+FFMPEG = ("-v", "error", "-nostdin", "-y")
 SRC_ARGS = "-f lavfi -i testsrc2=size=128x72:rate=25:duration=4 -c:v libx264 -g 30 -keyint_min 30 "
 SRC_ARGS += "-sc_threshold 0 -bf 2 -pix_fmt yuv420p"
 LAVFI = "-f lavfi -i testsrc2=size={size}:rate=25:duration=2"
@@ -99,9 +127,9 @@ RECIPES: dict[str, tuple[str, list[str], str]] = {
         "VP9 in WebM",
     ),
     "av1": ("av1.mp4", [LAVFI.format(size="128x72") + " -c:v libsvtav1 -preset 12 {out}"], "AV1"),
-    "rotate_90": ("rot90.mp4", ["-i {src} -c copy -metadata:s:v:0 rotate=90 {out}"], "rotation 90"),
-    "rotate_180": ("rot180.mp4", ["-i {src} -c copy -metadata:s:v:0 rotate=180 {out}"], "180"),
-    "rotate_270": ("rot270.mp4", ["-i {src} -c copy -metadata:s:v:0 rotate=270 {out}"], "270"),
+    "rotate_90": ("rot90.mp4", ["-display_rotation:v:0 90 -i {src} -c copy {out}"], "rotation 90"),
+    "rotate_180": ("rot180.mp4", ["-display_rotation:v:0 180 -i {src} -c copy {out}"], "180"),
+    "rotate_270": ("rot270.mp4", ["-display_rotation:v:0 270 -i {src} -c copy {out}"], "270"),
     "odd_size_yuv444": (
         "odd444.mp4",
         [
@@ -160,12 +188,12 @@ NEEDS_ENCODER = {"av1": "libsvtav1", "hevc_10bit": "libx265", "vp9_webm": "libvp
 
 
 def ffmpeg_version() -> str:
-    out = subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True, check=True)
+    out = subprocess.run([_ffmpeg(), "-version"], capture_output=True, text=True, check=True)
     return out.stdout.split()[2]
 
 
 def has_encoder(name: str) -> bool:
-    out = subprocess.run(["ffmpeg", "-v", "error", "-encoders"], capture_output=True, text=True)
+    out = subprocess.run([_ffmpeg(), "-v", "error", "-encoders"], capture_output=True, text=True)
     return any(line.split()[1:2] == [name] for line in out.stdout.splitlines() if line.strip())
 
 
@@ -199,7 +227,7 @@ def build(root: Path) -> dict[str, Path | str]:
 
 
 def _run(args: list[str], out: Path) -> None:
-    proc = subprocess.run([*FFMPEG, *args], capture_output=True, text=True)
+    proc = subprocess.run([_ffmpeg(), *FFMPEG, *args], capture_output=True, text=True)
     if proc.returncode != 0 or not out.exists():
         raise RuntimeError(f"ffmpeg {' '.join(args)} failed: {proc.stderr[-500:]}")
 
@@ -229,37 +257,37 @@ def cut_bytes(path: Path, head: float | None, tail: float | None) -> None:
 
 def packets(path: Path) -> dict[int, int]:
     """Raw pts -> size of every packet of the first video stream (``ffprobe -show_packets``)."""
-    cmd = ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries"]
-    cmd += ["packet=pts,size", "-of", "json", str(path)]
-    out = json.loads(subprocess.run(cmd, capture_output=True, check=True).stdout)["packets"]
-    return {int(p["pts"]): int(p["size"]) for p in out if "pts" in p}
+    import av
+
+    with av.open(str(path)) as c:
+        return {int(p.pts): p.size for p in c.demux(c.streams.video[0]) if p.pts is not None}
 
 
 def frame_rate(path: Path) -> float:
-    """The first video stream's declared rate (``r_frame_rate``), e.g. 25.0."""
-    cmd = ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries"]
-    cmd += ["stream=r_frame_rate", "-of", "csv=p=0", str(path)]
-    num, _, den = (
-        subprocess.run(cmd, capture_output=True, text=True, check=True)
-        .stdout.strip()
-        .partition("/")
-    )
-    return float(num) / float(den or 1)
+    """The first video stream's declared rate (``avg_frame_rate``, the "25 fps" ffmpeg prints),
+    e.g. 25.0. Not ``r_frame_rate``: FFmpeg 9 reports a raw H.264 stream's field rate there (50)."""
+    import av
+
+    with av.open(str(path)) as c:
+        return float(c.streams.video[0].average_rate)
 
 
 def ffmpeg_frames(path: Path, height: int, width: int) -> np.ndarray:
     """Every frame FFmpeg presents, as it presents it: (t, h, w, 3) uint8 RGB, upright."""
-    cmd = ["ffmpeg", "-v", "error", "-nostdin", "-i", str(path), "-map", "0:v:0"]
+    cmd = [_ffmpeg(), "-v", "error", "-nostdin", "-i", str(path), "-map", "0:v:0"]
     cmd += ["-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
     out = subprocess.run(cmd, capture_output=True, check=True).stdout
     return np.frombuffer(out, np.uint8).reshape(-1, height, width, 3)  # (t, h, w, 3)
 
 
 def ffprobe_times(path: Path) -> np.ndarray:
-    """Presentation time (s) of every frame ffprobe decodes from the first video stream; NaN
-    where ffprobe shows none (a raw elementary stream's frames)."""
-    cmd = ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries"]
-    cmd += ["frame=pts_time,best_effort_timestamp_time", "-of", "json", str(path)]
-    frames = json.loads(subprocess.run(cmd, capture_output=True, check=True).stdout)["frames"]
-    keys = ("pts_time", "best_effort_timestamp_time")
-    return np.array([float(next((f[k] for k in keys if k in f), "nan")) for f in frames])
+    """Presentation time (s) of every frame FFmpeg decodes from the first video stream, as
+    ``ffprobe -show_entries frame=pts_time`` prints it; NaN where there is none (a raw
+    elementary stream's frames)."""
+    import av
+
+    with av.open(str(path)) as c:
+        stream = c.streams.video[0]
+        tb = stream.time_base
+        times = [np.nan if f.pts is None else float(f.pts * tb) for f in c.decode(stream)]
+    return np.array(times, dtype=np.float64)

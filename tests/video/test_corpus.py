@@ -1,7 +1,8 @@
 """Every backend on every clip of the real-world corpus (tests/video/corpus.py) against FFmpeg.
 
-Truth is what FFmpeg presents: the frame list and times from ``ffprobe``, the pixels from
-``ffmpeg -f rawvideo -pix_fmt rgb24``. Each (clip, backend) has one expected outcome:
+Truth is what FFmpeg presents: the frame list and times from FFmpeg's libraries (what ``ffprobe``
+prints, read through PyAV's plain decode loop), the pixels from ``ffmpeg -f rawvideo -pix_fmt
+rgb24`` (the CLI of ``corpus.ffmpeg_exe``: imageio-ffmpeg's bundled build, else PATH's). Each (clip, backend) has one expected outcome:
 
 * ``exact``: frames at the sampled indices equal FFmpeg's (max |diff| = 0);
 * ``tolerance``: 10-bit sources, where each library converts to 8-bit RGB with its own swscale
@@ -52,7 +53,7 @@ REFUSED = {
     ("open_gop_h264", "torchcodec"),
     # decord decodes the larger (second) stream: refused by the worker's size check
     ("two_video_streams", "decord"),
-    ("av1", "opencv"),  # OpenCV's wheel has no software AV1 decoder
+    # (OpenCV 5.1's wheel decodes AV1 exactly (its FFmpeg has a software AV1 decoder): not refused)
     ("still_png_as_mp4", "torchcodec"),  # "maximum pts value is unknown"
     # no index (MPEG-TS/M2TS) or no timestamps (raw H.264): timestamp seeks land a GOP late and
     # decord lists frames its own way, so both are refused before they run (before the refusal
@@ -65,6 +66,8 @@ MEAN_TOL = 6.0
 
 @pytest.fixture(scope="session")
 def clips(request: pytest.FixtureRequest) -> dict[str, Path | str]:
+    if corpus.ffmpeg_exe() is None:
+        pytest.skip('no ffmpeg CLI: pip install "vlmctx[dev]" (imageio-ffmpeg) or put one on PATH')
     cache = getattr(request.config, "cache", None)  # absent under -p no:cacheprovider
     if cache is not None:
         return corpus.build(Path(cache.mkdir("vlmctx-corpus")))

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.video import broken_files
 from tests.video.conftest import VFR_DURATIONS_MS
 from vlmctx.errors import VideoDecodeError, VideoNotFoundError
 from vlmctx.video import probe
@@ -69,13 +70,13 @@ def test_text_file_named_mp4(tmp_path: Path) -> None:
 
 
 def test_truncated_file(tmp_path: Path, long_gop_clip: Path) -> None:
-    bad = clips.write_truncated(long_gop_clip, tmp_path / "cut.mp4", keep=0.3)
+    bad = broken_files.write_truncated(long_gop_clip, tmp_path / "cut.mp4", keep=0.3)
     with pytest.raises(VideoDecodeError, match="corrupt|truncated|not a readable"):
         probe(bad)
 
 
 def test_audio_only_file(tmp_path: Path) -> None:
-    path = clips.write_audio_only(tmp_path / "tone.mp4")
+    path = broken_files.write_audio_only(tmp_path / "tone.mp4")
     with pytest.raises(VideoDecodeError, match="no video stream"):
         probe(path)
 

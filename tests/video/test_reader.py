@@ -10,7 +10,7 @@ import pytest
 from tests.video.conftest import reference_decode
 from vlmctx.errors import ConfigError, DecoderTimeoutError, EmptySelectionError
 from vlmctx.video import available_backends, probe, read_frames
-from vlmctx.video.decode_runs import decoded_frames, schedule_runs
+from vlmctx.video.decode_schedule import decoded_frames, schedule_segments
 from vlmctx.video.synthetic import clips
 from vlmctx.video.types import Selection
 
@@ -109,14 +109,14 @@ def test_in_process_backends_honour_timeout(long_gop_clip: Path) -> None:
 
 def test_auto_schedule_decodes_each_gop_at_most_once(long_gop_clip: Path) -> None:
     info = probe(long_gop_clip)
-    runs = schedule_runs(info, HARD)
-    seeks = [r.seek_to for r in runs if r.seek_to is not None]
+    segments = schedule_segments(info, HARD)
+    seeks = [r.seek_to for r in segments if r.seek_to is not None]
     assert seeks == sorted(set(seeks)) and set(seeks) <= set(info.keyframes.tolist())
-    assert decoded_frames(info, runs) <= int(HARD[-1]) + 1
+    assert decoded_frames(info, segments) <= int(HARD[-1]) + 1
     # far-apart targets in the same GOP are reached by decoding on, never by re-seeking
-    assert len(schedule_runs(info, [10, 200])) == 1
+    assert len(schedule_segments(info, [10, 200])) == 1
     # a target right after a keyframe, far past the last one, is reached by a seek
-    assert [r.seek_to for r in schedule_runs(info, [5, 251])] == [0, 250]
+    assert [r.seek_to for r in schedule_segments(info, [5, 251])] == [0, 250]
 
 
 def test_decord_never_loads_in_the_calling_process(long_gop_clip: Path) -> None:

@@ -85,34 +85,34 @@ def test_smart_resize_hand_values() -> None:
         smart_resize(10, 2100)
 
 
-def test_budget_default_matches_qwen_fetch_video() -> None:
+def test_token_budget_default_matches_qwen_fetch_video() -> None:
     """qwen-vl-utils, 10 min 1280x720 30 fps, defaults: nframes 768; total 128000*784*0.9 =
     90316800 px -> per frame min(602112, 90316800/768*2 = 235200) -> (336, 644);
     tokens = 768/2 * 12 * 23 = 105984."""
-    choice = SAMPLERS.create("budget").choose(fake_info(18000, 30.0, 1280, 720))
+    choice = SAMPLERS.create("token_budget").choose(fake_info(18000, 30.0, 1280, 720))
     assert (choice.nframes, choice.height, choice.width, choice.tokens) == (768, 336, 644, 105984)
 
 
-def test_budget_max_visual_tokens_hand_values() -> None:
+def test_token_budget_max_visual_tokens_hand_values() -> None:
     """60 s 640x360 at fps 2 -> 120 frames; 16384 tokens * 784 = 12845056 px -> 214084.3 per
     frame; beta = sqrt(230400/214084.3) = 1.0374 -> 336 x 616; tokens = 60 * 12 * 22 = 15840."""
     info = fake_info(1800, 30.0, 640, 360)
-    budget = SAMPLERS.create("budget", max_visual_tokens=16384)
+    budget = SAMPLERS.create("token_budget", max_visual_tokens=16384)
     choice = budget.choose(info)
     assert (choice.nframes, choice.height, choice.width, choice.tokens) == (120, 336, 616, 15840)
     sel = budget.select(info)
     assert sel.resize == (336, 616) and len(sel) == 120 and len(sel) % 2 == 0
 
 
-def test_budget_trades_frames_for_resolution() -> None:
+def test_token_budget_trades_frames_for_resolution() -> None:
     """1024 tokens cannot pay 120 frames at min_pixels: frames drop to floor_2(802816*2/105369)
     = 14, frames are 252 x 448 (114688 px), tokens 7 * 9 * 16 = 1008 <= 1024."""
-    choice = SAMPLERS.create("budget", max_visual_tokens=1024).choose(
+    choice = SAMPLERS.create("token_budget", max_visual_tokens=1024).choose(
         fake_info(1800, 30.0, 640, 360)
     )
     assert (choice.nframes, choice.height, choice.width, choice.tokens) == (14, 252, 448, 1008)
     with pytest.raises(ConfigError, match="not both"):
-        SAMPLERS.create("budget", max_visual_tokens=10, total_pixels=10)
+        SAMPLERS.create("token_budget", max_visual_tokens=10, total_pixels=10)
 
 
 def test_keyframe_sampler_returns_iframes() -> None:

@@ -20,15 +20,16 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from vlmctx.errors import ModelLoadError
+from vlmctx.models.cards import find
+from vlmctx.models.names import SHIPPED
+from vlmctx.models.tiny import tiny_names
+from vlmctx.registry import did_you_mean
 
 CONNECT_TIMEOUT_S = 1.5
 
 
 def local_names() -> list[str]:
     """Model names that load with no hub access: shipped, tiny and ./<folder> checkpoints."""
-    from vlmctx.models.base import SHIPPED
-    from vlmctx.models.tiny import tiny_names
-
     names = [*SHIPPED, *tiny_names()]
     with contextlib.suppress(OSError):
         names += sorted(e.name for e in os.scandir(".") if os.path.isfile(Path(e) / "config.json"))
@@ -83,9 +84,6 @@ def require_reachable(model: str) -> None:
         why = "the Hugging Face hub cannot be reached"
     else:
         return
-    from vlmctx.argtypes import did_you_mean
-    from vlmctx.models.cards import find
-
     card = (
         " (`vlmctx plan` works offline for it: it has an architecture card)" if find(model) else ""
     )

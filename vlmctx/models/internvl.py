@@ -11,26 +11,35 @@ longer contexts, so for it this window is a conservative reading, not a measured
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from vlmctx.errors import UnsupportedModelError
-from vlmctx.models.base import ADAPTERS, Adapter, Loaded, VisualFeatures
-from vlmctx.models.tiny import TEMPLATES, build_tokenizer, text_config
+from vlmctx.models.common import (
+    ChatPrompting,
+    EmbedsPooled,
+    OneBlockSubtitles,
+    PlaceholderTokens,
+    RopePositions,
+    SquareGridPlanner,
+)
+from vlmctx.models.contract import (
+    Adapter,
+    CheckpointSettings,
+    Loaded,
+    VisualFeatures,
+    register_family,
+)
+from vlmctx.models.tinykit import TEMPLATES, build_tokenizer, text_config
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import BatchFeature, PreTrainedModel, ProcessorMixin
 
 
-@ADAPTERS.register("internvl", summary="InternVL 2.5/3 HF ports (1-D RoPE; InternVL3-1B-hf)")
-class InternVLAdapter(Adapter):
-    family = "internvl"
-    model_types = ("internvl",)
-    default_checkpoint = "OpenGVLab/InternVL3-1B-hf"
-    time_prefix = True
-    visual_window = 8192
-    features_method = "get_image_features"
+class FrameLineSubtitles(OneBlockSubtitles):
+    """Text on its own line between the ``Frame{i}: <img>…</img>`` lines."""
 
-    def visual_tokens(self, loaded: Loaded) -> list[str]:
-        return [loaded.processor.image_token]  # <IMG_CONTEXT>: one per visual embedding
-
-    def subtitle_cuts(self, loaded: Loaded, inputs: Any, steps: int) -> list[int]:
+    def cuts(self, loaded: Loaded, inputs: BatchFeature, steps: int) -> list[int]:
         """Each frame is a line ``Frame{i}: <img>…</img>``: text goes on its own line after a
         frame's line, and before the video at its first ``Frame1: `` label."""
         import torch
@@ -54,10 +63,16 @@ class InternVLAdapter(Adapter):
         ]  # after the frame's line break
         return [first, *ends]
 
-    def vision_module(self, model: Any) -> Any:
+
+class InternVLPooled(EmbedsPooled):
+    """Frames are encoded as images (``get_image_features``), one square grid each."""
+
+    features_method = "get_image_features"
+
+    def vision_module(self, model: PreTrainedModel) -> torch.nn.Module | None:
         return getattr(model.model, "vision_tower", None)
 
-    def visual_features(self, loaded: Loaded, inputs: Any) -> VisualFeatures:
+    def visual_features(self, loaded: Loaded, inputs: BatchFeature) -> VisualFeatures:
         cfg = loaded.model.config
         feats = loaded.model.model.get_image_features(
             pixel_values=inputs["pixel_values"],
@@ -67,7 +82,11 @@ class InternVLAdapter(Adapter):
         side = int(round(feats.shape[1] ** 0.5))
         return VisualFeatures(feats.reshape(feats.shape[0], side, side, -1))
 
-    def build_tiny(self) -> tuple[Any, Any]:
+
+class InternVLTiny:
+    """Tiny InternVL: 56-pixel frames, 4 tokens each after pixel shuffle."""
+
+    def build(self) -> tuple[PreTrainedModel, ProcessorMixin]:
         from transformers import (
             GotOcr2ImageProcessor,
             InternVLConfig,
@@ -113,3 +132,22 @@ class InternVLAdapter(Adapter):
             chat_template=(TEMPLATES / "internvl.jinja").read_text(),
         )
         return InternVLForConditionalGeneration(cfg), proc
+
+
+@register_family("internvl", summary="InternVL 2.5/3 HF ports (1-D RoPE; InternVL3-1B-hf)")
+def internvl(family: str) -> Adapter:
+    """InternVL: text time prefix, 1-D RoPE, one visual span per frame."""
+    settings = CheckpointSettings(time_prefix=True, visual_window=8192)
+    return Adapter(
+        family,
+        model_types=("internvl",),
+        default_checkpoint="OpenGVLab/InternVL3-1B-hf",
+        settings=settings,
+        prompt=ChatPrompting(settings),
+        tokens=PlaceholderTokens(("image_token",)),  # <IMG_CONTEXT>: one per visual embedding
+        subtitles=FrameLineSubtitles(),
+        positions=RopePositions(),
+        pooled=InternVLPooled(),
+        planner=SquareGridPlanner(),
+        tiny=InternVLTiny(),
+    )

@@ -9,23 +9,33 @@ Visual window (VCWE's default): 6272 = 32 frames x 196 tokens, the video stage o
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
-from vlmctx.models.base import ADAPTERS, Adapter, Loaded, VisualFeatures
-from vlmctx.models.tiny import TEMPLATES, build_tokenizer, text_config
-
-
-@ADAPTERS.register(
-    "llava_onevision", summary="LLaVA-OneVision (1-D RoPE; llava-onevision-qwen2-0.5b-ov-hf)"
+from vlmctx.models.common import (
+    ChatPrompting,
+    EmbedsPooled,
+    OneBlockSubtitles,
+    PlaceholderTokens,
+    RopePositions,
+    SquareGridPlanner,
 )
-class LlavaOnevisionAdapter(Adapter):
-    family = "llava_onevision"
-    model_types = ("llava_onevision",)
-    default_checkpoint = "llava-hf/llava-onevision-qwen2-0.5b-ov-hf"
-    time_prefix = True
-    visual_window = 6272
+from vlmctx.models.contract import (
+    Adapter,
+    CheckpointSettings,
+    Loaded,
+    VisualFeatures,
+    register_family,
+)
+from vlmctx.models.tinykit import TEMPLATES, build_tokenizer, text_config
 
-    def visual_features(self, loaded: Loaded, inputs: Any) -> VisualFeatures:
+if TYPE_CHECKING:
+    from transformers import BatchFeature, PreTrainedModel, ProcessorMixin
+
+
+class LlavaOnevisionPooled(EmbedsPooled):
+    """Video features pooled 2x2 by the model, then one trailing newline embedding."""
+
+    def visual_features(self, loaded: Loaded, inputs: BatchFeature) -> VisualFeatures:
         cfg = loaded.model.config
         px = inputs["pixel_values_videos"]
         feats = loaded.model.model.get_video_features(
@@ -37,13 +47,11 @@ class LlavaOnevisionAdapter(Adapter):
         side = int(round(((feats.shape[0] - 1) // frames) ** 0.5))
         return VisualFeatures(feats[:-1].reshape(frames, side, side, -1), feats[-1])
 
-    def pooled_visual_tokens(
-        self, config: Any, inputs: Any, frames: int, visual: int, pooler: Any
-    ) -> int:
-        # the trailing newline embedding is kept as it is
-        return super().pooled_visual_tokens(config, inputs, frames, visual - 1, pooler) + 1
 
-    def build_tiny(self) -> tuple[Any, Any]:
+class LlavaOnevisionTiny:
+    """Tiny LLaVA-OneVision: SigLIP on 56-pixel frames, 4 tokens each plus the newline."""
+
+    def build(self) -> tuple[PreTrainedModel, ProcessorMixin]:
         from transformers import (
             LlavaOnevisionConfig,
             LlavaOnevisionForConditionalGeneration,
@@ -96,3 +104,24 @@ class LlavaOnevisionAdapter(Adapter):
             chat_template=(TEMPLATES / "llava_onevision.jinja").read_text(),
         )
         return LlavaOnevisionForConditionalGeneration(cfg), proc
+
+
+@register_family(
+    "llava_onevision", summary="LLaVA-OneVision (1-D RoPE; llava-onevision-qwen2-0.5b-ov-hf)"
+)
+def llava_onevision(family: str) -> Adapter:
+    """LLaVA-OneVision: text time prefix, 1-D RoPE, one video block with a trailing newline."""
+    settings = CheckpointSettings(time_prefix=True, visual_window=6272)
+    return Adapter(
+        family,
+        model_types=("llava_onevision",),
+        default_checkpoint="llava-hf/llava-onevision-qwen2-0.5b-ov-hf",
+        settings=settings,
+        prompt=ChatPrompting(settings),
+        tokens=PlaceholderTokens(),
+        subtitles=OneBlockSubtitles(),
+        positions=RopePositions(),
+        pooled=LlavaOnevisionPooled(),
+        planner=SquareGridPlanner(trailing=1),  # the newline embedding is kept as it is
+        tiny=LlavaOnevisionTiny(),
+    )

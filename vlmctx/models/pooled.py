@@ -1,6 +1,6 @@
 """Apply a pooler (``vlmctx.pooling``) to a model's video embeddings before the language model.
 
-The model's own vision tower + projector encode the frames (``Adapter.visual_features``); each
+The model's own vision tower + projector encode the frames (``adapter.pooled.visual_features``); each
 frame's LLM-token grid is pooled as the pooler says; the prompt keeps one placeholder per pooled
 token, and the language model gets ``inputs_embeds`` with the pooled embeddings in those places.
 The adapter places pooled tokens: for the M-RoPE families a pooled token's (t, h, w) position is
@@ -11,33 +11,25 @@ composes with a pooler: VCWE counts the pooled visual tokens, V2PE steps the poo
 delta, the frequency schemes rotate the pooled ids. Extra feature levels the language model reads
 at the visual positions (``VisualFeatures.levels``: Qwen3-VL's DeepStack, arXiv 2511.21631) are
 pooled with the same per-frame plans, and the adapter says how the embeddings reach the model
-(``Adapter.pooled_embeddings``). Single sequence, one video per prompt. Nothing here knows a
+(``adapter.pooled.pooled_embeddings``). Single sequence, one video per prompt. Nothing here knows a
 family: it is the same code for every adapter.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from vlmctx.errors import UnsupportedModelError
-from vlmctx.models.base import Loaded
+from vlmctx.models.common import visual_runs
+from vlmctx.models.contract import Loaded
 from vlmctx.pooling import Pooler, pool_frames
 from vlmctx.position import TokenLayout
 
-
-def visual_runs(mask: torch.Tensor) -> list[tuple[int, int]]:
-    """[start, end) of each maximal run of True in a 1-D mask."""
-    idx = torch.nonzero(mask).flatten().tolist()
-    runs: list[tuple[int, int]] = []
-    for i in idx:
-        if runs and runs[-1][1] == i:
-            runs[-1] = (runs[-1][0], i + 1)
-        else:
-            runs.append((i, i + 1))
-    return runs
+if TYPE_CHECKING:
+    from transformers import BatchFeature
 
 
 @dataclass
@@ -52,7 +44,7 @@ class PooledInputs:
 
 
 def pooled_generate_kwargs(
-    loaded: Loaded, inputs: Any, pooler: Pooler
+    loaded: Loaded, inputs: BatchFeature, pooler: Pooler
 ) -> tuple[dict[str, Any], int, int]:
     """generate() kwargs with pooled video embeddings; also visual tokens before and after."""
     pooled = pooled_inputs(loaded, inputs, pooler)
@@ -77,15 +69,16 @@ def _kept_tokens(
     return keep
 
 
-def pooled_inputs(loaded: Loaded, inputs: Any, pooler: Pooler) -> PooledInputs:
+def pooled_inputs(loaded: Loaded, inputs: BatchFeature, pooler: Pooler) -> PooledInputs:
     """Encode, pool and re-embed one sequence's video (see the module docstring)."""
     adapter = loaded.adapter
+    path = adapter.pooled
     if inputs["input_ids"].shape[0] != 1:
         raise UnsupportedModelError("pooling supports one sequence at a time")
     ids = inputs["input_ids"][0]
-    vis = adapter.visual_mask(loaded, ids)
+    vis = adapter.tokens.visual_mask(loaded, ids)
     before = int(vis.sum())
-    feats = adapter.visual_features(loaded, inputs)
+    feats = path.visual_features(loaded, inputs)
     t, h, w, _ = feats.grid.shape
     plans = pooler.per_frame(t, h, w)
     tokens, coords = pool_frames(feats.grid, plans)  # (n, d), (n, 3)
@@ -94,11 +87,11 @@ def pooled_inputs(loaded: Loaded, inputs: Any, pooler: Pooler) -> PooledInputs:
     new_ids, new_vis = ids[keep], vis[keep]
     visual = torch.cat([tokens, feats.trailing[None]]) if trailing else tokens
     levels = [pool_frames(level, plans)[0] for level in feats.levels]  # each (n, d')
-    layout = adapter.pooled_layout(loaded, inputs, new_ids, new_vis.cpu(), coords)
+    layout = path.pooled_layout(loaded, inputs, new_ids, new_vis.cpu(), coords)
     kwargs: dict[str, Any] = {
         "input_ids": new_ids[None],
-        **adapter.pooled_embeddings(loaded, new_ids, new_vis, visual, levels),
+        **path.pooled_embeddings(loaded, new_ids, new_vis, visual, levels),
         "attention_mask": torch.ones_like(new_ids)[None],
-        **adapter.pooled_kwargs(loaded, inputs, keep, layout),
+        **path.pooled_kwargs(loaded, inputs, keep, layout),
     }
     return PooledInputs(kwargs, layout, before, int(new_vis.sum()))

@@ -3,7 +3,7 @@
 No transformers model file is forked: we compute the scheme's float position ids from the
 processor outputs (the adapter reads the layouts), pass them to ``generate(position_ids=...)``
 (transformers continues them by +1 per new token), and swap the language model's rotary module
-(``Adapter.language_model`` / ``rotary_attr``) for :class:`~vlmctx.position.PlannedRotaryEmbedding`,
+(``adapter.positions.language_model`` / ``rotary_attr``) for :class:`~vlmctx.position.SchemeRotaryEmbedding`,
 which carries the scheme's per-group frequency tables. The original rotary module is put back
 afterwards, so the same weights can serve another scheme next (side-by-side comparisons on one
 model). ``default`` leaves the model untouched.
@@ -25,14 +25,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vlmctx.config import ContextConfig
 from vlmctx.errors import VlmctxError
-from vlmctx.models.base import Loaded
+from vlmctx.models.contract import Loaded
+
+if TYPE_CHECKING:
+    from transformers import BatchFeature
+
+    from vlmctx.position import BatchedPositions, RopeSpec, TokenLayout
+    from vlmctx.position.schemes import PositionScheme
 
 
-def scheme_of(config_or_scheme: Any) -> Any:
+def scheme_of(config_or_scheme: ContextConfig | PositionScheme) -> PositionScheme:
     """A built position scheme from a ``ContextConfig`` or the scheme itself."""
     if isinstance(config_or_scheme, ContextConfig):
         from vlmctx.position import POSITIONS
@@ -43,8 +49,11 @@ def scheme_of(config_or_scheme: Any) -> Any:
 
 
 def positions_for_inputs(
-    loaded: Loaded, inputs: Any, scheme: Any, layouts: list[Any] | None = None
-) -> tuple[Any, dict]:
+    loaded: Loaded,
+    inputs: BatchFeature,
+    scheme: PositionScheme,
+    layouts: list[TokenLayout] | None = None,
+) -> tuple[tuple[RopeSpec, BatchedPositions], dict[str, Any]]:
     """The scheme's batched positions for these processor outputs, and its info for results.
 
     ``layouts`` (one ``TokenLayout`` per row) overrides the layouts read from ``inputs``; the
@@ -52,17 +61,17 @@ def positions_for_inputs(
     """
     from vlmctx.position import batch_positions
 
-    adapter = loaded.adapter
-    spec = adapter.rope_spec(loaded)
+    positions = loaded.adapter.positions
+    spec = positions.rope_spec(loaded)
     mask = inputs["attention_mask"]
     if layouts is None:
-        layouts = adapter.layouts(loaded, inputs, mask)
+        layouts = positions.layouts(loaded, inputs, mask)
     plans = [scheme.positions(layout, spec) for layout in layouts]
     info = dict(plans[0].info) if plans and getattr(plans[0], "info", None) else {}
     return (spec, batch_positions(plans, mask)), info
 
 
-def is_default(scheme: Any) -> bool:
+def is_default(scheme: PositionScheme) -> bool:
     from vlmctx.position.schemes import Default
 
     return isinstance(scheme, Default)
@@ -70,7 +79,10 @@ def is_default(scheme: Any) -> bool:
 
 @contextmanager
 def applied(
-    loaded: Loaded, inputs: Any, scheme: Any, layouts: list[Any] | None = None
+    loaded: Loaded,
+    inputs: BatchFeature,
+    scheme: ContextConfig | PositionScheme,
+    layouts: list[TokenLayout] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Yield extra generate() kwargs for the position scheme; restore the model on exit.
 
@@ -83,29 +95,29 @@ def applied(
         with loaded.lock:
             yield {}
         return
-    from vlmctx.position import PlannedRotaryEmbedding
+    from vlmctx.position import SchemeRotaryEmbedding
 
     (spec, batch), info = positions_for_inputs(loaded, inputs, scheme, layouts)
-    adapter = loaded.adapter
+    pos = loaded.adapter.positions
     device = inputs["input_ids"].device
-    rotary = PlannedRotaryEmbedding.from_spec(spec).to(device)
+    rotary = SchemeRotaryEmbedding.from_spec(spec).to(device)
     rotary.set_positions(batch)
     with loaded.lock:
-        lm = adapter.language_model(loaded.model)
-        original = getattr(lm, adapter.rotary_attr)
-        if isinstance(original, PlannedRotaryEmbedding):
+        lm = pos.language_model(loaded.model)
+        original = getattr(lm, pos.rotary_attr)
+        if isinstance(original, SchemeRotaryEmbedding):
             raise VlmctxError(
                 "the model still carries a position scheme's rotary from an earlier call that "
                 "did not restore it; reload the model"
             )
-        setattr(lm, adapter.rotary_attr, rotary)
-        adapter.reset_position_state(loaded.model)
+        setattr(lm, pos.rotary_attr, rotary)
+        pos.reset_position_state(loaded.model)
         try:
             yield {"position_ids": batch.position_ids.to(device), "_position_info": info}
         finally:
-            found = getattr(lm, adapter.rotary_attr)
-            setattr(lm, adapter.rotary_attr, original)
-            adapter.reset_position_state(loaded.model)
+            found = getattr(lm, pos.rotary_attr)
+            setattr(lm, pos.rotary_attr, original)
+            pos.reset_position_state(loaded.model)
         if found is not rotary:
             raise VlmctxError(
                 "another call replaced the rotary module while this one generated; the original "

@@ -2,7 +2,7 @@
 
 The temporal position of each temporal patch is ``t * tokens_per_second * second_per_grid_t``; the
 processor derives ``second_per_grid_ts`` from the sampled fps we pass in the video metadata, so
-real timestamps reach the model through positions rather than text.
+real timestamps reach the model through positions rather than text. Everything else is Qwen2-VL's.
 
 Visual window (VCWE's default): 32768, the sequence length of Qwen2.5-VL's long-context
 pre-training stage (arXiv 2502.13923, Table 2); no per-video cap is stated, so this is an upper
@@ -11,26 +11,30 @@ bound.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
-from vlmctx.models.base import ADAPTERS, Loaded
-from vlmctx.models.qwen2_vl import Qwen2VLAdapter
-from vlmctx.models.tiny import text_config
+from vlmctx.models.common import PlaceholderTokens
+from vlmctx.models.contract import Adapter, CheckpointSettings, register_family
+from vlmctx.models.qwen2_vl import (
+    MRopePlanner,
+    MRopePooled,
+    MRopePositions,
+    Qwen2VLTiny,
+    QwenPrompting,
+    QwenSubtitles,
+)
+from vlmctx.models.tinykit import text_config
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, ProcessorMixin
 
 
-@ADAPTERS.register("qwen2_5_vl", summary="Qwen2.5-VL (time-aligned M-RoPE; Qwen2.5-VL-3B)")
-class Qwen25VLAdapter(Qwen2VLAdapter):
-    family = "qwen2_5_vl"
-    model_types = ("qwen2_5_vl",)
-    default_checkpoint = "Qwen/Qwen2.5-VL-3B-Instruct"
-    time_prefix = False
-    visual_window = 32768
+class Qwen25VLTiny(Qwen2VLTiny):
+    """Tiny Qwen2.5-VL: a window-attention vision tower with one full-attention block."""
+
     processor_class = "Qwen2_5_VLProcessor"
 
-    def tokens_per_second(self, loaded: Loaded) -> float | None:
-        return getattr(loaded.model.config.vision_config, "tokens_per_second", None)
-
-    def build_tiny(self) -> tuple[Any, Any]:
+    def build(self) -> tuple[PreTrainedModel, ProcessorMixin]:
         from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
         tok, proc = self.tiny_parts()
@@ -50,3 +54,22 @@ class Qwen25VLAdapter(Qwen2VLAdapter):
             **self.special_ids(tok),
         )
         return Qwen2_5_VLForConditionalGeneration(cfg), proc
+
+
+@register_family("qwen2_5_vl", summary="Qwen2.5-VL (time-aligned M-RoPE; Qwen2.5-VL-3B)")
+def qwen2_5_vl(family: str) -> Adapter:
+    """Qwen2.5-VL: no text time prefix; time reaches the model through its positions."""
+    settings = CheckpointSettings(time_prefix=False, visual_window=32768)
+    return Adapter(
+        family,
+        model_types=("qwen2_5_vl",),
+        default_checkpoint="Qwen/Qwen2.5-VL-3B-Instruct",
+        settings=settings,
+        prompt=QwenPrompting(settings),
+        tokens=PlaceholderTokens(),
+        subtitles=QwenSubtitles(),
+        positions=MRopePositions(time_aligned=True),
+        pooled=MRopePooled(time_aligned=True),
+        planner=MRopePlanner(),
+        tiny=Qwen25VLTiny(),
+    )

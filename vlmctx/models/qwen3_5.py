@@ -2,8 +2,8 @@
 
 Qwen3.5 (transformers ``Qwen3_5ForConditionalGeneration``) shares Qwen3-VL's processor
 (``Qwen3VLProcessor``: ``<t seconds>`` markers from our true PTS, one group per frame pair), its
-``get_rope_index`` and its interleaved M-RoPE (arXiv 2511.21631 §2.1), so everything but the
-language model is inherited from :class:`~vlmctx.models.qwen3_vl.Qwen3VLAdapter`. Differences:
+``get_rope_index`` and its interleaved M-RoPE (arXiv 2511.21631 §2.1), so it is composed of
+Qwen3-VL's components everywhere but the language model's. Differences:
 
 - The language model interleaves Gated DeltaNet linear-attention layers (no positions at all)
   with full-attention layers (``config.layer_types``); only the full-attention layers read the
@@ -12,7 +12,8 @@ language model is inherited from :class:`~vlmctx.models.qwen3_vl.Qwen3VLAdapter`
 - Partial rotary: only ``head_dim * partial_rotary_factor`` channels of each head rotate (0.25
   in the released configs, transformers' default), read by ``spec_from_config``.
 - No DeepStack: the vision tower returns the merged tokens only, so the pooled path is the
-  generic one (``VisualFeatures.levels`` is empty).
+  per-pair one without DeepStack (``VisualFeatures.levels`` is empty).
+- The planner adds the Gated DeltaNet layers' fixed-size state (:class:`GatedDeltaNetPlanner`).
 
 Visual window (VCWE's default): 32768 tokens, an ASSUMPTION taken over from Qwen3-VL (see
 :mod:`vlmctx.models.qwen3_vl`: the 32K long-context pre-training stage of arXiv 2511.21631); no
@@ -22,17 +23,28 @@ full-attention layers see (docs/positions.md, "Qwen3.5: schemes on a hybrid mode
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
-from vlmctx.models import qwen3_vl
-from vlmctx.models.base import ADAPTERS, Adapter, Loaded, VisualFeatures
-from vlmctx.models.qwen3_vl import Qwen3VLAdapter
+from vlmctx.models.common import PlaceholderTokens
+from vlmctx.models.contract import Adapter, CheckpointSettings, register_family
+from vlmctx.models.qwen2_vl import MRopePlanner
+from vlmctx.models.qwen3_vl import (
+    TINY_TEXT,
+    PerPairPooled,
+    Qwen3Positions,
+    Qwen3Prompting,
+    Qwen3Subtitles,
+    Qwen3VLTiny,
+)
+
+if TYPE_CHECKING:
+    from transformers import PretrainedConfig, PreTrainedModel, ProcessorMixin
 
 # Tiny hybrid text model: one Gated DeltaNet layer, then one full-attention layer; head_dim 32
 # with partial rotary 0.5 -> 16 rotated channels, 8 frequencies interleaved as [3, 3, 2]
 # (h = {1, 4, 7}, w = {2, 5}, t = {0, 3, 6}).
 _TINY_TEXT = dict(
-    qwen3_vl._TINY_TEXT,  # the same shrunk widths as tiny-qwen3_vl, plus the hybrid layers
+    TINY_TEXT,  # the same shrunk widths as tiny-qwen3_vl, plus the hybrid layers
     head_dim=32,
     layer_types=["linear_attention", "full_attention"],
     linear_conv_kernel_dim=4,
@@ -51,37 +63,15 @@ _TINY_VISION = dict(
 )
 
 
-@ADAPTERS.register("qwen3_5", summary="Qwen3.5 (hybrid Gated DeltaNet + full attention LM)")
-class Qwen35Adapter(Qwen3VLAdapter):
-    family = "qwen3_5"
-    model_types = ("qwen3_5", "qwen3_5_moe")
-    default_checkpoint = "Qwen/Qwen3.5-27B"  # the id transformers 5.24 documents
-    visual_window = 32768
+class GatedDeltaNetPlanner(MRopePlanner):
+    """Qwen3-VL's visual-token terms plus the hybrid language model's fixed-size state."""
 
-    def visual_features(self, loaded: Loaded, inputs: Any) -> VisualFeatures:
-        t, h, w = self._video_grid(loaded, inputs)
-        out = loaded.model.model.get_video_features(
-            inputs["pixel_values_videos"], inputs["video_grid_thw"]
-        )
-        return VisualFeatures(out.pooler_output[0].reshape(t, h, w, -1))  # (t*h*w, d)->(t,h,w,d)
-
-    def pooled_embeddings(
-        self, loaded: Loaded, new_ids: Any, visual_mask: Any, visual: Any, levels: Any
-    ) -> dict[str, Any]:
-        """No DeepStack: the generic ``inputs_embeds`` with the pooled tokens in place."""
-        return Adapter.pooled_embeddings(self, loaded, new_ids, visual_mask, visual, levels)
-
-    def attention_layer_types(self, loaded: Loaded) -> list[str]:
-        """``full_attention`` (reads the rotary) or ``linear_attention`` (no positions), per
-        language layer, from the config."""
-        return list(loaded.model.config.get_text_config().layer_types)
-
-    def fixed_state_bytes(self, text_config: Any, dtype_bytes: int) -> int:
+    def fixed_state_bytes(self, text_config: PretrainedConfig, dtype_bytes: int) -> int:
         """The Gated DeltaNet layers' cache, which does not grow with the tokens: per linear
         layer a causal-conv state of ``(2 x key_dim + value_dim) x conv_kernel`` in the model's
         dtype and a recurrent state of ``v_heads x k_head_dim x v_head_dim`` in float32
         (transformers 5.24's ``LinearAttentionLayer``; its delta-rule kernels return the state in
-        float32 whatever the model dtype, as measured in tests/test_budget.py)."""
+        float32 whatever the model dtype, as measured in tests/planner/test_memory_plan.py)."""
         t = text_config
         types = list(t.layer_types)[: t.num_hidden_layers]
         linear = sum(1 for kind in types if kind == "linear_attention")
@@ -91,7 +81,11 @@ class Qwen35Adapter(Qwen3VLAdapter):
         recurrent = t.linear_num_value_heads * t.linear_key_head_dim * t.linear_value_head_dim * 4
         return linear * (conv + recurrent)
 
-    def build_tiny(self) -> tuple[Any, Any]:
+
+class Qwen35Tiny(Qwen3VLTiny):
+    """Tiny Qwen3.5: one Gated DeltaNet layer, one full-attention layer, partial rotary."""
+
+    def build(self) -> tuple[PreTrainedModel, ProcessorMixin]:
         from transformers import Qwen3_5Config, Qwen3_5ForConditionalGeneration
 
         tok, proc = self.tiny_parts()
@@ -111,3 +105,22 @@ class Qwen35Adapter(Qwen3VLAdapter):
         )
         cfg = Qwen3_5Config(text_config=text, vision_config=_TINY_VISION, **self.special_ids(tok))
         return Qwen3_5ForConditionalGeneration(cfg), proc
+
+
+@register_family("qwen3_5", summary="Qwen3.5 (hybrid Gated DeltaNet + full attention LM)")
+def qwen3_5(family: str) -> Adapter:
+    """Qwen3.5: Qwen3-VL's prompting and positions, no DeepStack, a hybrid planner."""
+    settings = CheckpointSettings(time_prefix=False, visual_window=32768)
+    return Adapter(
+        family,
+        model_types=("qwen3_5", "qwen3_5_moe"),
+        default_checkpoint="Qwen/Qwen3.5-27B",  # the id transformers 5.24 documents
+        settings=settings,
+        prompt=Qwen3Prompting(settings),
+        tokens=PlaceholderTokens(),
+        subtitles=Qwen3Subtitles(),
+        positions=Qwen3Positions(),
+        pooled=PerPairPooled(),
+        planner=GatedDeltaNetPlanner(),
+        tiny=Qwen35Tiny(),
+    )

@@ -6,7 +6,7 @@ What differs from Qwen2.5-VL, and how vlmctx handles it:
   ``<{t:.1f} seconds>`` before each frame pair's ``<|vision_start|>…<|vision_end|>``, with ``t``
   the mean of ``frames_indices / fps`` over the pair. Frames sampled outside the processor
   otherwise get ``frames_indices = range(n)`` and wrong times (the ecosystem's known bug class).
-  :meth:`Qwen3VLAdapter.video_kwargs` hands the processor each frame's TRUE presentation time as
+  :meth:`Qwen3Prompting.video_kwargs` hands the processor each frame's TRUE presentation time as
   its "index" at ``fps = 1``, so ``index / fps`` is the PTS, variable frame rate included.
 - **Positions**: ``get_rope_index`` splits the video grid into one group per frame pair (t = 1
   each; time is carried by the markers and the sequence order), so each frame pair is its own
@@ -29,16 +29,42 @@ docs/positions.md lists it with the other families' windows.
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-from vlmctx.models.base import ADAPTERS, Loaded, VisualFeatures
-from vlmctx.models.qwen2_vl import Qwen2VLAdapter
-from vlmctx.models.tiny import QWEN_SPECIALS, TEMPLATES, build_tokenizer
-from vlmctx.video.types import Frames
+from vlmctx.errors import UnsupportedModelError
+from vlmctx.models.common import PlaceholderTokens, visual_runs
+from vlmctx.models.contract import (
+    Adapter,
+    CheckpointSettings,
+    Loaded,
+    VisualFeatures,
+    register_family,
+)
+from vlmctx.models.qwen2_vl import (
+    MRopePlanner,
+    MRopePooled,
+    MRopePositions,
+    Qwen2VLTiny,
+    QwenPrompting,
+    QwenSubtitles,
+    merge_size,
+    video_grid,
+)
+from vlmctx.models.tinykit import QWEN_SPECIALS, TEMPLATES, build_tokenizer
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import BatchFeature, PreTrainedModel, ProcessorMixin
+    from transformers.tokenization_utils_base import PreTrainedTokenizerBase
+
+    from vlmctx.position import RopeSpec, TokenLayout
+    from vlmctx.video.types import Frames
 
 # Tiny text model: head_dim 16 -> 8 frequencies, interleaved as transformers does with [4, 2, 2]:
 # h = {1, 4}, w = {2, 5}, t = {0, 3, 6, 7} (t owns the tail, like [24, 20, 20] on 64 frequencies).
-_TINY_TEXT = dict(
+TINY_TEXT = dict(
     hidden_size=64,
     intermediate_size=128,
     num_hidden_layers=2,
@@ -59,28 +85,19 @@ _TINY_VISION = dict(
 )
 
 
-def _tiny_text_config(tok: Any, **rope: Any) -> dict[str, Any]:
+def tiny_text_config(tok: PreTrainedTokenizerBase, **rope: Any) -> dict[str, Any]:
     params = {"rope_type": "default", "rope_theta": 5_000_000.0, "mrope_interleaved": True}
     return dict(
-        _TINY_TEXT,
+        TINY_TEXT,
         vocab_size=len(tok),
         pad_token_id=tok.pad_token_id,
         rope_parameters={**params, **rope},
     )
 
 
-@ADAPTERS.register(
-    "qwen3_vl", summary="Qwen3-VL (text time markers, interleaved M-RoPE, DeepStack)"
-)
-class Qwen3VLAdapter(Qwen2VLAdapter):
-    family = "qwen3_vl"
-    model_types = ("qwen3_vl", "qwen3_vl_moe")
-    default_checkpoint = "Qwen/Qwen3-VL-2B-Instruct"
-    time_prefix = False  # the processor writes the time markers itself
-    visual_window = 32768
-    processor_class = "Qwen3VLProcessor"
+class Qwen3Prompting(QwenPrompting):
+    """The processor writes ``<t seconds>`` markers from each frame's true PTS."""
 
-    # ---- inputs: true PTS into the processor's markers --------------------------------------
     def video_kwargs(self, frames: Frames) -> dict[str, Any]:
         """Metadata whose ``frames_indices / fps`` is each frame's true PTS (``fps = 1``, the
         index IS the time in seconds), so the processor's ``<t seconds>`` markers carry real
@@ -98,17 +115,57 @@ class Qwen3VLAdapter(Qwen2VLAdapter):
         )
         return {**super().video_kwargs(frames), "video_metadata": [meta]}
 
-    def rope_spec(self, loaded: Loaded) -> Any:
+
+# the processor's time marker before each frame pair: f"<{t:.1f} seconds>"
+_MARKER = re.compile(r"<\d+(\.\d+)? seconds>")
+
+
+class Qwen3Subtitles(QwenSubtitles):
+    """Subtitles between frame pairs as transformers >= 5.25 lays a Qwen3 video out: the processor
+    drops the chat template's outer ``<|vision_start|>`` / ``<|vision_end|>`` around the video (each
+    pair already has its own), so the video is ``<t seconds><|vision_start|>pads<|vision_end|>``
+    repeated with nothing around it: nothing to close or reopen, and the video starts at its first
+    time marker."""
+
+    def cuts(self, loaded: Loaded, inputs: BatchFeature, steps: int) -> list[int]:
+        cuts = super().cuts(loaded, inputs, steps)
+        return [self._marker_start(loaded, inputs["input_ids"][0], cuts[0]), *cuts[1:]]
+
+    def wrap_ids(self, loaded: Loaded) -> tuple[list[int], list[int]]:
+        """Nothing to close or reopen: every frame pair closes itself."""
+        return [], []
+
+    @staticmethod
+    def _marker_start(loaded: Loaded, ids: torch.Tensor, first_open: int) -> int:
+        """Index of the first token of the ``<t seconds>`` marker that ends at ``first_open``."""
+        tok = getattr(loaded.processor, "tokenizer", loaded.processor)
+        for start in range(first_open - 1, max(first_open - 32, -1), -1):
+            if _MARKER.fullmatch(tok.decode(ids[start:first_open].tolist())):
+                return start
+        raise UnsupportedModelError(
+            f"{loaded.adapter.family}: no '<t seconds>' marker before the video; "
+            "the processor's video layout is not the one of transformers 5.25"
+        )
+
+
+class Qwen3Positions(MRopePositions):
+    """Interleaved M-RoPE, one visual span per frame pair (as ``get_rope_index``)."""
+
+    def rope_spec(self, loaded: Loaded) -> RopeSpec:
         """transformers' Qwen3-VL rotary always interleaves, whatever the config's flag says."""
         from vlmctx.position import spec_from_config
 
         text_cfg = loaded.model.config.get_text_config()
         return spec_from_config(
-            text_cfg, self.family, visual_window=self.visual_window, mrope_interleaved=True
+            text_cfg,
+            loaded.adapter.family,
+            visual_window=loaded.adapter.settings.visual_window,
+            mrope_interleaved=True,
         )
 
-    # ---- positions: one run per frame pair ----------------------------------------------------
-    def layouts(self, loaded: Loaded, inputs: Any, mask: Any) -> list[Any]:
+    def layouts(
+        self, loaded: Loaded, inputs: BatchFeature, mask: torch.Tensor | None
+    ) -> list[TokenLayout]:
         """As ``get_rope_index``: each video grid (t, h, w) becomes t grids (1, h, w), one per
         frame pair, each placed after its time marker."""
         import torch
@@ -119,15 +176,48 @@ class Qwen3VLAdapter(Qwen2VLAdapter):
         if grid is not None:
             grid = torch.repeat_interleave(grid, grid[:, 0], dim=0)
             grid[:, 0] = 1
-        return layouts_from_mm_inputs(
-            inputs["mm_token_type_ids"], self._merge(loaded), inputs.get("image_grid_thw"), grid,
-            mask,
-        )  # fmt: skip
+        image_grid = inputs.get("image_grid_thw")
+        types = inputs["mm_token_type_ids"]
+        return layouts_from_mm_inputs(types, merge_size(loaded), image_grid, grid, mask)
 
-    # ---- pooled path -------------------------------------------------------------------------
-    def visual_features(self, loaded: Loaded, inputs: Any) -> VisualFeatures:
+
+class PerPairPooled(MRopePooled):
+    """The pooled sequence keeps one visual span per frame pair (Qwen3-VL's prompt layout)."""
+
+    def pooled_layout(
+        self,
+        loaded: Loaded,
+        inputs: BatchFeature,
+        new_ids: torch.Tensor,
+        visual: torch.Tensor,
+        coords: torch.Tensor,
+    ) -> TokenLayout:
+        """One span per frame pair (its own (1, h, w) grid after its marker), pooled tokens at
+        their cell centres within the frame."""
+        import torch
+
+        from vlmctx.position import VIDEO, TokenLayout, VisualSpan
+
+        _, h, w = video_grid(loaded, inputs)
+        types = torch.zeros(new_ids.shape[0], dtype=torch.int64)
+        types[visual] = VIDEO
+        coords = coords.to(torch.float32).cpu()
+        spans, offset = [], 0
+        for k, (start, end) in enumerate(visual_runs(visual)):
+            c = coords[offset : offset + end - start].clone()  # (k_i, 3)
+            c[:, 0] -= k  # each frame pair is its own grid (t = 1)
+            spans.append(VisualSpan(start, (1, h, w), VIDEO, 1.0, c))
+            offset += end - start
+        return TokenLayout(types, tuple(spans))
+
+
+class DeepStackPooled(PerPairPooled):
+    """Per-pair spans plus DeepStack: every level is pooled with the main tokens' layouts and
+    handed to the model's own multimodal path."""
+
+    def visual_features(self, loaded: Loaded, inputs: BatchFeature) -> VisualFeatures:
         """The merged main tokens and every DeepStack level, each as a (t, h, w, d) grid."""
-        t, h, w = self._video_grid(loaded, inputs)
+        t, h, w = video_grid(loaded, inputs)
         out = loaded.model.model.get_video_features(
             inputs["pixel_values_videos"], inputs["video_grid_thw"]
         )
@@ -138,7 +228,12 @@ class Qwen3VLAdapter(Qwen2VLAdapter):
         return VisualFeatures(out.pooler_output[0].reshape(t, h, w, -1), levels=levels)
 
     def pooled_embeddings(
-        self, loaded: Loaded, new_ids: Any, visual_mask: Any, visual: Any, levels: Any
+        self,
+        loaded: Loaded,
+        new_ids: torch.Tensor,
+        visual_mask: torch.Tensor,
+        visual: torch.Tensor,
+        levels: Sequence[torch.Tensor],
     ) -> dict[str, Any]:
         """Placeholder embeddings plus the pooled tokens and DeepStack levels as pre-encoded
         video outputs: the model scatters them itself and builds ``visual_pos_masks`` from the
@@ -154,30 +249,11 @@ class Qwen3VLAdapter(Qwen2VLAdapter):
         )
         return {"inputs_embeds": embeds, "mm_encoder_outputs": {"video": encoded}}
 
-    def pooled_layout(
-        self, loaded: Loaded, inputs: Any, new_ids: Any, visual: Any, coords: Any
-    ) -> Any:
-        """One run per frame pair (its own (1, h, w) grid after its marker), pooled tokens at
-        their cell centres within the frame."""
-        import torch
 
-        from vlmctx.models.pooled import visual_runs
-        from vlmctx.position import VIDEO, TokenLayout, VisualRun
+class Qwen3VLTiny(Qwen2VLTiny):
+    """Tiny Qwen3-VL with two DeepStack taps."""
 
-        _, h, w = self._video_grid(loaded, inputs)
-        types = torch.zeros(new_ids.shape[0], dtype=torch.int64)
-        types[visual] = VIDEO
-        coords = coords.to(torch.float32).cpu()
-        runs, offset = [], 0
-        for k, (start, end) in enumerate(visual_runs(visual)):
-            c = coords[offset : offset + end - start].clone()  # (k_i, 3)
-            c[:, 0] -= k  # each frame pair is its own grid (t = 1)
-            runs.append(VisualRun(start, (1, h, w), VIDEO, 1.0, c))
-            offset += end - start
-        return TokenLayout(types, tuple(runs))
-
-    # ---- tiny model --------------------------------------------------------------------------
-    def tiny_parts(self) -> tuple[Any, Any]:
+    def tiny_parts(self) -> tuple[PreTrainedTokenizerBase, ProcessorMixin]:
         """Byte-level tokenizer with Qwen's special tokens and the real Qwen3-VL processor
         (patch 16, temporal patch 2, merge 2: 32x32 pixels per LLM token)."""
         from transformers import Qwen2VLImageProcessor, Qwen3VLProcessor, Qwen3VLVideoProcessor
@@ -203,13 +279,32 @@ class Qwen3VLAdapter(Qwen2VLAdapter):
         )
         return tok, proc
 
-    def build_tiny(self) -> tuple[Any, Any]:
+    def build(self) -> tuple[PreTrainedModel, ProcessorMixin]:
         from transformers import Qwen3VLConfig, Qwen3VLForConditionalGeneration
 
         tok, proc = self.tiny_parts()
         cfg = Qwen3VLConfig(
-            text_config=_tiny_text_config(tok, mrope_section=[4, 2, 2]),
+            text_config=tiny_text_config(tok, mrope_section=[4, 2, 2]),
             vision_config=_TINY_VISION,
             **self.special_ids(tok),
         )
         return Qwen3VLForConditionalGeneration(cfg), proc
+
+
+@register_family("qwen3_vl", summary="Qwen3-VL (text time markers, interleaved M-RoPE, DeepStack)")
+def qwen3_vl(family: str) -> Adapter:
+    """Qwen3-VL: the processor writes the time markers itself (no text time prefix)."""
+    settings = CheckpointSettings(time_prefix=False, visual_window=32768)
+    return Adapter(
+        family,
+        model_types=("qwen3_vl", "qwen3_vl_moe"),
+        default_checkpoint="Qwen/Qwen3-VL-2B-Instruct",
+        settings=settings,
+        prompt=Qwen3Prompting(settings),
+        tokens=PlaceholderTokens(),
+        subtitles=Qwen3Subtitles(),
+        positions=Qwen3Positions(),
+        pooled=DeepStackPooled(),
+        planner=MRopePlanner(),
+        tiny=Qwen3VLTiny(),
+    )

@@ -23,91 +23,30 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from vlmctx.errors import UnsupportedModelError
+from vlmctx.models.cards import cards
+from vlmctx.models.contract import ADAPTERS
+from vlmctx.models.names import SHAPE_PREFIX, TINY_PREFIX
+from vlmctx.registry import did_you_mean
+from vlmctx.runtime.cache import cache_root
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, ProcessorMixin
+
+    from vlmctx.models.cards import Card
 
 log = logging.getLogger(__name__)
 
-TINY_PREFIX = "tiny-"
-TEMPLATES = Path(__file__).parent / "templates"
 _VERSION = "1"  # bump when a tiny recipe changes, so caches are rebuilt
-
-# Text model shared by every tiny family: a 2-layer Qwen2 with head_dim 16.
-_TEXT = dict(
-    hidden_size=64,
-    intermediate_size=128,
-    num_hidden_layers=2,
-    num_attention_heads=4,
-    num_key_value_heads=2,
-    max_position_embeddings=32768,
-    rms_norm_eps=1e-6,
-    tie_word_embeddings=False,
-)
-
-
-def cache_root() -> Path:
-    """Where generated tiny checkpoints live (``$VLMCTX_CACHE`` or ``~/.cache/vlmctx``)."""
-    return Path(os.environ.get("VLMCTX_CACHE", Path.home() / ".cache" / "vlmctx"))
-
-
-def build_tokenizer(specials: list[str], extra: dict[str, str], eos: str, pad: str) -> Any:
-    """A byte-level BPE tokenizer (no merges: one token per byte) with the given special tokens.
-
-    Special tokens take ids 0..k-1 so they are stable; ``extra`` names family-specific attributes
-    (``video_token``, ``start_image_token``...) that HF processors read from the tokenizer.
-    """
-    from tokenizers import AddedToken
-    from transformers.convert_slow_tokenizer import bytes_to_unicode
-    from transformers.models.qwen2.tokenization_qwen2 import Qwen2Tokenizer
-
-    alphabet = list(bytes_to_unicode().values())
-    vocab = {tok: i for i, tok in enumerate(specials + alphabet)}
-    tok = Qwen2Tokenizer(
-        vocab=vocab,
-        merges=[],
-        eos_token=eos,
-        pad_token=pad,
-        unk_token=pad,
-        extra_special_tokens=extra,
-    )
-    tok.add_tokens([AddedToken(s, special=True) for s in specials])
-    return tok
-
-
-def text_config(tok: Any, **rope: Any) -> dict[str, Any]:
-    """The shared tiny text model's config for tokenizer ``tok`` (``rope``: extra rope parameters)."""
-    params = {"rope_type": "default", "rope_theta": 1_000_000.0, **rope}
-    return dict(
-        _TEXT,
-        vocab_size=len(tok),
-        bos_token_id=None,
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,
-        rope_parameters=params,
-    )
-
-
-QWEN_SPECIALS = [
-    "<|endoftext|>",
-    "<|im_start|>",
-    "<|im_end|>",
-    "<|vision_start|>",
-    "<|vision_end|>",
-    "<|vision_pad|>",
-    "<|image_pad|>",
-    "<|video_pad|>",
-]
 
 
 def tiny_names() -> list[str]:
     """``tiny-<family>`` for every registered adapter (each builds its own tiny model)."""
-    from vlmctx.models.base import ADAPTERS
-
     return [TINY_PREFIX + f for f in ADAPTERS.names()]
-
-
-def is_tiny(name: str) -> bool:
-    return name.startswith(TINY_PREFIX)
 
 
 def tiny_path(name: str, seed: int = 0) -> Path:
@@ -118,9 +57,6 @@ def tiny_path(name: str, seed: int = 0) -> Path:
     """
     import torch
 
-    from vlmctx.errors import UnsupportedModelError
-    from vlmctx.models.base import ADAPTERS
-
     family = name[len(TINY_PREFIX) :]
     if family not in ADAPTERS:
         known = ", ".join(tiny_names())
@@ -130,14 +66,16 @@ def tiny_path(name: str, seed: int = 0) -> Path:
     key = hashlib.sha1(f"{_VERSION}-{transformers.__version__}-{seed}".encode()).hexdigest()[:10]
     out = cache_root() / "tiny" / f"{family}-{key}"
 
-    def build() -> tuple[Any, Any]:
+    def build() -> tuple[PreTrainedModel, ProcessorMixin]:
         torch.manual_seed(seed)
-        return ADAPTERS.create(family).build_tiny()
+        return ADAPTERS.create(family).tiny.build()
 
     return _write_checkpoint(out, name, seed, build)
 
 
-def _write_checkpoint(out: Path, name: str, seed: int, build: Any) -> Path:
+def _write_checkpoint(
+    out: Path, name: str, seed: int, build: Callable[[], tuple[PreTrainedModel, ProcessorMixin]]
+) -> Path:
     """Save ``build()``'s (model, processor) into ``out`` once, atomically, and return ``out``."""
     if (out / "done.json").exists():
         return out
@@ -159,40 +97,29 @@ def _write_checkpoint(out: Path, name: str, seed: int, build: Any) -> Path:
 
 
 # ---- shape-true test models: a card's real widths, few layers ------------------------------------
-SHAPE_PREFIX = "shape-"
 SHAPE_TEXT_LAYERS = 1  # language layers kept (a hybrid keeps one of each layer type)
 SHAPE_VISION_BLOCKS = 2  # vision blocks kept (Qwen2.5-VL: one window block, then one full block)
 
 
-def is_shape(name: str) -> bool:
-    return name.startswith(SHAPE_PREFIX)
-
-
 def shape_names() -> list[str]:
     """``shape-<card>`` (the hub id's last part) for every card whose family has an adapter."""
-    from vlmctx.models.base import ADAPTERS
-    from vlmctx.models.cards import cards
-
     return [SHAPE_PREFIX + c.hub_id.split("/")[-1] for c in cards() if c.family in ADAPTERS]
 
 
-def shape_card(name: str) -> Any:
+def shape_card(name: str) -> Card:
     """The architecture card behind ``shape-<card>`` (case-insensitive)."""
-    import difflib
-
-    from vlmctx.errors import UnsupportedModelError
-    from vlmctx.models.cards import cards
-
     wanted = name[len(SHAPE_PREFIX) :].lower()
     for c in cards():
         if c.hub_id.split("/")[-1].lower() == wanted:
             return c
-    near = difflib.get_close_matches(name, shape_names(), n=3, cutoff=0.5)
-    hint = f"did you mean {', '.join(near)}?" if near else f"known: {', '.join(shape_names())}"
+    near = did_you_mean(
+        name, shape_names(), n=3, cutoff=0.5, template="did you mean {}?", quote=False
+    )
+    hint = near or f"known: {', '.join(shape_names())}"
     raise UnsupportedModelError(f"no shape-true model {name!r}; {hint}")
 
 
-def shape_config(card: Any, tiny_config: dict[str, Any]) -> dict[str, Any]:
+def shape_config(card: Card, tiny_config: dict[str, Any]) -> dict[str, Any]:
     """``card``'s config with its real widths (hidden, heads, KV heads, head_dim, rope sections,
     vision widths, patch/merge/window sizes) and few layers; vocabulary and special-token ids
     from ``tiny_config`` (the family's tiny model, which uses the same byte tokenizer).
@@ -246,15 +173,23 @@ def shape_path(name: str, seed: int = 0) -> Path:
     the card's settings and the local byte tokenizer (``Card.build_processor``)."""
     import transformers
 
-    from vlmctx.errors import UnsupportedModelError
-
     card = shape_card(name)
-    recipe = json.dumps([_VERSION, SHAPE_TEXT_LAYERS, SHAPE_VISION_BLOCKS, card.config,
-                         card.processor, transformers.__version__, seed], sort_keys=True)  # fmt: skip
+    recipe = json.dumps(
+        [
+            _VERSION,
+            SHAPE_TEXT_LAYERS,
+            SHAPE_VISION_BLOCKS,
+            card.config,
+            card.processor,
+            transformers.__version__,
+            seed,
+        ],
+        sort_keys=True,
+    )
     key = hashlib.sha1(recipe.encode()).hexdigest()[:10]
     out = cache_root() / "shape" / f"{card.hub_id.split('/')[-1]}-{key}"
 
-    def build() -> tuple[Any, Any]:
+    def build() -> tuple[PreTrainedModel, ProcessorMixin]:
         import torch
 
         tiny = transformers.AutoConfig.from_pretrained(tiny_path(TINY_PREFIX + card.family))

@@ -13,7 +13,8 @@ from vlmctx.registry import Registry
 
 @dataclass(frozen=True)
 class FramePooling:
-    """The grid one frame is pooled to: ``out_h`` x ``out_w`` cells over its ``h`` x ``w`` grid."""
+    """A frame's pooling layout, the grid it is pooled to: ``out_h`` x ``out_w`` cells over its
+    ``h`` x ``w`` grid."""
 
     h: int
     w: int
@@ -26,7 +27,7 @@ class FramePooling:
         return self.out_h * self.out_w
 
     def bins(self, n: int, out: int) -> list[tuple[int, int]]:
-        """[start, end) of each output cell along an axis: k-wide cells for a kernel plan,
+        """[start, end) of each output cell along an axis: k-wide cells for a kernel layout,
         torch adaptive-pool bins otherwise."""
         if self.kernel:
             return [(i * self.kernel, min((i + 1) * self.kernel, n)) for i in range(out)]
@@ -34,7 +35,7 @@ class FramePooling:
 
 
 class Pooler:
-    """Base: ``plan`` gives each frame's output grid."""
+    """Base: ``per_frame`` gives each frame's pooling layout (the grid it is pooled to)."""
 
     def per_frame(self, t: int, h: int, w: int) -> list[FramePooling]:
         raise NotImplementedError
@@ -101,16 +102,16 @@ class HybridPooling(Pooler):
 
 
 def pooled_token_count(pooler: Pooler, t: int, h: int, w: int) -> int:
-    """Visual tokens of a t x h x w grid after pooling (what budget planning uses)."""
+    """Visual tokens of a t x h x w grid after pooling (what the memory planner uses)."""
     return sum(p.tokens for p in pooler.per_frame(t, h, w))
 
 
-def _averaging(plan: FramePooling, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _averaging(layout: FramePooling, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(cells, h*w) float32 matrix averaging each output cell's inputs, and the cells' (h, w)
     centres (cells, 2) in the unpooled grid."""
     rows, centres = [], []
-    for hs, he in plan.bins(h, plan.out_h):
-        for ws, we in plan.bins(w, plan.out_w):
+    for hs, he in layout.bins(h, layout.out_h):
+        for ws, we in layout.bins(w, layout.out_w):
             m = torch.zeros(h, w)
             m[hs:he, ws:we] = 1.0 / ((he - hs) * (we - ws))
             rows.append(m.reshape(-1))  # (h*w,)
@@ -118,25 +119,27 @@ def _averaging(plan: FramePooling, h: int, w: int) -> tuple[torch.Tensor, torch.
     return torch.stack(rows), torch.tensor(centres, dtype=torch.float32)
 
 
-def pool_frames(emb: torch.Tensor, plans: list[FramePooling]) -> tuple[torch.Tensor, torch.Tensor]:
+def pool_frames(
+    emb: torch.Tensor, layouts: list[FramePooling]
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Average ``emb`` (t, h, w, d) over each frame's cells.
 
     Returns ``(tokens, coords)``: tokens (n, d) in frame-major raster order, and coords (n, 3)
-    float32 (t, h, w) of each cell's centre in the unpooled grid. Frames that share a plan are
+    float32 (t, h, w) of each cell's centre in the unpooled grid. Frames that share a layout are
     pooled by one batched matmul with an averaging matrix (identity for an unpooled frame, so
     ``none`` returns the embeddings exactly).
     """
     t, h, w, d = emb.shape
-    if len(plans) != t:
-        raise ConfigError(f"{len(plans)} frame plans for {t} frames")
+    if len(layouts) != t:
+        raise ConfigError(f"{len(layouts)} frame pooling layouts for {t} frames")
     flat = emb.reshape(t, h * w, d)  # (t, h*w, d)
     groups: dict[FramePooling, list[int]] = {}
-    for ti, plan in enumerate(plans):
-        groups.setdefault(plan, []).append(ti)
+    for ti, layout in enumerate(layouts):
+        groups.setdefault(layout, []).append(ti)
     tokens: list[torch.Tensor] = [emb.new_empty(0)] * t
     coords: list[torch.Tensor] = [torch.empty(0)] * t
-    for plan, frames in groups.items():
-        avg, centres = _averaging(plan, h, w)
+    for layout, frames in groups.items():
+        avg, centres = _averaging(layout, h, w)
         pooled = torch.matmul(
             avg.to(emb), flat[frames]
         )  # (cells, hw) @ (k, hw, d) -> (k, cells, d)

@@ -23,12 +23,12 @@ import math
 
 import torch
 
-from vlmctx.position.types import TokenLayout, VisualRun
+from vlmctx.position.types import TokenLayout, VisualSpan
 
 __all__ = ["base_position_ids", "mrope_visual_offsets"]
 
 
-def mrope_visual_offsets(run: VisualRun) -> torch.Tensor:
+def mrope_visual_offsets(run: VisualSpan) -> torch.Tensor:
     """(3, t*h*w) int64 offsets (t, h, w) of a run's tokens from its start id, row-major.
 
     A pooled run (``run.coords`` set) gives float64 (3, k) offsets: its tokens' cell centres,

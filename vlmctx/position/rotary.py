@@ -1,6 +1,6 @@
-"""A generic rotary module that carries a position plan's frequency tables into a model.
+"""A generic rotary module that carries a position scheme's frequency tables into a model.
 
-``PlannedRotaryEmbedding`` has the forward contract of transformers 5.24's
+``SchemeRotaryEmbedding`` has the forward contract of transformers 5.24's
 ``Qwen2RotaryEmbedding`` (1-D), ``Qwen2VLRotaryEmbedding`` (chunked M-RoPE) and
 ``Qwen3VLTextRotaryEmbedding`` / ``Qwen3_5TextRotaryEmbedding`` (interleaved M-RoPE, arXiv
 2511.21631; for Qwen3.5 ``head_dim`` is the rotated width of its partial rotary): ``forward(x,
@@ -14,7 +14,7 @@ Per-token frequencies (VCWE's visual-only reading) are carried as a group id per
 the prompt with :meth:`set_positions`. Which groups a call uses is read off the call's length ``L``
 against the prompt length ``n0``: ``L == n0`` is the prefill; ``L > n0`` a full recompute of
 prompt + generated tokens (prompt groups, then the text group); ``L < n0`` a cached decode step
-(text group). Chunked prefill of a multi-group plan is not supported (one call must hold the
+(text group). Chunked prefill of multi-group positions is not supported (one call must hold the
 prompt). Whole-sequence schemes have a single group and skip all of this.
 """
 
@@ -26,10 +26,10 @@ from torch import nn
 from vlmctx.position import rope
 from vlmctx.position.types import BatchedPositions, Positions, RopeSpec
 
-__all__ = ["PlannedRotaryEmbedding"]
+__all__ = ["SchemeRotaryEmbedding"]
 
 
-class PlannedRotaryEmbedding(nn.Module):
+class SchemeRotaryEmbedding(nn.Module):
     """Rotary embedding driven by (G, d/2) frequency tables and per-token group ids."""
 
     def __init__(
@@ -63,7 +63,7 @@ class PlannedRotaryEmbedding(nn.Module):
         return self
 
     @classmethod
-    def from_spec(cls, spec: RopeSpec) -> PlannedRotaryEmbedding:
+    def from_spec(cls, spec: RopeSpec) -> SchemeRotaryEmbedding:
         return cls(spec.head_dim, spec.rope_theta, spec.mrope_section, spec.mrope_interleaved)
 
     # transformers-compatible read-only views of the text group's table
@@ -75,22 +75,22 @@ class PlannedRotaryEmbedding(nn.Module):
     def attention_scaling(self) -> float:
         return float(self.scaling_table[0])
 
-    def set_positions(self, plan: Positions | BatchedPositions) -> None:
-        """Load a plan's tables (and per-token groups for the next prefill)."""
+    def set_positions(self, positions: Positions | BatchedPositions) -> None:
+        """Load the tables of ``positions`` (and per-token groups for the next prefill)."""
         device = self.inv_freq_table.device
-        inv = plan.inv_freq.to(device=device, dtype=torch.float32)
+        inv = positions.inv_freq.to(device=device, dtype=torch.float32)
         if inv.shape[-1] != self.head_dim // 2:
             raise ValueError(
-                f"plan has {inv.shape[-1]} frequencies, head needs {self.head_dim // 2}"
+                f"positions have {inv.shape[-1]} frequencies, head needs {self.head_dim // 2}"
             )
         self.inv_freq_table = inv
-        self.scaling_table = plan.attention_scaling.to(device=device, dtype=torch.float32)
-        group = plan.token_group
-        if isinstance(plan, Positions):
+        self.scaling_table = positions.attention_scaling.to(device=device, dtype=torch.float32)
+        group = positions.token_group
+        if isinstance(positions, Positions):
             self.token_group = group[None] if group is not None else None  # (1, n0)
             self.text_group = torch.zeros(1, dtype=torch.int64)
         else:
-            self.token_group, self.text_group = group, plan.text_group
+            self.token_group, self.text_group = group, positions.text_group
 
     def reset(self, spec: RopeSpec | None = None) -> None:
         """Back to a single default table (``spec`` gives its base; else keep table row 0)."""

@@ -1,7 +1,8 @@
 """Position schemes: pure functions of (``TokenLayout``, ``RopeSpec``) -> ``Positions``.
 
 Registered in ``POSITIONS`` (``vlmctx ls``); build one with ``POSITIONS.create(name, **params)``
-and call ``scheme.positions(layout, spec)``. No model imports: the adapters apply a plan to a model
+and call ``scheme.positions(layout, spec)``. No model imports: the adapters apply the positions to
+a model
 (position ids + the generic rotary of ``vlmctx.position.rotary``). docs/positions.md explains
 each scheme; the papers:
 
@@ -54,7 +55,7 @@ POSITIONS: Registry[PositionScheme] = Registry("position scheme")
 V2PE_DELTAS: tuple[float, ...] = tuple(2.0**-j for j in range(9))
 
 
-def _plan(
+def _positions(
     pos: torch.Tensor,
     next_position: float,
     tables: list[tuple[torch.Tensor, float]],
@@ -117,7 +118,7 @@ class Default:
 
     def positions(self, layout: TokenLayout, spec: RopeSpec) -> Positions:
         pos, nxt = base_position_ids(layout, spec.is_mrope)
-        return _plan(pos, nxt, _default_tables(spec))
+        return _positions(pos, nxt, _default_tables(spec))
 
 
 class _WholeSequence:
@@ -152,7 +153,7 @@ class PositionInterpolation(_WholeSequence):
         if s <= 1.0 and self.factor is None:
             _warn_identity("pi", f"{nxt:.0f} positions fit original_window {window}")
         info = _frequency_info(tables[0][0], spec, s)
-        return _plan(pos, nxt, tables, factor=s, original_window=window, **info)
+        return _positions(pos, nxt, tables, factor=s, original_window=window, **info)
 
 
 @POSITIONS.register("ntk", summary="NTK-aware base scaling, static or dynamic (2309.00071)")
@@ -171,12 +172,14 @@ class NTK(_WholeSequence):
         if self.dynamic:
             dyn = 1.0 if self.factor is None else self.factor
             inv = rope.dynamic_ntk_inv_freq(d, base, dyn, nxt, window)
-            return _plan(pos, nxt, [(inv, 1.0)], factor=dyn, dynamic=True, original_window=window)
+            return _positions(
+                pos, nxt, [(inv, 1.0)], factor=dyn, dynamic=True, original_window=window
+            )
         inv = rope.ntk_inv_freq(d, base, s)
         if s <= 1.0 and self.factor is None:
             _warn_identity("ntk", f"{nxt:.0f} positions fit original_window {window}")
         info = _frequency_info(inv, spec, s)
-        return _plan(pos, nxt, [(inv, 1.0)], factor=s, original_window=window, **info)
+        return _positions(pos, nxt, [(inv, 1.0)], factor=s, original_window=window, **info)
 
 
 @POSITIONS.register("yarn", summary="YaRN on the whole sequence (2309.00071)")
@@ -204,7 +207,7 @@ class YaRN(_WholeSequence):
         if s <= 1.0 and self.factor is None:
             _warn_identity("yarn", f"{nxt:.0f} positions fit original_window {window}")
         info = _frequency_info(inv, spec, s)
-        return _plan(
+        return _positions(
             pos, nxt, [(inv, mscale)], factor=s, original_window=window, mscale=mscale, **info
         )
 
@@ -238,7 +241,7 @@ class EntropyABF(_WholeSequence):
         lam = 1.0
         if self.logit_scaling:
             lam = float(rope.entropy_abf_logit_scale(torch.tensor(nxt - 1), window))
-        return _plan(
+        return _positions(
             pos,
             nxt,
             [(inv, math.sqrt(lam))],
@@ -303,16 +306,16 @@ class VCWE:
             if self.visual_window is None:
                 _warn_identity("vcwe", f"{needed} visual tokens fit the visual window {window}")
             info.update(_frequency_info(_default_tables(spec)[0][0], spec, s))
-            return _plan(pos, nxt, _default_tables(spec), **info)
+            return _positions(pos, nxt, _default_tables(spec), **info)
         inv, mscale = rope.yarn_inv_freq(
             spec.head_dim, spec.rope_theta, s, window, self.beta_fast, self.beta_slow
         )
         extended = (inv, mscale if self.attention_temperature else 1.0)
         info.update(_frequency_info(inv, spec, s), mscale=extended[1])
         if self.apply_to == "all":
-            return _plan(pos, nxt, [extended], **info)
+            return _positions(pos, nxt, [extended], **info)
         group = (layout.token_type != 0).to(torch.int64)  # (n,) 1 = visual
-        return _plan(pos, nxt, [*_default_tables(spec), extended], group, **info)
+        return _positions(pos, nxt, [*_default_tables(spec), extended], group, **info)
 
 
 @POSITIONS.register(
@@ -362,7 +365,7 @@ class V2PE:
         what = "visual positions" if text else "positions"
         if delta == 1.0 and self.delta is None:
             _warn_identity("v2pe", f"{nxt - text:.0f} {what} fit target_window {window} at delta 1")
-        return _plan(
+        return _positions(
             pos,
             nxt,
             _default_tables(spec),
@@ -412,7 +415,7 @@ class MRopePP:
         if s <= 1.0 and self.factor is None:
             _warn_identity("mrope_pp", f"{tokens} tokens fit the window L_V = {window}")
         info = _frequency_info(inv, spec, s)
-        return _plan(
+        return _positions(
             pos, nxt, [(inv, 1.0)], factor=s, original_window=window, tokens=tokens, **info
         )
 

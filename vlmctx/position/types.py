@@ -2,8 +2,8 @@
 
 A scheme sees only these: what the model's RoPE is (``RopeSpec``), where the visual tokens of one
 sequence are and what grid they form (``TokenLayout``), and it returns float position ids plus the
-rotary frequency tables to use (``Positions``). ``batch_positions`` stacks per-sequence plans into
-the (3|1, b, n) tensors, ``rope_deltas`` and per-token group ids a model call needs, with padding.
+rotary frequency tables to use (``Positions``). ``batch_positions`` stacks per-sequence positions
+into the (3|1, b, n) tensors, ``rope_deltas`` and per-token group ids a model call needs, with padding.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ __all__ = [
     "Positions",
     "RopeSpec",
     "TokenLayout",
-    "VisualRun",
+    "VisualSpan",
     "batch_positions",
 ]
 
@@ -78,7 +78,7 @@ class RopeSpec:
 
 
 @dataclass(frozen=True)
-class VisualRun:
+class VisualSpan:
     """One image or video in the sequence: ``length = t*h*w`` consecutive tokens from ``start``.
 
     ``grid`` is the LLM-token grid (t, h, w) AFTER spatial merge (and temporal patching).
@@ -115,7 +115,7 @@ class TokenLayout:
     """
 
     token_type: torch.Tensor
-    runs: tuple[VisualRun, ...] = ()
+    runs: tuple[VisualSpan, ...] = ()
 
     @property
     def n(self) -> int:
@@ -151,7 +151,7 @@ class TokenLayout:
         steps = list(time_intervals) if time_intervals is not None else [1.0] * len(grids)
         if len(steps) != len(grids):
             raise ConfigError(f"{len(steps)} time_intervals for {len(grids)} grids")
-        runs: list[VisualRun] = []
+        runs: list[VisualSpan] = []
         k, pos = 0, 0
         for kind, group in itertools.groupby(types.tolist()):
             size = len(list(group))
@@ -159,7 +159,7 @@ class TokenLayout:
             while kind != TEXT and pos < end:
                 if k >= len(grids):
                     raise ConfigError("more visual tokens than the grids account for")
-                run = VisualRun(pos, grids[k], kind, float(steps[k]))  # type: ignore[arg-type]
+                run = VisualSpan(pos, grids[k], kind, float(steps[k]))  # type: ignore[arg-type]
                 if run.end > end:
                     raise ConfigError(
                         f"visual block at {pos} has {end - pos} tokens, grid {grids[k]} "
@@ -214,7 +214,7 @@ class Positions:
 
 @dataclass
 class BatchedPositions:
-    """Plans of a padded batch in model-ready form.
+    """Positions of a padded batch in model-ready form.
 
     ``position_ids``: float32 (3, b, L) for M-RoPE or (b, L) for 1-D (pads hold 0, as
     transformers' ``get_rope_index``). ``rope_deltas``: (b, 1) float32. ``inv_freq``: (G, d/2)
@@ -231,15 +231,16 @@ class BatchedPositions:
     text_group: torch.Tensor
 
 
-def _dedupe_tables(plans: Sequence[Positions]) -> tuple[torch.Tensor, torch.Tensor, list]:
-    """Distinct (inv_freq row, scaling) pairs across plans and each plan's row -> table map."""
+def _dedupe_tables(per_sequence: Sequence[Positions]) -> tuple[torch.Tensor, torch.Tensor, list]:
+    """Distinct (inv_freq row, scaling) pairs across sequences, and each sequence's row -> table
+    map."""
     rows: list[torch.Tensor] = []
     scales: list[torch.Tensor] = []
     maps: list[torch.Tensor] = []
-    for plan in plans:
+    for positions in per_sequence:
         idx = []
-        for g in range(plan.groups):
-            row, sc = plan.inv_freq[g], plan.attention_scaling[g]
+        for g in range(positions.groups):
+            row, sc = positions.inv_freq[g], positions.attention_scaling[g]
             hit = next(
                 (
                     i
@@ -257,32 +258,40 @@ def _dedupe_tables(plans: Sequence[Positions]) -> tuple[torch.Tensor, torch.Tens
     return torch.stack(rows), torch.stack(scales), maps
 
 
-def batch_positions(plans: Sequence[Positions], attention_mask: torch.Tensor) -> BatchedPositions:
-    """Scatter per-sequence plans into a padded batch (left or right padding).
+def batch_positions(
+    per_sequence: Sequence[Positions], attention_mask: torch.Tensor
+) -> BatchedPositions:
+    """Scatter per-sequence positions into a padded batch (left or right padding).
 
-    ``attention_mask``: (b, L) with ``mask[i].sum() == plans[i].n``; plan tokens go, in order,
-    to the positions where the mask is 1.
+    ``attention_mask``: (b, L) with ``mask[i].sum() == per_sequence[i].n``; their tokens go, in
+    order, to the positions where the mask is 1.
     """
     mask = attention_mask.bool()
     b, length = mask.shape
-    if len(plans) != b:
-        raise ConfigError(f"{len(plans)} plans for a batch of {b}")
-    mrope = plans[0].position_ids.ndim == 2
-    inv, scale, maps = _dedupe_tables(plans)
+    if len(per_sequence) != b:
+        raise ConfigError(f"positions of {len(per_sequence)} sequences for a batch of {b}")
+    mrope = per_sequence[0].position_ids.ndim == 2
+    inv, scale, maps = _dedupe_tables(per_sequence)
     pos = torch.zeros((3, b, length) if mrope else (b, length), dtype=torch.float32)
     group = torch.zeros(b, length, dtype=torch.int64)
     text_group = torch.zeros(b, dtype=torch.int64)
-    for i, plan in enumerate(plans):
-        if int(mask[i].sum()) != plan.n:
-            raise ConfigError(f"row {i}: mask has {int(mask[i].sum())} tokens, plan has {plan.n}")
+    for i, positions in enumerate(per_sequence):
+        if int(mask[i].sum()) != positions.n:
+            raise ConfigError(
+                f"row {i}: mask has {int(mask[i].sum())} tokens, positions have {positions.n}"
+            )
         if mrope:
-            pos[:, i, mask[i]] = plan.position_ids
+            pos[:, i, mask[i]] = positions.position_ids
         else:
-            pos[i, mask[i]] = plan.position_ids
-        own = plan.token_group if plan.token_group is not None else torch.zeros(plan.n).long()
+            pos[i, mask[i]] = positions.position_ids
+        own = (
+            positions.token_group
+            if positions.token_group is not None
+            else torch.zeros(positions.n).long()
+        )
         group[i] = maps[i][0]
         group[i, mask[i]] = maps[i][own]
         text_group[i] = maps[i][0]
-    deltas = torch.tensor([[p.rope_delta] for p in plans], dtype=torch.float32)
+    deltas = torch.tensor([[p.rope_delta] for p in per_sequence], dtype=torch.float32)
     token_group = group if inv.shape[0] > 1 else None
     return BatchedPositions(pos, deltas, inv, scale, token_group, text_group)

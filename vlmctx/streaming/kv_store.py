@@ -124,10 +124,12 @@ class KVStore:
         n0 = start
         for block in gone:
             kv = [
-                (layer.keys[:, :, n0 : n0 + block.n].to("cpu", copy=True),
-                 layer.values[:, :, n0 : n0 + block.n].to("cpu", copy=True))
+                (
+                    layer.keys[:, :, n0 : n0 + block.n].to("cpu", copy=True),
+                    layer.values[:, :, n0 : n0 + block.n].to("cpu", copy=True),
+                )
                 for layer in self.cache.layers
-            ]  # fmt: skip
+            ]
             self._offload(block, kv)
             n0 += block.n
         for layer in self.cache.layers:

@@ -6,7 +6,7 @@ stream renders the same template once with a marker question, with and without t
 cuts it: ``prefix`` (system prompt and the user turn's opening; the session's attention sinks),
 ``piece`` (the video placeholder markup, repeated once per pushed chunk), ``lead`` (what the
 template writes between the video and the question) and ``tail`` (end of turn and the generation
-prompt). Every chunk goes through the family's real processor (``adapter.video_kwargs``), so its
+prompt). Every chunk goes through the family's real processor (``adapter.prompt.video_kwargs``), so its
 placeholders expand to the family's visual tokens exactly as in a one-shot call.
 
 Positions are the model's own rule (``vlmctx.position.base_position_ids`` over the adapter's
@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from vlmctx.errors import UnsupportedModelError
-from vlmctx.models.base import Adapter, Loaded
+from vlmctx.models.contract import Adapter, Loaded
 from vlmctx.video.types import Frames
 
 _MARK = "\u2063QUESTION\u2063"  # invisible separator around a word no template writes
@@ -91,7 +91,7 @@ def chunk_text(adapter: Adapter, pieces: PromptPieces, frames: Frames) -> str:
     """A chunk's text: its timestamps (families that read time from the prompt) then the
     video placeholder markup. Time-aligned families (``time_prefix`` False) get the markup only;
     their processors place the frames in time through positions."""
-    if not adapter.time_prefix:
+    if not adapter.settings.time_prefix:
         return pieces.piece
     stamps = ",".join(f"{t:.2f}s" for t in frames.pts_s)
     return f"Frames at {stamps}: {pieces.piece}"
@@ -102,7 +102,7 @@ def chunk_inputs(loaded: Loaded, text: str, frames: Frames) -> Any:
     proc = loaded.processor
     kwargs: dict[str, Any] = {"text": [text], "return_tensors": "pt"}
     kwargs["videos"] = [np.ascontiguousarray(frames.data)]
-    kwargs.update(loaded.adapter.video_kwargs(frames))
+    kwargs.update(loaded.adapter.prompt.video_kwargs(frames))
     # our frames are always (t, h, w, 3); without this, processors guess the channel axis and
     # take a 3-pixel-high frame for channels-first
     kwargs.setdefault("input_data_format", "channels_last")
@@ -122,17 +122,17 @@ def place(loaded: Loaded, inputs: Any, next_text: int) -> Piece:
 
     adapter = loaded.adapter
     n = int(inputs["input_ids"].shape[1])
-    if adapter.count_visual(loaded, inputs["input_ids"]) == 0:
+    if adapter.tokens.count_visual(loaded, inputs["input_ids"]) == 0:
         layout = TokenLayout.text_only(n + 1)
     else:
-        (layout,) = adapter.layouts(loaded, inputs, None)
+        (layout,) = adapter.positions.layouts(loaded, inputs, None)
         types = torch.cat([layout.token_type, torch.zeros(1, dtype=torch.int64)])  # (n + 1,)
         layout = TokenLayout(types, layout.runs)
-    ids, _ = base_position_ids(layout, mrope=adapter.mrope)  # (3, n + 1) or (n + 1,)
+    ids, _ = base_position_ids(layout, mrope=adapter.positions.mrope)  # (3, n + 1) or (n + 1,)
     if not torch.equal(ids, ids.round()):
         raise UnsupportedModelError("fractional position ids cannot be streamed")
     ids = ids.to(torch.int64) + next_text
-    if adapter.mrope:
+    if adapter.positions.mrope:
         positions = ids[:, None, :n]  # (3, 1, n)
         after, top = int(ids[0, n]), int(ids[:, :n].max())
     else:

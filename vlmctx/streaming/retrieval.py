@@ -33,7 +33,7 @@ from vlmctx.errors import UnsupportedModelError
 
 def decoder_layers(adapter: Any, model: Any) -> Any:
     """The language model's decoder layers, each with ``self_attn.q_proj`` / ``k_proj``."""
-    lm = adapter.language_model(model)
+    lm = adapter.positions.language_model(model)
     layers = getattr(lm, "layers", None)
     if layers is None or not all(
         hasattr(getattr(layer, "self_attn", None), "q_proj") and hasattr(layer.self_attn, "k_proj")

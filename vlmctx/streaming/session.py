@@ -190,7 +190,7 @@ class StreamingSession:
                     context = base + sum(b.n for b, _ in retrieved)
                 finally:
                     self.store.truncate(base)
-                    self.adapter.reset_position_state(self.loaded.model)
+                    self.adapter.positions.reset_position_state(self.loaded.model)
             t2 = time.perf_counter()
         tok = self.loaded.processor.tokenizer
         return SessionAnswer(
@@ -316,7 +316,7 @@ class StreamingSession:
                 self.store.truncate(base)
                 raise ChunkError(f"the model could not take this chunk: {exc}") from exc
             finally:
-                self.adapter.reset_position_state(self.loaded.model)
+                self.adapter.positions.reset_position_state(self.loaded.model)
 
     def _retrieve(self, piece: prompt.Piece, base: int) -> list[tuple[Block, float]]:
         """Score the offloaded blocks with a probe run of the question and append the best to

@@ -41,8 +41,17 @@ from vlmctx.video.types import Frames, Selection, VideoInfo
 
 log = logging.getLogger(__name__)
 
-LIVE_PREFIXES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://",
-                 "srt://", "pipe:")  # fmt: skip
+LIVE_PREFIXES = (
+    "rtsp://",
+    "rtsps://",
+    "rtmp://",
+    "http://",
+    "https://",
+    "udp://",
+    "tcp://",
+    "srt://",
+    "pipe:",
+)
 
 
 class TickSampler:
@@ -72,10 +81,18 @@ def live_info(url: str, width: int, height: int, fps: float, codec: str) -> Vide
     (``duration_s`` NaN, ``num_frames`` 0, no frame index)."""
     empty = np.empty(0)
     return VideoInfo(
-        path=url, num_frames=0, fps=float(fps), duration_s=math.nan, width=int(width),
-        height=int(height), rotation=0, codec=codec, is_vfr=False, pts_s=empty,
+        path=url,
+        num_frames=0,
+        fps=float(fps),
+        duration_s=math.nan,
+        width=int(width),
+        height=int(height),
+        rotation=0,
+        codec=codec,
+        is_vfr=False,
+        pts_s=empty,
         keyframes=empty.astype(np.int64),
-    )  # fmt: skip
+    )
 
 
 def is_live(info: VideoInfo) -> bool:
@@ -145,9 +162,11 @@ class FileSource:
             self._wait_until(float(pts[-1] - self.info.pts_s[self.indices[0]]))
         try:
             return read_frames(
-                self.info, Selection(idx, pts, float(self.fps), "live-file"),
-                backend=self.backend, max_pixels=self.max_pixels,
-            )  # fmt: skip
+                self.info,
+                Selection(idx, pts, float(self.fps), "live-file"),
+                backend=self.backend,
+                max_pixels=self.max_pixels,
+            )
         except Exception as exc:  # noqa: BLE001 - decoders fail in many ways on damaged data
             if isinstance(exc, VlmctxError) and not _is_decode_error(exc):
                 raise
@@ -282,8 +301,10 @@ class LiveSource:
             kw = {"timeout": (self.stall_timeout_s, None)}
             self._container = av.open(self.url, format=format, options=options, **kw)
         except Exception as exc:  # noqa: BLE001 - anything PyAV raises on open
-            self._open_error = SourceError(f"cannot open {self.url!r} as a video source: "
-                                           f"{type(exc).__name__}: {_first_line(exc)}")  # fmt: skip
+            self._open_error = SourceError(
+                f"cannot open {self.url!r} as a video source: "
+                f"{type(exc).__name__}: {_first_line(exc)}"
+            )
             self._opened.set()
             self._put(self._open_error)
             return
@@ -317,8 +338,12 @@ class LiveSource:
             try:
                 decoded = packet.decode()
             except av.error.FFmpegError as exc:
-                self._put(CorruptChunkError(f"{self.url}: a packet near frame {index} could not "
-                                            f"be decoded ({_first_line(exc)}); skipped it"))  # fmt: skip
+                self._put(
+                    CorruptChunkError(
+                        f"{self.url}: a packet near frame {index} could not "
+                        f"be decoded ({_first_line(exc)}); skipped it"
+                    )
+                )
                 continue
             for frame in decoded:
                 t = _exact_time(frame, opened)
@@ -394,10 +419,22 @@ def open_source(
             or (path.exists() and not path.is_file())
         )
     if live:
-        return LiveSource(text, fps=fps, chunk_frames=chunk_frames, max_pixels=max_pixels,
-                          stall_timeout_s=stall_timeout_s, format=format)  # fmt: skip
-    return FileSource(text, fps=fps, chunk_frames=chunk_frames, realtime=realtime, speed=speed,
-                      max_pixels=max_pixels)  # fmt: skip
+        return LiveSource(
+            text,
+            fps=fps,
+            chunk_frames=chunk_frames,
+            max_pixels=max_pixels,
+            stall_timeout_s=stall_timeout_s,
+            format=format,
+        )
+    return FileSource(
+        text,
+        fps=fps,
+        chunk_frames=chunk_frames,
+        realtime=realtime,
+        speed=speed,
+        max_pixels=max_pixels,
+    )
 
 
 def chunks_of(source: Iterator[Frames]) -> Iterator[Frames | SourceError]:

@@ -10,11 +10,11 @@ Synthetic video (the H.264 writer, test clips with a readable frame counter, the
 scenes): :mod:`vlmctx.video.synthetic`. See docs/video.md.
 """
 
-from vlmctx.lazy import lazy_exports
+from vlmctx.runtime.lazy import lazy_exports
 
 # `probe` is imported here: the function shares its module's name, and importing the module
 # anywhere would otherwise make the package attribute the module. The rest is imported on first
-# use (vlmctx/lazy.py): `vlmctx info` needs the probe, not the samplers' registry or the decoders.
+# use (vlmctx/runtime/lazy.py): `vlmctx info` needs the probe, not the samplers' registry or the decoders.
 from vlmctx.video.probe import probe
 
 _EXPORTS = {

@@ -4,7 +4,7 @@ Each maps a sorted list of display-order indices to frames by *presentation time
 from :func:`probe`), never by counting frames after a seek, because seeks land on the preceding
 keyframe and B-frames reorder output (PyAV-Org/PyAV#210, opencv/opencv#9053). Each is used the way
 its library is normally used (per-frame seek for PyAV/OpenCV, ``get_frames_played_at`` for
-torchcodec); the scheduled (``auto``) decoder lives in :mod:`vlmctx.video.decode_runs` and decord in
+torchcodec); the scheduled (``auto``) decoder lives in :mod:`vlmctx.video.decode_schedule` and decord in
 :mod:`vlmctx.video.decord_worker`. Frames go to a :class:`FrameSink`, which rotates to display
 orientation, resizes, and stores them, so no backend holds more than a chunk at full size.
 """

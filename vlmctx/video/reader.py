@@ -24,13 +24,13 @@ from vlmctx.video.backends import (
     decode_pyav,
     decode_torchcodec,
 )
-from vlmctx.video.decode_runs import decode_auto
+from vlmctx.video.decode_schedule import decode_auto
 from vlmctx.video.decord_worker import decode_decord
 from vlmctx.video.probe import probe
 from vlmctx.video.types import Frames, Selection, VideoInfo
 
 BACKENDS = ("auto", "torchcodec", "pyav", "decord", "opencv")
-DECODED_BY = {"auto": "pyav"}  # `auto` is PyAV driven by a keyframe schedule (decode_runs.py)
+DECODED_BY = {"auto": "pyav"}  # `auto` is PyAV driven by a keyframe schedule (decode_schedule.py)
 
 
 def available_backends(load: bool = True) -> dict[str, str | None]:

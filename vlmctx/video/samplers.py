@@ -1,7 +1,7 @@
 """Frame samplers: ``SAMPLERS.create(name, **params).select(info) -> Selection``.
 
 Every sampler returns sorted, unique, in-range display indices with their true PTS (from the
-probe), never index/fps. The fps and budget samplers follow qwen-vl-utils (``smart_nframes``,
+probe), never index/fps. The fps and token-budget samplers follow qwen-vl-utils (``smart_nframes``,
 ``smart_resize`` in QwenLM/Qwen2.5-VL:qwen-vl-utils/src/qwen_vl_utils/vision_process.py, the
 Qwen2-VL paper arXiv:2409.12191): frame counts are multiples of the temporal patch (2) and frame
 sides multiples of patch x merge (28), so the model sees no padding. ``segment`` follows
@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 import numpy as np
 
@@ -120,7 +120,7 @@ def smart_nframes(
 @dataclass(frozen=True)
 class Uniform:
     n: int = 16
-    name: str = dataclasses.field(default="uniform", init=False)
+    name: ClassVar[str]  # set by SAMPLERS.register
 
     def __post_init__(self) -> None:
         _positive("n", self.n)
@@ -137,7 +137,7 @@ class Fps:
     fps: float = 2.0
     min_frames: int = 4
     max_frames: int = 768
-    name: str = dataclasses.field(default="fps", init=False)
+    name: ClassVar[str]  # set by SAMPLERS.register
 
     def __post_init__(self) -> None:
         _positive("fps", self.fps)
@@ -157,7 +157,7 @@ class Segment:
     n: int = 16
     mode: str = "middle"
     seed: int = 0
-    name: str = dataclasses.field(default="segment", init=False)
+    name: ClassVar[str]  # set by SAMPLERS.register
 
     def __post_init__(self) -> None:
         _positive("n", self.n)
@@ -182,7 +182,7 @@ class Window:
     end_s: float | None = None
     inner: str = "uniform"
     inner_params: dict | None = None
-    name: str = dataclasses.field(default="window", init=False)
+    name: ClassVar[str]  # set by SAMPLERS.register
 
     def __post_init__(self) -> None:
         if self.inner == "window":
@@ -226,7 +226,7 @@ def sub_info(info: VideoInfo, lo: int, hi: int) -> VideoInfo:
 @dataclass(frozen=True)
 class Keyframe:
     max_frames: int = 64
-    name: str = dataclasses.field(default="keyframe", init=False)
+    name: ClassVar[str]  # set by SAMPLERS.register
 
     def __post_init__(self) -> None:
         _positive("max_frames", self.max_frames)
@@ -245,7 +245,7 @@ class Keyframe:
 class Scene:
     threshold: float = 0.15
     max_frames: int = 64
-    name: str = dataclasses.field(default="scene", init=False)
+    name: ClassVar[str]  # set by SAMPLERS.register
 
     def __post_init__(self) -> None:
         _positive("threshold", self.threshold)
@@ -265,8 +265,8 @@ class Scene:
 
 
 @dataclass(frozen=True)
-class BudgetChoice:
-    """What the budget sampler decided: frames, frame size and the visual tokens it costs."""
+class TokenBudgetChoice:
+    """What the token-budget sampler decided: frames, frame size and the visual tokens it costs."""
 
     nframes: int
     height: int
@@ -275,10 +275,10 @@ class BudgetChoice:
 
 
 @SAMPLERS.register(
-    "budget", summary="frames x resolution under a visual-token or pixel budget (Qwen)"
+    "token_budget", summary="frames x resolution under a visual-token or pixel budget (Qwen)"
 )
 @dataclass(frozen=True)
-class Budget:
+class TokenBudget:
     max_visual_tokens: int | None = None
     total_pixels: int | None = None
     fps: float = 2.0
@@ -289,13 +289,15 @@ class Budget:
     temporal_patch: int = 2
     min_pixels: int = VIDEO_MIN_PIXELS
     max_pixels: int = VIDEO_MAX_PIXELS
-    name: str = dataclasses.field(default="budget", init=False)
+    name: ClassVar[str]  # set by SAMPLERS.register
 
     def __post_init__(self) -> None:
         if self.max_visual_tokens is not None and self.total_pixels is not None:
-            raise ConfigError("give budget either max_visual_tokens or total_pixels, not both.")
+            raise ConfigError(
+                "give token_budget either max_visual_tokens or total_pixels, not both."
+            )
         if self.temporal_patch != FRAME_FACTOR:
-            raise ConfigError("budget follows Qwen's temporal patch of 2 (temporal_patch=2).")
+            raise ConfigError("token_budget follows Qwen's temporal patch of 2 (temporal_patch=2).")
 
     @property
     def factor(self) -> int:
@@ -309,7 +311,7 @@ class Budget:
             return float(self.total_pixels)
         return 128000 * 28 * 28 * 0.9
 
-    def choose(self, info: VideoInfo) -> BudgetChoice:
+    def choose(self, info: VideoInfo) -> TokenBudgetChoice:
         """qwen-vl-utils' fetch_video sizing; fewer frames if even min_pixels would overspend."""
         n = smart_nframes(
             info.num_frames, info.duration_s, self.fps, self.min_frames, self.max_frames
@@ -323,7 +325,7 @@ class Budget:
         per_frame = min(self.max_pixels, per_frame)
         h, w = smart_resize(info.height, info.width, self.factor, self.min_pixels, int(per_frame))
         groups = math.ceil(n / self.temporal_patch)
-        return BudgetChoice(n, h, w, groups * (h // self.factor) * (w // self.factor))
+        return TokenBudgetChoice(n, h, w, groups * (h // self.factor) * (w // self.factor))
 
     def select(self, info: VideoInfo) -> Selection:
         c = self.choose(info)

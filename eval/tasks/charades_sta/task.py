@@ -14,12 +14,12 @@ from __future__ import annotations
 import os
 import re
 from collections import defaultdict
-from typing import Any
+from typing import Any, ClassVar
 
 from vlmctx.errors import ConfigError
-from vlmctx_eval.records import Sample
+from vlmctx_eval.harness.records import Sample
 from vlmctx_eval.tasks.base import TASKS, LoadResult, Task
-from vlmctx_eval.tasks.benchmarks.common import stratified
+from vlmctx_eval.tasks.common.release import stratified
 
 THRESHOLDS = (0.3, 0.5, 0.7)
 PROMPT = (
@@ -47,13 +47,14 @@ def parse_span(text: str) -> tuple[float, float] | None:
 
 @TASKS.register("charades_sta", summary="temporal grounding, Charades-STA format (mIoU, R@IoU)")
 class CharadesSTA(Task):
-    name = "charades_sta"
+    name: ClassVar[str]  # set by TASKS.register
     version = "1"
 
     def __init__(self, root: str, file: str = "charades_sta_test.txt") -> None:
         if not root or not os.path.isdir(root):
-            raise ConfigError(f"charades_sta: folder {root!r} not found "
-                              "(--task-arg charades_sta:root=DIR)")  # fmt: skip
+            raise ConfigError(
+                f"charades_sta: folder {root!r} not found (--task-arg charades_sta:root=DIR)"
+            )
         self.root, self.file = root, os.path.join(root, file)
         if not os.path.isfile(self.file):
             raise ConfigError(f"charades_sta: annotation file {self.file!r} not found")
@@ -80,11 +81,16 @@ class CharadesSTA(Task):
             elif not os.path.isfile(video):
                 out.error(src, f"video {video!r} not found")
             else:
-                out.samples.append(Sample(
-                    id=f"{vid}#{n}", target=[start, end], video=video,
-                    question=PROMPT.format(sentence=sentence.strip()), max_new_tokens=32,
-                    meta={"bucket": "all", "sentence": sentence.strip()},
-                ))  # fmt: skip
+                out.samples.append(
+                    Sample(
+                        id=f"{vid}#{n}",
+                        target=[start, end],
+                        video=video,
+                        question=PROMPT.format(sentence=sentence.strip()),
+                        max_new_tokens=32,
+                        meta={"bucket": "all", "sentence": sentence.strip()},
+                    )
+                )
         out.samples = stratified(out.samples, limit)
         return out
 
@@ -92,17 +98,24 @@ class CharadesSTA(Task):
         span = parse_span(str(record["prediction"]))
         v = iou(span, tuple(sample.target)) if span else 0.0
         frames = record.get("frames")
-        return {"iou": v, "span": span, "unparsed": float(span is None),
-                "n_frames": len(frames) if isinstance(frames, list) else None,
-                **{f"r@{t}": float(v >= t) for t in THRESHOLDS}}  # fmt: skip
+        return {
+            "iou": v,
+            "span": span,
+            "unparsed": float(span is None),
+            "n_frames": len(frames) if isinstance(frames, list) else None,
+            **{f"r@{t}": float(v >= t) for t in THRESHOLDS},
+        }
 
     def aggregate(self, samples: list[Sample], scores: list[dict[str, Any]]) -> dict[str, Any]:
         done = [sc for sc in scores if "iou" in sc]
         if not done:
             return {"primary": "miou", "scores": {"miou": None}, "breakdowns": {}}
         mean = lambda k: 100.0 * sum(sc[k] for sc in done) / len(done)  # noqa: E731
-        flat = {"miou": mean("iou"), **{f"R@{t}": mean(f"r@{t}") for t in THRESHOLDS},
-                "unparsed_pct": mean("unparsed")}  # fmt: skip
+        flat = {
+            "miou": mean("iou"),
+            **{f"R@{t}": mean(f"r@{t}") for t in THRESHOLDS},
+            "unparsed_pct": mean("unparsed"),
+        }
         frames: dict[str, list[float]] = defaultdict(list)
         for sc in done:
             if sc["n_frames"] is not None:
@@ -110,5 +123,9 @@ class CharadesSTA(Task):
         by_frames = {
             k: 100.0 * sum(v) / len(v) for k, v in sorted(frames.items(), key=lambda kv: int(kv[0]))
         }
-        return {"primary": "miou", "scores": flat, "breakdowns": {"by_frames": {"miou": by_frames}},
-                "n_scored": {"all": len(done)}}  # fmt: skip
+        return {
+            "primary": "miou",
+            "scores": flat,
+            "breakdowns": {"by_frames": {"miou": by_frames}},
+            "n_scored": {"all": len(done)},
+        }

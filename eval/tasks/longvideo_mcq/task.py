@@ -12,17 +12,18 @@ from __future__ import annotations
 import json
 import os
 from collections import defaultdict
-from typing import Any
+from typing import Any, ClassVar
 
 from vlmctx.errors import ConfigError, DataFormatError
-from vlmctx_eval.records import Sample
+from vlmctx_eval.harness.records import Sample
 from vlmctx_eval.tasks.base import TASKS, LoadResult, Task
-from vlmctx_eval.tasks.longvideo_mcq.parse import (
+from vlmctx_eval.tasks.common.choices import (
     answer_letter,
     build_prompt,
     normalize_options,
     parse_letter,
 )
+from vlmctx_eval.tasks.common.release import duration_bucket
 
 _ALIASES = {
     "id": ("id", "question_id", "qid", "uid"),
@@ -66,16 +67,11 @@ def n_frames(rec: dict[str, Any]) -> int | None:
     return int(rec["n_frames"]) if rec.get("n_frames") is not None else None
 
 
-def duration_bucket(seconds: float, edges: tuple[float, float]) -> str:
-    """Video-MME-like buckets: short (< edges[0] s), medium (< edges[1] s), long."""
-    return "short" if seconds < edges[0] else "medium" if seconds < edges[1] else "long"
-
-
 @TASKS.register("longvideo_mcq", summary="long-video multiple choice (MLVU/Video-MME/LVB style)")
 class LongVideoMCQ(Task):
     """Multiple-choice QA over local videos listed in ``file``."""
 
-    name = "longvideo_mcq"
+    name: ClassVar[str]  # set by TASKS.register
     version = "1"
 
     def __init__(
@@ -96,8 +92,12 @@ class LongVideoMCQ(Task):
         self.max_new_tokens = max_new_tokens
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "version": self.version, "file": self.file,
-                "bucket_edges_s": list(self.edges)}  # fmt: skip
+        return {
+            "name": self.name,
+            "version": self.version,
+            "file": self.file,
+            "bucket_edges_s": list(self.edges),
+        }
 
     def load(self, lengths: list[int] | None = None, limit: int | None = None) -> LoadResult:
         out = LoadResult()
@@ -138,13 +138,23 @@ class LongVideoMCQ(Task):
             "bucket": str(bucket or "all"),
             "task_type": rec.get("task_type"),
         }
-        return Sample(id=sid, target=gold, video=path, question=build_prompt(question, options),
-                      max_new_tokens=self.max_new_tokens, meta=meta)  # fmt: skip
+        return Sample(
+            id=sid,
+            target=gold,
+            video=path,
+            question=build_prompt(question, options),
+            max_new_tokens=self.max_new_tokens,
+            meta=meta,
+        )
 
     def score_one(self, sample: Sample, record: dict[str, Any]) -> dict[str, Any]:
         letter = parse_letter(str(record["prediction"]), sample.meta["options"])
-        return {"acc": float(letter == sample.target), "parsed": letter,
-                "unparsed": float(letter is None), "n_frames": n_frames(record)}  # fmt: skip
+        return {
+            "acc": float(letter == sample.target),
+            "parsed": letter,
+            "unparsed": float(letter is None),
+            "n_frames": n_frames(record),
+        }
 
     def aggregate(self, samples: list[Sample], scores: list[dict[str, Any]]) -> dict[str, Any]:
         groups: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))

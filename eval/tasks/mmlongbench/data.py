@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from vlmctx.errors import DataFormatError
-from vlmctx_eval.records import ImageRef, Sample
+from vlmctx_eval.harness.records import ImageRef, Sample
 from vlmctx_eval.tasks.base import LoadResult
 
 ANSWER_FMT = "Write your answer in the following format:\nAnswer: [answer]\n\n{context}\n\nQuestion: {question}"
@@ -261,9 +261,15 @@ def _make(spec: DatasetSpec, k: int, row: int, rec: dict, image_root: str, built
         target=target,
         content=interleave(text, images, image_root),
         max_new_tokens=spec.gen,
-        meta={"dataset": spec.key, "category": spec.category, "length": k,
-              "doc_id": str(rec.get("id", "")), "depth": rec.get("depth"), **meta},
-    )  # fmt: skip
+        meta={
+            "dataset": spec.key,
+            "category": spec.category,
+            "length": k,
+            "doc_id": str(rec.get("id", "")),
+            "depth": rec.get("depth"),
+            **meta,
+        },
+    )
 
 
 def load_jsonl_dataset(

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from typing import Any
+from typing import Any, ClassVar
 
 from vlmctx.errors import ConfigError, DataFormatError
-from vlmctx_eval.records import Sample
+from vlmctx_eval.harness.records import Sample
 from vlmctx_eval.tasks.base import TASKS, LoadResult, Task, mean
+from vlmctx_eval.tasks.common import text_metrics as TM
 from vlmctx_eval.tasks.mmlongbench import metrics as M
 from vlmctx_eval.tasks.mmlongbench.data import (
     CATEGORIES,
@@ -57,7 +58,7 @@ def select_datasets(names: str) -> list[DatasetSpec]:
 class MMLongBench(Task):
     """MMLongBench from a local copy of the published files (``root`` holds mmlb_data/...)."""
 
-    name = "mmlongbench"
+    name: ClassVar[str]  # set by TASKS.register
     version = "1.1"
 
     def __init__(
@@ -91,7 +92,7 @@ class MMLongBench(Task):
         if not self.judge_for <= {"summ", "docqa"}:
             raise ConfigError(f"judge_for={judge_for!r}: use summ, docqa or summ,docqa")
         if judge_url or judge_model:
-            from vlmctx_eval.tasks.mmlongbench.judge import OpenAIJudge
+            from vlmctx_eval.tasks.common.judge import OpenAIJudge
 
             self.judge = OpenAIJudge(judge_url or "", judge_model or JUDGE_MODEL, judge_key_env)
         self._claims: dict[tuple[str, str], list[str]] = {}
@@ -115,11 +116,15 @@ class MMLongBench(Task):
                 if self.judges("summ")
                 else "rougeLsum_f1 (the paper's LLM fluency x F1 judge is not run)"
             ),
-            "judge": None if self.judge is None else {
-                "url": self.judge.url, "model": self.judge.model, "for": sorted(self.judge_for),
+            "judge": None
+            if self.judge is None
+            else {
+                "url": self.judge.url,
+                "model": self.judge.model,
+                "for": sorted(self.judge_for),
                 **self.judge.stats.to_dict(),
             },
-        }  # fmt: skip
+        }
 
     def _load_claims(self, spec: DatasetSpec) -> None:
         """Key points for the summarization judge (``summ/{gov,lexsum}_claims.jsonl``)."""
@@ -189,7 +194,7 @@ class MMLongBench(Task):
         if spec.metric == "acc":
             return {"acc": M.binary_acc(pred, t, default), "default_answer": default}
         if spec.metric == "doc_qa":
-            parsed = M.parse_output(pred, spec.prefix)
+            parsed = TM.parse_output(pred, spec.prefix)
             res: dict[str, Any] = {"doc_qa": M.doc_qa(parsed, t, s.meta["answer_format"])}
             if self.judges("docqa"):
                 assert self.judge is not None
@@ -204,19 +209,19 @@ class MMLongBench(Task):
         if spec.metric == "rougeLsum_f1" and self.judges("summ"):
             return self._score_summ(spec, s, pred)
         fns = {
-            "sub_em": lambda p: {"sub_em": M.sub_em(p, t)},
+            "sub_em": lambda p: {"sub_em": TM.sub_em(p, t)},
             "soft_acc": lambda p: {"soft_acc": M.soft_acc(p, t)},
             "mc_acc": lambda p: {"mc_acc": M.mc_acc(p, t)},
             "cls_acc": lambda p: {"cls_acc": M.cls_acc(p, t)},
-            "rougeLsum_f1": lambda p: M.rouge(p, t),
+            "rougeLsum_f1": lambda p: TM.rouge(p, t),
         }
-        return M.max_over_parse(fns[spec.metric], pred, spec.prefix)
+        return TM.max_over_parse(fns[spec.metric], pred, spec.prefix)
 
     def _score_summ(self, spec: DatasetSpec, s: Sample, pred: str) -> dict[str, Any]:
         """ROUGE (kept for reference) plus the LLM judge's fluency x F1; a judge failure keeps
         ROUGE and becomes this sample's scoring error (counted in the results)."""
         assert self.judge is not None
-        res: dict[str, Any] = M.max_over_parse(lambda p: M.rouge(p, s.target), pred, spec.prefix)
+        res: dict[str, Any] = TM.max_over_parse(lambda p: TM.rouge(p, s.target), pred, spec.prefix)
         claims = self._claims.get((spec.key, s.meta["doc_id"]))
         if claims is None:
             res["error"] = f"no judge key points for id {s.meta['doc_id']!r} in the claims file"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 from collections import defaultdict
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -22,7 +22,7 @@ from vlmctx.errors import ConfigError
 from vlmctx.video.synthetic.toy_scenes import TASKS as QUESTIONS_KINDS
 from vlmctx.video.synthetic.toy_scenes import make_item, render
 from vlmctx.video.synthetic.writer import write_h264
-from vlmctx_eval.records import Sample, read_jsonl, remove_stale_parts
+from vlmctx_eval.harness.records import Sample, read_jsonl, remove_stale_parts
 from vlmctx_eval.tasks.base import TASKS, LoadResult, Task
 
 RENDER = (128, 96)
@@ -78,8 +78,16 @@ def _generate(dir: str, frames: list[int], kinds: list[str], per_cell: int, seed
                 scene, question, answer = make_item(kind, n, rng)
                 name = f"{kind}-{n:04d}-{j:03d}"
                 _write(os.path.join(dir, "videos", name + ".mp4"), scene)
-                lines.append({"id": name, "task": kind, "frames": n, "video": f"videos/{name}.mp4",
-                              "question": question, "answer": answer})  # fmt: skip
+                lines.append(
+                    {
+                        "id": name,
+                        "task": kind,
+                        "frames": n,
+                        "video": f"videos/{name}.mp4",
+                        "question": question,
+                        "answer": answer,
+                    }
+                )
             del k
     tmp = index + ".part"
     with open(tmp, "w") as f:
@@ -92,7 +100,7 @@ def _generate(dir: str, frames: list[int], kinds: list[str], per_cell: int, seed
 class ToyLab(Task):
     """Toy-lab questions from ``dir`` (generated there first when ``toylab.jsonl`` is missing)."""
 
-    name = "toylab"
+    name: ClassVar[str]  # set by TASKS.register
     version = "1"
 
     def __init__(
@@ -105,8 +113,12 @@ class ToyLab(Task):
         generate: bool = True,
     ) -> None:
         self.dir, self.index = dir, os.path.join(dir, "toylab.jsonl")
-        self.gen_args = {"frames": _ints(frames), "kinds": _names(kinds),
-                         "per_cell": int(per_cell), "seed": int(seed)}  # fmt: skip
+        self.gen_args = {
+            "frames": _ints(frames),
+            "kinds": _names(kinds),
+            "per_cell": int(per_cell),
+            "seed": int(seed),
+        }
         self.generate = generate
         if not self.gen_args["frames"] or min(self.gen_args["frames"]) < 1:
             raise ConfigError(f"toylab frames must be positive frame counts, got {frames!r}")
@@ -141,11 +153,16 @@ class ToyLab(Task):
             try:
                 if rec["frames"] not in wanted[0] or rec["task"] not in wanted[1]:
                     continue
-                out.samples.append(Sample(
-                    id=str(rec["id"]), target=str(rec["answer"]),
-                    video=os.path.join(self.dir, rec["video"]), question=str(rec["question"]),
-                    max_new_tokens=8, meta={"task": rec["task"], "frames": int(rec["frames"])},
-                ))  # fmt: skip
+                out.samples.append(
+                    Sample(
+                        id=str(rec["id"]),
+                        target=str(rec["answer"]),
+                        video=os.path.join(self.dir, rec["video"]),
+                        question=str(rec["question"]),
+                        max_new_tokens=8,
+                        meta={"task": rec["task"], "frames": int(rec["frames"])},
+                    )
+                )
             except KeyError as exc:
                 out.error(f"toylab.jsonl id={rec.get('id')}", f"missing field {exc}")
             if limit and len(out.samples) >= limit:
@@ -161,11 +178,15 @@ class ToyLab(Task):
         for s, sc in zip(samples, scores, strict=True):
             if "exact_match" in sc:
                 cells[s.meta["task"]][s.meta["frames"]].append(sc["exact_match"])
-        by_frames = {kind: {str(n): 100.0 * float(np.mean(v)) for n, v in sorted(row.items())}
-                     for kind, row in cells.items()}  # fmt: skip
+        by_frames = {
+            kind: {str(n): 100.0 * float(np.mean(v)) for n, v in sorted(row.items())}
+            for kind, row in cells.items()
+        }
         frames = sorted({n for row in cells.values() for n in row})
-        mean_row = {str(n): float(np.mean([row[str(n)] for row in by_frames.values()
-                                           if str(n) in row])) for n in frames}  # fmt: skip
+        mean_row = {
+            str(n): float(np.mean([row[str(n)] for row in by_frames.values() if str(n) in row]))
+            for n in frames
+        }
         scores_flat = {kind: float(np.mean(list(row.values()))) for kind, row in by_frames.items()}
         if scores_flat:
             scores_flat = {"accuracy": float(np.mean(list(scores_flat.values()))), **scores_flat}

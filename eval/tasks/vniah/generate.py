@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from vlmctx.video.synthetic.writer import write_h264
-from vlmctx_eval.records import remove_stale_parts
+from vlmctx_eval.harness.records import remove_stale_parts
 
 QUESTION = (
     "One frame of this video shows a secret code: a number written in large digits on a white "
@@ -113,10 +113,21 @@ def _generate(
             video = hay[:at] + [needle_frame(code, size)] * span + hay[at + span :]
             name = f"vniah_f{n}_d{int(round(float(depth) * 100)):03d}.mp4"
             write_h264(os.path.join(out_dir, name), video, size, size, fps)  # crf 18, veryfast
-            records.append({"id": f"vniah/f{n}/d{float(depth):.2f}", "video": name,
-                            "question": QUESTION, "answer": code, "frames": n,
-                            "depth": float(depth), "needle_index": at, "needle_span": span,
-                            "fps": fps, "size": size, "seed": seed})  # fmt: skip
+            records.append(
+                {
+                    "id": f"vniah/f{n}/d{float(depth):.2f}",
+                    "video": name,
+                    "question": QUESTION,
+                    "answer": code,
+                    "frames": n,
+                    "depth": float(depth),
+                    "needle_index": at,
+                    "needle_span": span,
+                    "fps": fps,
+                    "size": size,
+                    "seed": seed,
+                }
+            )
     index = os.path.join(out_dir, "vniah.jsonl")
     with open(index + ".tmp", "w", encoding="utf-8") as fh:
         fh.writelines(json.dumps(r) + "\n" for r in records)

@@ -12,12 +12,12 @@ from __future__ import annotations
 import os
 import re
 from collections import defaultdict
-from typing import Any
+from typing import Any, ClassVar
 
 from vlmctx.errors import ConfigError
-from vlmctx_eval.records import Sample, read_jsonl
+from vlmctx_eval.harness.records import Sample, read_jsonl
 from vlmctx_eval.tasks.base import TASKS, LoadResult, Task
-from vlmctx_eval.tasks.mmlongbench.metrics import normalize_answer, parse_output
+from vlmctx_eval.tasks.common.text_metrics import normalize_answer, parse_output
 from vlmctx_eval.tasks.vniah.generate import generate_vniah
 
 
@@ -33,7 +33,7 @@ def _floats(v: Any) -> list[float]:
 class VNIAH(Task):
     """V-NIAH from ``dir`` (generated there first when its ``vniah.jsonl`` is missing)."""
 
-    name = "vniah"
+    name: ClassVar[str]  # set by TASKS.register
     version = "1"
 
     def __init__(
@@ -49,8 +49,13 @@ class VNIAH(Task):
     ) -> None:
         self.dir = dir
         self.index = os.path.join(dir, "vniah.jsonl")
-        self.gen_args = {"frames": [int(f) for f in _floats(frames)], "depths": _floats(depths),
-                         "fps": float(fps), "size": int(size), "seed": int(seed)}  # fmt: skip
+        self.gen_args = {
+            "frames": [int(f) for f in _floats(frames)],
+            "depths": _floats(depths),
+            "fps": float(fps),
+            "size": int(size),
+            "seed": int(seed),
+        }
         self.generate = generate
         self.max_new_tokens = max_new_tokens
 
@@ -68,12 +73,18 @@ class VNIAH(Task):
             out.error(p, "malformed line")
         for rec in records:
             try:
-                out.samples.append(Sample(
-                    id=str(rec["id"]), target=str(rec["answer"]),
-                    video=os.path.join(self.dir, rec["video"]), question=str(rec["question"]),
-                    max_new_tokens=self.max_new_tokens,
-                    meta={k: rec[k] for k in ("frames", "depth", "needle_index", "needle_span")},
-                ))  # fmt: skip
+                out.samples.append(
+                    Sample(
+                        id=str(rec["id"]),
+                        target=str(rec["answer"]),
+                        video=os.path.join(self.dir, rec["video"]),
+                        question=str(rec["question"]),
+                        max_new_tokens=self.max_new_tokens,
+                        meta={
+                            k: rec[k] for k in ("frames", "depth", "needle_index", "needle_span")
+                        },
+                    )
+                )
             except KeyError as exc:
                 out.error(f"vniah.jsonl id={rec.get('id')}", f"missing field {exc}")
             if limit and len(out.samples) >= limit:
@@ -106,8 +117,10 @@ class VNIAH(Task):
             for key in ("exact_match", "contains", "needle_seen"):
                 if key in sc:
                     totals[key].append(sc[key])
-        pct = {f: {d: 100.0 * sum(v) / len(v) for d, v in sorted(row.items())}
-               for f, row in sorted(grid.items(), key=lambda kv: int(kv[0]))}  # fmt: skip
+        pct = {
+            f: {d: 100.0 * sum(v) / len(v) for d, v in sorted(row.items())}
+            for f, row in sorted(grid.items(), key=lambda kv: int(kv[0]))
+        }
         by_frames = {f: sum(row.values()) / len(row) for f, row in pct.items()}
         scores_flat = {k: 100.0 * sum(v) / len(v) for k, v in totals.items()}
         return {

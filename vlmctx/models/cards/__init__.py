@@ -12,7 +12,7 @@ who has a checkpoint's ``config.json`` can check a card with :func:`verify`.
 
 ``card(hub_id)`` and ``cards()`` read them; ``Card.hf_config()`` builds the family's real
 transformers config, ``Card.build_processor()`` its real processor with a locally built
-byte-level tokenizer (``vlmctx.models.tiny.build_tokenizer``: visual-token counts are exact, text
+byte-level tokenizer (``vlmctx.models.tinykit.build_tokenizer``: visual-token counts are exact, text
 is counted one token per byte, an upper bound), and ``Card.count_parameters()`` instantiates the
 model on the meta device (no memory) to count its parameters.
 """
@@ -20,7 +20,6 @@ model on the meta device (no memory) to count its parameters.
 from __future__ import annotations
 
 import copy
-import difflib
 import json
 from dataclasses import dataclass, field
 from functools import cache
@@ -28,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from vlmctx.errors import ConfigError, UnsupportedModelError
+from vlmctx.models.tinykit import TEMPLATES, build_tokenizer
+from vlmctx.registry import did_you_mean
 
 __all__ = ["Card", "card", "cards", "verify"]
 
@@ -129,8 +130,6 @@ class Card:
         """The family's real processor with this card's settings and a local byte tokenizer."""
         import transformers
 
-        from vlmctx.models.tiny import TEMPLATES, build_tokenizer
-
         p = self.processor
         tok = build_tokenizer(**p["tokenizer"])
         parts = {"tokenizer": tok}
@@ -206,8 +205,8 @@ def card(hub_id: str) -> Card:
     if found is not None:
         return found
     known = [c.hub_id for c in cards()]
-    near = difflib.get_close_matches(hub_id, known, n=3, cutoff=0.5)
-    hint = f"; did you mean {', '.join(near)}?" if near else f"; known: {', '.join(known)}"
+    near = did_you_mean(hub_id, known, n=3, cutoff=0.5, template="; did you mean {}?", quote=False)
+    hint = near or f"; known: {', '.join(known)}"
     raise UnsupportedModelError(f"no architecture card for {hub_id!r}{hint}")
 
 

@@ -4,7 +4,7 @@
 - :mod:`~vlmctx.video.synthetic.clips`: test clips with a readable frame counter (exact GOP,
   B-frames, VFR, rotation, cuts), plus broken files (audio only, truncated);
 - :mod:`~vlmctx.video.synthetic.toy_scenes`: the toy lab's procedural scenes with known answers
-  (also the bundled sample video, :mod:`vlmctx.assets`).
+  (also the bundled sample video, :mod:`vlmctx.runtime.assets`).
 
 Only numpy is imported here; PyAV is imported when a file is written.
 """

@@ -17,7 +17,7 @@ number of frames: a task's answer can depend on a frame anywhere in a video of a
 - ``when`` — "At what second does the green square appear?" (appears and stays; at 1 fps the
   answer is the frame index).
 
-The bundled sample video (``vlmctx.assets``) is the scene ``sample_scene()``: a red ball, and a
+The bundled sample video (``vlmctx.runtime.assets``) is the scene ``sample_scene()``: a red ball, and a
 green square that appears at 8.0 s of 12 s.
 """
 
@@ -123,8 +123,9 @@ def render_all(scene: Scene, width: int, height: int) -> np.ndarray:
 
 def sample_scene() -> Scene:
     """The bundled sample: 12 s at 30 fps, a red ball, a green square from 8.0 s on."""
-    return Scene(frames=360, fps=30.0, ball="red",
-                 events=(Event("square", "green", 240, None, "corner"),))  # fmt: skip
+    return Scene(
+        frames=360, fps=30.0, ball="red", events=(Event("square", "green", 240, None, "corner"),)
+    )
 
 
 def _pick(rng: np.random.Generator, options: list[str] | tuple[str, ...]) -> str:
@@ -148,9 +149,15 @@ def make_item(task: str, frames: int, rng: np.random.Generator) -> tuple[Scene, 
     is answered in scenes where other things happen too (as in the sample video).
     """
     ball = _pick(rng, list(COLOURS))
-    base = dict(frames=frames, fps=1.0, ball=ball, direction=1 if rng.random() < 0.5 else -1,
-                phase=float(rng.uniform(0, 2 * np.pi)), noise=float(rng.uniform(0, 0.04)),
-                seed=int(rng.integers(2**31)))  # fmt: skip
+    base = dict(
+        frames=frames,
+        fps=1.0,
+        ball=ball,
+        direction=1 if rng.random() < 0.5 else -1,
+        phase=float(rng.uniform(0, 2 * np.pi)),
+        noise=float(rng.uniform(0, 0.04)),
+        seed=int(rng.integers(2**31)),
+    )
     events: tuple[Event, ...]
     if task == "ball":
         events, answer = (), ball

@@ -1,0 +1,5 @@
+"""LongVideoBench (val), read from its release folder."""
+
+from vlmctx_eval.tasks.longvideobench.task import LongVideoBench
+
+__all__ = ["LongVideoBench"]
