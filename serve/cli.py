@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 
-from vlmctx.argtypes import int_at_least, memory_size, positive_float, positive_int
+from vlmctx.cli.argtypes import int_at_least, memory_size, positive_float, positive_int
 from vlmctx.errors import ConfigError
 
 log = logging.getLogger("vlmctx.serve")
@@ -22,8 +22,8 @@ MIB = 1 << 20
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``serve`` subcommand to a ``vlmctx`` subparsers object."""
-    from vlmctx.commands import add_model_args
-    from vlmctx.config import add_context_args
+    from vlmctx.cli.commands import add_model_args
+    from vlmctx.cli.context_args import add_context_args
 
     p = sub.add_parser(
         "serve",
@@ -80,7 +80,7 @@ def settings_from_args(args: argparse.Namespace):  # -> ServeSettings
 
     max_memory = None
     if args.max_memory:
-        from vlmctx.budget import parse_bytes
+        from vlmctx.planner import parse_bytes
 
         max_memory = parse_bytes(args.max_memory)
     key = args.api_key if args.api_key is not None else os.environ.get("VLMCTX_API_KEY")
@@ -118,7 +118,7 @@ def _is_loopback(host: str) -> bool:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     require_serve_extra()
-    from vlmctx.config import context_from_args
+    from vlmctx.cli.context_args import context_from_args
     from vlmctx.engine import VideoLM, check_config
 
     settings = settings_from_args(args)  # bad flags fail before the model loads

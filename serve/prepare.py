@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from vlmctx.budget import Planner, check_budget
 from vlmctx.engine import VideoLM, check_config
-from vlmctx.errors import BudgetExceededError, VlmctxError
+from vlmctx.errors import MemoryLimitError, VlmctxError
+from vlmctx.planner import Planner, check_memory_limit
 from vlmctx.video.types import Frames, VideoInfo
 from vlmctx_serve.errors import APIError, bad_request
 from vlmctx_serve.media import MediaFetcher
@@ -118,8 +118,8 @@ class Preparer:
         except VlmctxError as exc:
             raise bad_request(str(exc), None, "plan_failed") from None
         try:
-            check_budget(plan, self.settings.max_memory)
-        except BudgetExceededError as exc:
+            check_memory_limit(plan, self.settings.max_memory)
+        except MemoryLimitError as exc:
             msg = str(exc).replace("--frames", "frames").replace("--max-pixels", "max_pixels")
             raise APIError(413, msg, param="frames", code="plan_exceeds_max_memory",
                            extra={"plan": plan.to_dict()}) from None  # fmt: skip
@@ -155,7 +155,7 @@ class Preparer:
         return Frames(data, np.zeros(1, np.int64), pts, "image", info, sample_fps=1.0)
 
     def _subtitles(self, req: ChatRequest, fetcher: MediaFetcher) -> Any:
-        from vlmctx.subtitles import Subtitles
+        from vlmctx.video.subtitles import Subtitles
 
         assert req.subtitles is not None
         if req.media is None:
@@ -188,7 +188,7 @@ def error_from(exc: BaseException) -> APIError:
     """An error of the library met while running a request, as an API error."""
     if isinstance(exc, APIError):
         return exc
-    if isinstance(exc, BudgetExceededError):
+    if isinstance(exc, MemoryLimitError):
         return APIError(413, str(exc), code="plan_exceeds_max_memory")
     if isinstance(exc, VlmctxError):
         return bad_request(str(exc), None, type(exc).__name__)

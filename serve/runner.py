@@ -10,7 +10,7 @@ the queue.
 :class:`Generation` runs ``VideoLM.ask(..., stream=True)`` (decoding, prompt, generate) in its own
 thread and hands events to the event loop: ``ready`` (inputs built, generation started),
 ``piece`` (text), then ``done`` (the :class:`~vlmctx.engine.Answer`) or ``error``. ``cancel()``
-closes the :class:`~vlmctx.answer.AnswerStream`, which stops generation at the next token. The
+closes the :class:`~vlmctx.engine.AnswerStream`, which stops generation at the next token. The
 gate's slot is given back only when the generation thread has ended, so the next request finds
 the model free.
 """

@@ -255,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--setups", default=",".join(SETUPS), help=f"of {', '.join(SETUPS)}")
     p.add_argument("--out", default=str(RESULTS / "serve_load"), help="path without suffix")
     args = p.parse_args(argv)
-    from vlmctx.assets import sample_video
+    from vlmctx.runtime.assets import sample_video
 
     media = tempfile.mkdtemp(prefix="vlmctx-serve-load-")
     shutil.copy(sample_video(), Path(media) / "clip.mp4")

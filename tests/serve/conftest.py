@@ -99,7 +99,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 def media(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Media]:
     from PIL import Image
 
-    from vlmctx.assets import sample_video
+    from vlmctx.runtime.assets import sample_video
 
     root = tmp_path_factory.mktemp("serve-media")
     allowed, outside = root / "allowed", root / "outside"

@@ -51,7 +51,7 @@ def test_bad_flags_fail_in_one_line_before_loading(
 @pytest.mark.slow
 def test_the_command_serves_the_openai_client_on_localhost(tmp_path: Path) -> None:
     openai = pytest.importorskip("openai")
-    from vlmctx.assets import sample_video
+    from vlmctx.runtime.assets import sample_video
 
     shutil.copy(sample_video(), tmp_path / "clip.mp4")
     port = free_port()
