@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
 
 # seconds: a toy model answers in tens of milliseconds, a 7B model on a long video in minutes
 BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 60, 120, 300, 600)
@@ -34,6 +41,7 @@ class Metrics:
         queue.set_function(lambda: float(waiting()))
         busy = Gauge("vlmctx_requests_running", "requests on the model (0 or 1)", registry=r)
         busy.set_function(lambda: float(running()))
+        ProcessCollector(registry=r)  # process_resident_memory_bytes, CPU seconds, open fds
 
     def text(self) -> bytes:
         return generate_latest(self.registry)

@@ -178,7 +178,8 @@ def test_concurrent_answers_equal_sequential(client, media: Media) -> None:
     assert [results[i] for i in range(len(jobs))] == sequential
 
 
-def test_models_health_and_metrics(base: str, client) -> None:
+def test_models_health_and_metrics(base: str, client, media: Media) -> None:
+    client.chat.completions.create(model=MODEL, messages=video_message(str(media.clip)))
     assert [m.id for m in client.models.list()] == [MODEL]
     assert httpx.get(base + "/health").json() == {"status": "ok", "model": MODEL}  # no key needed
     text = httpx.get(base + "/metrics", headers={"Authorization": f"Bearer {KEY}"}).text
@@ -186,7 +187,8 @@ def test_models_health_and_metrics(base: str, client) -> None:
     assert ok and float(ok[1]) >= 1
     for name in ("vlmctx_request_latency_seconds_bucket", "vlmctx_time_to_first_token_seconds_count",
                  "vlmctx_completion_tokens_total", "vlmctx_prompt_tokens_total",
-                 "vlmctx_queue_depth", "vlmctx_requests_running"):  # fmt: skip
+                 "vlmctx_queue_depth", "vlmctx_requests_running",
+                 "process_resident_memory_bytes"):  # fmt: skip
         assert name in text, name
     assert "vlmctx_queue_depth 0.0" in text
 
