@@ -33,15 +33,18 @@ ROOMS = {
     "vlmctx_pipelines": "pipelines",
     "vlmctx_eval": "eval",
     "vlmctx_demos": "demos",
+    "vlmctx_serve": "serve",
 }
 ALLOWED = {  # room -> rooms it may import
     "vlmctx": set(),
     "vlmctx_pipelines": {"vlmctx"},
     "vlmctx_eval": {"vlmctx"},
     "vlmctx_demos": {"vlmctx_pipelines", "vlmctx"},
+    "vlmctx_serve": {"vlmctx"},  # the server: the library's public API only
 }
-FOLDER_NAMES = {"eval", "pipelines", "demos"}  # importable only from the repository root: never
-FRONT_END_ONLY = {"gradio", "matplotlib", "playwright"}
+# importable only from the repository root: never
+FOLDER_NAMES = {"eval", "pipelines", "demos", "serve"}
+FRONT_END_ONLY = {"gradio", "matplotlib", "playwright", "fastapi", "uvicorn", "prometheus_client"}
 _MODULE_STRING = re.compile(r"^-?m?\s*([A-Za-z_]\w*)[.:][A-Za-z_]")
 
 

@@ -66,7 +66,9 @@ class Skip:
 HUB = "downloads a real checkpoint from the Hugging Face hub ({}); no hub access here"
 DEFAULT_HUB = HUB.format("the default model, Qwen/Qwen3-VL-2B-Instruct")
 SYNOPSIS = "a usage synopsis ([...] marks optional parts, upper-case words are placeholders)"
-M_TOYLAB = (("M", "toylab"),)  # `--model M`: "a model id" (docs/eval.md)
+M_TOYLAB = (("M", "toylab"),)
+# requests to a running `vlmctx serve` (tests/serve/ sends these against a live server)
+SERVE_REQUEST = "talks to a running `vlmctx serve` (tests/serve/ sends such requests to a live one)"  # `--model M`: "a model id" (docs/eval.md)
 
 # normalized command text (as tests/docs_commands.py makes it) -> what to do with it
 COMMANDS: dict[str, Run | Skip] = {
@@ -111,6 +113,26 @@ COMMANDS: dict[str, Run | Skip] = {
     "vlmctx demo --model toylab": Run(server=True, timeout=600),
     "vlmctx demo --model Qwen/Qwen2-VL-2B-Instruct": Skip(HUB.format("Qwen/Qwen2-VL-2B-Instruct")),
     "vlmctx demo --model tiny-qwen2_vl --port 7861": Run(server=True, timeout=600),
+    # docs/serve.md
+    "pip install -e '.[serve]'": Skip("installs packages from PyPI (network, build isolation)"),
+    "vlmctx serve --model toylab --allowed-media-dir . --port 8011": Run(
+        files=("clip.mp4",), server=True, timeout=600
+    ),
+    'curl -s http://127.0.0.1:8011/v1/chat/completions -H "Content-Type: application/json" -d \'{"model": "toylab", "messages": [{"role": "user", "content": [{"type": "video_url", "video_url": {"url": "clip.mp4"}}, {"type": "text", "text": "What colour is the ball?"}]}]}\'': Skip(  # noqa: E501
+        SERVE_REQUEST
+    ),
+    'curl -sN http://127.0.0.1:8011/v1/chat/completions -H "Content-Type: application/json" -d \'{"model": "toylab", "stream": true, "frames": 32, "pooling": "progressive", "messages": [{"role": "user", "content": [{"type": "video_url", "video_url": {"url": "https://media.example.com/clip.mp4"}}, {"type": "text", "text": "What happens?"}]}]}\'': Skip(  # noqa: E501
+        SERVE_REQUEST + "; and a media host (https://media.example.com)"
+    ),
+    'printf \'{"model": "toylab", "messages": [{"role": "user", "content": [{"type": "video_url", "video_url": {"url": "data:video/mp4;base64,%s"}}, {"type": "text", "text": "What colour is the ball?"}]}]}\' "$(base64 -w0 clip.mp4)" > request.json': Run(  # noqa: E501
+        files=("clip.mp4",), creates=("request.json",), slow=False, timeout=60
+    ),
+    'curl -s http://127.0.0.1:8011/v1/chat/completions -H "Content-Type: application/json" --data-binary @request.json': Skip(  # noqa: E501
+        SERVE_REQUEST
+    ),
+    "python -m vlmctx_eval.bench.serve_load": Skip(
+        "a benchmark run of minutes (400 requests on two models); results are committed"
+    ),
     # docs/eval.md
     "vlmctx eval --model M --tasks T1,T2 [--task-arg TASK:KEY=VALUE ...] [--lengths 8k,16k,...] [--limit N] [--output-path DIR] [--log-samples] [--config FILE.yaml] [--frames N | --fps F | --sampler ... --pooling ... --position ...] [--predictions FILE.jsonl] [--device cuda:0] [--no-progress] [--judge-url URL [--judge-model M] [--judge-for summ,docqa] [--judge-key-env VAR]]": Skip(  # noqa: E501
         SYNOPSIS

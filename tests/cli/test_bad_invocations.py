@@ -323,6 +323,17 @@ ROWS: list[tuple[str, list[str], str | None]] = [
     ("demo model typo", ["demo", "--model", "toylabb"], "did you mean 'toylab'"),
     ("demo dtype int8", _demo("--dtype", "int8"), "--dtype"),
     ("demo device cuda", _demo("--device", "cuda"), "--device"),
+    # serve (refused before the model loads)
+    ("serve port too big", ["serve", *TINY, "--port", "70000"], "--port"),
+    ("serve media dir missing", ["serve", *TINY, "--allowed-media-dir", "{dir}/nope"],
+     "--allowed-media-dir"),  # fmt: skip
+    ("serve domain with a path", ["serve", *TINY, "--allowed-media-domains", "a.com/x"],
+     "--allowed-media-domains"),  # fmt: skip
+    ("serve media cap 0", ["serve", *TINY, "--max-media-mb", "0"], "--max-media-mb"),
+    ("serve queue negative", ["serve", *TINY, "--max-queue", "-1"], "--max-queue"),
+    ("serve max-memory word", ["serve", *TINY, "--max-memory", "lots"], "--max-memory"),
+    ("serve pooling typo", ["serve", *TINY, "--pooling", "progresive"], "progressive"),
+    ("serve model typo", ["serve", "--model", "toylabb"], "did you mean 'toylab'"),
     # generate
     ("generate fps 0", _gen("--fps", "0"), "--fps"),
     ("generate fps negative", _gen("--fps", "-8"), "--fps"),
