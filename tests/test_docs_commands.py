@@ -73,7 +73,7 @@ SERVE_REQUEST = "talks to a running `vlmctx serve` (tests/serve/ sends such requ
 # normalized command text (as tests/docs_commands.py makes it) -> what to do with it
 COMMANDS: dict[str, Run | Skip] = {
     # README.md
-    'python3 -m venv .venv && . .venv/bin/activate && pip install -c constraints.txt -e ".[dev,eval,demo,decoders]" && vlmctx ask sample "What colour is the ball?" --model toylab --fps 1': Run(  # noqa: E501
+    'python3 -m venv .venv && . .venv/bin/activate && pip install -c constraints.txt -e ".[dev,eval,demo,decoders,serve]" && vlmctx ask sample "What colour is the ball?" --model toylab --fps 1': Run(  # noqa: E501
         last_part=True, stdout=r"(?m)^answer: red$", timeout=600
     ),
     "python -m pytest -q": Skip("the test suite itself (this test is part of it)"),
