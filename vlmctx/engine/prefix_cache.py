@@ -128,6 +128,21 @@ class PrefixCache:
             log.info("prefix cache sized to %d bytes (%.0f%% of free memory)", self.max_bytes, 25)
         return self.max_bytes
 
+    def resize(self, max_bytes: int | None) -> None:
+        """A new byte bound (None: sized from free memory on next use); trims now."""
+        if max_bytes is not None and max_bytes < 0:
+            raise ConfigError(f"prefix cache size must be >= 0, got {max_bytes}")
+        with self._lock:
+            self.max_bytes = max_bytes
+            self._trim(max_bytes if max_bytes is not None else None)
+
+    def _trim(self, limit: int | None) -> None:
+        if limit is None:
+            return
+        while self._items and sum(e.nbytes for e in self._items.values()) > limit:
+            self._items.popitem(last=False)
+            self.stats.evictions += 1
+
     def get(self, key: str) -> Any:
         with self._lock:
             entry = self._items.get(key)
@@ -149,9 +164,7 @@ class PrefixCache:
                 self.stats.too_large += 1
                 return False
             self._items[key] = entry
-            while sum(e.nbytes for e in self._items.values()) > limit:
-                self._items.popitem(last=False)
-                self.stats.evictions += 1
+            self._trim(limit)
             return True
 
 
