@@ -399,8 +399,12 @@ def generate_cached(
         store.stats.misses += 1
         state, computed = "miss", n
         past = _prefill_prefix(loaded, kwargs, length, rotary)
-        kept = clone_cache(past, "cpu" if store.offload else None)
-        store.put(key, PrefixEntry(kept, length, cache_nbytes(kept)), device)
+        nbytes = cache_nbytes(past)
+        if nbytes <= store.resolve_size(device):  # copy only what the bound can keep
+            kept = clone_cache(past, "cpu" if store.offload else None)
+            store.put(key, PrefixEntry(kept, length, nbytes), device)
+        else:
+            store.stats.too_large += 1
     loaded.adapter.positions.reset_position_state(model)  # the suffix's ids come from one pass
     out = model.generate(**_suffix_kwargs(kwargs), cache=past, **gen)
     return out, PrefixOutcome(state, length, computed)
