@@ -204,3 +204,19 @@ def test_prefix_cache_zero_is_off() -> None:
     _, off = _pair("llava_onevision")
     answer = off.ask(sample_video(), QUESTIONS[0], max_new_tokens=2)
     assert answer.extra["prefix_cache"] == "off" and answer.extra["prefix_tokens"] == 0
+
+
+def test_cli_prefix_cache_flag(capsys) -> None:
+    import json
+
+    from vlmctx.cli import main
+
+    argv = ["ask", "sample", "What colour?", "--model", "tiny-qwen2_vl", "--frames", "2"]
+    assert main([*argv, "--json", "--max-new-tokens", "2", "--prefix-cache", "0"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["extra"]["prefix_cache"] == "off"
+    assert main([*argv, "--json", "--max-new-tokens", "2", "--prefix-cache", "64MiB"]) == 0
+    assert json.loads(capsys.readouterr().out)["extra"]["prefix_cache"] == "miss"
+    assert main([*argv, "--prefix-cache", "lots"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "prefix cache size" in err[0]

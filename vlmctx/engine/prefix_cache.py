@@ -39,7 +39,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from vlmctx.errors import ConfigError
@@ -84,7 +84,6 @@ class PrefixRequest:
     video_id: tuple[Any, ...]
     shared_tail: int
     config_id: tuple[Any, ...] = ()
-    features: Any = field(default=None, repr=False)  # pooled path: the encoder's output used
 
 
 class PrefixCache:
@@ -125,7 +124,8 @@ class PrefixCache:
         """The byte bound, sizing an automatic one now from the device's free memory."""
         if self.max_bytes is None:
             self.max_bytes = int(free_memory(device) * AUTO_FRACTION)
-            log.info("prefix cache sized to %d bytes (%.0f%% of free memory)", self.max_bytes, 25)
+            share = 100 * AUTO_FRACTION
+            log.info("prefix cache: %d bytes (%.0f%% of free memory)", self.max_bytes, share)
         return self.max_bytes
 
     def resize(self, max_bytes: int | None) -> None:
