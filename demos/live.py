@@ -64,6 +64,7 @@ class LivePlay:
         video: str,
         *,
         budget: int | None,
+        host_budget: int | str | None = None,
         fps: float,
         chunk_frames: int,
         speed: float = 1.0,
@@ -74,7 +75,7 @@ class LivePlay:
         self._stop = threading.Event()
         self.source = FileSource(video, fps=fps, chunk_frames=chunk_frames, realtime=True,
                                  speed=speed, max_pixels=max_pixels, sleep=self._stop.wait)  # fmt: skip
-        self.session = lm.session(budget)
+        self.session = lm.session(budget, host_budget=host_budget)
         self.video, self.duration_s = video, float(self.source.info.duration_s)
         self.thumbs: dict[int, np.ndarray] = {}
         self.now_s = 0.0
@@ -139,10 +140,17 @@ class LivePlay:
         body = (
             f" — {st['frames_pushed']} frames pushed; device KV {st['device_tokens']} tokens "
             f"({kv:,.1f} KiB, {budget}); {st['resident_blocks']} blocks in the recent window, "
-            f"{st['offloaded_blocks']} offloaded ({st['offloaded_bytes'] / 2**10:,.1f} KiB)"
+            f"{st['offloaded_blocks']} offloaded: {st['host_kv_blocks']} as keys/values "
+            f"({st['host_kv_bytes'] / 2**10:,.1f} KiB), {st['compact_blocks']} compact "
+            f"({st['compact_bytes'] / 2**10:,.1f} KiB, re-encoded when retrieved); host "
+            f"{st['host_bytes'] / 2**20:,.1f} MiB of {host_limit(st['host_budget'])}"
         )
         notes = "".join(f"\n\n- {html.escape(n)}" for n in self.notes[-3:])
         return head + body + notes
+
+
+def host_limit(nbytes: int | None) -> str:
+    return "no limit" if nbytes is None else f"{nbytes / 2**20:,.0f} MiB"
 
 
 def answer_markdown(answer: Any, asked_s: float) -> str:
@@ -152,7 +160,8 @@ def answer_markdown(answer: Any, asked_s: float) -> str:
         lines.append("Retrieved from the past (offloaded blocks brought back for this question):")
         for r in answer.retrieved:
             times = ", ".join(f"{t:.2f} s" for _, t in r.frames)
-            lines.append(f"- block {r.block} (score {r.score:+.2f}): frames at {times}")
+            tier = "re-encoded from the compact tier" if r.tier == "compact" else f"{r.tier} tier"
+            lines.append(f"- block {r.block} (score {r.score:+.2f}, {tier}): frames at {times}")
     else:
         lines.append("Retrieved from the past: none (everything seen is still in the window).")
     recent = [t for _, t in answer.recent]
@@ -221,7 +230,13 @@ class LiveDemo:
             return self.plays.get(self._key(request))
 
     def start(
-        self, video: str | None, budget: Any, fps: Any, chunk_frames: Any, request: gr.Request
+        self,
+        video: str | None,
+        budget: Any,
+        fps: Any,
+        chunk_frames: Any,
+        host_budget: Any = None,
+        request: gr.Request = None,
     ) -> tuple[str, Any]:
         """Stop this browser's previous play, start reading ``video`` at its own rate; returns
         (status, timer update)."""
@@ -235,7 +250,8 @@ class LiveDemo:
         self.forget(request)
         try:
             play = LivePlay(self.lm, video, budget=budget_tokens, fps=float(fps),
-                            chunk_frames=int(chunk_frames))  # fmt: skip
+                            chunk_frames=int(chunk_frames),
+                            host_budget=(host_budget or "").strip() or None)  # fmt: skip
         except (VlmctxError, ValueError, TypeError) as exc:
             raise gr.Error(str(exc)) from exc
         with self._lock:
@@ -308,6 +324,8 @@ def build_live_tab(
                 chunk = gr.Number(lm.adapter.settings.chunk_frames, label="Frames per chunk",
                                   minimum=1, precision=0,
                                   elem_id="live-chunk")  # fmt: skip
+                host = gr.Textbox("", label="Host budget (e.g. 16GiB; empty = half the free "
+                                  "memory; none = unbounded)", elem_id="live-host-budget")  # fmt: skip
             with gr.Row():
                 start = gr.Button("Start", variant="primary", elem_id="live-start")
                 stop = gr.Button("Stop", elem_id="live-stop")
@@ -324,7 +342,7 @@ def build_live_tab(
             gallery = gr.Gallery(label="Frames the answer used", columns=8, height="auto",
                                  elem_id="live-frames")  # fmt: skip
     timer = gr.Timer(1.0, active=False)
-    start.click(live.start, [video, budget, fps, chunk], [status, timer], js=PLAY_JS,
+    start.click(live.start, [video, budget, fps, chunk, host], [status, timer], js=PLAY_JS,
                 concurrency_id="live-control")  # fmt: skip
     stop.click(live.stop, None, [status, timer], concurrency_id="live-control")
     timer.tick(live.status, None, [status, timer], concurrency_id="live-status",

@@ -25,7 +25,7 @@ from vlmctx.cli.argtypes import (
     prefix_cache_of,
 )
 from vlmctx.cli.context_args import add_context_args, context_from_args, parse_kv
-from vlmctx.errors import ConfigError
+from vlmctx.errors import ConfigError, DataFormatError
 
 
 def parse_lengths(text: str | None) -> list[int] | None:
@@ -221,10 +221,17 @@ def run_eval(args: argparse.Namespace) -> int:
         raise ConfigError("give --tasks T1,T2 or --preset NAME (--tasks list shows both)")
     if not args.model and not args.predictions:
         raise ConfigError("give --model M to run a model, or --predictions FILE.jsonl to rescore")
+    if args.limit is not None and args.limit_per_stratum is not None:
+        raise ConfigError("give --limit N or --limit-per-stratum K, not both")
     tasks = build_tasks(args.tasks, args.task_arg, judge_kwargs(args))
     config = context_from_args(args)
     on_ray = args.engine == "ray" and not args.predictions  # the model loads in Ray actors
     par = _parallel(bool(args.predictions) or on_ray)
+    opts = RunOptions(
+        parse_lengths(args.lengths), args.limit, args.log_samples, not args.no_progress, par
+    )
+    opts.limit_per_stratum, opts.seed = args.limit_per_stratum, args.seed
+    loads = _load_announced(tasks, opts, par.rank == 0)  # a too small --limit stops here
     model = None if args.predictions or on_ray else _load_model(args, config, par)
     model_id = args.model or Path(args.predictions).stem
     info = model.info() if model is not None and hasattr(model, "info") else {}
@@ -236,6 +243,8 @@ def run_eval(args: argparse.Namespace) -> int:
         "predictions_file": args.predictions,
         "lengths": parse_lengths(args.lengths),
         "limit": args.limit,
+        "limit_per_stratum": args.limit_per_stratum,
+        "seed": args.seed,
         "preset": preset,
         "versions": versions(info),
         "command": ["vlmctx", *sys.argv[1:]],
@@ -243,20 +252,71 @@ def run_eval(args: argparse.Namespace) -> int:
         "world_size": par.world,
     }
     out = Path(args.output_path) / run_dir_name(model_id, config.to_dict(), tasks)
-    opts = RunOptions(
-        parse_lengths(args.lengths), args.limit, args.log_samples, not args.no_progress, par
-    )
     if on_ray:
         opts.predict = _ray_predict(args, config)
-    doc = evaluate(model, tasks, out, opts, header, args.predictions)
+    doc = evaluate(model, tasks, out, opts, header, args.predictions, loads=loads)
     if doc is not None:
-        for name, res in doc["results"].items():
-            primary = res.get("primary", "")
-            value = res.get("scores", {}).get(primary)
-            shown = "n/a" if value is None else f"{value:.2f}"
-            print(f"{name}: {primary} = {shown} ({res['n_predicted']}/{res['n_samples']} scored)")
-        print(f"results: {out / 'results.json'}")
+        check_scored(doc["results"], out / "results.json")  # before any "n/a" is printed
+        _finish(doc, out)
     return 0
+
+
+def _load_announced(tasks: dict[str, Any], opts: Any, main: bool) -> dict[str, Any]:
+    """Load every task (generating data where a task makes its own), saying where the data are
+    and which samples a ``--limit`` takes, before any model loads."""
+    from vlmctx_eval.harness.runner import load_tasks
+    from vlmctx_eval.harness.strata import describe_plan
+
+    if main:
+        for name, task in tasks.items():
+            if getattr(task, "generates_data", False):
+                print(
+                    f"{name}: data in {task.dir} (made on first use; another folder: "
+                    f"--task-arg {name}:dir=DIR)",
+                    flush=True,
+                )
+    loads = load_tasks(tasks, opts)
+    if main:
+        for name, loaded in loads.items():
+            print(describe_plan(name, loaded.selection), flush=True)
+    return loads
+
+
+def _finish(doc: dict[str, Any], out: Path) -> None:
+    """The closing summary: one line per task (metric, value, 95% interval, n), then the
+    results file and the report written next to it (HTML, and Markdown with the same numbers)."""
+    from vlmctx_eval.harness.report import summary_table, write_report
+
+    print(summary_table(doc))
+    print(f"results: {out / 'results.json'}")
+    try:
+        written = write_report([str(out)], str(out), ["md", "html"])
+    except (ImportError, OSError, ValueError) as exc:  # the run itself is complete
+        print(f"report not written ({exc}); run `vlmctx report {out} --format md,html`")
+        return
+    print(f"report: {next(p for p in written if p.endswith('.html'))}")
+
+
+def check_scored(results: dict[str, Any], path: Path) -> None:
+    """A task of which no sample was scored (none loaded, none with a prediction, or predictions
+    whose primary score could not be computed) is an error: one line (exit 2) saying why, never
+    ``n/a`` with exit 0. results.json is written before, so nothing is lost."""
+    for name, res in results.items():
+        primary = res.get("primary", "")
+        if res.get("n_predicted", 0) > 0:
+            if res.get("scores", {}).get(primary) is None:  # e.g. every judge call failed
+                raise DataFormatError(
+                    f"{name}: {res['n_predicted']} predictions but no {primary or 'score'} "
+                    f"could be computed (see the task's errors); details in {path}"
+                )
+            continue
+        errors = res.get("data_errors") or []
+        why = (
+            f"{res.get('n_data_errors', 0)} data errors, the first: {errors[0]['error']}"
+            if errors
+            else f"{res.get('n_predicted', 0)}/{res.get('n_samples', 0)} predicted"
+        )
+        raise DataFormatError(f"{name}: nothing was scored ({why}); details in {path}")
 
 
 def run_report(args: argparse.Namespace) -> int:
@@ -327,9 +387,21 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--limit",
         type=positive_int,
-        help="at most N samples per task, taken evenly across duration buckets for the "
-        "official benchmarks (videomme, mlvu, longvideobench, lvbench); per file for "
-        "MMLongBench; the first N otherwise",
+        help="N samples per task, stratified over what its report breaks down by (frames, "
+        "kinds, depths, duration buckets, categories, datasets x lengths): one per stratum, "
+        "the rest in proportion; refused when N is below the levels a report dimension shows",
+    )
+    p.add_argument(
+        "--limit-per-stratum",
+        type=positive_int,
+        metavar="K",
+        help="K samples from every stratum of every task (all of a smaller stratum)",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="which samples a --limit takes (the same seed, the same samples; default 0)",
     )
     p.add_argument(
         "--output-path", type=output_dir, default="eval_results", help="parent of the run directory"

@@ -28,9 +28,12 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from vlmctx.errors import DataFormatError, VlmctxError
+from vlmctx_eval.harness.intervals import headline, per_stratum
+from vlmctx_eval.harness.progress import progress
 from vlmctx_eval.harness.records import ImageRef, JsonlLog, Sample, read_jsonl, write_atomic
 from vlmctx_eval.harness.run_identity import check_identity, digest, task_identity
-from vlmctx_eval.tasks.base import Task
+from vlmctx_eval.harness.strata import select
+from vlmctx_eval.tasks.base import LoadResult, Task
 
 log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
@@ -61,12 +64,14 @@ class Parallel:
 @dataclass
 class RunOptions:
     lengths: list[int] | None = None
-    limit: int | None = None
+    limit: int | None = None  # stratified over the task's strata (eval/harness/strata.py)
     log_samples: bool = False
     progress: bool = True
     parallel: Parallel = field(default_factory=Parallel)
     # replaces generate() to make the predictions elsewhere (eval/harness/ray_runner.py: --engine ray)
     predict: Callable[[Task, list[Sample], Path, RunOptions], None] | None = None
+    limit_per_stratum: int | None = None
+    seed: int = 0  # which samples a stratified limit takes
 
 
 def sanitize(name: str) -> str:
@@ -100,9 +105,15 @@ def predict_one(model: VisionLanguageModel, sample: Sample) -> dict[str, Any]:
             "subtitles"
         ):  # official benchmarks' subtitle tracks (vlmctx.video.subtitles)
             extra["subtitles"] = _subtitles(model, sample)
-        ans = model.ask(
-            sample.video, sample.question or "", max_new_tokens=sample.max_new_tokens, **extra
-        )
+        question = sample.question or ""
+        system = sample.meta.get("system")  # MLVU's official system text
+        if system and accepts(model.ask, "system"):
+            extra["system"] = system
+        elif system:  # ask() takes no system text: it opens the question (docs/eval.md)
+            question = f"{system}\n{question}"
+        if sample.assistant_prefix and accepts(model.ask, "assistant_prefix"):
+            extra["assistant_prefix"] = sample.assistant_prefix
+        ans = model.ask(sample.video, question, max_new_tokens=sample.max_new_tokens, **extra)
     latency = time.perf_counter() - t0
     total = getattr(ans, "total_tokens", None)
     if total is None and sample.content is not None:
@@ -181,11 +192,7 @@ def generate(
         par.rank,
         len(todo),
     )
-    from tqdm import tqdm
-
-    bar = tqdm(
-        todo, desc=f"{task.name} [rank {par.rank}]", disable=not opts.progress, unit="sample"
-    )
+    bar = progress(todo, f"{task.name} [rank {par.rank}]", opts.progress)
     with JsonlLog(shard_dir / f"rank{par.rank}.jsonl") as sink:
         for sample in bar:
             try:
@@ -304,6 +311,10 @@ def score_task(
     write_atomic(out / f"samples_{task.name}.jsonl", text)
     agg = task.aggregate(present, scores)
     agg.setdefault("breakdowns", {})
+    export = getattr(task, "official_results", None)
+    if export is not None and present:  # the file the benchmark's own scorer reads
+        name, obj = export(present, recs)
+        write_atomic(out / name, json.dumps(obj, indent=2, ensure_ascii=False, default=str))
     perf = perf_breakdown(lines)
     if perf:
         agg["breakdowns"]["perf"] = perf
@@ -319,6 +330,8 @@ def score_task(
     ]
     return {
         **agg,
+        "intervals": headline(task, present, scores, agg),
+        "strata": per_stratum(task, present, scores, lines),
         "task": task.describe(),
         "version": task.version,
         "n_samples": len(samples),
@@ -331,11 +344,25 @@ def score_task(
     }
 
 
-def _load(task: Task, opts: RunOptions) -> Any:
+def _load(task: Task, opts: RunOptions) -> LoadResult:
+    """The task's samples, then the stratified ``--limit`` the runner takes of them."""
     par = opts.parallel
-    loaded = task.load(opts.lengths, opts.limit) if par.rank == 0 else None
+    loaded = task.load(opts.lengths) if par.rank == 0 else None
     par.barrier()  # rank 0 first: a task may generate its data (V-NIAH) on first use
-    return loaded if loaded is not None else task.load(opts.lengths, opts.limit)
+    loaded = loaded if loaded is not None else task.load(opts.lengths)
+    loaded.available = {s.id for s in loaded.samples}
+    chosen = select(
+        task.name, loaded.samples, task.strata, opts.limit, opts.limit_per_stratum, opts.seed
+    )
+    loaded.samples = chosen.samples
+    loaded.selection = chosen.plan
+    return loaded
+
+
+def load_tasks(tasks: dict[str, Task], opts: RunOptions) -> dict[str, LoadResult]:
+    """Every task's samples as the run will take them (a too small ``--limit`` is refused here,
+    before any model loads); pass the result to :func:`evaluate` as ``loads``."""
+    return {name: _load(task, opts) for name, task in tasks.items()}
 
 
 def evaluate(
@@ -345,13 +372,14 @@ def evaluate(
     opts: RunOptions,
     header: dict[str, Any],
     predictions: str | None = None,
+    loads: dict[str, LoadResult] | None = None,
 ) -> dict[str, Any] | None:
     """Run (or rescore) ``tasks``; rank 0 returns the results dict written to results.json."""
     par = opts.parallel
     if model is None and predictions is None and opts.predict is None:
         raise VlmctxError("nothing to evaluate: give a model or --predictions FILE.jsonl")
     pred_map, pred_errors = read_predictions(predictions) if predictions else (None, [])
-    loads = {name: _load(task, opts) for name, task in tasks.items()}
+    loads = loads if loads is not None else load_tasks(tasks, opts)
     if pred_map is None:  # never add predictions to a folder holding another task's or data's
         for name, task in tasks.items():
             ident = task_identity(task, loads[name].samples)
@@ -363,7 +391,7 @@ def evaluate(
     results: dict[str, Any] = {}
     for name, task in tasks.items():
         loaded = loads[name]
-        known.update(s.id for s in loaded.samples)
+        known.update(loaded.available or {s.id for s in loaded.samples})  # left out by --limit
         if pred_map is None:
             if opts.predict is not None:
                 opts.predict(task, loaded.samples, out, opts)
@@ -382,6 +410,7 @@ def evaluate(
             {"source": "predictions", "error": p} for p in problems
         ]
         res["n_data_errors"] = len(res["data_errors"])
+        res["selection"] = loaded.selection
         results[name] = res
         _log_summary(name, res)
     if par.rank != 0:

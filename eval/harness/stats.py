@@ -108,3 +108,51 @@ def paired_compare(a: dict[str, bool], b: dict[str, bool]) -> dict[str, Any]:
         "b_right_a_wrong": only_b,
         "mcnemar": asdict(test),
     }
+
+
+BOOTSTRAP_RESAMPLES = 1000
+
+
+def percentile_interval(values: list[float], level: float = 0.95) -> tuple[float, float]:
+    """The central ``level`` range of ``values`` (linear interpolation between order statistics),
+    the percentile bootstrap interval when ``values`` are bootstrap replicates."""
+    if not values:
+        raise ValueError("no values")
+    xs = sorted(values)
+    out = []
+    for q in ((1 - level) / 2, (1 + level) / 2):
+        pos = q * (len(xs) - 1)
+        lo = math.floor(pos)
+        hi = min(lo + 1, len(xs) - 1)
+        out.append(xs[lo] + (xs[hi] - xs[lo]) * (pos - lo))
+    return out[0], out[1]
+
+
+def bootstrap_mean_interval(
+    values: list[float], resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile bootstrap 95% interval of the mean of ``values`` (seeded, so reports repeat).
+
+    For non-binary per-sample scores (IoU, ROUGE, judge scores) where Wilson does not apply.
+    """
+    import random
+
+    if not values:
+        raise ValueError("no values")
+    rng = random.Random(seed)
+    n = len(values)
+    means = [sum(values[rng.randrange(n)] for _ in range(n)) / n for _ in range(resamples)]
+    return percentile_interval(means)
+
+
+def holm(p_values: list[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values (same order as given): the family-wise error rate of
+    the whole table stays at the nominal level however many rows it has (Holm 1979)."""
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted = [0.0] * m
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted

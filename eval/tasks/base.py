@@ -28,6 +28,8 @@ class LoadResult:
 
     samples: list[Sample] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
+    selection: dict[str, Any] = field(default_factory=dict)  # the runner's stratified --limit
+    available: set[str] = field(default_factory=set)  # every sample id, before the limit
 
     def error(self, source: str, message: str) -> None:
         self.errors.append({"source": source, "error": message})
@@ -38,6 +40,13 @@ class Task(ABC):
 
     name: ClassVar[str] = ""  # a registered task's is set by TASKS.register
     version: str = "0"
+    # sample.meta keys the report breaks results down by (see strata()); () = one stratum
+    strata_keys: ClassVar[tuple[str, ...]] = ()
+    # the per-sample score behind the per-stratum tables (None: the primary score, else acc or
+    # exact_match, whichever the sample has); chance: its value for a random answer, in %
+    sample_metric: ClassVar[str | None] = None
+    chance_pct: ClassVar[float | None] = None
+    generates_data: ClassVar[bool] = False  # True: the data are made on first use (data_dir)
 
     @abstractmethod
     def load(self, lengths: list[int] | None = None, limit: int | None = None) -> LoadResult:
@@ -67,8 +76,53 @@ class Task(ABC):
         """Task parameters written into the results file."""
         return {"name": self.name, "version": self.version}
 
+    def strata(self, sample: Sample) -> dict[str, str]:
+        """What the report breaks results down by, for one sample (dimension -> level).
+
+        The runner's stratified ``--limit`` covers every level of every dimension
+        (eval/harness/strata.py), and the report gives each dimension a table with intervals and
+        counts. The default reads :attr:`strata_keys` from ``sample.meta`` (a list value, such as
+        LVBench's several question types, is stratified by its first item).
+        """
+        out = {}
+        for key in self.strata_keys:
+            value = sample.meta.get(key)
+            if isinstance(value, list | tuple):
+                value = value[0] if value else None
+            out[key] = str(value)
+        return out
+
+    def sample_value(self, sample: Sample, scores: dict[str, Any]) -> float | None:
+        """The per-sample number the per-stratum tables average (0/1 for right/wrong), or None
+        when the sample was not scored."""
+        for key in (self.sample_metric, "acc", "exact_match"):
+            if key is not None and isinstance(scores.get(key), int | float):
+                return float(scores[key])
+        return None
+
+    def chance(self, samples: list[Sample]) -> float | None:
+        """The sample metric's expected value (%) for a random answer: the mean of 1/options for
+        multiple choice (``meta["options"]``), else :attr:`chance_pct` (None: not defined)."""
+        opts = [len(s.meta["options"]) for s in samples if s.meta.get("options")]
+        if opts and len(opts) == len(samples):
+            return 100.0 * sum(1 / n for n in opts) / len(opts)
+        return self.chance_pct
+
 
 TASKS: Registry[Task] = Registry("task")
+
+
+def generated_dir(task: str, args: dict[str, Any]) -> str:
+    """Default folder of a task that generates its data: ``<cache>/eval/<task>/<12 hex of its
+    generation arguments>`` (``$VLMCTX_CACHE`` or ``~/.cache/vlmctx``), so other arguments get
+    another folder instead of a refusal, and the same ones reuse the set."""
+    import hashlib
+    import json
+
+    from vlmctx.runtime.cache import cache_root
+
+    key = hashlib.sha256(json.dumps(args, sort_keys=True).encode()).hexdigest()[:12]
+    return str(cache_root() / "eval" / task / key)
 
 
 def mean(values: list[float]) -> float | None:

@@ -79,3 +79,14 @@ def test_bad_input_is_one_line_exit_2(argv, message, capsys) -> None:
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_host_budget_sends_offloaded_blocks_to_the_compact_tier(monkeypatch, capsys) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    argv = [*BASE, "--budget", "22", "--retrieve-tokens", "8", "--json", "--host-budget",
+            "1KiB", "--ask-at", f"1m:{Q}"]  # fmt: skip
+    assert main(argv) == 0
+    (record,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert record["retrieved"] and {r["tier"] for r in record["retrieved"]} == {"compact"}
+    assert main([*BASE, "--host-budget", "lots"]) == 2
+    assert "--host-budget" in capsys.readouterr().err

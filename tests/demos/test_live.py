@@ -96,3 +96,20 @@ def test_handlers_refuse_clearly_and_forget_a_play() -> None:
     assert play.state == "stopped" and "local" not in live.plays
     with pytest.raises(gr.Error, match="Start the live play first"):
         live.ask("What colour?", 4, None)
+
+
+def test_host_budget_sends_old_blocks_to_the_compact_tier() -> None:
+    live = LiveDemo(_lm(), max_upload_mb=50, max_question_chars=40, max_new_tokens=8)
+    with pytest.raises(gr.Error, match="host_budget"):
+        live.start(_sample(), 200, 1, 2, "lots", None)
+    play = LivePlay(_lm(), _sample(), budget=200, fps=1.0, chunk_frames=2, speed=8.0,
+                    host_budget="1KiB").start()  # fmt: skip
+    try:
+        _wait_end(play)
+        st = play.session.stats()
+        assert st["compact_blocks"] == st["offloaded_blocks"] > 0 and st["host_kv_bytes"] == 0
+        assert "compact" in play.status() and "of 0 MiB" in play.status()
+        answer, _ = play.ask("What colour is the ball?", 4)
+        assert answer.retrieved and {r.tier for r in answer.retrieved} == {"compact"}
+    finally:
+        play.stop()

@@ -53,7 +53,10 @@ def test_disk_offload_matches_cpu(toylab, tmp_path) -> None:
             if kwargs:
                 assert len(list(tmp_path.glob("block-*.pt"))) == s.stats()["offloaded_blocks"]
     assert answers[0].token_ids == answers[1].token_ids
-    assert answers[0].retrieved == answers[1].retrieved
+    same = [[(r.block, r.frames, r.score) for r in a.retrieved] for a in answers]
+    assert same[0] == same[1]
+    assert {r.tier for r in answers[0].retrieved} == {"host"}
+    assert {r.tier for r in answers[1].retrieved} == {"disk"}
     assert list(tmp_path.glob("block-*.pt")) == []  # close() deletes them
 
 

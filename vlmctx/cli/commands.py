@@ -89,17 +89,22 @@ def register_core(sub: argparse._SubParsersAction) -> None:
         "weights and an estimate of peak prefill memory for MODEL, without loading weights. "
         "Hub ids with an architecture card (vlmctx.models.cards) need no hub access. "
         "With --max-memory, exits non-zero when the plan does not fit; with --fit, prints the "
-        "most frames that fit each memory size, per pooler.",
+        "most frames that fit each memory size, per pooler. With --stream (no VIDEO), plans a "
+        "streaming session (`vlmctx live`): device key/values, host bytes per tier per hour and "
+        "how long a stream each --host-budget holds before the compact tier takes over.",
         epilog="examples:\n"
         "  vlmctx plan sample --model toylab --frames 16\n"
+        "  vlmctx plan --stream 10h --fps 1 --model Qwen/Qwen3-VL-8B-Instruct --host-budget 16GiB,64GiB\n"
         "  vlmctx plan 1280x720@30m --model Qwen/Qwen2-VL-7B-Instruct --fps 1 --fit 24GiB,80GiB\n"
         "  vlmctx plan clip.mp4 --frames 256 --pooling progressive --max-memory 24GiB",
     )
     p.add_argument(
         "video",
+        nargs="?",
         help="path to a video file, 'sample', or a hypothetical video WIDTHxHEIGHT@DURATION "
         "(e.g. 1280x720@30m; s/m/h, 30 fps) planned without any file",
     )
+    add_stream_plan_args(p)
     add_model_args(p)
     p.add_argument("--question", default="Describe the video.", help="prompt to count")
     p.add_argument("--max-memory", type=memory_size, help="refuse plans above this, e.g. 24GiB")
@@ -309,9 +314,36 @@ def _auto_dtype(device: str) -> str:
     return "bfloat16" if gpu else "float32"
 
 
+def add_stream_plan_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("streaming plan (--stream)")
+    g.add_argument(
+        "--stream",
+        metavar="LENGTH",
+        help="plan a live stream instead of VIDEO: 10h, 90m or WIDTHxHEIGHT@10h (1280x720 by "
+        "default), read at --fps (1) and at most --max-pixels (448x448, as vlmctx live reads)",
+    )
+    g.add_argument(
+        "--host-budget",
+        type=memory_sizes,
+        help="host budgets to plan, e.g. 16GiB,64GiB (default: half of this machine's free memory)",
+    )
+    g.add_argument(
+        "--budget", type=positive_int, default=8192, help="device key/value tokens (8192)"
+    )
+    g.add_argument(
+        "--chunk-frames", type=positive_int, default=2, help="frames pushed per chunk (2)"
+    )
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
     from vlmctx.planner import check_memory_limit, parse_bytes, parse_memory_sizes
 
+    if args.stream is not None:
+        return _cmd_plan_stream(args)
+    if args.video is None:
+        raise ConfigError("give a VIDEO to plan, or --stream LENGTH to plan a live stream")
+    if args.host_budget is not None:
+        raise ConfigError("--host-budget plans a stream: add --stream LENGTH (e.g. --stream 10h)")
     config = context_from_args(args)
     sizes = parse_memory_sizes(args.fit) if args.fit is not None else None  # bad sizes fail first
     video = resolve_video(args.video)
@@ -325,6 +357,33 @@ def cmd_plan(args: argparse.Namespace) -> int:
             print()
             print(_fit_text(fit))
     check_memory_limit(plan, parse_bytes(args.max_memory) if args.max_memory else None)
+    return 0
+
+
+def _cmd_plan_stream(args: argparse.Namespace) -> int:
+    """``plan --stream``: the streaming session's tiers per hour (``vlmctx.planner.stream``)."""
+    from vlmctx.planner import Planner, parse_memory_sizes
+    from vlmctx.planner.stream import plan_stream, stream_table
+    from vlmctx.streaming.tiers import default_host_budget
+
+    if args.video is not None:
+        raise ConfigError("--stream plans a live stream: drop VIDEO, or drop --stream")
+    config = context_from_args(args)
+    if config.pooling != "none" or config.position != "default":
+        raise ConfigError("a streaming session runs without pooling or position schemes")
+    sizes = parse_memory_sizes(args.host_budget) if args.host_budget else [default_host_budget()]
+    dtype = args.dtype if args.dtype != "auto" else "bfloat16"
+    plan = plan_stream(
+        Planner(args.model),
+        args.stream,
+        args.fps if args.fps is not None else 1.0,
+        budget_tokens=args.budget,
+        host_budgets=sizes,
+        chunk_frames=args.chunk_frames,
+        dtype=dtype,
+        max_pixels=config.max_pixels if args.max_pixels is not None else 448 * 448,
+    )
+    print(json.dumps(plan.to_dict()) if args.json else stream_table(plan))
     return 0
 
 

@@ -58,6 +58,15 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def host_budget(text: str) -> str:
+    """``--host-budget``: a memory size (16GiB) or ``none``; kept as text for the session."""
+    if text.strip().lower() in ("none", "unbounded"):
+        return "none"
+    from vlmctx.cli.argtypes import memory_size
+
+    return memory_size(text)
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -107,6 +116,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--unbounded",
         action="store_true",
         help="no budget: keep every frame on the device (full context)",
+    )
+    p.add_argument(
+        "--host-budget",
+        type=host_budget,
+        help="host memory the session may keep: offloaded key/values, then a compact tier of "
+        "frames + key summaries re-encoded when retrieved, e.g. 16GiB (default: half of the "
+        "free memory; 'none': unbounded). `vlmctx plan --stream` says how long each lasts",
     )
     p.add_argument(
         "--retrieve-tokens",
@@ -200,6 +216,7 @@ class Player:
             None if args.unbounded else args.budget,
             retrieve_tokens=args.retrieve_tokens,
             top_k=args.top_k,
+            host_budget=args.host_budget,
         )
         self.now_s = 0.0
         self.stdin_open = not args.no_stdin
@@ -282,9 +299,14 @@ class Player:
             "answer": a.text,
             "recent_s": [t for _, t in a.recent],
             "retrieved": [
-                {"block": r.block, "score": round(r.score, 3), "frames_s": [t for _, t in r.frames]}
+                {
+                    "block": r.block,
+                    "score": round(r.score, 3),
+                    "tier": r.tier,
+                    "frames_s": [t for _, t in r.frames],
+                }
                 for r in a.retrieved
-            ],
+            ],  # fmt: skip
             "context_tokens": a.context_tokens,
             "device_kv_bytes": a.device_kv_bytes,
             "timings_s": a.timings,
@@ -300,7 +322,8 @@ class Player:
         print(f"  recent frames: {_times(record['recent_s'])}")
         for r in record["retrieved"]:
             print(
-                f"  retrieved block {r['block']} (score {r['score']:+.2f}): {_times(r['frames_s'])}"
+                f"  retrieved block {r['block']} (score {r['score']:+.2f}, {r['tier']}): "
+                f"{_times(r['frames_s'])}"
             )
         if not record["retrieved"]:
             print("  retrieved: none")

@@ -132,10 +132,18 @@ class VideoLM:
         top_k: int = 4,
         offload: str = "cpu",
         offload_dir: str | os.PathLike[str] | None = None,
+        host_budget: int | str | None = None,
+        compact_fraction: float = 0.5,
+        chunk_context: str = "window",
     ) -> StreamingSession:
         """A streaming session on this model: ``push`` frames as they arrive, ``ask`` at any
         time, with at most ``budget`` key/value tokens (or ``budget_bytes``) on the device;
-        older frame blocks are offloaded and retrieved per question (docs/streaming.md)."""
+        older frame blocks are offloaded and retrieved per question (docs/streaming.md).
+        ``host_budget`` (bytes or "16GiB"; default half the free memory; "none" = unbounded)
+        bounds the host side: offloaded key/values up to ``1 - compact_fraction`` of it, then a
+        compact tier (frames + key summaries, re-encoded when retrieved, merged when full).
+        ``chunk_context="sinks"`` encodes each chunk over the sinks alone (exact re-encoding)
+        instead of sinks + recent window."""
         from vlmctx.streaming import StreamingSession
 
         return StreamingSession(
@@ -146,6 +154,9 @@ class VideoLM:
             top_k=top_k,
             offload=offload,
             offload_dir=None if offload_dir is None else os.fspath(offload_dir),
+            host_budget=host_budget,
+            compact_fraction=compact_fraction,
+            chunk_context=chunk_context,
         )
 
     def info(self) -> dict[str, Any]:

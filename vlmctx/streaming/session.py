@@ -15,14 +15,15 @@ Budget: ``budget`` tokens (or ``budget_bytes``) of key/value cache on the device
 frame blocks, split into the recent window and ``retrieve_tokens`` kept free for retrieved
 blocks; a question and its answer add their own tokens while they run, and a forward's
 ``torch.cat`` briefly holds a second copy of the cache (the transient every ``DynamicCache``
-update has).
+update has). ``host_budget`` bounds what the host keeps (``tiers.py``): offloaded key/values up
+to a share of it, beyond that the compact tier (frames + key summaries), re-encoded on retrieval.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -33,16 +34,21 @@ from vlmctx.streaming import prompt
 from vlmctx.streaming.errors import ChunkError, SessionClosedError
 from vlmctx.streaming.kv_store import Block, KVStore
 from vlmctx.streaming.retrieval import ProjectionTap, block_scores, decoder_layers, select
+from vlmctx.streaming.tiers import enforce_host_budget, input_size_frames, resolve_host_budget
 from vlmctx.video.types import Frames
 
 
 @dataclass
 class Retrieved:
-    """An offloaded block a question brought back: its frames, times and score."""
+    """An offloaded block a question brought back: its frames, times and score; ``tier``:
+    where it came from (``host``, ``disk``, or ``compact``: re-encoded from its frames);
+    ``covers``: the stream time a merged compact entry stands for (its own frames otherwise)."""
 
     block: int
     frames: list[tuple[int, float]]  # (index, pts seconds)
     score: float
+    tier: str = "host"
+    covers: tuple[float, float] | None = None
 
 
 @dataclass
@@ -84,6 +90,9 @@ class StreamingSession:
         top_k: int = 4,
         offload: str = "cpu",
         offload_dir: str | None = None,
+        host_budget: int | str | None = None,
+        compact_fraction: float = 0.5,
+        chunk_context: str = "window",
         record: bool = False,
     ) -> None:
         if lm.config.pooling != "none" or lm.config.position != "default":
@@ -95,6 +104,11 @@ class StreamingSession:
             raise ConfigError("give budget (tokens) or budget_bytes, not both")
         if top_k < 0:
             raise ConfigError(f"top_k must be >= 0, got {top_k}")
+        if chunk_context not in ("window", "sinks"):
+            raise ConfigError(f"chunk_context must be 'window' or 'sinks', got {chunk_context!r}")
+        if not 0 < compact_fraction < 1:
+            raise ConfigError(f"compact_fraction must be in (0, 1), got {compact_fraction}")
+        self.chunk_context = chunk_context
         self.lm, self.loaded = lm, lm.loaded
         self.adapter, self.device = lm.loaded.adapter, lm.device
         self.pieces = prompt.prompt_pieces(self.loaded)
@@ -103,7 +117,10 @@ class StreamingSession:
         self._head_dim = int(getattr(cfg, "head_dim", None) or cfg.hidden_size // self._heads)
         self._kv_heads = int(getattr(cfg, "num_key_value_heads", None) or self._heads)
         self._layers = decoder_layers(self.adapter, self.loaded.model)
-        self.store = KVStore(offload, offload_dir)
+        self.store = KVStore(
+            offload, offload_dir, resolve_host_budget(host_budget), compact_fraction
+        )
+        self._exact_resize: dict[tuple[int, ...], bool] = {}  # input shape -> resize checked
         self.top_k = top_k
         self.record = record
         self.transcript: list[prompt.Piece] = []  # every piece's inputs, when ``record``
@@ -143,22 +160,29 @@ class StreamingSession:
                 text = prompt.chunk_text(self.adapter, self.pieces, frames)
                 inputs = prompt.chunk_inputs(self.loaded, text, frames)
                 piece = prompt.place(self.loaded, inputs, self._next_text)
+                # frames are kept only where a block may go compact (a host budget, or a disk
+                # write that may fail)
+                keep = self.store.host_budget is not None or self.store.offload == "disk"
+                kept = self._compact_frames(frames, inputs) if keep else None
             except UnsupportedModelError:
                 raise
             except Exception as exc:  # noqa: BLE001 - the processor's many ways to refuse input
                 raise ChunkError(f"the processor refused this chunk: {exc}") from exc
             self._make_room(piece.n)
             with ProjectionTap(self._layers, "k_proj", self._kv_heads, self._head_dim) as tap:
-                self._prefill(piece)
+                self._prefill(piece, self._context_mask(piece.n))
             block = Block(
                 self._next_block,
                 np.asarray(frames.indices, dtype=np.int64).copy(),
                 np.asarray(frames.pts_s, dtype=np.float64).copy(),
                 piece.n,
                 tap.summary(),
+                start=self._next_text,
+                frames=kept,
             )
             self._next_block += 1
             self.store.resident.append(block)
+            enforce_host_budget(self.store)  # the new block's frames count too
             self._advance(piece)
             self._last_pts = float(frames.pts_s[-1])
             self.frames_pushed += len(frames)
@@ -197,16 +221,20 @@ class StreamingSession:
             text=tok.decode(ids, skip_special_tokens=True).strip(),
             token_ids=ids,
             recent=[f for b in self.store.resident for f in _frames_of(b)],
-            retrieved=[Retrieved(b.id, _frames_of(b), s) for b, s in retrieved],
+            retrieved=[Retrieved(b.id, _frames_of(b), s, b.tier, b.covers) for b, s in retrieved],
             context_tokens=context,
             device_kv_bytes=held,
             timings={"retrieve": round(t1 - t0, 4), "answer": round(t2 - t1, 4)},
         )
 
     def stats(self) -> dict[str, Any]:
-        """What the session holds now (device key/value bytes, blocks, offloaded bytes)."""
+        """What the session holds now: device key/value bytes, blocks per tier, host bytes per
+        tier (``host_bytes`` = host key/values + compact entries + what device/host blocks keep
+        to go compact; disk files are not host memory)."""
         with self._lock:
             s = self.store
+            tiers = s.tier_bytes()
+            compact = s.compact_count()
             return {
                 "budget_tokens": self.budget,
                 "retrieve_tokens": self.retrieve_tokens,
@@ -215,10 +243,40 @@ class StreamingSession:
                 "sink_tokens": s.sinks,
                 "resident_blocks": len(s.resident),
                 "offloaded_blocks": len(s.offloaded_blocks),
-                "offloaded_bytes": s.offloaded_bytes(),
+                "offloaded_bytes": tiers["host_kv"],
+                "host_budget": s.host_budget,
+                "host_kv_blocks": len(s.offloaded_blocks) - compact,
+                "compact_blocks": compact,
+                "compact_merges": s.merges,
+                "host_kv_bytes": tiers["host_kv"],
+                "disk_kv_bytes": tiers["disk_kv"],
+                "compact_bytes": tiers["compact"],
+                "kept_bytes": tiers["kept"],
+                "host_bytes": tiers["host_kv"] + tiers["compact"] + tiers["kept"],
                 "frames_pushed": self.frames_pushed,
                 "last_pts_s": None if self._last_pts == -float("inf") else self._last_pts,
             }
+
+    def reencode(self, block: Block) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The keys/values of ``block`` re-encoded from its kept frames at its original position
+        ids and timestamps, over the attention sinks alone (CPU copies; the session is left as it
+        was). Equal to its first encoding within float round-off when that encoding also saw the
+        sinks alone (``chunk_context="sinks"``, or no resident block before it); see
+        docs/streaming.md, "Tiers"."""
+        with self._lock:
+            self._check_open()
+            base = self.store.length()
+            with self.loaded.lock, torch.no_grad():
+                try:
+                    self._reencode_into_cache(block)
+                    return [
+                        (layer.keys[:, :, base:].to("cpu", copy=True),
+                         layer.values[:, :, base:].to("cpu", copy=True))
+                        for layer in self.store.cache.layers
+                    ]  # fmt: skip
+                finally:
+                    self.store.truncate(base)
+                    self.adapter.positions.reset_position_state(self.loaded.model)
 
     def close(self) -> None:
         """Free the session's memory; later ``push``/``ask`` raise ``SessionClosedError``."""
@@ -290,10 +348,46 @@ class StreamingSession:
             count += 1
         self.store.evict(count)
 
-    def _forward(self, piece: prompt.Piece) -> Any:
-        """Run the model over ``piece`` appended to the device cache; returns the last logits."""
+    def _compact_frames(self, frames: Frames, inputs: Any) -> Frames:
+        """What the block keeps to be re-encoded later: its frames resized to the model's input
+        size when the processor maps them to the very same pixel values (checked once per input
+        shape), else the frames as pushed."""
+        data = np.ascontiguousarray(frames.data)
+        patch = getattr(getattr(self.loaded.processor, "video_processor", None), "patch_size", None)
+        small = input_size_frames(data, inputs, patch)
+        shape = data.shape[1:]
+        if small is not None and small is not data and shape not in self._exact_resize:
+            again = prompt.chunk_inputs(
+                self.loaded,
+                prompt.chunk_text(self.adapter, self.pieces, frames),
+                replace(frames, data=small),
+            )
+            pixels = [k for k in inputs if k.startswith("pixel_values")]
+            self._exact_resize[shape] = bool(pixels) and all(
+                torch.equal(inputs[k], again[k]) for k in pixels
+            )
+        keep = small if small is not None and self._exact_resize.get(shape, True) else data
+        return replace(frames, data=keep.copy() if keep is frames.data else keep)
+
+    def _context_mask(self, n: int) -> torch.Tensor | None:
+        """With ``chunk_context="sinks"`` a chunk attends to the sinks and itself only (resident
+        blocks masked out), so its compact re-encoding is exact; None otherwise."""
+        resident = self.store.length() - self.store.sinks
+        if self.chunk_context == "window" or resident == 0:
+            return None
+        return torch.cat([
+            torch.ones(self.store.sinks, dtype=torch.int64),
+            torch.zeros(resident, dtype=torch.int64),
+            torch.ones(n, dtype=torch.int64),
+        ])[None]  # fmt: skip
+
+    def _forward(self, piece: prompt.Piece, mask: torch.Tensor | None = None) -> Any:
+        """Run the model over ``piece`` appended to the device cache; returns the last logits.
+        ``mask``: (1, cached + n) 0/1 over cached tokens and the piece (None: attend to all)."""
         inputs = {k: v for k, v in piece.inputs.items() if k != "attention_mask"}
         inputs = {k: v.to(self.device) if torch.is_tensor(v) else v for k, v in inputs.items()}
+        if mask is not None:
+            inputs["attention_mask"] = mask.to(self.device)
         out = self.loaded.model(
             **inputs,
             position_ids=piece.positions.to(self.device),
@@ -303,12 +397,31 @@ class StreamingSession:
         )
         return out.logits[0, -1]
 
-    def _prefill(self, piece: prompt.Piece) -> None:
+    def _reencode_into_cache(self, block: Block) -> None:
+        """Append ``block`` re-encoded from its kept frames at its original position ids (its
+        ``start``), attending to the sinks alone. Caller holds the model lock."""
+        if block.frames is None:
+            raise ValueError(f"block {block.id} kept no frames to re-encode")
+        frames = block.frames
+        text = prompt.chunk_text(self.adapter, self.pieces, frames)
+        piece = prompt.place(
+            self.loaded, prompt.chunk_inputs(self.loaded, text, frames), block.start
+        )
+        cached = self.store.length()
+        mask = torch.cat([
+            torch.ones(self.store.sinks, dtype=torch.int64),
+            torch.zeros(cached - self.store.sinks, dtype=torch.int64),
+            torch.ones(piece.n, dtype=torch.int64),
+        ])[None]  # fmt: skip
+        self._forward(piece, mask if cached > self.store.sinks else None)
+        self.adapter.positions.reset_position_state(self.loaded.model)
+
+    def _prefill(self, piece: prompt.Piece, mask: torch.Tensor | None = None) -> None:
         """Append ``piece`` to the cache under the model lock; on failure nothing is kept."""
         base = self.store.length()
         with self.loaded.lock, torch.no_grad():
             try:
-                self._forward(piece)
+                self._forward(piece, mask)
             except torch.OutOfMemoryError:
                 self.store.truncate(base)
                 raise
@@ -331,7 +444,10 @@ class StreamingSession:
         scores = block_scores(tap.summary(), self.store.key_summaries())
         chosen = select(scores, [b.n for b in blocks], self.top_k, allowance)
         for i in chosen:
-            self.store.append(self.store.fetch(blocks[i], self.device))
+            if blocks[i].tier == "compact":
+                self._reencode_into_cache(blocks[i])
+            else:
+                self.store.append(self.store.fetch(blocks[i], self.device))
         return [(blocks[i], float(scores[i])) for i in chosen]
 
     def _decode(self, piece: prompt.Piece, max_new_tokens: int) -> list[int]:

@@ -91,36 +91,3 @@ def parse_letter(text: str, options: list[str]) -> str | None:
         return marked.pop()
     bare = set(re.findall(rf"\b([{valid}])\b", t)) - {"A", "I"}  # articles/pronouns are ambiguous
     return bare.pop() if len(bare) == 1 else None
-
-
-# ---- Video-MME's official prompt and answer rule (LVBench reuses both) ----------------------
-PROMPT = (
-    "Select the best answer to the following multiple-choice question based on the video. "
-    "Respond with only the letter (A, B, C, or D) of the correct option."
-)
-_PREFIXES = (
-    "The best answer is",
-    "The correct answer is",
-    "The answer is",
-    "The answer",
-    "The best option is",
-    "The correct option is",
-    "Best answer:",
-    "Best option:",
-    "Answer:",
-    "Option:",
-    "The correct answer",
-    "The correct option",
-)
-
-
-def extract_letter(text: str) -> str | None:
-    """Video-MME's official rule: drop answer prefixes; a long reply without A-D is no answer;
-    otherwise the first capital A-D anywhere in the text."""
-    s = text.strip()
-    for prefix in _PREFIXES:
-        s = s.replace(prefix, "")
-    if len(s.split()) > 10 and not re.search("[ABCD]", s):
-        return None
-    m = re.search(r"[ABCD]", s)
-    return m[0] if m else None

@@ -56,6 +56,7 @@ class OfficialRelease(Task):
     applies ``--limit`` round-robin over ``meta[stratify_key]`` groups."""
 
     stratify_key = "bucket"
+    strata_keys = ("bucket", "category")  # what the report breaks down by (the runner's --limit)
 
     def raw_samples(self) -> Iterable[tuple[str, Sample | Exception]]:
         """``(source, sample or the DataFormatError)`` in the benchmark's official order."""
@@ -108,23 +109,32 @@ def _pct(groups: dict[str, list[float]], order: Callable[[str], Any] = str) -> d
 
 
 def mcq_aggregate(
-    samples: list[Sample], scores: list[dict[str, Any]], primary: str = "acc"
+    samples: list[Sample],
+    scores: list[dict[str, Any]],
+    primary: str = "acc",
+    skip_unparsed: bool = False,
 ) -> dict[str, Any]:
     """Accuracy (%) overall, per duration bucket, per category and per frames seen.
 
     ``macro_acc`` is the mean of the per-category accuracies (MLVU's M-Avg); a sample with several
-    categories (LVBench) counts in each.
+    categories (LVBench) counts in each. ``skip_unparsed`` leaves unparsed replies out of every
+    accuracy (Video-MME's official ``eval_your_results.py``: accuracy over the answered
+    questions, 0 when none was answered); ``unparsed_pct`` is always over every scored reply.
     """
     allv: list[float] = []
     bucket: dict[str, list[float]] = defaultdict(list)
     cat: dict[str, list[float]] = defaultdict(list)
     frames: dict[str, list[float]] = defaultdict(list)
     unparsed = 0.0
+    n_all = 0
     for s, sc in zip(samples, scores, strict=True):
         if "acc" not in sc:
             continue
-        allv.append(sc["acc"])
+        n_all += 1
         unparsed += sc["unparsed"]
+        if skip_unparsed and sc["unparsed"]:
+            continue
+        allv.append(sc["acc"])
         bucket[str(s.meta.get("bucket"))].append(sc["acc"])
         cats = s.meta.get("category") or []
         for c in [cats] if isinstance(cats, str) else cats:
@@ -133,11 +143,11 @@ def mcq_aggregate(
             frames[str(sc["n_frames"])].append(sc["acc"])
     by_cat = _pct(cat)
     flat: dict[str, float | None] = {
-        "acc": 100.0 * sum(allv) / len(allv) if allv else None,
+        "acc": 100.0 * sum(allv) / len(allv) if allv else (0.0 if n_all else None),
         "macro_acc": sum(by_cat.values()) / len(by_cat) if by_cat else None,
     }
     flat.update({f"acc@{b}": v for b, v in _pct(bucket, bucket_order).items()})
-    flat["unparsed_pct"] = 100.0 * unparsed / len(allv) if allv else None
+    flat["unparsed_pct"] = 100.0 * unparsed / n_all if n_all else None
     return {
         "primary": primary,
         "scores": flat,
@@ -146,7 +156,11 @@ def mcq_aggregate(
             "by_category": {"acc": by_cat},
             "by_frames": {"acc": _pct(frames, int)},
         },
-        "n_scored": {"all": len(allv), **{b: len(v) for b, v in bucket.items()}},
+        "n_scored": {
+            "all": n_all,
+            **({"answered": len(allv)} if skip_unparsed else {}),
+            **{b: len(v) for b, v in bucket.items()},
+        },
     }
 
 

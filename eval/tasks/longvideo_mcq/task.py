@@ -73,6 +73,7 @@ class LongVideoMCQ(Task):
 
     name: ClassVar[str]  # set by TASKS.register
     version = "1"
+    strata_keys = ("bucket",)
 
     def __init__(
         self,

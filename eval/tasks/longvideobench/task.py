@@ -6,9 +6,14 @@ Folder (Hugging Face ``longvideobench/LongVideoBench``, tars extracted)::
 
 Record fields: ``id``, ``video_path``, ``subtitle_path``, ``question``, ``candidates``,
 ``correct_choice`` (0-based index), ``duration_group`` (15, 60, 600, 3600 s), ``duration``,
-``starting_timestamp_for_subtitles``, ``question_category``, ``level``. Prompt: lmms-eval's
-(question, ``A. option`` lines, "Answer with the option's letter from the given choices
-directly."); parsing: its MMMU-style ``parse_multi_choice_response``. With ``subtitles=true`` the
+``starting_timestamp_for_subtitles``, ``question_category``, ``level``. LongVideoBench ships no
+scorer (its README sends automatic evaluation to lmms-eval), so the default is
+``protocol=lmms-eval``: lmms-eval's prompt (question, ``A. option`` lines, "Answer with the
+option's letter from the given choices directly.") and its ``parse_multi_choice_response`` (the
+first capital A-E after removing its answer prefixes; where there is none, a random candidate,
+drawn here from a generator seeded by the question id); ``protocol=official`` takes the official
+dataloader's prompt ("Question: ..." first) with the same extraction and metric
+(:mod:`.official`). With ``subtitles=true`` the
 cues covering a sampled frame (the official 1 s widening, ``starting_timestamp_for_subtitles``
 subtracted) go, as plain text, between the frames by their midpoints, as the official loader's
 ``insert_subtitles_into_frames`` does. ``subtitle_placement=auto`` (the default) interleaves unless
@@ -27,27 +32,11 @@ from typing import Any, ClassVar
 from vlmctx.errors import ConfigError, DataFormatError
 from vlmctx_eval.harness.records import Sample
 from vlmctx_eval.tasks.base import TASKS
+from vlmctx_eval.tasks.common.protocol import check_protocol
 from vlmctx_eval.tasks.common.release import OfficialMCQ, require_dir
+from vlmctx_eval.tasks.longvideobench import official
 
-POST = "Answer with the option's letter from the given choices directly."
 GROUPS = {15: "8-15s", 60: "15-60s", 600: "180-600s", 3600: "900-3600s"}
-
-
-def parse_multi_choice(text: str, options: list[str]) -> str | None:
-    """MMMU/lmms-eval ``parse_multi_choice_response`` without its random fallback (None here)."""
-    letters = [chr(ord("A") + i) for i in range(len(options))]
-    r = text
-    for ch in ",.!?;:'":
-        r = r.strip(ch)
-    r = f" {r} "
-    hits = [c for c in letters if f"({c})" in r] or [c for c in letters if f"{c} " in r]
-    if not hits and len(r.split()) > 5:
-        hits = [c for c, o in zip(letters, options, strict=True) if o.lower() in r.lower()]
-        if len(hits) > 1:
-            return max(hits, key=lambda c: r.lower().rfind(options[letters.index(c)].lower()))
-    if len(hits) > 1:  # the last one mentioned
-        return max(hits, key=lambda c: max(r.rfind(f"({c})"), r.rfind(f"{c} ")))
-    return hits[0] if hits else None
 
 
 @TASKS.register("longvideobench", summary="LongVideoBench val (duration groups; subtitles)")
@@ -62,6 +51,7 @@ class LongVideoBench(OfficialMCQ):
         subtitles: bool = False,
         subtitle_tokens: int | None = None,
         subtitle_placement: str = "auto",
+        protocol: str = "lmms-eval",
     ) -> None:
         self.root = require_dir(root, "longvideobench", "give --task-arg longvideobench:root=DIR")
         self.file = os.path.join(self.root, file)
@@ -75,6 +65,7 @@ class LongVideoBench(OfficialMCQ):
                 f"before, got {subtitle_placement!r}"
             )
         self.subtitle_placement = subtitle_placement
+        self.protocol = check_protocol("longvideobench", protocol)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -84,6 +75,7 @@ class LongVideoBench(OfficialMCQ):
             "subtitles": self.subtitles,
             "subtitle_tokens": self.subtitle_tokens,
             "subtitle_placement": self.subtitle_placement,
+            "protocol": self.protocol,
         }
 
     def raw_samples(self) -> Iterable[tuple[str, Sample | Exception]]:
@@ -100,7 +92,6 @@ class LongVideoBench(OfficialMCQ):
         gold = int(rec["correct_choice"])
         if not 0 <= gold < len(cands):
             raise DataFormatError(f"correct_choice {gold} out of range")
-        lines = [rec["question"], *[f"{chr(ord('A') + i)}. {c}" for i, c in enumerate(cands)]]
         group = int(rec["duration_group"])
         meta: dict[str, Any] = {
             "options": cands,
@@ -121,10 +112,21 @@ class LongVideoBench(OfficialMCQ):
             id=str(rec["id"]),
             target=chr(ord("A") + gold),
             video=os.path.join(self.root, "videos", rec["video_path"]),
-            question="\n".join(lines) + "\n" + POST,
+            question=self._prompt(str(rec["question"]), cands),
             max_new_tokens=self.max_new_tokens,
             meta=meta,
         )
 
+    def _prompt(self, question: str, cands: list[str]) -> str:
+        if self.protocol == "official":
+            return official.official_prompt(question, cands)
+        return official.lmms_prompt(question, cands)
+
     def parse(self, text: str, sample: Sample) -> str | None:
-        return parse_multi_choice(text, sample.meta["options"])
+        """lmms-eval's letter; where it would draw at random, a draw seeded by the sample id."""
+        return official.lmms_parse(text, len(sample.meta["options"]), sample.id)[0]
+
+    def score_one(self, sample: Sample, record: dict[str, Any]) -> dict[str, Any]:
+        out = super().score_one(sample, record)
+        out["unparsed"] = float(not official.lmms_extract(str(record["prediction"])))
+        return out

@@ -1,14 +1,19 @@
 """LVBench (arXiv 2406.08035): 103 videos of about an hour, 1549 questions, from the release.
 
-Folder (GitHub ``THUDM/LVBench`` annotations + its video download script)::
+Folder, as the repository's instructions leave it (:mod:`.release`)::
 
-    ROOT/video_info.meta.jsonl   ROOT/videos/<key>.mp4
+    ROOT/data/video_info.meta.jsonl (or ROOT/video_info.meta.jsonl)
+    ROOT/scripts/videos/00000/00000000.mp4 + 00000000.json   (download.sh: video2dataset)
+    or ROOT/videos/<key>.mp4
 
-Each line: ``{"key", "type", "video_info": {"duration_minutes", ...}, "qa": [{"uid",
-"question" (options embedded as "(A) ..." lines), "answer" (a letter), "question_type" (list of
-ER/EU/KIR/TG/Rea/Sum names), "time_reference"}]}``. Accuracy overall and per question type (a
-question counts in each of its types); ``bucket`` is the video's ``type``. Prompt and parsing
-follow Video-MME's (assumed: LVBench's own scripts are per model).
+Each line: ``{"key", "type", "video_info": {...}, "qa": [{"uid", "question" (options embedded as
+"(A) ..." lines), "answer" (a letter), "question_type" (a list), "time_reference"}]}``.
+``protocol=official`` (the default): the repository's ``polish_answer`` (the first character of
+the reply's first token, after the ``(``...``)`` handling) compared with ``answer`` as released,
+and ``compute_accuracy`` (overall, and per question type, a question counting in each of its
+types); ``protocol=lmms-eval``: ``extract_mcq_answer``, the same accuracy. LVBench ships no prompt:
+both send the released question text and lmms-eval's instruction line. ``bucket`` is the video's
+``type``. Sources and quirks: :mod:`.official`.
 """
 
 from __future__ import annotations
@@ -22,79 +27,97 @@ from typing import Any, ClassVar
 from vlmctx.errors import ConfigError, DataFormatError
 from vlmctx_eval.harness.records import Sample
 from vlmctx_eval.tasks.base import TASKS
-from vlmctx_eval.tasks.common.choices import PROMPT, extract_letter
+from vlmctx_eval.tasks.common.protocol import check_protocol
 from vlmctx_eval.tasks.common.release import OfficialMCQ, require_dir
+from vlmctx_eval.tasks.lvbench import official
+from vlmctx_eval.tasks.lvbench.release import META, VideoFinder, find_meta
 
 _OPTION = re.compile(r"^\(([A-D])\)\s*(.*)$")
 
 
-def split_question(text: str) -> tuple[str, list[str]]:
-    """LVBench's question text -> (stem, option texts) from its ``(A) ...`` lines."""
-    stem, options = [], []
-    for line in text.strip().splitlines():
-        m = _OPTION.match(line.strip())
-        if m:
-            if m.group(1) != "ABCD"[len(options)]:
-                raise DataFormatError(f"option ({m.group(1)}) out of order")
-            options.append(m.group(2).strip())
-        elif not options:
-            stem.append(line)
-    if len(options) < 2:
-        raise DataFormatError("question holds fewer than two '(A) ...' option lines")
-    return "\n".join(stem).strip(), options
+def option_texts(text: str) -> list[str]:
+    """The ``(A) ...`` option lines of a released question (for the record; not needed to score)."""
+    return [m.group(2).strip() for ln in text.splitlines() if (m := _OPTION.match(ln.strip()))]
 
 
 @TASKS.register("lvbench", summary="LVBench (hour-long videos; accuracy per question type)")
 class LVBench(OfficialMCQ):
     name: ClassVar[str]  # set by TASKS.register
-    version = "1"
+    version = "2"
 
-    def __init__(self, root: str, file: str = "video_info.meta.jsonl") -> None:
+    def __init__(self, root: str, file: str = "", protocol: str = "official") -> None:
         self.root = require_dir(root, "lvbench", "give --task-arg lvbench:root=/data/LVBench")
-        self.file = os.path.join(self.root, file)
-        if not os.path.isfile(self.file):
-            raise ConfigError(f"lvbench: {self.file!r} not found (the annotation file)")
+        found = os.path.join(self.root, file) if file else find_meta(self.root)
+        if not found or not os.path.isfile(found):
+            raise ConfigError(
+                f"lvbench: annotation file {file or META!r} not found under "
+                f"{self.root!r} (nor in its data/ folder)"
+            )
+        self.file = found
+        self.protocol = check_protocol("lvbench", protocol)
+        self.max_new_tokens = 32 if self.protocol == "official" else 16
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "version": self.version, "file": self.file}
+        return {
+            "name": self.name,
+            "version": self.version,
+            "file": self.file,
+            "protocol": self.protocol,
+        }
 
     def raw_samples(self) -> Iterable[tuple[str, Sample | Exception]]:
         with open(self.file, encoding="utf-8") as fh:
             lines = [ln for ln in fh if ln.strip()]
+        finder = VideoFinder(self.root)
+        row = 0  # save_video_txt.py numbers the lines it could parse
         for n, line in enumerate(lines, 1):
+            src = f"{os.path.basename(self.file)}:{n}"
             try:
                 video = json.loads(line)
-                qas = video["qa"]
+                qas, key = video["qa"], str(video["key"])
             except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                yield f"{os.path.basename(self.file)}:{n}", DataFormatError(f"bad line: {exc}")
+                yield src, DataFormatError(f"bad line: {exc}")
                 continue
+            path = finder.find(key, row) or os.path.join(self.root, "videos", f"{key}.mp4")
+            row += 1
             for qa in qas:
                 try:
-                    yield f"{os.path.basename(self.file)}:{n}", self._sample(video, qa)
+                    yield src, self._sample(video, qa, path)
                 except (DataFormatError, KeyError, TypeError) as exc:
-                    yield f"{os.path.basename(self.file)}:{n}", DataFormatError(f"bad qa: {exc}")
+                    yield src, DataFormatError(f"bad qa: {exc}")
 
-    def _sample(self, video: dict[str, Any], qa: dict[str, Any]) -> Sample:
-        stem, options = split_question(qa["question"])
-        answer = str(qa["answer"]).strip().strip("()")
-        if answer not in "ABCD"[: len(options)] or not answer:
-            raise DataFormatError(f"answer {qa['answer']!r} is not an option letter")
-        body = "\n".join([stem, *[f"{'ABCD'[i]}. {o}" for i, o in enumerate(options)]])
+    def _sample(self, video: dict[str, Any], qa: dict[str, Any], path: str) -> Sample:
         types = qa.get("question_type") or []
         meta = {
-            "options": options,
+            "options": option_texts(str(qa["question"])),
             "bucket": str(video.get("type", "all")),
             "category": [types] if isinstance(types, str) else list(types),
             "time_reference": qa.get("time_reference"),
         }
         return Sample(
             id=str(qa["uid"]),
-            target=answer,
-            video=os.path.join(self.root, "videos", f"{video['key']}.mp4"),
-            question=f"{PROMPT}\n{body}\nThe best answer is:",
+            target=str(qa["answer"]),
+            video=path,
+            question=official.prompt(str(qa["question"])),
             max_new_tokens=self.max_new_tokens,
             meta=meta,
         )
 
     def parse(self, text: str, sample: Sample) -> str | None:
-        return extract_letter(text)
+        """What the protocol compares with the released ``answer`` (exact equality)."""
+        return official.extract(text, self.protocol) or None
+
+    def score_one(self, sample: Sample, record: dict[str, Any]) -> dict[str, Any]:
+        out = super().score_one(sample, record)
+        out["unparsed"] = float(out["parsed"] not in ("A", "B", "C", "D"))
+        return out
+
+    def official_results(
+        self, samples: list[Sample], records: list[dict[str, Any]]
+    ) -> tuple[str, Any]:
+        """``official_lvbench_answers.json``: ``{uid: polished answer}``, the answer file of
+        LVBench's ``compute_accuracy`` (under ``protocol=lmms-eval``: lmms-eval's letters)."""
+        return "official_lvbench_answers.json", {
+            s.id: official.extract(str(r.get("prediction", "")), self.protocol)
+            for s, r in zip(samples, records, strict=True)
+        }

@@ -25,13 +25,17 @@ in those scripts), two scores from 1 to 5 per answer, each task's score the sum 
   are not penalised), from the reference summary and the answer.
 
 G-Avg, the mean of SSC and VS, is the "G-Avg (full mark 10)" of MLVU's leaderboard (a reading of
-the repository's README; the paper's tables were not checked offline). What is ours, not MLVU's:
-the rubric and case WORDING below (same criteria, scales and JSON keys, our sentences), so the
-scores are labelled ``judge_*`` and are comparable to published ones only in protocol; reading
-each score as the LAST ``key: number`` in the reply (the official scripts take the first);
-and a reply without both scores in 1..5 is re-asked up to twice and then recorded as a scoring
-error (counted in ``n_scoring_errors``, left out of the means) where the official scripts add 0
-and keep it in the denominator.
+the repository's README; the paper's tables were not checked offline).
+
+``protocol=official`` (the default): the judge prompts VERBATIM from ``evaluate_ssc.py`` /
+``evaluate_summary.py`` (:mod:`.judge_prompts`), one call per answer, and the scores read as
+``calculate.py`` / ``calculate_sum.py`` read them (:func:`.official.official_judge_scores`: the
+FIRST occurrence of each key, the text after its colon up to the next comma); a missing score adds
+0 and the answer stays in the denominator; a reply whose score slice is no number (where the
+official script stops) is a scoring error. ``protocol=vlmctx``: vlmctx's own rubric wording (same
+criteria, scales and keys), the LAST ``key: number`` of each key, up to two re-asks of a reply
+without both scores in 1..5, then a scoring error left out of the means. Scores are labelled
+``judge_*``: a judge other than ``gpt-4-turbo`` gives numbers comparable only in protocol.
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ from vlmctx_eval.tasks.common.release import (
     duration_bucket,
     require_dir,
 )
+from vlmctx_eval.tasks.mlvu import judge_prompts, official
 from vlmctx_eval.tasks.mlvu.task import read_release
 
 SYSTEM = (
@@ -162,6 +167,7 @@ class MLVUGen(OfficialRelease):
     name: ClassVar[str]  # set by TASKS.register
     version = "1"
     stratify_key = "category"  # --limit takes the two tasks in turn
+    sample_metric = "judge_total"
 
     def __init__(
         self,
@@ -172,7 +178,11 @@ class MLVUGen(OfficialRelease):
         max_new_tokens: int = 1000,
         short_s: float = 180.0,
         long_s: float = 1200.0,
+        protocol: str = "official",
     ) -> None:
+        if protocol not in ("official", "vlmctx"):
+            raise ConfigError(f"mlvu_gen: protocol must be official or vlmctx, got {protocol!r}")
+        self.protocol = protocol
         self.root = require_dir(root, "mlvu_gen", "give --task-arg mlvu_gen:root=/data/MLVU")
         if not judge_url:
             raise ConfigError(
@@ -215,6 +225,7 @@ class MLVUGen(OfficialRelease):
         }
         if kind == "sub_scene":
             meta["scoring_points"] = scoring_points(rec["scoring_points"])
+            meta["scoring_points_raw"] = rec["scoring_points"]
         return Sample(
             id=f"{file}/{n}",
             target=str(rec["answer"]),
@@ -236,7 +247,50 @@ class MLVUGen(OfficialRelease):
             case = spec.case.format(reference=sample.target, prediction=prediction)
         return spec, case
 
+    def official_prompt(self, sample: Sample, prediction: str) -> tuple[str, str]:
+        """(system, user) messages of the official scripts for ``prediction``."""
+        if sample.meta["category"] == "sub_scene":
+            user = judge_prompts.SSC_USER.format(
+                question=sample.meta["question"].replace("\n", ""),
+                scoring_points=sample.meta.get("scoring_points_raw", sample.meta["scoring_points"]),
+                pred=prediction,
+            )
+            return judge_prompts.SSC_SYSTEM, user
+        return judge_prompts.VS_SYSTEM, judge_prompts.VS_USER.format(
+            answer=sample.target, pred=prediction
+        )
+
+    def score_official(self, sample: Sample, record: dict[str, Any]) -> dict[str, Any]:
+        """One judge call with the official prompts; the scores as ``calculate.py`` reads them."""
+        spec = SPECS[sample.meta["category"]]
+        system, user = self.official_prompt(sample, str(record["prediction"]))
+        try:
+            reply = self.judge.complete(user, system=system, temperature=0.0, max_tokens=1024)
+            first, second = official.official_judge_pair(
+                official.official_judge_scores(reply, spec.keys)
+            )
+        except ValueError as exc:  # the official script stops on such a reply
+            self.judge.stats.failed_samples += 1
+            return {"error": f"{spec.short} judge: score is no number ({exc})"}
+        except (DataFormatError, ConfigError) as exc:
+            self.judge.stats.failed_samples += 1
+            return {"error": f"{spec.short} judge: {exc}"}
+        return self._row(spec, first, second, record)
+
+    def _row(
+        self, spec: GenSpec, first: float, second: float, record: dict[str, Any]
+    ) -> dict[str, Any]:
+        frames = record.get("frames")
+        return {
+            f"judge_{spec.keys[0].removeprefix('score_')}": first,
+            f"judge_{spec.keys[1].removeprefix('score_')}": second,
+            "judge_total": first + second,
+            "n_frames": len(frames) if isinstance(frames, list) else record.get("n_frames"),
+        }
+
     def score_one(self, sample: Sample, record: dict[str, Any]) -> dict[str, Any]:
+        if self.protocol == "official":
+            return self.score_official(sample, record)
         spec, case = self.judge_prompt(sample, str(record["prediction"]).strip())
         try:
             got = self.judge.ask_json(
@@ -251,13 +305,7 @@ class MLVUGen(OfficialRelease):
             self.judge.stats.failed_samples += 1
             return {"error": f"{spec.short} judge: {exc}"}
         first, second = (got[k] for k in spec.keys)
-        frames = record.get("frames")
-        return {
-            f"judge_{spec.keys[0].removeprefix('score_')}": first,
-            f"judge_{spec.keys[1].removeprefix('score_')}": second,
-            "judge_total": first + second,
-            "n_frames": len(frames) if isinstance(frames, list) else record.get("n_frames"),
-        }
+        return self._row(spec, first, second, record)
 
     def aggregate(self, samples: list[Sample], scores: list[dict[str, Any]]) -> dict[str, Any]:
         return gen_aggregate(samples, scores)

@@ -7,11 +7,17 @@ Folder (Hugging Face ``MLVU/MVLU``, dev split)::
     ROOT/video/<same stem>/<video file>
 
 Each JSON is a list of ``{"video", "duration", "question", "candidates", "answer" (the correct
-candidate's text), "question_type"}``. Prompt and scoring follow the official
-``choice_bench.py``: options as ``(A) text``, "Only give the best option.", and ``check_ans``
-(the reply's first word, without dots, against ``(a)``). The reported score is M-Avg, the mean of
-the seven task accuracies (``macro_acc``). The generation tasks (8_sub_scene, 9_summary) are the
-task ``mlvu_gen`` (:mod:`.mlvu_gen`), scored by an LLM judge.
+candidate's text), "question_type"}``. ``protocol=official`` (the default) follows the official
+``choice_bench.py``: its ``qa_template`` (options as ``(A) text``), the user text ending
+"Only give the best option.", ``check_ans`` (the one character before the reply's first ``)``, or
+the whole reply, must EQUAL the gold letter), and M-Avg, the mean of the task accuracies
+(``macro_acc``). A record whose answer is none of its candidates (two in ``2_needle.json``) stays,
+with the official gold letter ``@`` (always wrong). ``protocol=lmms-eval``: lmms-eval's prompt,
+``extract_mcq_answer`` and its mean over the seven dev task types. Sources and quirks:
+:mod:`.official`. The official system text and assistant prefix ("Best Option: (") are passed to
+the model when its ``ask()`` takes them; otherwise the system text opens the question and the
+prefix is left out (the reply is scored the same way). The generation tasks (8_sub_scene,
+9_summary) are the task ``mlvu_gen`` (:mod:`.generation`).
 """
 
 from __future__ import annotations
@@ -24,12 +30,14 @@ from typing import Any, ClassVar
 from vlmctx.errors import ConfigError, DataFormatError
 from vlmctx_eval.harness.records import Sample
 from vlmctx_eval.tasks.base import TASKS
+from vlmctx_eval.tasks.common.protocol import check_protocol
 from vlmctx_eval.tasks.common.release import (
     OfficialMCQ,
     duration_bucket,
     mcq_aggregate,
     require_dir,
 )
+from vlmctx_eval.tasks.mlvu import official
 
 MC_TASKS = (
     "1_plotQA",
@@ -40,10 +48,7 @@ MC_TASKS = (
     "6_anomaly_reco",
     "7_topic_reasoning",
 )
-SYSTEM = (
-    "Carefully watch this video and pay attention to every detail. Based on your observations, "
-    "select the best option that accurately addresses the question.\n"
-)
+TASK_TYPE = {file: kind for kind, file in official.TASK_FILES.items()}
 
 
 def read_release(
@@ -75,26 +80,18 @@ def read_release(
                 yield f"{file}.json#{n}", DataFormatError(f"bad record: {exc}")
 
 
-def check_ans(pred: str, gt_letter: str) -> bool:
-    """MLVU's official ``check_ans``: the reply's first word (dots removed, lower case) is inside
-    the gold ``(x)`` or contains it. A first word without a letter (empty, "(") is wrong here
-    (the official substring test would accept it: a quirk not reproduced)."""
-    words = pred.lower().split()
-    first = words[0].replace(".", "") if words else ""
-    gold = f"({gt_letter.lower()})"
-    if not any(ch.isalpha() for ch in first):
-        return False
-    return first in gold or gold in first
-
-
 @TASKS.register("mlvu", summary="MLVU dev multiple choice (7 tasks, M-Avg)")
 class MLVU(OfficialMCQ):
     name: ClassVar[str]  # set by TASKS.register
-    version = "1"
+    version = "2"
 
-    def __init__(self, root: str, short_s: float = 180.0, long_s: float = 1200.0) -> None:
+    def __init__(
+        self, root: str, short_s: float = 180.0, long_s: float = 1200.0, protocol: str = "official"
+    ) -> None:
         self.root = require_dir(root, "mlvu", "give --task-arg mlvu:root=/data/MLVU")
         self.edges = (float(short_s), float(long_s))
+        self.protocol = check_protocol("mlvu", protocol)
+        self.max_new_tokens = 32 if self.protocol == "official" else 16
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -102,6 +99,7 @@ class MLVU(OfficialMCQ):
             "version": self.version,
             "root": self.root,
             "bucket_edges_s": list(self.edges),
+            "protocol": self.protocol,
         }
 
     def raw_samples(self) -> Iterable[tuple[str, Sample | Exception]]:
@@ -109,35 +107,47 @@ class MLVU(OfficialMCQ):
 
     def _sample(self, task: str, n: int, rec: dict[str, Any]) -> Sample:
         cands = [str(c) for c in rec["candidates"]]
-        if rec["answer"] not in cands:
-            raise DataFormatError(f"answer {rec['answer']!r} is not one of the candidates")
-        letter = chr(ord("A") + cands.index(rec["answer"]))
-        lines = [
-            f"Question: {rec['question']}",
-            "Options:",
-            *[f"({chr(ord('A') + i)}) {c}" for i, c in enumerate(cands)],
-        ]
-        prompt = SYSTEM + "\n".join(lines) + "\nOnly give the best option."
-        meta = {
+        block, gold = official.qa_template(str(rec["question"]), cands, str(rec["answer"]))
+        meta: dict[str, Any] = {
             "options": cands,
-            "category": rec.get("question_type", task.split("_", 1)[1]),
+            "category": TASK_TYPE[task],
             "bucket": duration_bucket(float(rec["duration"]), self.edges),
         }
+        prefix = ""
+        if self.protocol == "official":
+            question = official.official_user_text(block)
+            meta["system"] = official.SYSTEM
+            prefix = official.ASSISTANT_PREFIX
+        else:
+            question = official.lmms_user_text(block)
         video = os.path.join(self.root, "video", task, rec["video"])
         return Sample(
             id=f"{task}/{n}",
-            target=letter,
+            target=official.gold_letter(gold),
             video=video,
-            question=prompt,
+            question=question,
             max_new_tokens=self.max_new_tokens,
             meta=meta,
+            assistant_prefix=prefix,
         )
 
     def parse(self, text: str, sample: Sample) -> str | None:
-        for i in range(len(sample.meta["options"])):
-            if check_ans(text, chr(ord("A") + i)):
-                return chr(ord("A") + i)
-        return None
+        got = official.extract(text, self.protocol)
+        letters = [chr(ord("A") + i) for i in range(len(sample.meta["options"]))]
+        return got if got in letters else None
+
+    def score_one(self, sample: Sample, record: dict[str, Any]) -> dict[str, Any]:
+        """``acc``: what the protocol compares equals the gold letter (``check_ans`` or
+        ``pred_answer == answer``); ``parsed``: a candidate letter, or None (``unparsed``)."""
+        got = official.extract(str(record["prediction"]), self.protocol)
+        out = super().score_one(sample, record)
+        out["acc"] = float(got == sample.target)
+        return out
 
     def aggregate(self, samples: list[Sample], scores: list[dict[str, Any]]) -> dict[str, Any]:
-        return mcq_aggregate(samples, scores, primary="macro_acc")
+        res = mcq_aggregate(samples, scores, primary="macro_acc")
+        if self.protocol == "lmms-eval":  # the mean over the seven dev types, absent ones 0
+            by_cat = res["breakdowns"]["by_category"]["acc"]
+            types = official.DEV_TASK_TYPES
+            res["scores"]["macro_acc"] = sum(by_cat.get(t, 0.0) for t in types) / len(types)
+        return res

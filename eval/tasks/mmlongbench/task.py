@@ -60,6 +60,7 @@ class MMLongBench(Task):
 
     name: ClassVar[str]  # set by TASKS.register
     version = "1.1"
+    strata_keys = ("dataset", "length")
 
     def __init__(
         self,
@@ -261,6 +262,11 @@ class MMLongBench(Task):
             "n_scored": {f"{ds}@{k}k": len(v) for (ds, k), v in sorted(cells.items())},
             "metrics": {ds: self._metric(DATASETS[ds]) for ds in sorted(table)},
         }
+
+    def sample_value(self, sample: Sample, scores: dict[str, Any]) -> float | None:
+        """The sample's score in its dataset's metric (the one behind the tables)."""
+        value = scores.get(self._metric(DATASETS[sample.meta["dataset"]]))
+        return float(value) if isinstance(value, int | float) else None
 
     def _metric(self, spec: DatasetSpec) -> str:
         """The per-dataset metric behind the tables (labelled in the results as ``metrics``)."""

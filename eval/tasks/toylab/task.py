@@ -23,7 +23,7 @@ from vlmctx.video.synthetic.toy_scenes import TASKS as QUESTIONS_KINDS
 from vlmctx.video.synthetic.toy_scenes import make_item, render
 from vlmctx.video.synthetic.writer import write_h264
 from vlmctx_eval.harness.records import Sample, read_jsonl, remove_stale_parts
-from vlmctx_eval.tasks.base import TASKS, LoadResult, Task
+from vlmctx_eval.tasks.base import TASKS, LoadResult, Task, generated_dir
 
 RENDER = (128, 96)
 ALL_KINDS = ",".join(QUESTIONS_KINDS)
@@ -102,23 +102,26 @@ class ToyLab(Task):
 
     name: ClassVar[str]  # set by TASKS.register
     version = "1"
+    sample_metric = "exact_match"
+    generates_data = True
 
     def __init__(
         self,
-        dir: str,
+        dir: str | None = None,
         frames: Any = "16,32,64,128,256",
         kinds: Any = ALL_KINDS,
         per_cell: int = 10,
         seed: int = 0,
         generate: bool = True,
     ) -> None:
-        self.dir, self.index = dir, os.path.join(dir, "toylab.jsonl")
         self.gen_args = {
             "frames": _ints(frames),
             "kinds": _names(kinds),
             "per_cell": int(per_cell),
             "seed": int(seed),
         }
+        self.dir = dir or generated_dir("toylab", self.gen_args)  # default: under the cache
+        self.index = os.path.join(self.dir, "toylab.jsonl")
         self.generate = generate
         if not self.gen_args["frames"] or min(self.gen_args["frames"]) < 1:
             raise ConfigError(f"toylab frames must be positive frame counts, got {frames!r}")
@@ -168,6 +171,10 @@ class ToyLab(Task):
             if limit and len(out.samples) >= limit:
                 break
         return out
+
+    def strata(self, sample: Sample) -> dict[str, str]:
+        """The report's breakdown: question kind x video length."""
+        return {"kind": str(sample.meta["task"]), "frames": str(sample.meta["frames"])}
 
     def score_one(self, sample: Sample, record: dict[str, Any]) -> dict[str, Any]:
         got = str(record["prediction"]).strip().lower().rstrip(".")

@@ -1,72 +1,45 @@
 """Video-MME (arXiv 2405.21075): 900 videos, 2700 questions, short/medium/long, with or without
-subtitles — the official release read from a local folder.
+subtitles — the official release read from a local folder, scored by ``protocol``.
 
-Folder (the Hugging Face dataset ``lmms-lab/Video-MME``, zips extracted)::
+Folder, as the releases leave it (:mod:`.release`)::
 
-    ROOT/videomme/test-00000-of-00001.parquet   (or any *.parquet / *.json / *.jsonl under ROOT)
-    ROOT/data/<videoID>.mp4
+    ROOT/videomme/test-00000-of-00001.parquet   (HF lmms-lab/Video-MME; or *.json / *.jsonl)
+    ROOT/output_test_template.json              (the official results template, as released)
+    ROOT/data/<videoID>.mp4 | .MP4 | .mkv
     ROOT/subtitle/<videoID>.srt                 (only for --task-arg videomme:subtitles=true)
 
-Record fields: ``video_id``, ``duration`` (short/medium/long), ``domain``, ``sub_category``,
-``videoID``, ``question_id``, ``task_type``, ``question``, ``options`` ("A. ..." strings),
-``answer`` (a letter). The official results-template JSON (one object per video with a
-``questions`` list) is accepted too. Prompt: the official README's; answer parsing: the official
-``eval_your_results.py`` ``extract_characters_regex``.
+``protocol=official`` (the default): the README's prompt, ``eval_your_results.py``'s extraction
+(its prefix-list quirk included) and its metric, which leaves unparsed replies OUT of the
+denominator; ``protocol=lmms-eval``: lmms-eval's prompts, ``extract_mcq_answer`` and accuracy over
+every question. Sources, commits and quirks: :mod:`.official`.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
-from vlmctx.errors import ConfigError, DataFormatError
+from vlmctx.errors import DataFormatError
 from vlmctx_eval.harness.records import Sample
 from vlmctx_eval.tasks.base import TASKS
-from vlmctx_eval.tasks.common.choices import PROMPT, extract_letter, normalize_options
-from vlmctx_eval.tasks.common.release import OfficialMCQ, require_dir
+from vlmctx_eval.tasks.common.protocol import check_protocol
+from vlmctx_eval.tasks.common.release import OfficialMCQ, mcq_aggregate, require_dir
+from vlmctx_eval.tasks.videomme import official
+from vlmctx_eval.tasks.videomme.release import find_video, read_records
 
-PROMPT_SUBS = PROMPT.replace("based on the video.", "based on the video and the subtitles.")
-SUB_HEADER = "This video's subtitles are listed below:\n"
 NO_SUBS = "No subtitles available"
-
-
-def read_table(root: str) -> list[dict[str, Any]]:
-    """Records of every .parquet / .json / .jsonl file under ``root`` (sorted by path)."""
-    files = sorted(
-        os.path.join(d, f)
-        for d, _, names in os.walk(root)
-        for f in names
-        if f.endswith((".parquet", ".json", ".jsonl")) and "subtitle" not in d
-    )
-    if not files:
-        raise ConfigError(f"videomme: no .parquet/.json/.jsonl under {root!r}; see docs/eval.md")
-    rows: list[dict[str, Any]] = []
-    for f in files:
-        rows += _read_one(f)
-    return rows
-
-
-def _read_one(path: str) -> list[dict[str, Any]]:
-    if path.endswith(".parquet"):
-        try:
-            import pyarrow.parquet as pq
-        except ImportError as exc:
-            raise ConfigError(f"reading {path} needs pyarrow: pip install 'vlmctx[eval]'") from exc
-        return pq.read_table(path).to_pylist()
-    with open(path, encoding="utf-8") as fh:
-        if path.endswith(".jsonl"):
-            return [json.loads(ln) for ln in fh if ln.strip()]
-        data = json.load(fh)
-    out = []
-    for item in data if isinstance(data, list) else []:
-        if isinstance(item, dict) and isinstance(item.get("questions"), list):  # results template
-            video = {k: v for k, v in item.items() if k != "questions"}
-            out += [{**video, **q} for q in item["questions"]]
-        else:
-            out.append(item)
-    return out
+RELEASE_FIELDS = (
+    "video_id",
+    "duration",
+    "domain",
+    "sub_category",
+    "question_id",
+    "task_type",
+    "question",
+    "options",
+    "answer",
+)
 
 
 @TASKS.register("videomme", summary="Video-MME official release (short/medium/long; subtitles)")
@@ -74,14 +47,20 @@ class VideoMME(OfficialMCQ):
     """Video-MME multiple choice; ``subtitles=true`` is the "w/ subs" setting."""
 
     name: ClassVar[str]  # set by TASKS.register
-    version = "1"
+    version = "2"
 
     def __init__(
-        self, root: str, subtitles: bool = False, subtitle_tokens: int | None = None
+        self,
+        root: str,
+        subtitles: bool = False,
+        subtitle_tokens: int | None = None,
+        protocol: str = "official",
     ) -> None:
         self.root = require_dir(root, "videomme", "give --task-arg videomme:root=/data/Video-MME")
         self.subtitles = bool(subtitles)
         self.subtitle_tokens = subtitle_tokens
+        self.protocol = check_protocol("videomme", protocol)
+        self.max_new_tokens = 32 if self.protocol == "official" else 16  # lmms-eval's yaml: 16
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -90,53 +69,82 @@ class VideoMME(OfficialMCQ):
             "root": self.root,
             "subtitles": self.subtitles,
             "subtitle_tokens": self.subtitle_tokens,
+            "protocol": self.protocol,
         }
 
     def raw_samples(self) -> Iterable[tuple[str, Sample | Exception]]:
-        for n, rec in enumerate(read_table(self.root), 1):
+        for n, rec in enumerate(read_records(self.root), 1):
             try:
                 yield f"videomme#{n}", self._sample(rec)
-            except (DataFormatError, KeyError, TypeError) as exc:
+            except (DataFormatError, KeyError, TypeError, AttributeError) as exc:
                 yield f"videomme#{n}", DataFormatError(f"bad record: {exc}")
+
+    def _prompt(self, question: str, options: list[str], has_subs: bool | None) -> str:
+        """``has_subs``: None without subtitles; False when the video has no subtitle file."""
+        if self.protocol == "official":
+            if has_subs is False:  # the header with nothing under it, as the README's format
+                return official.official_prompt(question, options, NO_SUBS)
+            return official.official_prompt(question, options)
+        if has_subs is None:
+            return official.lmms_prompt(question, options)
+        if has_subs:  # the subtitle track brings the header and the lines
+            return official.lmms_subtitle_question(question, options)
+        return official.lmms_subtitle_prompt(question, options, None)
 
     def _sample(self, rec: dict[str, Any]) -> Sample:
         vid = str(rec["videoID"])
-        options = normalize_options(list(rec["options"]))
+        options = [str(o) for o in rec["options"]]
         answer = str(rec["answer"]).strip()
-        if answer not in "ABCD"[: len(options)] or not answer:
+        if answer not in ("A", "B", "C", "D"):
             raise DataFormatError(f"answer {answer!r} is not one of the option letters")
-        body = "\n".join(
-            [rec["question"].strip(), *[f"{'ABCD'[i]}. {o}" for i, o in enumerate(options)]]
-        )
         meta: dict[str, Any] = {
             "options": options,
             "bucket": str(rec["duration"]),
             "category": str(rec.get("task_type")),
             "domain": rec.get("domain"),
+            "release": {k: rec.get(k) for k in RELEASE_FIELDS},
         }
-        prompt = f"{PROMPT}\n{body}\nThe best answer is:"
+        has_subs = None
         if self.subtitles:
             sub = os.path.join(self.root, "subtitle", f"{vid}.srt")
-            prompt = f"{PROMPT_SUBS}\n{body}\nThe best answer is:"
-            if os.path.isfile(sub):
+            has_subs = os.path.isfile(sub)
+            if has_subs:
+                header = (
+                    official.SUBTITLE_HEADER + "\n"
+                    if self.protocol == "official"
+                    else official.LMMS_SUBTITLE_HEADER
+                )
                 meta["subtitles"] = {
                     "file": sub,
-                    "header": SUB_HEADER,
+                    "header": header,
                     "timestamps": False,
                     "max_tokens": self.subtitle_tokens,
                     "placement": "before",
                 }
-            else:
-                prompt = f"{SUB_HEADER}{NO_SUBS}\n{prompt}"
-        video = os.path.join(self.root, "data", f"{vid}.mp4")
         return Sample(
             id=str(rec["question_id"]),
             target=answer,
-            video=video,
-            question=prompt,
+            video=find_video(self.root, vid),
+            question=self._prompt(str(rec["question"]), options, has_subs),
             max_new_tokens=self.max_new_tokens,
             meta=meta,
         )
 
     def parse(self, text: str, sample: Sample) -> str | None:
-        return extract_letter(text)
+        return official.extract(text, self.protocol) or None
+
+    def aggregate(self, samples: list[Sample], scores: list[dict[str, Any]]) -> dict[str, Any]:
+        """``official``: accuracy over the ANSWERED questions (eval_your_results.py);
+        ``lmms-eval``: over every question. ``unparsed_pct`` is over every scored question."""
+        return mcq_aggregate(samples, scores, skip_unparsed=self.protocol == "official")
+
+    def official_results(
+        self, samples: list[Sample], records: list[dict[str, Any]]
+    ) -> tuple[str, Any]:
+        """``official_videomme.json``: the replies in the official results format, for
+        ``eval_your_results.py --results_file`` (parse_answer@afd52cf)."""
+        rows = [
+            {**s.meta["release"], "response": str(r.get("prediction", ""))}
+            for s, r in zip(samples, records, strict=True)
+        ]
+        return "official_videomme.json", official.results_file(rows)

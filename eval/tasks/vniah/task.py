@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from vlmctx.errors import ConfigError
 from vlmctx_eval.harness.records import Sample, read_jsonl
-from vlmctx_eval.tasks.base import TASKS, LoadResult, Task
+from vlmctx_eval.tasks.base import TASKS, LoadResult, Task, generated_dir
 from vlmctx_eval.tasks.common.text_metrics import normalize_answer, parse_output
 from vlmctx_eval.tasks.vniah.generate import generate_vniah
 
@@ -35,10 +35,13 @@ class VNIAH(Task):
 
     name: ClassVar[str]  # set by TASKS.register
     version = "1"
+    sample_metric = "exact_match"
+    chance_pct = 0.01  # a 4-digit code guessed at random: 1 in 10,000
+    generates_data = True
 
     def __init__(
         self,
-        dir: str,
+        dir: str | None = None,
         frames: Any = "16,32,64",
         depths: Any = "0,0.25,0.5,0.75,1",
         fps: float = 1.0,
@@ -47,8 +50,6 @@ class VNIAH(Task):
         generate: bool = True,
         max_new_tokens: int = 16,
     ) -> None:
-        self.dir = dir
-        self.index = os.path.join(dir, "vniah.jsonl")
         self.gen_args = {
             "frames": [int(f) for f in _floats(frames)],
             "depths": _floats(depths),
@@ -56,6 +57,8 @@ class VNIAH(Task):
             "size": int(size),
             "seed": int(seed),
         }
+        self.dir = dir or generated_dir("vniah", self.gen_args)  # default: under the cache
+        self.index = os.path.join(self.dir, "vniah.jsonl")
         self.generate = generate
         self.max_new_tokens = max_new_tokens
 
@@ -90,6 +93,10 @@ class VNIAH(Task):
             if limit and len(out.samples) >= limit:
                 break
         return out
+
+    def strata(self, sample: Sample) -> dict[str, str]:
+        """The report's breakdown: haystack frames x needle depth (the heatmap's cells)."""
+        return {"frames": str(sample.meta["frames"]), "depth": f"{sample.meta['depth']:.2f}"}
 
     def score_one(self, sample: Sample, record: dict[str, Any]) -> dict[str, Any]:
         pred = str(record["prediction"])

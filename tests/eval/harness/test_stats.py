@@ -69,3 +69,16 @@ def test_paired_compare_uses_shared_ids_only():
     assert (r["a_right_b_wrong"], r["b_right_a_wrong"]) == (1, 2)
     # exact: n = 3, k = 1 -> 2 * (1 + 3) / 8 = 1.0
     assert r["mcnemar"]["p_value"] == pytest.approx(1.0)
+
+
+def test_holm_bootstrap_and_percentile() -> None:
+    from vlmctx_eval.harness.stats import bootstrap_mean_interval, holm, percentile_interval
+
+    # Holm: sorted p 0.01, 0.02, 0.04 times 3, 2, 1 -> 0.03, 0.04, 0.04 (monotone), order kept
+    assert holm([0.04, 0.01, 0.02]) == pytest.approx([0.04, 0.03, 0.04])
+    assert holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
+    assert percentile_interval([float(i) for i in range(101)]) == pytest.approx((2.5, 97.5))
+    values = [0.2, 0.4, 0.6, 0.8] * 10
+    lo, hi = bootstrap_mean_interval(values)
+    assert lo < 0.5 < hi and hi - lo < 0.25
+    assert bootstrap_mean_interval(values) == (lo, hi)  # seeded

@@ -210,11 +210,36 @@ def card(hub_id: str) -> Card:
     raise UnsupportedModelError(f"no architecture card for {hub_id!r}{hint}")
 
 
+_OLD_NAMES = {"llm_config": "text_config", "qkv_bias": "attention_bias"}
+
+
+def _as_read(part: Any) -> Any:
+    """A config.json dict with its older field names as transformers 5 reads them, so that
+    :func:`verify` compares them with the card: ``llm_config`` (InternVL's own configs) is
+    ``text_config``, ``qkv_bias`` is ``attention_bias``, and ``rope_scaling`` + ``rope_theta``
+    are ``rope_parameters`` (``{"rope_type": "default"}`` when ``rope_scaling`` is null; the
+    old ``"mrope"`` type is ``"default"`` with its ``mrope_section``)."""
+    if not isinstance(part, dict):
+        return part
+    out = {k: _as_read(v) for k, v in part.items()}
+    for old, new in _OLD_NAMES.items():
+        if old in out and new not in out:
+            out[new] = out.pop(old)
+    if "rope_parameters" not in out and ("rope_scaling" in out or "rope_theta" in out):
+        rope = dict(out.get("rope_scaling") or {})
+        kind = rope.pop("type", None) or rope.get("rope_type") or "default"
+        rope["rope_type"] = "default" if kind == "mrope" else kind  # Qwen2-VL's old name
+        if "rope_theta" in out:
+            rope["rope_theta"] = out["rope_theta"]
+        out["rope_parameters"] = rope
+    return out
+
+
 def verify(c: Card, config: Any) -> list[str]:
     """Differences between card ``c`` and a real checkpoint's config (an HF config object or
     the dict of its config.json, e.g. ``AutoConfig.from_pretrained(folder)``): one line per
     field of the card whose value differs, empty when they agree."""
-    real = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+    real = _as_read(config.to_dict() if hasattr(config, "to_dict") else dict(config))
     mine = c.hf_config().to_dict()
     diffs: list[str] = []
 

@@ -7,7 +7,6 @@ import pytest
 from vlmctx.errors import DataFormatError
 from vlmctx_eval.tasks.common.choices import (
     answer_letter,
-    extract_letter,
     normalize_options,
     parse_letter,
 )
@@ -34,13 +33,3 @@ def test_options_and_gold_forms():
     assert answer_letter("Dog", ["cat", "dog"]) == "B"
     with pytest.raises(DataFormatError):
         answer_letter("E", ["cat", "dog"])
-
-
-@pytest.mark.parametrize(
-    "reply,letter",
-    [("B", "B"), ("The best answer is C.", "C"), ("(D) a dog", "D"), ("answer: b", None),
-     ("I think it is a cat, because it has whiskers and four legs and a tail", None),
-     ("Answer: A", "A"), ("", None)],
-)  # fmt: skip
-def test_videomme_extract_letter(reply, letter):
-    assert extract_letter(reply) == letter

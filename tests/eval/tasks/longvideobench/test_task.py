@@ -7,17 +7,7 @@ import json
 from pathlib import Path
 
 from tests.eval.conftest import cli, read_results, touch, write_preds
-from vlmctx_eval.tasks.longvideobench.task import parse_multi_choice
 from vlmctx_eval.tasks.registry import TASKS, load_builtin_tasks
-
-
-def test_longvideobench_parse_multi_choice():
-    opts = ["red car", "blue bus", "a dog", "nothing"]
-    assert parse_multi_choice("B.", opts) == "B"
-    assert parse_multi_choice("(C) a dog", opts) == "C"
-    assert parse_multi_choice("A or maybe (C)", opts) == "C"  # bracketed wins over bare letters
-    assert parse_multi_choice("I believe the video shows a blue bus here", opts) == "B"
-    assert parse_multi_choice("unsure", opts) is None  # the official picks at random
 
 
 def test_longvideobench_groups_and_subtitle_track(tmp_path: Path, capsys):
@@ -43,14 +33,16 @@ def test_longvideobench_groups_and_subtitle_track(tmp_path: Path, capsys):
                 str(tmp_path / "out"), "--no-progress"])  # fmt: skip
     assert code == 0, capsys.readouterr().err
     res = read_results(tmp_path / "out")["results"]["longvideobench"]
-    assert res["scores"]["acc"] == 50.0 and res["scores"]["unparsed_pct"] == 25.0
+    # q3 has no letter: lmms-eval draws a candidate; seeded by the id "q3" it draws C (right)
+    assert res["scores"]["acc"] == 75.0 and res["scores"]["unparsed_pct"] == 25.0
     assert res["breakdowns"]["by_bucket"]["acc"] == {
-        "8-15s": 100.0, "15-60s": 100.0, "180-600s": 0.0, "900-3600s": 0.0
+        "8-15s": 100.0, "15-60s": 100.0, "180-600s": 0.0, "900-3600s": 100.0
     }  # fmt: skip
     load_builtin_tasks()
     s = TASKS.create("longvideobench", root=str(root), subtitles=True).load().samples[0]
-    assert s.question.endswith("C. cow\nAnswer with the option's letter from the given choices "
-                               "directly.")  # fmt: skip
+    assert s.question.endswith(
+        "C. cow\nAnswer with the option's letter from the given choices directly.\n"
+    )
     from vlmctx.video.subtitles import Subtitles
 
     track = Subtitles.load(**s.meta["subtitles"])  # what the runner hands to ask()

@@ -6,12 +6,6 @@ import json
 from pathlib import Path
 
 from tests.eval.conftest import cli, read_results, touch, write_preds
-from vlmctx_eval.tasks.lvbench.task import split_question
-
-
-def test_lvbench_question_split():
-    stem, opts = split_question("What is it?\n(A) cat\n(B) dog\n(C) cow\n(D) ant")
-    assert stem == "What is it?" and opts == ["cat", "dog", "cow", "ant"]
 
 
 def test_lvbench_per_question_type(tmp_path: Path, capsys):
@@ -34,4 +28,6 @@ def test_lvbench_per_question_type(tmp_path: Path, capsys):
     assert res["breakdowns"]["by_category"]["acc"] == {
         "entity recognition": 100.0, "reasoning": 50.0
     }  # fmt: skip
-    assert res["n_data_errors"] == 1 and "fewer than two" in res["data_errors"][0]["error"]
+    # "(D)" is compared as released (polish_answer gives letters: never equal); the question
+    # without options is kept, as the official scripts keep every question (no prediction here)
+    assert res["n_data_errors"] == 0 and res["n_missing"] == 1

@@ -79,6 +79,8 @@ def _eval(root: Path, preds: dict[str, str], tmp: Path, *extra: str) -> dict:
     argv = ["eval", "--tasks", "mlvu_gen", "--task-arg", f"mlvu_gen:root={root}", "--predictions",
             str(write_preds(tmp / "p.jsonl", preds)), "--output-path", str(out), "--no-progress",
             *extra]  # fmt: skip
+    if not any("protocol=" in a for a in extra):  # these tests are about vlmctx's own protocol
+        argv += ["--task-arg", "mlvu_gen:protocol=vlmctx"]
     assert cli(argv) == 0
     (f,) = list(out.rglob("results.json"))
     return json.loads(f.read_text())["results"]["mlvu_gen"]

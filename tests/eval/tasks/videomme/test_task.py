@@ -64,6 +64,6 @@ def test_videomme_prompts_with_and_without_subtitles(tmp_path: Path):
     subs = TASKS.create("videomme", root=str(root), subtitles=True).load(limit=3).samples
     assert [s.meta["bucket"] for s in subs] == ["short", "medium", "long"]  # stratified
     assert subs[0].meta["subtitles"]["file"].endswith("subtitle/vidS.srt")
-    assert "based on the video and the subtitles." in subs[0].question
+    assert "based on the video. Respond" in subs[0].question  # the README's wording
     assert subs[1].question.startswith("This video's subtitles are listed below:\n"
                                        "No subtitles available\n")  # fmt: skip
