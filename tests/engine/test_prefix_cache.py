@@ -116,10 +116,10 @@ def test_cached_answers_equal_uncached_matrix(family, pooling, position, subtitl
 
 
 @pytest.mark.parametrize("position", ["default", "v2pe"])
-@pytest.mark.parametrize("family", ["qwen2_5_vl", "internvl"])
+@pytest.mark.parametrize("family", ["qwen2_5_vl", "qwen3_vl", "internvl"])
 def test_suffix_keys_and_values_equal_a_one_pass_prefill(family: str, position: str) -> None:
     """Keys carry their rotary positions: equal suffix keys mean equal positions (M-RoPE's text
-    continuing after the video's largest position, V2PE's delta steps)."""
+    continuing after the video's largest position, Qwen3's time markers, V2PE's delta steps)."""
     from vlmctx.runtime.assets import sample_video
 
     on, _ = _pair(family, "none", position)
