@@ -15,6 +15,7 @@ from vlmctx.errors import ConfigError
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``demo`` subcommand to a ``vlmctx`` subparsers object."""
+    from vlmctx.cli.argtypes import add_prefix_cache_args
     from vlmctx.cli.commands import add_model_args
 
     p = sub.add_parser(
@@ -28,6 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "given is listened on (localhost by default); use --host 0.0.0.0 to share on a network.",
     )
     add_model_args(p)
+    add_prefix_cache_args(p)  # follow-ups and new questions about a video reuse its prefix
     p.add_argument("--host", type=_host, default="127.0.0.1", help="address to listen on")
     p.add_argument("--port", type=int_at_least(1, 65535), default=7860, help="port (7860)")
     p.add_argument(
@@ -93,11 +95,14 @@ def launch(args: argparse.Namespace, *, block: bool = True):  # -> (Blocks, url)
 
     Without ``--cache-dir`` the uploads go to a new temporary folder, deleted when the process
     exits (``args.cache_dir`` is set to it)."""
+    from vlmctx.cli.argtypes import prefix_cache_of
     from vlmctx.engine import VideoLM
     from vlmctx.runtime.assets import sample_video
 
     require_gradio()
-    lm = VideoLM.load(args.model, device=args.device, dtype=args.dtype)  # a bad model fails here
+    lm = VideoLM.load(  # a bad model fails here
+        args.model, device=args.device, dtype=args.dtype, prefix_cache=prefix_cache_of(args)
+    )
     # Gradio reads its upload folder from the environment: keep uploads in a folder of ours.
     if not args.cache_dir:
         args.cache_dir = tempfile.mkdtemp(prefix="vlmctx-demo-")

@@ -321,7 +321,8 @@ def build_live_tab(
                 budget = gr.Number(8192, label="Budget (KV tokens; 0 = unbounded)", minimum=0,
                                    precision=0, elem_id="live-budget")  # fmt: skip
                 fps = gr.Number(1.0, label="Frames per second", minimum=0.05, elem_id="live-fps")
-                chunk = gr.Number(2, label="Frames per chunk", minimum=1, precision=0,
+                chunk = gr.Number(lm.adapter.settings.chunk_frames, label="Frames per chunk",
+                                  minimum=1, precision=0,
                                   elem_id="live-chunk")  # fmt: skip
                 host = gr.Textbox("", label="Host budget (e.g. 16GiB; empty = half the free "
                                   "memory; none = unbounded)", elem_id="live-host-budget")  # fmt: skip

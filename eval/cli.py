@@ -16,7 +16,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from vlmctx.cli.argtypes import device, existing_file, output_dir, positive_int
+from vlmctx.cli.argtypes import (
+    add_prefix_cache_args,
+    device,
+    existing_file,
+    output_dir,
+    positive_int,
+    prefix_cache_of,
+)
 from vlmctx.cli.context_args import add_context_args, context_from_args, parse_kv
 from vlmctx.errors import ConfigError, DataFormatError
 
@@ -130,7 +137,7 @@ def _load_model(args: argparse.Namespace, config: Any, parallel: Any) -> Any:
         kwargs["device"] = args.device
     elif parallel.world > 1:
         kwargs["device"] = parallel.device
-    return VideoLM.load(args.model, config, **kwargs)
+    return VideoLM.load(args.model, config, prefix_cache=prefix_cache_of(args), **kwargs)
 
 
 def _parallel(predictions: bool) -> Any:
@@ -407,6 +414,7 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--device", type=device, default="auto", help="auto, cpu, cuda, cuda:1 ...")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_prefix_cache_args(p)
     _add_engine_args(p)
     j = p.add_argument_group(
         "LLM judge (optional for MMLongBench summarization and DocVQA; required by mlvu_gen)"

@@ -59,3 +59,17 @@ def test_dry_run_with_a_checkpoint_checks_identity_and_runs_vniah(tmp_path: Path
     for res in ck["vniah"].values():
         assert res["results"]["vniah"]["n_predicted"] == 1
     assert "| V-NIAH scheme |" in (tmp_path / "gpu_real.md").read_text()
+
+
+@pytest.mark.slow  # 30 questions and 4 pairs on a shrunk model: minutes on the shared CPU
+def test_dry_run_prefix_reuse_times_k_questions_off_and_on(tmp_path: Path) -> None:
+    argv = ["--dry-run", "--prefix-reuse", "--cards", "Qwen/Qwen2.5-VL-7B-Instruct", "--frames",
+            "8", "--time-budget", "0", "-o", str(tmp_path)]  # fmt: skip
+    assert gpu_real.main(argv) == 0
+    (reuse,) = json.loads((tmp_path / "gpu_real.json").read_text())["prefix_reuse"]
+    on, off = reuse["rows"]["on"], reuse["rows"]["off"]
+    assert len(on) == len(off) == 15
+    assert [r["prefix_cache"] for r in on] == ["miss"] + ["hit"] * 14
+    assert all(r["prefix_cache"] == "off" for r in off)
+    assert reuse["totals"]["15"]["prefill_on"] < reuse["totals"]["15"]["prefill_off"]
+    assert "### prefix reuse" in (tmp_path / "gpu_real.md").read_text()

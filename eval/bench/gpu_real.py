@@ -19,6 +19,11 @@ reproduce the unpatched logits on that model (bf16, float32 in the dry run; exac
 a small V-NIAH run (``vlmctx_eval.tasks.vniah``) with ``default`` vs every applicable scheme's
 automatic setting.
 
+With ``--prefix-reuse`` (issue 28), also per card: 15 questions about one clip at the middle
+frame count, the prefix cache off and on alternating question by question
+(:mod:`vlmctx_eval.bench.prefix_reuse`): total time on/off at k = 1, 3 and 15, prefill tokens
+and the CUDA peak per question.
+
 Budget: <= 8 minutes on one H200. Writes ``results/gpu_real.{json,md}``.
 
     python -m vlmctx_eval.bench.gpu_real [--cards ID,ID] [--frames 64,256,1024] [--checkpoint DIR]
@@ -380,6 +385,21 @@ def markdown(result: dict) -> str:
                 f"{sc.get('needle_seen', '-')} |"
             )
         lines.append("")
+    for pr in result.get("prefix_reuse", []):
+        lines += [f"### prefix reuse: {pr['card']}, {pr['frames']} frames", ""]
+        if "totals" not in pr:
+            lines += [f"status: {pr.get('status')}", ""]
+            continue
+        lines += [
+            "| k | off s | on s | on/off | prefill off | prefill on |",
+            "|---|---|---|---|---|---|",
+        ]
+        for k, t in pr["totals"].items():
+            lines.append(
+                f"| {k} | {t['off_s']:.3f} | {t['on_s']:.3f} | {t['ratio']:.3f} | "
+                f"{t['prefill_off']} | {t['prefill_on']} |"
+            )
+        lines += ["", f"k = 1 alone (median on/off): {pr['k1_overhead']['median_ratio']:.3f}", ""]
     return "\n".join(lines)
 
 
@@ -396,6 +416,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--time-budget", type=float, default=420.0, help="seconds for the cases")
     p.add_argument("--device", default=None, help="default: cuda (cpu with --dry-run)")
     p.add_argument("--dry-run", action="store_true", help="CPU, shrunk configs, 8/16 frames")
+    p.add_argument(
+        "--prefix-reuse",
+        action="store_true",
+        help="also time 15 questions per clip with the prefix cache off vs on (issue 28)",
+    )
     p.add_argument("-o", "--out", type=Path, default=RESULTS, help="folder for gpu_real.{json,md}")
     args = p.parse_args(argv)
     try:
@@ -410,6 +435,37 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+
+
+def prefix_reuse_card(hub_id: str, args: argparse.Namespace) -> dict[str, Any]:
+    """k questions about one clip (middle frame count), prefix cache off vs on, alternating."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from vlmctx.config import ContextConfig
+    from vlmctx.engine import VideoLM
+    from vlmctx.engine.prefix_cache import PrefixCache
+    from vlmctx.models.cards import card
+    from vlmctx_eval.bench.prefix_reuse import k1_overhead, series
+
+    counts = [int(f) for f in args.frames.split(",")]
+    n = counts[len(counts) // 2]
+    loaded, _ = build(card(hub_id), args.device, args.dry_run, args.dtype)
+    cfg = ContextConfig()
+    on = VideoLM(loaded, cfg, hub_id, args.device, prefix_cache=PrefixCache())
+    off = VideoLM(loaded, cfg, hub_id, args.device, prefix_cache=0)
+    clip = _clip(n, args.side)
+    opts = SimpleNamespace(max_new_tokens=1, repeats=3)
+    try:
+        res = series(on, off, clip, opts)
+        res["k1_overhead"] = k1_overhead(on, off, clip, opts)
+    except torch.OutOfMemoryError:
+        res = {"status": "oom"}
+    del on, off, loaded
+    if args.device.startswith("cuda"):
+        torch.cuda.empty_cache()
+    return {"card": hub_id, "frames": n, **res}
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -447,6 +503,8 @@ def _run(args: argparse.Namespace) -> int:
         result["cards"].append(bench_card(hub_id, args, deadline))
         if args.device.startswith("cuda"):
             torch.cuda.empty_cache()
+    if args.prefix_reuse:
+        result["prefix_reuse"] = [prefix_reuse_card(h, args) for h in ids]
     if args.checkpoint:
         result["checkpoint"] = checkpoint_checks(args.checkpoint, args)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -130,6 +130,9 @@ def predict_one(model: VisionLanguageModel, sample: Sample) -> dict[str, Any]:
         "latency_s": round(latency, 4),
         "timings": dict(getattr(ans, "timings", {}) or {}),
         "peak_memory_bytes": getattr(ans, "peak_memory_bytes", None),
+        # hit: the video's prompt prefix came from the prefix cache; prefill: tokens computed
+        "prefix_cache": (getattr(ans, "extra", None) or {}).get("prefix_cache"),
+        "prefill_tokens": (getattr(ans, "extra", None) or {}).get("prefill_tokens"),
     }
 
 
@@ -159,6 +162,15 @@ def done_ids(shard_dir: Path) -> tuple[dict[str, dict[str, Any]], list[str]]:
     return merged, problems
 
 
+def by_video(samples: list[Sample]) -> list[list[Sample]]:
+    """Samples grouped by video, groups in the order their video first appears (samples without
+    a video are groups of one), each group in the task's order."""
+    groups: dict[Any, list[Sample]] = {}
+    for s in samples:
+        groups.setdefault(s.video if s.video is not None else ("id", s.id), []).append(s)
+    return list(groups.values())
+
+
 def generate(
     model: VisionLanguageModel, task: Task, samples: list[Sample], out: Path, opts: RunOptions
 ) -> None:
@@ -166,7 +178,11 @@ def generate(
     par = opts.parallel
     shard_dir = out / "predictions" / task.name
     merged, _ = done_ids(shard_dir)
-    mine = [s for i, s in enumerate(samples) if i % par.world == par.rank]
+    # a video's questions stay on one rank and run back to back: the prefix cache then encodes
+    # each video once (records stay one per sample, so a rerun still resumes sample by sample)
+    mine = [
+        s for i, group in enumerate(by_video(samples)) if i % par.world == par.rank for s in group
+    ]
     todo = [s for s in mine if "error" in merged.get(s.id, {"error": 1})]
     log.info(
         "%s: %d samples, %d on rank %d, %d to do",

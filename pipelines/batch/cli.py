@@ -12,7 +12,14 @@ import json
 import os
 import sys
 
-from vlmctx.cli.argtypes import int_at_least, nonneg_int, output_file, positive_float, positive_int
+from vlmctx.cli.argtypes import (
+    add_prefix_cache_args,
+    int_at_least,
+    nonneg_int,
+    output_file,
+    positive_float,
+    positive_int,
+)
 from vlmctx.cli.context_args import add_context_args, context_from_args
 
 
@@ -100,6 +107,7 @@ def add_engine_args(p: argparse.ArgumentParser) -> None:
         help="Ray cluster to join, e.g. HEAD_IP:6379 (default: $RAY_ADDRESS, else a Ray that "
         "`ray start` runs on this machine, else a new one for this job)",
     )
+    add_prefix_cache_args(p)
     g.add_argument(
         "--ray-actors",
         type=nonneg_int,
@@ -132,6 +140,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
         timeout_s=args.timeout,
         retry_failed=args.retry_failed,
         progress=not args.no_progress,
+        prefix_cache=args.prefix_cache,
+        prefix_cache_offload=args.prefix_cache_offload,
     )
     items = load_items(args.input, args.question)
     if args.engine == "ray":

@@ -65,6 +65,10 @@ class BatchOptions:
     progress: bool = True
     decoder: str = DEFAULT_DECODER  # "module:function" run in the decode workers
     torch_threads: int = 0  # CPU model threads; 0: cores left by the decode workers; -1: as is
+    # bytes of video prompt prefixes kept (rows about one video run back to back and prefill only
+    # their question); None: sized from free memory, 0: off (docs/prefix-cache.md)
+    prefix_cache: int | None = None
+    prefix_cache_offload: bool = False
 
 
 @dataclass
@@ -160,6 +164,8 @@ def record_for(item: Item, answer: Any, decoded: Decoded, rank: int) -> dict[str
                 k: d[k]
                 for k in ("peak_memory_bytes", "peak_memory_scope", "model", "config", "backend")
             },
+            prefix_cache=d["extra"].get("prefix_cache"),
+            prefill_tokens=d["extra"].get("prefill_tokens"),
         )
     rec.update(error=None, rank=rank, finished_at=round(time.time(), 3))
     return rec
@@ -228,8 +234,12 @@ def run_batch(items: list[Item], opts: BatchOptions, lm: Any = None) -> Summary:
     with source, RecordWriter(opts.output) as out:
         if lm is None:
             from vlmctx.engine import VideoLM
+            from vlmctx.engine.prefix_cache import PrefixCache
 
-            lm = VideoLM.load(opts.model, opts.config, device=dist.device, dtype=opts.dtype)
+            cache = PrefixCache(opts.prefix_cache, opts.prefix_cache_offload)
+            lm = VideoLM.load(
+                opts.model, opts.config, device=dist.device, dtype=opts.dtype, prefix_cache=cache
+            )
         limit_torch_threads(lm, opts)
         n_todo = sum(len(j.items) for j in jobs)
         mine = Summary(skipped=skipped if dist.rank == 0 else 0, ranks=dist.world)

@@ -15,6 +15,7 @@ import math
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from vlmctx.registry import did_you_mean
 
@@ -103,6 +104,52 @@ def memory_size(text: str) -> str:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"{text!r}: a memory size must be positive, e.g. 24GiB")
     return text
+
+
+def prefix_cache_size(text: str) -> int | None:
+    """``--prefix-cache``: bytes (``4GiB``), ``0`` (off) or ``auto`` (None: sized from free
+    memory when first used)."""
+    if text.strip().lower() == "auto":
+        return None
+    from vlmctx.errors import ConfigError
+    from vlmctx.units import parse_bytes
+
+    try:
+        value = parse_bytes(text)
+    except (ConfigError, OverflowError):
+        raise argparse.ArgumentTypeError(
+            f"cannot read prefix cache size {text!r}; use e.g. 4GiB, 0 (off) or auto"
+        ) from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: the prefix cache size must be >= 0")
+    return value
+
+
+def add_prefix_cache_args(p: argparse.ArgumentParser) -> None:
+    """``--prefix-cache`` and ``--prefix-cache-offload`` (docs/prefix-cache.md)."""
+    p.add_argument(
+        "--prefix-cache",
+        type=prefix_cache_size,
+        default=None,
+        metavar="SIZE",
+        help="bytes kept of videos' encoded prompt prefixes, so that another question about the "
+        "same video prefills only the question (e.g. 4GiB; 0 disables; default auto: a quarter "
+        "of the memory free when first used)",
+    )
+    p.add_argument(
+        "--prefix-cache-offload",
+        action="store_true",
+        help="keep cached prefixes in host memory and copy them to the GPU per question",
+    )
+
+
+def prefix_cache_of(args: argparse.Namespace) -> Any:
+    """The :class:`~vlmctx.engine.prefix_cache.PrefixCache` that the parsed flags ask for."""
+    from vlmctx.engine.prefix_cache import PrefixCache
+
+    return PrefixCache(
+        getattr(args, "prefix_cache", None), bool(getattr(args, "prefix_cache_offload", False))
+    )
 
 
 def memory_sizes(text: str) -> str:

@@ -13,7 +13,15 @@ import re
 import sys
 from typing import Any
 
-from vlmctx.cli.argtypes import device, dtype, memory_size, memory_sizes, positive_int
+from vlmctx.cli.argtypes import (
+    add_prefix_cache_args,
+    device,
+    dtype,
+    memory_size,
+    memory_sizes,
+    positive_int,
+    prefix_cache_of,
+)
 from vlmctx.cli.context_args import add_context_args, context_from_args
 from vlmctx.cli.output import printable
 from vlmctx.defaults import DEFAULT_MAX_NEW_TOKENS
@@ -46,6 +54,7 @@ def register_core(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.add_argument("--no-stream", action="store_true", help="print the answer only when complete")
+    add_prefix_cache_args(p)
     p.add_argument(
         "--max-memory",
         type=memory_size,
@@ -186,7 +195,12 @@ def cmd_ask(args: argparse.Namespace) -> int:
     frames = load_frames(video, config)  # a bad video fails before any weight is loaded
     subs = _subtitles(args)  # and so does a bad subtitle file
     lm = VideoLM.load(
-        args.model, config, device=args.device, dtype=args.dtype, components=components
+        args.model,
+        config,
+        device=args.device,
+        dtype=args.dtype,
+        components=components,
+        prefix_cache=prefix_cache_of(args),
     )
     stream = not (args.json or args.no_stream)
     if stream:

@@ -137,7 +137,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--fps", type=_positive_float, default=1.0, help="frames sampled per second (1)")
     p.add_argument(
-        "--chunk-frames", type=_positive_int, default=2, help="frames pushed per chunk (2)"
+        "--chunk-frames",
+        type=_positive_int,
+        default=None,
+        help="frames pushed per chunk (default: the model's, from its vlmctx.json or family: "
+        "toylab 16, others 2; docs/streaming.md)",
     )
     p.add_argument(
         "--max-pixels",
@@ -176,6 +180,10 @@ def cmd_live(args: argparse.Namespace) -> int:
     from vlmctx.cli.commands import resolve_video
     from vlmctx.streaming.sources import open_source
 
+    if args.chunk_frames is None:
+        from vlmctx.models.resolve import default_chunk_frames
+
+        args.chunk_frames = default_chunk_frames(args.model)
     source = open_source(
         resolve_video(args.source),
         fps=args.fps,

@@ -2,13 +2,15 @@
 ``Call`` that produces it.
 
 Files, in import order (no file imports one above it): ``answer.py`` (the record and its stream),
-``call.py`` (one generate() under the model's lock), ``videolm.py`` (the front ends' object).
+``prefix_cache.py`` (the prompt-prefix KV cache, docs/prefix-cache.md), ``call.py`` (one
+generate() under the model's lock), ``videolm.py`` (the front ends' object).
 """
 
 from __future__ import annotations
 
 from vlmctx.engine.answer import Answer, AnswerStream
 from vlmctx.engine.call import Call
+from vlmctx.engine.prefix_cache import PrefixCache
 from vlmctx.engine.videolm import (
     DEFAULT_MODEL,
     Components,
@@ -25,6 +27,7 @@ __all__ = [
     "AnswerStream",
     "Call",
     "Components",
+    "PrefixCache",
     "VideoLM",
     "check_applicable",
     "check_config",

@@ -15,6 +15,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from vlmctx.engine.answer import Answer
+from vlmctx.engine.prefix_cache import PrefixOutcome, PrefixRequest, generate_cached, visual_key
 from vlmctx.errors import VlmctxError
 from vlmctx.models.positioning import applied
 from vlmctx.video.types import Frames
@@ -103,6 +104,18 @@ class _StopOnEvent:
         return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
 
 
+class _FirstLogits:
+    """Logits processor that keeps the first generated token's logits (exactness tests)."""
+
+    def __init__(self, call: Call) -> None:
+        self.call = call
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        if self.call.first_logits is None:
+            self.call.first_logits = scores.detach().float().cpu().clone()
+        return scores
+
+
 class Call:
     """One generate() call with timing and accounting.
 
@@ -120,12 +133,18 @@ class Call:
         max_new_tokens: int,
         timings: dict[str, float],
         notes: dict[str, Any] | None = None,
+        prefix: PrefixRequest | None = None,
     ) -> None:
         self.lm, self.inputs, self.frames = lm, inputs, frames
+        self.prefix = prefix  # None: no prefix cache for this call (no video, or cache off)
+        self.outcome: PrefixOutcome | None = None
         self.max_new_tokens, self.timings = max_new_tokens, timings
         self.notes = dict(notes or {})  # what the prompt was built from (e.g. subtitle placement)
         self.stop = threading.Event()
         self.tokens = 0  # new tokens so far (read by streams)
+        self.record_logits = False  # tests: keep the first generated token's logits
+        self.first_logits: Any = None
+        self.output_ids: Any = None  # the generated sequence (prompt + new tokens), after a call
 
     def answer(self, text_streamer: Any = None) -> Answer:
         """Generate (under the model lock) and return the :class:`Answer` with its measurements."""
@@ -136,10 +155,17 @@ class Call:
             out, n_in, visual, before, info, peak = self._generate(text_streamer)
         tok = lm.loaded.processor.tokenizer
         new = out[0, n_in:]
+        self.output_ids = out[0].cpu()
         frames = self.frames
         extra: dict[str, Any] = {"position": info} if info else {}
         extra.update(visual_tokens_before_pooling=before, lock_wait_s=round(waited, 4))
         extra.update(self.notes)
+        outcome = self.outcome or PrefixOutcome("off", 0, n_in)
+        extra.update(
+            prefix_cache=outcome.state,
+            prefix_tokens=outcome.prefix_tokens,
+            prefill_tokens=outcome.prefill_tokens,
+        )
         if self.stop.is_set() and int(new.shape[0]) < self.max_new_tokens:
             extra["cancelled"] = True
         return Answer(
@@ -181,15 +207,17 @@ class Call:
                 scheme = lm.components.scheme
                 with applied(lm.loaded, model_inputs, scheme, layouts) as extra:
                     info = extra.pop("_position_info", {})
-                    out = model.generate(
-                        **{**model_inputs, **extra},
-                        max_new_tokens=self.max_new_tokens,
-                        do_sample=False,
-                        use_cache=True,  # see vlmctx/models/positioning.py on fractional ids
-                        streamer=streamer,
-                        stopping_criteria=StoppingCriteriaList([_StopOnEvent(self.stop)]),
-                        pad_token_id=lm.loaded.processor.tokenizer.pad_token_id,
-                    )
+                    gen = {
+                        "max_new_tokens": self.max_new_tokens,
+                        "do_sample": False,
+                        "use_cache": True,  # see vlmctx/models/positioning.py on fractional ids
+                        "streamer": streamer,
+                        "stopping_criteria": StoppingCriteriaList([_StopOnEvent(self.stop)]),
+                        "pad_token_id": lm.loaded.processor.tokenizer.pad_token_id,
+                    }
+                    if self.record_logits:
+                        gen["logits_processor"] = [_FirstLogits(self)]
+                    out = self._run(model_inputs | extra, gen)
         except torch.OutOfMemoryError as exc:
             raise VlmctxError(
                 "out of memory during generation: use fewer frames (--frames), --max-pixels, "
@@ -209,6 +237,18 @@ class Call:
         before = adapter.tokens.count_visual(lm.loaded, inputs["input_ids"])
         return out, n_in, visual, before, info, _peak_memory(lm.device)
 
+    def _run(self, kwargs: dict[str, Any], gen: dict[str, Any]) -> Any:
+        """One pass, or through the prefix cache when this call has a video and the cache is on."""
+        lm = self.lm
+        if self.prefix is None:
+            return lm.loaded.model.generate(**kwargs, **gen)
+        pos = lm.adapter.positions
+        rotary = getattr(pos.language_model(lm.loaded.model), pos.rotary_attr, None)
+        out, self.outcome = generate_cached(
+            lm.loaded, lm.prefix_cache, self.prefix, kwargs, gen, rotary, lm.device
+        )
+        return out
+
     def _model_inputs(self, inputs: Any) -> tuple[Any, list[Any] | None]:
         """The language model's inputs and, when pooled, the pooled sequence's layouts for the
         position scheme (None: the scheme reads them from the processor outputs). Without a
@@ -219,5 +259,12 @@ class Call:
             return inputs, None
         from vlmctx.models.pooled import pooled_inputs
 
-        pooled = pooled_inputs(self.lm.loaded, inputs, pooler)
+        store, key = self.lm.prefix_cache, None
+        if self.prefix is not None:
+            key = visual_key(self.lm.loaded, self.prefix, inputs)
+        cached = store.get(key) if key is not None else None
+        features = cached.features if cached is not None else None
+        pooled = pooled_inputs(self.lm.loaded, inputs, pooler, features)
+        if key is not None and cached is None:
+            store.put_features(key, pooled.features, self.lm.device)
         return pooled.kwargs, [pooled.layout]

@@ -23,6 +23,7 @@ from vlmctx.config import ContextConfig
 from vlmctx.defaults import DEFAULT_MODEL  # here for engine users; parsers read vlmctx.defaults
 from vlmctx.engine.answer import Answer, AnswerStream
 from vlmctx.engine.call import Call
+from vlmctx.engine.prefix_cache import PrefixCache, PrefixRequest, frames_digest
 from vlmctx.errors import ConfigError, UnsupportedModelError
 from vlmctx.models import ADAPTERS, Loaded, family_of, resolve_source
 from vlmctx.models.contract import Adapter, Turn
@@ -64,6 +65,7 @@ class VideoLM:
         device: str,
         *,
         components: Components | None = None,
+        prefix_cache: PrefixCache | int | None = None,
     ) -> None:
         self.loaded = loaded
         self.adapter = loaded.adapter
@@ -73,6 +75,10 @@ class VideoLM:
         self.model_id = model_id
         self.device = device
         self._frames_cache = _FramesCache()
+        # prompt prefixes kept across calls (docs/prefix-cache.md); shared by with_config copies
+        self.prefix_cache = (
+            prefix_cache if isinstance(prefix_cache, PrefixCache) else PrefixCache(prefix_cache)
+        )
 
     # ---- construction ------------------------------------------------------------------------
     @classmethod
@@ -84,8 +90,12 @@ class VideoLM:
         device: str = "auto",
         dtype: Any = "auto",
         components: Components | None = None,
+        prefix_cache: PrefixCache | int | None = None,
     ) -> VideoLM:
-        """Load ``model`` (hub id, local folder, ``tiny-<family>`` or the shipped ``toylab``)."""
+        """Load ``model`` (hub id, local folder, ``tiny-<family>`` or the shipped ``toylab``).
+
+        ``prefix_cache``: bytes for the prompt-prefix cache (0 disables it; None sizes it from
+        the memory free when it is first used) or a :class:`PrefixCache`."""
         config = config or ContextConfig()
         # bad names/params fail before the model is resolved (a caller that validated already
         # passes what it built)
@@ -100,14 +110,16 @@ class VideoLM:
         check_applicable(components, config, adapter)  # before any weight is loaded
         dev = _pick_device(device)
         loaded = adapter.load(source, dev, _pick_dtype(dtype, dev))
-        return cls(loaded, config, model, dev, components=components)
+        return cls(loaded, config, model, dev, components=components, prefix_cache=prefix_cache)
 
     def with_config(self, config: ContextConfig) -> VideoLM:
         """The same loaded weights (and decoded-frames cache) under another configuration.
 
         Copies share the model and its lock: calls on any of them are serialised.
         """
-        lm = VideoLM(self.loaded, config, self.model_id, self.device)
+        lm = VideoLM(
+            self.loaded, config, self.model_id, self.device, prefix_cache=self.prefix_cache
+        )
         lm._frames_cache = self._frames_cache
         return lm
 
@@ -211,8 +223,33 @@ class VideoLM:
         says what was done.
 
         With ``stream=True`` returns an :class:`AnswerStream`: iterate it for text pieces, then read
-        its ``answer``.
+        its ``answer``. ``answer.extra["prefix_cache"]`` says whether the video's prompt prefix
+        came from the prefix cache (``hit``), was computed and kept (``miss``) or neither
+        (``off``); ``extra["prefill_tokens"]`` counts the tokens this call prefilled.
         """
+        call = self.prepare(
+            video,
+            question,
+            history=history,
+            max_new_tokens=max_new_tokens,
+            subtitles=subtitles,
+            subtitles_placement=subtitles_placement,
+        )
+        if stream:
+            return AnswerStream(call)
+        return call.answer()
+
+    def prepare(
+        self,
+        video: str | os.PathLike[str] | Frames | None,
+        question: str,
+        *,
+        history: Sequence[Turn] = (),
+        max_new_tokens: int = 128,
+        subtitles: Any = None,
+        subtitles_placement: str | None = None,
+    ) -> Call:
+        """The :class:`Call` that :meth:`ask` runs (frames decoded, prompt built), not yet run."""
         if not question or not question.strip():
             raise ConfigError("the question is empty")
         if max_new_tokens < 1:
@@ -227,10 +264,8 @@ class VideoLM:
         inputs, notes = self._inputs(question, frames, history, subtitles, subtitles_placement)
         t_prep = time.perf_counter() - t1
         timings = {"decode": t_decode, "preprocess": t_prep}
-        call = Call(self, inputs, frames, max_new_tokens, timings, notes)
-        if stream:
-            return AnswerStream(call)
-        return call.answer()
+        prefix = self._prefix_request(video, frames, inputs, notes.pop("_shared_from", question))
+        return Call(self, inputs, frames, max_new_tokens, timings, notes, prefix)
 
     def _inputs(
         self,
@@ -242,8 +277,10 @@ class VideoLM:
     ) -> tuple[Any, dict[str, Any]]:
         """Processor outputs of one turn, with the subtitles placed; and notes for the answer."""
         adapter, loaded = self.adapter, self.loaded
+        # the first question's text starts what the prompt does not share with other questions
+        first = {"_shared_from": history[0][0] if history else question}
         if subtitles is None or frames is None:
-            return adapter.prompt.build_inputs(loaded, question, frames, history), {}
+            return adapter.prompt.build_inputs(loaded, question, frames, history), first
         where = subtitle_placement(placement or subtitles.placement, adapter, self.config)
         if where == "before":
             from vlmctx.models.common import token_counter
@@ -251,11 +288,32 @@ class VideoLM:
             text = adapter.prompt.subtitle_text(loaded, frames, subtitles)
             inputs = adapter.prompt.build_inputs(loaded, text + question, frames, history)
             return inputs, {
-                "subtitles": {"placement": "before", "tokens": token_counter(loaded)(text)}
+                "subtitles": {"placement": "before", "tokens": token_counter(loaded)(text)},
+                **first,
             }
         inputs = adapter.prompt.build_inputs(loaded, question, frames, history)
         inputs, summary = interleave_subtitles(loaded, inputs, frames, subtitles)
-        return inputs, {"subtitles": summary}
+        return inputs, {"subtitles": summary, **first}
+
+    def _prefix_request(
+        self, video: Any, frames: Frames | None, inputs: Any, first_question: str
+    ) -> PrefixRequest | None:
+        """What the prefix cache needs to know of this call (None: no video, or cache off)."""
+        if frames is None or not self.prefix_cache.enabled:
+            return None
+        if isinstance(video, Frames):
+            video_id: tuple[Any, ...] = ("frames", frames_digest(video))
+        else:
+            video_id = ("file", *_frames_key(video, self.config))
+        cfg = self.config
+        config_id = (
+            cfg.pooling,
+            tuple(sorted(cfg.pooling_params.items())),
+            cfg.position,
+            tuple(sorted(cfg.position_params.items())),
+        )
+        tail = shared_tail(self.loaded, inputs["input_ids"], first_question)
+        return PrefixRequest(video_id, tail, config_id)
 
     def chat(
         self, content: Sequence[Any], *, max_new_tokens: int = 128, assistant_prefix: str = ""
@@ -338,6 +396,38 @@ def load_frames(video: str | os.PathLike[str], config: ContextConfig) -> Frames:
     frames = read_frames(info, sampler.select(info), config.backend, config.max_pixels)
     frames.decode_s = time.perf_counter() - t0
     return frames
+
+
+def shared_tail(loaded: Loaded, input_ids: Any, first_question: str) -> int:
+    """Text tokens after the video's last token that come before ``first_question`` (the time
+    prefix, subtitles placed before the question): shared by every question about the video.
+
+    Found on the decoded text (the largest run of tokens whose text ends before the question);
+    a token that merges with the question's first characters stays out. Correctness does not
+    rest on this count: the prefix's token ids are part of the cache key."""
+    ids = input_ids[0]
+    mask = loaded.adapter.tokens.visual_mask(loaded, ids)
+    if not bool(mask.any()) or not first_question:
+        return 0
+    tail = ids[int(mask.nonzero().max()) + 1 :].tolist()
+    tok = loaded.processor.tokenizer
+
+    def text(n: int) -> str:
+        return tok.decode(tail[:n], skip_special_tokens=False, clean_up_tokenization_spaces=False)
+
+    full = text(len(tail))
+    cut = full.find(first_question)
+    if cut <= 0:
+        return 0
+    lo, hi = 0, len(tail)  # largest n whose text is a prefix of full[:cut]
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        piece = text(mid)
+        if len(piece) <= cut and full.startswith(piece):
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
 
 
 def _frames_key(video: str | os.PathLike[str], config: ContextConfig) -> tuple[Any, ...]:

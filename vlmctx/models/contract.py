@@ -59,12 +59,19 @@ class CheckpointSettings:
     """What a checkpoint may declare in its ``vlmctx.json`` over the family's defaults.
 
     ``time_prefix``: write frame timestamps into the prompt text (the model was trained so);
-    ``visual_window``: visual tokens of its longest training video (VCWE's default window).
+    ``visual_window``: visual tokens of its longest training video (VCWE's default window);
+    ``chunk_frames``: frames per chunk a streaming session (``vlmctx live``, the demo's live
+    tab) pushes by default. 2 (one temporal step of the Qwen families' 2-frame patches, the
+    smallest chunk every family takes) unless the checkpoint declares better: the streaming
+    needle study (eval/experiments/streaming_needle.py) found the toy lab answers right 100% of
+    the time with 16-frame chunks (its training length) against 33-38% with 2-frame chunks, so
+    its ``vlmctx.json`` says 16. No real checkpoint has been measured so.
     Each family's builder sets the defaults and cites their source.
     """
 
     time_prefix: bool = True
     visual_window: int | None = None
+    chunk_frames: int = 2
 
 
 @dataclass
@@ -327,7 +334,8 @@ class Adapter:
     def configure(self, source: str) -> None:
         """Apply the settings a checkpoint declares in its ``vlmctx.json`` (optional file).
 
-        ``time_prefix`` (bool) and ``visual_window`` (int), see :class:`CheckpointSettings`.
+        ``time_prefix`` (bool), ``visual_window`` and ``chunk_frames`` (int), see
+        :class:`CheckpointSettings`.
         The toy-lab checkpoint uses both; hub checkpoints have no such file.
         """
         path = Path(source) / SETTINGS_FILE
@@ -341,6 +349,8 @@ class Adapter:
             self.settings.time_prefix = bool(settings["time_prefix"])
         if settings.get("visual_window") is not None:
             self.settings.visual_window = int(settings["visual_window"])
+        if settings.get("chunk_frames") is not None:
+            self.settings.chunk_frames = int(settings["chunk_frames"])
 
 
 ADAPTERS: Registry[Adapter] = Registry("model family")

@@ -24,7 +24,7 @@ import torch
 
 from vlmctx.errors import UnsupportedModelError
 from vlmctx.models.common import visual_runs
-from vlmctx.models.contract import Loaded
+from vlmctx.models.contract import Loaded, VisualFeatures
 from vlmctx.pooling import Pooler, pool_frames
 from vlmctx.position import TokenLayout
 
@@ -41,6 +41,7 @@ class PooledInputs:
     layout: TokenLayout
     before: int
     after: int
+    features: VisualFeatures | None = None  # the encoder's output (the prefix cache keeps it)
 
 
 def pooled_generate_kwargs(
@@ -69,8 +70,13 @@ def _kept_tokens(
     return keep
 
 
-def pooled_inputs(loaded: Loaded, inputs: BatchFeature, pooler: Pooler) -> PooledInputs:
-    """Encode, pool and re-embed one sequence's video (see the module docstring)."""
+def pooled_inputs(
+    loaded: Loaded, inputs: BatchFeature, pooler: Pooler, features: VisualFeatures | None = None
+) -> PooledInputs:
+    """Encode, pool and re-embed one sequence's video (see the module docstring).
+
+    ``features``: the encoder's output for this video from an earlier call (the prefix cache's),
+    so the vision tower does not run again."""
     adapter = loaded.adapter
     path = adapter.pooled
     if inputs["input_ids"].shape[0] != 1:
@@ -78,7 +84,7 @@ def pooled_inputs(loaded: Loaded, inputs: BatchFeature, pooler: Pooler) -> Poole
     ids = inputs["input_ids"][0]
     vis = adapter.tokens.visual_mask(loaded, ids)
     before = int(vis.sum())
-    feats = path.visual_features(loaded, inputs)
+    feats = features if features is not None else path.visual_features(loaded, inputs)
     t, h, w, _ = feats.grid.shape
     plans = pooler.per_frame(t, h, w)
     tokens, coords = pool_frames(feats.grid, plans)  # (n, d), (n, 3)
@@ -94,4 +100,4 @@ def pooled_inputs(loaded: Loaded, inputs: BatchFeature, pooler: Pooler) -> Poole
         "attention_mask": torch.ones_like(new_ids)[None],
         **path.pooled_kwargs(loaded, inputs, keep, layout),
     }
-    return PooledInputs(kwargs, layout, before, int(new_vis.sum()))
+    return PooledInputs(kwargs, layout, before, int(new_vis.sum()), feats)

@@ -74,3 +74,13 @@ def _model_type(source: str) -> str:
     except (OSError, ValueError) as exc:
         raise ModelLoadError(load_hint(source, exc)) from exc
     return str(cfg.model_type)
+
+
+def default_chunk_frames(model: str) -> int:
+    """Frames per streaming chunk for ``model`` (its checkpoint's ``vlmctx.json``, else the
+    family's default; :class:`~vlmctx.models.contract.CheckpointSettings`), read without loading
+    weights."""
+    source = resolve_source(model)
+    adapter = ADAPTERS.create(family_of(model))
+    adapter.configure(source)
+    return adapter.settings.chunk_frames
