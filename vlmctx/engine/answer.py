@@ -45,8 +45,8 @@ class Answer:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for JSON and records, floats rounded to 6 significant digits
-        (:func:`vlmctx.cli.output.rounded`: ``2.16667 s``, not ``2.1666666666666665``)."""
-        from vlmctx.cli.output import rounded
+        (:func:`vlmctx.units.rounded`: ``2.16667 s``, not ``2.1666666666666665``)."""
+        from vlmctx.units import rounded
 
         return rounded(asdict(self))
 
