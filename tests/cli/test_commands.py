@@ -211,17 +211,15 @@ def test_missing_extras_say_which_to_install(
 ) -> None:
     """`vlmctx demo` without gradio and `vlmctx report` without matplotlib name the extra; the
     report still writes its tables."""
-    run = tmp_path / "run"
-    run.mkdir()
-    doc = {"model": "m", "config": {"sampler": "uniform"},
-           "results": {"t": {"scores": {"acc": 50.0}, "primary": "acc", "n_predicted": 2,
-                             "breakdowns": {"by_frames": {"acc": {"8": 40.0, "16": 60.0}}}}}}  # fmt: skip
-    (run / "results.json").write_text(json.dumps(doc))
+    from tests.eval.harness.report_fixture import make_two_runs
+
+    _, (run, _) = make_two_runs(tmp_path)  # a run with strata and intervals: the report plots it
+    (run / "report.md").unlink(missing_ok=True)
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
     code, out, err = _run(capsys, "report", str(run))
     assert code == 0, err
     assert "vlmctx[eval]" in err and "Traceback" not in err
-    assert "| t | acc | 50.00 |" in (run / "report.md").read_text()
+    assert "| toylab |" in (run / "report.md").read_text()
     monkeypatch.setitem(sys.modules, "gradio", None)
     code, _, err = _run(capsys, "demo", "--model", "tiny-qwen2_vl")
     assert code == 2 and "pip install 'vlmctx[demo]'" in err, err
