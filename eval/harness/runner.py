@@ -439,7 +439,7 @@ def _log_summary(name: str, res: dict[str, Any]) -> None:
         "%s: %s = %s over %d samples (%d missing, %d malformed/failed)",
         name,
         primary,
-        "n/a" if value is None else f"{value:.2f}",
+        "undefined on these samples" if value is None else f"{value:.2f}",
         res["n_predicted"],
         res["n_missing"],
         bad,

@@ -12,7 +12,19 @@ from vlmctx.cli import main
 from vlmctx.cli.live import Ask, parse_ask
 
 Q = "What colour is the ball?"
-BASE = ["live", "sample", "--model", "toylab", "--device", "cpu", "--max-new-tokens", "4"]
+# 2-frame chunks: these budgets are sized for them (toylab's own default is 16, docs/streaming.md)
+BASE = [
+    "live",
+    "sample",
+    "--model",
+    "toylab",
+    "--device",
+    "cpu",
+    "--max-new-tokens",
+    "4",
+    "--chunk-frames",
+    "2",
+]
 
 
 def test_parse_ask() -> None:

@@ -1,5 +1,7 @@
 """``vlmctx eval`` never ends a run with ``n/a`` and exit 0: a task with nothing scored, or with
-predictions but no primary score, is a one-line error (exit 2)."""
+predictions of which no score could be computed, is a one-line error (exit 2). A primary score
+that is undefined on a subset (MMLongBench's Avg@8k under --limit) while others were computed is
+not an error: the line says "undefined on these samples" and the other scores are in the files."""
 
 from pathlib import Path
 
@@ -21,7 +23,12 @@ def test_nothing_predicted_is_an_error() -> None:
         check_scored({"t": res}, PATH)
 
 
-def test_predictions_without_a_primary_score_are_an_error() -> None:
+def test_predictions_without_any_score_are_an_error() -> None:
     res = {"primary": "judge_score", "scores": {"judge_score": None}, "n_predicted": 4}
-    with pytest.raises(DataFormatError, match="4 predictions but no judge_score"):
+    with pytest.raises(DataFormatError, match="4 predictions but no score could be computed"):
         check_scored({"t": res}, PATH)
+
+
+def test_primary_undefined_on_a_subset_is_not_an_error() -> None:
+    res = {"primary": "Avg@8k", "scores": {"Avg@8k": None, "nqa@8k": 40.0}, "n_predicted": 2}
+    check_scored({"t": res}, PATH)

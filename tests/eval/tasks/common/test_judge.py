@@ -138,14 +138,25 @@ def _claims(root: Path, gov_ids: tuple[str, ...] = ("g1",)) -> None:
     (summ / "lexsum_claims.jsonl").write_text(json.dumps({"id": "l1", "claims": LEX_CLAIMS}) + "\n")
 
 
-def _rescore(root: Path, preds: dict[str, str], tmp: Path, url: str, *extra: str) -> dict:
+def _rescore(
+    root: Path,
+    preds: dict[str, str],
+    tmp: Path,
+    url: str,
+    *extra: str,
+    nothing_scored: bool = False,
+) -> dict:
     pf = write_preds(tmp / "preds.jsonl", preds)
     out = tmp / "runs"
     argv = ["eval", "--tasks", "mmlongbench", "--predictions", str(pf),
             "--task-arg", f"mmlongbench:root={root}", "--task-arg", "mmlongbench:datasets=Summ",
             "--output-path", str(out), "--no-progress", "--judge-url", url,
             "--judge-model", "judge-x", *extra]  # fmt: skip
-    assert cli(argv) == 0
+    if nothing_scored:  # one line, exit 2 in the CLI (never n/a with exit 0); results.json kept
+        with pytest.raises(DataFormatError, match="no score could be computed"):
+            cli(argv)
+    else:
+        assert cli(argv) == 0
     [res] = list(out.rglob("results.json"))
     return json.loads(res.read_text())["results"]["mmlongbench"]
 
@@ -188,7 +199,7 @@ def test_judge_failures_are_counted_not_dropped(mmlb, tmp_path: Path) -> None:
 
     summ_preds = {k: v for k, v in preds.items() if k.startswith(("gov-report", "multi-lexsum"))}
     with JudgeServer(lexsum_garbage) as srv:
-        res = _rescore(root, summ_preds, tmp_path, srv.url)
+        res = _rescore(root, summ_preds, tmp_path, srv.url, nothing_scored=True)
     errors = {e["sample_id"]: e["error"] for e in res["scoring_errors"]}
     assert res["n_scoring_errors"] == 2
     assert "no judge key points for id 'g1'" in errors["gov-report/K8/0"]
