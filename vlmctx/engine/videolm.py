@@ -264,7 +264,9 @@ class VideoLM:
         inputs, notes = self._inputs(question, frames, history, subtitles, subtitles_placement)
         t_prep = time.perf_counter() - t1
         timings = {"decode": t_decode, "preprocess": t_prep}
-        prefix = self._prefix_request(video, frames, inputs, notes.pop("_shared_from", question))
+        # the first question's text starts what the prompt does not share with other questions
+        shared_until = history[0][0] if history else question
+        prefix = self._prefix_request(video, frames, inputs, shared_until)
         return Call(self, inputs, frames, max_new_tokens, timings, notes, prefix)
 
     def _inputs(
@@ -277,10 +279,8 @@ class VideoLM:
     ) -> tuple[Any, dict[str, Any]]:
         """Processor outputs of one turn, with the subtitles placed; and notes for the answer."""
         adapter, loaded = self.adapter, self.loaded
-        # the first question's text starts what the prompt does not share with other questions
-        first = {"_shared_from": history[0][0] if history else question}
         if subtitles is None or frames is None:
-            return adapter.prompt.build_inputs(loaded, question, frames, history), first
+            return adapter.prompt.build_inputs(loaded, question, frames, history), {}
         where = subtitle_placement(placement or subtitles.placement, adapter, self.config)
         if where == "before":
             from vlmctx.models.common import token_counter
@@ -288,12 +288,11 @@ class VideoLM:
             text = adapter.prompt.subtitle_text(loaded, frames, subtitles)
             inputs = adapter.prompt.build_inputs(loaded, text + question, frames, history)
             return inputs, {
-                "subtitles": {"placement": "before", "tokens": token_counter(loaded)(text)},
-                **first,
+                "subtitles": {"placement": "before", "tokens": token_counter(loaded)(text)}
             }
         inputs = adapter.prompt.build_inputs(loaded, question, frames, history)
         inputs, summary = interleave_subtitles(loaded, inputs, frames, subtitles)
-        return inputs, {"subtitles": summary, **first}
+        return inputs, {"subtitles": summary}
 
     def _prefix_request(
         self, video: Any, frames: Frames | None, inputs: Any, first_question: str
