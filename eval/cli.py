@@ -185,9 +185,16 @@ def _add_engine_args(p: argparse.ArgumentParser) -> None:
         default=0,
         help="model actors (default: one per GPU, else one per two CPUs)",
     )
+    g.add_argument(
+        "--ray-timeout",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="seconds to reach and join the Ray cluster before giving up with one line (30)",
+    )
 
 
-def _ray_predict(args: argparse.Namespace, config: Any) -> Any:
+def _ray_predict(args: argparse.Namespace, config: Any, header: dict[str, Any]) -> Any:
     """The ``RunOptions.predict`` of ``--engine ray`` (eval/harness/ray_runner.py)."""
     import os
 
@@ -199,7 +206,10 @@ def _ray_predict(args: argparse.Namespace, config: Any) -> Any:
     check_actors(args.ray_actors)
     from vlmctx_eval.harness.ray_runner import ray_predictor
 
-    return ray_predictor(args.model, config, args.device, args.ray_address, args.ray_actors)
+    return ray_predictor(
+        args.model, config, args.device, args.ray_address, args.ray_actors,
+        timeout_s=args.ray_timeout, header=header,
+    )  # fmt: skip
 
 
 def run_eval(args: argparse.Namespace) -> int:
@@ -240,7 +250,7 @@ def run_eval(args: argparse.Namespace) -> int:
         parse_lengths(args.lengths), args.limit, args.log_samples, not args.no_progress, par
     )
     if on_ray:
-        opts.predict = _ray_predict(args, config)
+        opts.predict = _ray_predict(args, config, header)  # fills header's model_info
     doc = evaluate(model, tasks, out, opts, header, args.predictions)
     if doc is not None:
         for name, res in doc["results"].items():

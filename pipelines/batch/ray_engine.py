@@ -42,7 +42,13 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from vlmctx.config import ContextConfig
-from vlmctx.runtime.ray_cluster import TASK_RETRIES
+from vlmctx.runtime.ray_cluster import (
+    CONNECT_TIMEOUT_S,
+    RETRY_PASSES,
+    TASK_RETRIES,
+    quiet_actor_logs,
+    worker_identity,
+)
 from vlmctx_pipelines.batch.decode import Decoded, decode_video, describe
 from vlmctx_pipelines.batch.items import Item, Job
 from vlmctx_pipelines.batch.store import RecordWriter
@@ -58,6 +64,7 @@ class RayOptions:
     actors: int = 0  # model actors; 0: one per GPU, else one per two CPUs
     decode: str = "actor"  # "actor": in the model actor; "tasks": Ray tasks on CPU workers
     num_cpus: int | None = None  # CPUs of a Ray started here (default: all)
+    timeout_s: float = CONNECT_TIMEOUT_S  # --ray-timeout: reaching and joining the cluster
 
 
 def job_rows(jobs: list[Job]) -> list[dict[str, Any]]:
@@ -140,12 +147,14 @@ class Answerer:
         from vlmctx.engine import VideoLM
         from vlmctx_pipelines.batch.qa import BatchOptions, limit_torch_threads
 
+        quiet_actor_logs()
         opts = {**opts, "config": ContextConfig.from_dict(opts["config"])}
         self.opts = BatchOptions(**opts)
         self.lm = VideoLM.load(
             self.opts.model, self.opts.config, device=self.opts.device, dtype=self.opts.dtype
         )
         limit_torch_threads(self.lm, self.opts)
+        self.worker = worker_identity()
         self._prefetch = _Prefetcher(
             self.opts.config, self.opts.decode_workers, self.opts.timeout_s
         )
@@ -164,19 +173,23 @@ class Answerer:
         records = []
         for decoded in self._decoded(_rows(batch)):
             for item in decoded.job.items:
-                records.append(json.dumps(answer_item(self.lm, item, decoded, self.opts, 0)))
+                rec = answer_item(self.lm, item, decoded, self.opts, 0)
+                records.append(json.dumps({**rec, "worker": self.worker}))
         return {"record": records}
 
 
-def _dataset(jobs: list[Job], opts: Any, ray_opts: RayOptions) -> Any:
-    """The Ray Dataset of output records (lazy; nothing runs before it is iterated)."""
+def _dataset(jobs: list[Job], opts: Any, ray_opts: RayOptions, retry: bool = False) -> Any:
+    """The Ray Dataset of output records (lazy; nothing runs before it is iterated); ``retry``:
+    a pass over lost items, on as many actors as the cluster still holds."""
     import ray
 
     from vlmctx.runtime.ray_cluster import map_with_actors, model_actors
 
-    n_actors, gpus = model_actors(ray_opts.actors, opts.device)
+    tasks = ray_opts.decode == "tasks"
+    n_actors, gpus = model_actors(ray_opts.actors, opts.device, cpu_tasks=tasks, clamp=retry)
+    ray.data.DataContext.get_current().max_errored_blocks = -1  # before from_items copies it
     ds = ray.data.from_items(job_rows(jobs), override_num_blocks=max(1, len(jobs)))
-    if ray_opts.decode == "tasks":
+    if tasks:
         ds = ds.map_batches(
             decode_rows, fn_kwargs={"config_json": opts.config.to_json()}, batch_size=1, num_cpus=1
         )
@@ -185,32 +198,51 @@ def _dataset(jobs: list[Job], opts: Any, ray_opts: RayOptions) -> Any:
     return map_with_actors(ds, Answerer, {"opts": plain}, n_actors, gpus)
 
 
+def _missing(jobs: list[Job], written: set[str]) -> list[Job]:
+    """The jobs with items still unanswered, each with only those items."""
+    out = []
+    for job in jobs:
+        items = [i for i in job.items if i.id not in written]
+        if items:
+            out.append(Job(job.video, items, job.size))
+    return out
+
+
 def _given_up(jobs: list[Job], written: set[str], opts: Any) -> list[dict[str, Any]]:
-    """Error records for items no actor could answer (their batch failed every retry)."""
+    """Error records for items no actor could answer (every retry and pass failed)."""
     from vlmctx_pipelines.batch.qa import answer_item
 
     why = (
-        f"WorkerDiedError: the model actor died on this video {TASK_RETRIES + 1} times "
-        "(out of memory?); rerun with --retry-failed after fixing the cause"
+        f"WorkerDiedError: the model actor answering this video died ({TASK_RETRIES + 1} tries, "
+        f"{RETRY_PASSES + 1} passes: out of memory? a node lost?); rerun with --retry-failed "
+        "after fixing the cause"
     )
     return [
         answer_item(None, it, Decoded(job, None, why), opts, 0)
-        for job in jobs
+        for job in _missing(jobs, written)
         for it in job.items
-        if it.id not in written
     ]
 
 
 def run_ray(jobs: list[Job], opts: Any, ray_opts: RayOptions, summary: Any) -> Any:
-    """Answer ``jobs`` on Ray, appending records to ``opts.output``; fills ``summary``."""
-    from vlmctx.runtime.ray_cluster import connect, unique_records
+    """Answer ``jobs`` on Ray, appending records to ``opts.output``; fills ``summary``.
+
+    Items lost with an actor or a node are retried (Ray's ``TASK_RETRIES``, then up to
+    ``RETRY_PASSES`` passes over what is missing), then written as error records (exit 3). A
+    cluster that went away raises :class:`~vlmctx.errors.ClusterLostError` (exit 4)."""
+    from vlmctx.runtime.ray_cluster import collect, connect
     from vlmctx_pipelines.batch.qa import progress_bar
 
-    summary.startup_s = connect(ray_opts.address, ray_opts.num_cpus)
+    summary.startup_s = connect(ray_opts.address, ray_opts.num_cpus, ray_opts.timeout_s)
     n_todo = sum(len(j.items) for j in jobs)
     bar = progress_bar(n_todo, opts.progress, "batch [ray]")
     written: set[str] = set()
     t0 = time.perf_counter()
+
+    def make_ds(seen: set[str], retry: bool) -> Any:
+        left = _missing(jobs, seen)
+        return _dataset(left, opts, ray_opts, retry) if left else None
+
     with RecordWriter(opts.output) as out:
 
         def emit(rec: dict[str, Any]) -> None:
@@ -220,7 +252,7 @@ def run_ray(jobs: list[Job], opts: Any, ray_opts: RayOptions, summary: Any) -> A
             if bar is not None:
                 bar.update(1)
 
-        for rec in unique_records(_dataset(jobs, opts, ray_opts), "id", written):
+        for rec in collect(make_ds, "id", written):
             emit(rec)
         for rec in _given_up(jobs, written, opts):
             emit(rec)
