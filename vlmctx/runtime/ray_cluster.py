@@ -97,7 +97,8 @@ def _probe(address: str, timeout_s: float, hint: str) -> None:
 def _init_bounded(
     ray: Any, address: str | None, num_cpus: int | None, left_s: float, where: str, hint: str
 ) -> None:
-    """``ray.init`` in a helper thread, waited for at most ``left_s`` seconds."""
+    """``ray.init``; joining a cluster at ``address`` runs in a helper thread, waited for at most
+    ``left_s`` seconds (it retries for minutes where the address does not speak Ray)."""
     box: dict[str, BaseException] = {}
 
     def join() -> None:
@@ -118,11 +119,16 @@ def _init_bounded(
     # arguments); only fatal lines of Ray's C++ core reach the terminal unless the user sets
     # RAY_BACKEND_LOG_LEVEL. Ray's Python-side messages (a lost node, a retried task) remain.
     os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
-    thread = threading.Thread(target=join, name="ray-init", daemon=True)
-    thread.start()
-    thread.join(max(1.0, left_s))
-    if thread.is_alive():
-        raise ConfigError(f"could not join {where} within --ray-timeout; {hint}")
+    if not address:
+        # A Ray started here runs in this thread: Ray ties its GCS and raylet to the thread
+        # that spawns them (PR_SET_PDEATHSIG), so a helper thread's end would kill them.
+        join()
+    else:
+        thread = threading.Thread(target=join, name="ray-init", daemon=True)
+        thread.start()
+        thread.join(max(1.0, left_s))
+        if thread.is_alive():
+            raise ConfigError(f"could not join {where} within --ray-timeout; {hint}")
     exc = box.get("error")
     if isinstance(exc, (ConnectionError, ValueError, RuntimeError, TimeoutError)):
         raise ConfigError(f"could not start or join {where}: {exc}; {hint}") from exc
