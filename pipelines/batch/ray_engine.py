@@ -16,7 +16,11 @@ wrote on disk (fsynced), and a rerun resumes from them like the local engine.
 
 **Never a failed job.** A bad video is an error record (decoding errors are caught in the actor
 or the decode task). Ray restarts a dead actor and retries its batch (``max_task_retries``); a
-video on which actors keep dying is given up after that and gets an error record at the end.
+batch that still fails (its node lost) is set aside (``max_errored_blocks=-1``, set on the
+dataset itself) and the driver runs up to ``RETRY_PASSES`` more passes over the missing items on
+the actors left; an item unanswered after that gets an error record (exit 3). A cluster that
+went away is one line and exit 4 (:class:`~vlmctx.errors.ClusterLostError`); a rerun resumes.
+Records name the node and actor that answered (``worker``).
 
 **Where decoding runs.** ``decode="actor"`` (the default) decodes next to the model, in
 ``decode_workers`` threads of the actor: the frames never go through the object store, and the
@@ -90,17 +94,33 @@ def _rows(batch: dict[str, Any]) -> list[dict[str, Any]]:
     return [dict(zip(keys, vals, strict=True)) for vals in zip(*batch.values(), strict=True)]
 
 
-def decode_rows(batch: dict[str, Any], config_json: str) -> dict[str, Any]:
+def _timeout_why(timeout_s: float) -> str:
+    return (
+        f"DecoderTimeoutError: decoding took longer than {timeout_s:g} s "
+        "(raise --timeout if the video is just long)"
+    )
+
+
+def decode_rows(
+    batch: dict[str, Any], config_json: str, timeout_s: float = 300.0
+) -> dict[str, Any]:
     """``decode="tasks"``: decode each row's video in this CPU task; the frames (or the error)
-    travel to the model actor pickled in a ``decoded`` column."""
+    travel to the model actor pickled in a ``decoded`` column. A decode past ``timeout_s`` is a
+    timeout error (its thread is abandoned: a thread cannot be killed)."""
     config = ContextConfig.from_json(config_json)
     out: list[bytes] = []
     for row in _rows(batch):
         t0 = time.perf_counter()
+        pool = ThreadPoolExecutor(1, thread_name_prefix="decode")
         try:
-            frames, error = decode_video(str(row["video"]), config), None
+            frames = pool.submit(decode_video, str(row["video"]), config).result(timeout_s)
+            error = None
+        except FuturesTimeout:
+            frames, error = None, _timeout_why(timeout_s)
         except Exception as exc:  # this video's error record, not a failed job
             frames, error = None, describe(exc)
+        finally:
+            pool.shutdown(wait=False)
         out.append(pickle.dumps((frames, error, time.perf_counter() - t0)))
     return {**batch, "decoded": out}
 
@@ -133,11 +153,7 @@ class _Prefetcher:
             except FuturesTimeout:
                 self._pool.shutdown(wait=False, cancel_futures=False)
                 self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="decode")
-                why = (
-                    f"DecoderTimeoutError: decoding took longer than {self.timeout_s:g} s "
-                    "(raise --timeout if the video is just long)"
-                )
-                yield Decoded(job, None, why, time.monotonic() - started)
+                yield Decoded(job, None, _timeout_why(self.timeout_s), time.monotonic() - started)
 
 
 class Answerer:
@@ -191,7 +207,10 @@ def _dataset(jobs: list[Job], opts: Any, ray_opts: RayOptions, retry: bool = Fal
     ds = ray.data.from_items(job_rows(jobs), override_num_blocks=max(1, len(jobs)))
     if tasks:
         ds = ds.map_batches(
-            decode_rows, fn_kwargs={"config_json": opts.config.to_json()}, batch_size=1, num_cpus=1
+            decode_rows,
+            fn_kwargs={"config_json": opts.config.to_json(), "timeout_s": opts.timeout_s},
+            batch_size=1,
+            num_cpus=1,
         )
     plain = {f.name: getattr(opts, f.name) for f in fields(opts)}
     plain.update(config=opts.config.to_dict(), progress=False)

@@ -114,11 +114,11 @@ def _init_bounded(
         except BaseException as exc:  # re-raised in the caller's thread
             box["error"] = exc
 
-    # Ray's C++ core logs at error level on every healthy run that Ray Data's actors have
-    # "constructor arguments in the object store and max_restarts > 0" (the pool's own
-    # arguments); only fatal lines of Ray's C++ core reach the terminal unless the user sets
-    # RAY_BACKEND_LOG_LEVEL. Ray's Python-side messages (a lost node, a retried task) remain.
-    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
+    # Not silenced: Ray's C++ core logs at error level, once per run, that the actors have
+    # "constructor arguments in the object store and max_restarts > 0". Ray Data always puts the
+    # pool's transformer in the object store, and restarts are what survive a dead actor
+    # (max_restarts=0 leaves the pool waiting forever); RAY_BACKEND_LOG_LEVEL would hide it but
+    # makes every Ray worker print a line about that setting instead.
     if not address:
         # A Ray started here runs in this thread: Ray ties its GCS and raylet to the thread
         # that spawns them (PR_SET_PDEATHSIG), so a helper thread's end would kill them.
