@@ -30,6 +30,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -84,6 +85,17 @@ def _rate(runs: list[dict], engine: str) -> float:
     return sum(r["items"] - 1 for r in rs) / sum(
         (r["items"] - 1) / r["items_per_s_steady"] for r in rs
     )
+
+
+def per_round(runs: list[dict]) -> dict[str, list[float]]:
+    """Each engine's steady rate over local's in the same round (A B C, then C B A, ...): the
+    ratio a load that drifts between rounds moves least."""
+    out: dict[str, list[float]] = {e: [] for e in ENGINES}
+    for k in range(0, len(runs), len(ENGINES)):
+        rnd = {r["engine"]: r["items_per_s_steady"] for r in runs[k : k + len(ENGINES)]}
+        for e in ENGINES:
+            out[e].append(round(rnd[e] / rnd["local"], 3) if rnd.get("local") else 0.0)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -156,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         "runs": runs,
         "steady_items_per_s": {e: round(_rate(runs, e), 4) for e in ENGINES},
         "steady_ratio_vs_local": {e: round(_rate(runs, e) / local, 3) for e in ENGINES},
+        "steady_ratio_per_round": per_round(runs),
         "answers_identical": all(a == answers[0] for a in answers)
         and len(answers[0]) == len(items),
         "goal": "Ray steady state >= 0.8x the local engine",
@@ -188,12 +201,17 @@ def table(r: dict) -> str:
         for x in r["runs"]
     )
     ratios = ", ".join(f"{e} {v:.2f}x" for e, v in r["steady_ratio_vs_local"].items())
+    rounds = r["steady_ratio_per_round"]
     default = r["steady_ratio_vs_local"][f"ray-{r['default_ray_decode']}"]
+    medians = {e: statistics.median(v) for e, v in rounds.items()}
+    by_round = "; ".join(f"{e} {', '.join(f'{x:.2f}' for x in v)}" for e, v in rounds.items())
     tail = (
         f"\nLoad average (1, 5, 15 min) before / after: {r['loadavg_before_after'][0]} / "
         f"{r['loadavg_before_after'][1]}.\n\n"
         f"Steady state (first to last record, summed over runs) vs local: {ratios} "
-        f"(goal: Ray >= 0.8x). Answers identical across engines and runs: "
+        f"(goal: Ray >= 0.8x). Per round (each engine over local in the same round): "
+        f"{by_round}; median {', '.join(f'{e} {v:.2f}x' for e, v in medians.items())}. "
+        "Answers identical across engines and runs: "
         f"{r['answers_identical']}.\n\n"
         f"Default mode (`--ray-decode {r['default_ray_decode']}`): {default:.2f}x local in "
         f"steady state: {'meets' if default >= 0.8 else 'misses'} the goal. Caveat: the steady "

@@ -128,7 +128,9 @@ def _init_bounded(
         thread.start()
         thread.join(max(1.0, left_s))
         if thread.is_alive():
-            raise ConfigError(f"could not join {where} within --ray-timeout; {hint}")
+            raise ConfigError(
+                f"could not join {where}: no Ray handshake within --ray-timeout; {hint}"
+            )
     exc = box.get("error")
     if isinstance(exc, (ConnectionError, ValueError, RuntimeError, TimeoutError)):
         raise ConfigError(f"could not start or join {where}: {exc}; {hint}") from exc
