@@ -190,9 +190,11 @@ def model_actors(
     return n, 1.0 if gpus else 0.0
 
 
-def map_with_actors(ds: Any, actor: type, kwargs: dict[str, Any], n: int, gpus: float) -> Any:
-    """``ds.map_batches`` through a pool of ``n`` ``actor`` instances (one model each), one row
-    per call. A dead actor is restarted and its batch retried ``TASK_RETRIES`` times; a row that
+def map_with_actors(
+    ds: Any, actor: type, kwargs: dict[str, Any], n: int, gpus: float, rows: int = 1
+) -> Any:
+    """``ds.map_batches`` through a pool of ``n`` ``actor`` instances (one model each), ``rows``
+    rows per call (one block each). A dead actor is restarted and its batch retried ``TASK_RETRIES`` times; a row that
     still fails is dropped (``max_errored_blocks=-1``) and the caller retries it in a new pass
     (:func:`collect`), then writes its error record, so one lost node never fails the job.
 
@@ -209,7 +211,7 @@ def map_with_actors(ds: Any, actor: type, kwargs: dict[str, Any], n: int, gpus: 
         out = ds.map_batches(
             actor,
             fn_constructor_kwargs=kwargs,
-            batch_size=1,
+            batch_size=rows,
             compute=ActorPoolStrategy(size=n),
             num_gpus=gpus,
             num_cpus=1,
