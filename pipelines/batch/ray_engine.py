@@ -24,8 +24,8 @@ Records name the node and actor that answered (``worker``).
 
 **Where decoding runs.** ``decode="actor"`` (the default) decodes next to the model, in
 ``decode_workers`` threads of the actor: the frames never go through the object store, and the
-next video decodes while the model answers the current one. Threads, not the local engine's
-decode processes: inside a Ray worker, Python's multiprocessing resource tracker was killed under
+next videos of a call (up to ``ACTOR_BATCH`` a call) decode while the model answers the current
+one. Threads, not the local engine's decode processes: inside a Ray worker, Python's multiprocessing resource tracker was killed under
 such a pool (``resource_tracker: process died unexpectedly``, then a traceback per queue), and
 Ray already isolates a wedged actor. A video past ``timeout_s`` is a timeout record.
 ``decode="tasks"`` decodes in Ray tasks on any CPU of the cluster (``map_batches``, one CPU

@@ -1,7 +1,7 @@
 """Batch throughput on Ray Data vs the local engine, side by side in one run.
 
 The twenty generated 640x480 H.264 clips of :mod:`vlmctx_pipelines.bench.batch` (4-39 s, sampled
-at 2 fps) go through three engines in one process, in A B C C B A order so that a drift in the
+at 2 fps) go through three engines in one process, in A B C, C B A, A B C order (3 rounds) so that a drift in the
 machine's load cancels:
 
 * ``local``: :func:`~vlmctx_pipelines.batch.qa.run_batch` with 2 decode worker processes and the
