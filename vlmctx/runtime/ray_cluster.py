@@ -212,7 +212,9 @@ def map_with_actors(
             actor,
             fn_constructor_kwargs=kwargs,
             batch_size=rows,
-            compute=ActorPoolStrategy(size=n),
+            # one call in flight an actor: queued calls would pile up on the first actor ready
+            # (a whole job on one node while the others still load their model)
+            compute=ActorPoolStrategy(size=n, max_tasks_in_flight_per_actor=1),
             num_gpus=gpus,
             num_cpus=1,
             max_restarts=-1,
