@@ -192,9 +192,16 @@ def _add_engine_args(p: argparse.ArgumentParser) -> None:
         default=0,
         help="model actors (default: one per GPU, else one per two CPUs)",
     )
+    g.add_argument(
+        "--ray-timeout",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="seconds to reach and join the Ray cluster before giving up with one line (30)",
+    )
 
 
-def _ray_predict(args: argparse.Namespace, config: Any) -> Any:
+def _ray_predict(args: argparse.Namespace, config: Any, header: dict[str, Any]) -> Any:
     """The ``RunOptions.predict`` of ``--engine ray`` (eval/harness/ray_runner.py)."""
     import os
 
@@ -206,7 +213,10 @@ def _ray_predict(args: argparse.Namespace, config: Any) -> Any:
     check_actors(args.ray_actors)
     from vlmctx_eval.harness.ray_runner import ray_predictor
 
-    return ray_predictor(args.model, config, args.device, args.ray_address, args.ray_actors)
+    return ray_predictor(
+        args.model, config, args.device, args.ray_address, args.ray_actors,
+        timeout_s=args.ray_timeout, header=header,
+    )  # fmt: skip
 
 
 def run_eval(args: argparse.Namespace) -> int:
@@ -253,7 +263,7 @@ def run_eval(args: argparse.Namespace) -> int:
     }
     out = Path(args.output_path) / run_dir_name(model_id, config.to_dict(), tasks)
     if on_ray:
-        opts.predict = _ray_predict(args, config)
+        opts.predict = _ray_predict(args, config, header)  # fills header's model_info
     doc = evaluate(model, tasks, out, opts, header, args.predictions, loads=loads)
     if doc is not None:
         check_scored(doc["results"], out / "results.json")  # before any "n/a" is printed

@@ -108,6 +108,9 @@ COMMANDS: dict[str, Run | Skip] = {
     "vlmctx eval --model Qwen/Qwen3-VL-2B-Instruct --tasks videomme --engine ray --output-path /shared/eval_results": Skip(  # noqa: E501
         "needs a Ray cluster, the Video-MME release and Qwen/Qwen3-VL-2B-Instruct from the hub"
     ),
+    "vlmctx eval --model Qwen/Qwen3-VL-2B-Instruct --tasks videomme --engine ray --ray-address HEAD_IP:6379 --ray-actors 4 --output-path /shared/eval_results": Skip(  # noqa: E501
+        "needs a Ray cluster, the Video-MME release and Qwen/Qwen3-VL-2B-Instruct from the hub"
+    ),
     # docs/demo.md
     "pip install -e '.[demo]'": Skip("installs packages from PyPI (network, build isolation)"),
     "vlmctx demo --model toylab": Run(server=True, timeout=600),

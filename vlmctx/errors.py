@@ -61,3 +61,10 @@ class MemoryLimitError(VlmctxError):
 
 class DataFormatError(VlmctxError):
     """A benchmark or input record is malformed."""
+
+
+class ClusterLostError(VlmctxError):
+    """The Ray cluster of ``--engine ray`` went away mid-run (head node stopped, network gone).
+    Every record written so far is on disk; rerunning the same command resumes from them."""
+
+    exit_code = 4

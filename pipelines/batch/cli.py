@@ -115,6 +115,13 @@ def add_engine_args(p: argparse.ArgumentParser) -> None:
         help="model actors, one VideoLM each (default: one per GPU, else one per two CPUs)",
     )
     g.add_argument(
+        "--ray-timeout",
+        type=positive_float,
+        default=30.0,
+        metavar="S",
+        help="seconds to reach and join the Ray cluster before giving up with one line (30)",
+    )
+    g.add_argument(
         "--ray-decode",
         choices=("actor", "tasks"),
         default="actor",
@@ -147,7 +154,9 @@ def cmd_batch(args: argparse.Namespace) -> int:
     if args.engine == "ray":
         from vlmctx_pipelines.batch.ray_engine import RayOptions
 
-        ray_opts = RayOptions(args.ray_address, args.ray_actors, args.ray_decode)
+        ray_opts = RayOptions(
+            args.ray_address, args.ray_actors, args.ray_decode, timeout_s=args.ray_timeout
+        )
         summary = run_batch_ray(items, opts, ray_opts)
     else:
         summary = run_batch(items, opts)

@@ -16,12 +16,16 @@ wrote on disk (fsynced), and a rerun resumes from them like the local engine.
 
 **Never a failed job.** A bad video is an error record (decoding errors are caught in the actor
 or the decode task). Ray restarts a dead actor and retries its batch (``max_task_retries``); a
-video on which actors keep dying is given up after that and gets an error record at the end.
+batch that still fails (its node lost) is set aside (``max_errored_blocks=-1``, set on the
+dataset itself) and the driver runs up to ``RETRY_PASSES`` more passes over the missing items on
+the actors left; an item unanswered after that gets an error record (exit 3). A cluster that
+went away is one line and exit 4 (:class:`~vlmctx.errors.ClusterLostError`); a rerun resumes.
+Records name the node and actor that answered (``worker``).
 
 **Where decoding runs.** ``decode="actor"`` (the default) decodes next to the model, in
 ``decode_workers`` threads of the actor: the frames never go through the object store, and the
-next video decodes while the model answers the current one. Threads, not the local engine's
-decode processes: inside a Ray worker, Python's multiprocessing resource tracker was killed under
+next videos of a call (up to ``ACTOR_BATCH`` a call) decode while the model answers the current
+one. Threads, not the local engine's decode processes: inside a Ray worker, Python's multiprocessing resource tracker was killed under
 such a pool (``resource_tracker: process died unexpectedly``, then a traceback per queue), and
 Ray already isolates a wedged actor. A video past ``timeout_s`` is a timeout record.
 ``decode="tasks"`` decodes in Ray tasks on any CPU of the cluster (``map_batches``, one CPU
@@ -42,12 +46,19 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from vlmctx.config import ContextConfig
-from vlmctx.runtime.ray_cluster import TASK_RETRIES
+from vlmctx.runtime.ray_cluster import (
+    CONNECT_TIMEOUT_S,
+    RETRY_PASSES,
+    TASK_RETRIES,
+    quiet_actor_logs,
+    worker_identity,
+)
 from vlmctx_pipelines.batch.decode import Decoded, decode_video, describe
 from vlmctx_pipelines.batch.items import Item, Job
 from vlmctx_pipelines.batch.store import RecordWriter
 
 log = logging.getLogger(__name__)
+ACTOR_BATCH = 4  # decode="actor": videos a call at most (see videos_per_call)
 
 
 @dataclass
@@ -58,6 +69,7 @@ class RayOptions:
     actors: int = 0  # model actors; 0: one per GPU, else one per two CPUs
     decode: str = "actor"  # "actor": in the model actor; "tasks": Ray tasks on CPU workers
     num_cpus: int | None = None  # CPUs of a Ray started here (default: all)
+    timeout_s: float = CONNECT_TIMEOUT_S  # --ray-timeout: reaching and joining the cluster
 
 
 def job_rows(jobs: list[Job]) -> list[dict[str, Any]]:
@@ -83,17 +95,33 @@ def _rows(batch: dict[str, Any]) -> list[dict[str, Any]]:
     return [dict(zip(keys, vals, strict=True)) for vals in zip(*batch.values(), strict=True)]
 
 
-def decode_rows(batch: dict[str, Any], config_json: str) -> dict[str, Any]:
+def _timeout_why(timeout_s: float) -> str:
+    return (
+        f"DecoderTimeoutError: decoding took longer than {timeout_s:g} s "
+        "(raise --timeout if the video is just long)"
+    )
+
+
+def decode_rows(
+    batch: dict[str, Any], config_json: str, timeout_s: float = 300.0
+) -> dict[str, Any]:
     """``decode="tasks"``: decode each row's video in this CPU task; the frames (or the error)
-    travel to the model actor pickled in a ``decoded`` column."""
+    travel to the model actor pickled in a ``decoded`` column. A decode past ``timeout_s`` is a
+    timeout error (its thread is abandoned: a thread cannot be killed)."""
     config = ContextConfig.from_json(config_json)
     out: list[bytes] = []
     for row in _rows(batch):
         t0 = time.perf_counter()
+        pool = ThreadPoolExecutor(1, thread_name_prefix="decode")
         try:
-            frames, error = decode_video(str(row["video"]), config), None
+            frames = pool.submit(decode_video, str(row["video"]), config).result(timeout_s)
+            error = None
+        except FuturesTimeout:
+            frames, error = None, _timeout_why(timeout_s)
         except Exception as exc:  # this video's error record, not a failed job
             frames, error = None, describe(exc)
+        finally:
+            pool.shutdown(wait=False)
         out.append(pickle.dumps((frames, error, time.perf_counter() - t0)))
     return {**batch, "decoded": out}
 
@@ -126,11 +154,7 @@ class _Prefetcher:
             except FuturesTimeout:
                 self._pool.shutdown(wait=False, cancel_futures=False)
                 self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="decode")
-                why = (
-                    f"DecoderTimeoutError: decoding took longer than {self.timeout_s:g} s "
-                    "(raise --timeout if the video is just long)"
-                )
-                yield Decoded(job, None, why, time.monotonic() - started)
+                yield Decoded(job, None, _timeout_why(self.timeout_s), time.monotonic() - started)
 
 
 class Answerer:
@@ -140,12 +164,14 @@ class Answerer:
         from vlmctx.engine import VideoLM
         from vlmctx_pipelines.batch.qa import BatchOptions, limit_torch_threads
 
+        quiet_actor_logs()
         opts = {**opts, "config": ContextConfig.from_dict(opts["config"])}
         self.opts = BatchOptions(**opts)
         self.lm = VideoLM.load(
             self.opts.model, self.opts.config, device=self.opts.device, dtype=self.opts.dtype
         )
         limit_torch_threads(self.lm, self.opts)
+        self.worker = worker_identity()
         self._prefetch = _Prefetcher(
             self.opts.config, self.opts.decode_workers, self.opts.timeout_s
         )
@@ -164,53 +190,90 @@ class Answerer:
         records = []
         for decoded in self._decoded(_rows(batch)):
             for item in decoded.job.items:
-                records.append(json.dumps(answer_item(self.lm, item, decoded, self.opts, 0)))
+                rec = answer_item(self.lm, item, decoded, self.opts, 0)
+                records.append(json.dumps({**rec, "worker": self.worker}))
         return {"record": records}
 
 
-def _dataset(jobs: list[Job], opts: Any, ray_opts: RayOptions) -> Any:
-    """The Ray Dataset of output records (lazy; nothing runs before it is iterated)."""
+def _dataset(jobs: list[Job], opts: Any, ray_opts: RayOptions, retry: bool = False) -> Any:
+    """The Ray Dataset of output records (lazy; nothing runs before it is iterated); ``retry``:
+    a pass over lost items, on as many actors as the cluster still holds."""
     import ray
 
     from vlmctx.runtime.ray_cluster import map_with_actors, model_actors
 
-    n_actors, gpus = model_actors(ray_opts.actors, opts.device)
-    ds = ray.data.from_items(job_rows(jobs), override_num_blocks=max(1, len(jobs)))
-    if ray_opts.decode == "tasks":
+    tasks = ray_opts.decode == "tasks"
+    n_actors, gpus = model_actors(ray_opts.actors, opts.device, cpu_tasks=tasks, clamp=retry)
+    ray.data.DataContext.get_current().max_errored_blocks = -1  # before from_items copies it
+    rows = 1 if tasks else videos_per_call(len(jobs), n_actors)
+    blocks = max(1, -(-len(jobs) // rows))
+    ds = ray.data.from_items(job_rows(jobs), override_num_blocks=blocks)
+    if tasks:
         ds = ds.map_batches(
-            decode_rows, fn_kwargs={"config_json": opts.config.to_json()}, batch_size=1, num_cpus=1
+            decode_rows,
+            fn_kwargs={"config_json": opts.config.to_json(), "timeout_s": opts.timeout_s},
+            batch_size=1,
+            num_cpus=1,
         )
     plain = {f.name: getattr(opts, f.name) for f in fields(opts)}
     plain.update(config=opts.config.to_dict(), progress=False)
-    return map_with_actors(ds, Answerer, {"opts": plain}, n_actors, gpus)
+    return map_with_actors(ds, Answerer, {"opts": plain}, n_actors, gpus, rows)
+
+
+def videos_per_call(n_jobs: int, n_actors: int) -> int:
+    """Videos a model actor gets per call with ``decode="actor"``: Ray Data runs one call of an
+    actor at a time, so only the videos of one call can decode while the model answers the
+    first; one video a call left decoding and answering in turn (0.5-0.7x the local engine,
+    issue 30). Up to ``ACTOR_BATCH`` a call, while each actor still gets at least two calls
+    (the work stays balanced; a lost call is retried whole, answered items dropped)."""
+    return max(1, min(ACTOR_BATCH, n_jobs // max(1, 2 * n_actors)))
+
+
+def _missing(jobs: list[Job], written: set[str]) -> list[Job]:
+    """The jobs with items still unanswered, each with only those items."""
+    out = []
+    for job in jobs:
+        items = [i for i in job.items if i.id not in written]
+        if items:
+            out.append(Job(job.video, items, job.size))
+    return out
 
 
 def _given_up(jobs: list[Job], written: set[str], opts: Any) -> list[dict[str, Any]]:
-    """Error records for items no actor could answer (their batch failed every retry)."""
+    """Error records for items no actor could answer (every retry and pass failed)."""
     from vlmctx_pipelines.batch.qa import answer_item
 
     why = (
-        f"WorkerDiedError: the model actor died on this video {TASK_RETRIES + 1} times "
-        "(out of memory?); rerun with --retry-failed after fixing the cause"
+        f"WorkerDiedError: the model actor answering this video died ({TASK_RETRIES + 1} tries, "
+        f"{RETRY_PASSES + 1} passes: out of memory? a node lost?); rerun with --retry-failed "
+        "after fixing the cause"
     )
     return [
         answer_item(None, it, Decoded(job, None, why), opts, 0)
-        for job in jobs
+        for job in _missing(jobs, written)
         for it in job.items
-        if it.id not in written
     ]
 
 
 def run_ray(jobs: list[Job], opts: Any, ray_opts: RayOptions, summary: Any) -> Any:
-    """Answer ``jobs`` on Ray, appending records to ``opts.output``; fills ``summary``."""
-    from vlmctx.runtime.ray_cluster import connect, unique_records
+    """Answer ``jobs`` on Ray, appending records to ``opts.output``; fills ``summary``.
+
+    Items lost with an actor or a node are retried (Ray's ``TASK_RETRIES``, then up to
+    ``RETRY_PASSES`` passes over what is missing), then written as error records (exit 3). A
+    cluster that went away raises :class:`~vlmctx.errors.ClusterLostError` (exit 4)."""
+    from vlmctx.runtime.ray_cluster import collect, connect
     from vlmctx_pipelines.batch.qa import progress_bar
 
-    summary.startup_s = connect(ray_opts.address, ray_opts.num_cpus)
+    summary.startup_s = connect(ray_opts.address, ray_opts.num_cpus, ray_opts.timeout_s)
     n_todo = sum(len(j.items) for j in jobs)
     bar = progress_bar(n_todo, opts.progress, "batch [ray]")
     written: set[str] = set()
     t0 = time.perf_counter()
+
+    def make_ds(seen: set[str], retry: bool) -> Any:
+        left = _missing(jobs, seen)
+        return _dataset(left, opts, ray_opts, retry) if left else None
+
     with RecordWriter(opts.output) as out:
 
         def emit(rec: dict[str, Any]) -> None:
@@ -220,7 +283,7 @@ def run_ray(jobs: list[Job], opts: Any, ray_opts: RayOptions, summary: Any) -> A
             if bar is not None:
                 bar.update(1)
 
-        for rec in unique_records(_dataset(jobs, opts, ray_opts), "id", written):
+        for rec in collect(make_ds, "id", written):
             emit(rec)
         for rec in _given_up(jobs, written, opts):
             emit(rec)

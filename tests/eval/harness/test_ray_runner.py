@@ -39,16 +39,25 @@ def test_ray_eval_equals_the_local_engine_and_resumes(tmp_path: Path) -> None:
         RunOptions(progress=False),
         header,
     )
-    predict = ray_predictor("toylab", CFG, "cpu", None, 1)
+    ray_header = dict(header, versions={"python": "3"})
+    predict = ray_predictor("toylab", CFG, "cpu", None, 1, header=ray_header)
     connect(num_cpus=2)
     try:
         on_ray = evaluate(
             None, build_tasks("toylab", args), tmp_path / "ray",
-            RunOptions(progress=False, predict=predict), header,
+            RunOptions(progress=False, predict=predict), ray_header,
         )  # fmt: skip
         assert on_ray is not None and local is not None
         assert _predictions(tmp_path / "ray") == _predictions(tmp_path / "local")
         assert len(_predictions(tmp_path / "ray")) == 10
+        import torch
+
+        info = on_ray["model_info"]  # as a local run's header: the loaded model's info()
+        assert info["family"] and info["versions"]["torch"] == torch.__version__
+        assert on_ray["versions"]["torch"] == torch.__version__  # with its build suffix
+        shard = tmp_path / "ray" / "predictions" / "toylab" / "rank0.jsonl"
+        recs = [json.loads(x) for x in shard.read_text().splitlines()]
+        assert all(set(r["worker"]) == {"node_ip", "node_id", "actor_id"} for r in recs)
         for key in ("scores", "n_predicted", "n_generation_errors", "breakdowns"):
             if key == "breakdowns":  # latencies differ run to run; the score breakdowns do not
                 strip = {k: v for k, v in local["results"]["toylab"][key].items() if k != "perf"}
