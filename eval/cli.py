@@ -309,12 +309,12 @@ def _finish(doc: dict[str, Any], out: Path) -> None:
 
 def check_scored(results: dict[str, Any], path: Path) -> None:
     """A task of which no sample was scored (none loaded, none with a prediction, or predictions
-    of which no score could be computed) is an error: one line (exit 2) saying why, never
+    whose scoring failed so that no score could be computed) is an error: one line (exit 2) saying why, never
     ``n/a`` with exit 0. results.json is written before, so nothing is lost."""
     for name, res in results.items():
         if res.get("n_predicted", 0) > 0:
             computed = [v for v in (res.get("scores") or {}).values() if v is not None]
-            if not computed:  # e.g. every judge call failed
+            if not computed and res.get("n_scoring_errors", 0):  # e.g. every judge call failed
                 raise DataFormatError(
                     f"{name}: {res['n_predicted']} predictions but no score could be computed "
                     f"({res.get('n_scoring_errors', 0)} scoring errors); details in {path}"

@@ -1,5 +1,5 @@
 """``vlmctx eval`` never ends a run with ``n/a`` and exit 0: a task with nothing scored, or with
-predictions of which no score could be computed, is a one-line error (exit 2). A primary score
+predictions whose scoring failed (no score computed), is a one-line error (exit 2). A primary score
 that is undefined on a subset (MMLongBench's Avg@8k under --limit) while others were computed is
 not an error: the line says "undefined on these samples" and the other scores are in the files."""
 
@@ -24,7 +24,7 @@ def test_nothing_predicted_is_an_error() -> None:
 
 
 def test_predictions_without_any_score_are_an_error() -> None:
-    res = {"primary": "judge_score", "scores": {"judge_score": None}, "n_predicted": 4}
+    res = {"primary": "judge_score", "scores": {}, "n_predicted": 4, "n_scoring_errors": 4}
     with pytest.raises(DataFormatError, match="4 predictions but no score could be computed"):
         check_scored({"t": res}, PATH)
 
