@@ -137,7 +137,7 @@ COMMANDS: dict[str, Run | Skip] = {
         "a benchmark run of minutes (400 requests on two models); results are committed"
     ),
     # docs/eval.md
-    "vlmctx eval --model M --tasks T1,T2 [--task-arg TASK:KEY=VALUE ...] [--lengths 8k,16k,...] [--limit N] [--output-path DIR] [--log-samples] [--config FILE.yaml] [--frames N | --fps F | --sampler ... --pooling ... --position ...] [--predictions FILE.jsonl] [--device cuda:0] [--no-progress] [--judge-url URL [--judge-model M] [--judge-for summ,docqa] [--judge-key-env VAR]]": Skip(  # noqa: E501
+    "vlmctx eval --model M --tasks T1,T2 [--task-arg TASK:KEY=VALUE ...] [--lengths 8k,16k,...] [--limit N | --limit-per-stratum K] [--seed S] [--output-path DIR] [--log-samples] [--config FILE.yaml] [--frames N | --fps F | --sampler ... --pooling ... --position ...] [--predictions FILE.jsonl] [--device cuda:0] [--no-progress] [--judge-url URL [--judge-model M] [--judge-for summ,docqa] [--judge-key-env VAR]]": Skip(  # noqa: E501
         SYNOPSIS
     ),
     "vlmctx report DIR [DIR ...] [--format md,csv,html] [--output OUT] [--no-plots]": Skip(
@@ -152,10 +152,10 @@ COMMANDS: dict[str, Run | Skip] = {
     "vlmctx eval --model M --tasks longvideo_mcq --task-arg longvideo_mcq:file=videomme.jsonl --frames 32": Run(  # noqa: E501
         files=("clip.mp4", "videomme.jsonl"), subs=M_TOYLAB, timeout=900
     ),
-    "vlmctx eval --model M --tasks vniah --task-arg vniah:dir=vniah_set --task-arg vniah:frames=32,64,128,256 --task-arg vniah:depths=0,0.25,0.5,0.75,1 --fps 1": Run(  # noqa: E501
-        subs=M_TOYLAB, creates=("vniah_set/vniah.jsonl",), timeout=1800
+    "vlmctx eval --model M --tasks vniah --task-arg vniah:frames=32,64,128,256 --task-arg vniah:depths=0,0.25,0.5,0.75,1 --fps 1": Run(  # noqa: E501
+        subs=M_TOYLAB, timeout=1800
     ),
-    "vlmctx eval --model toylab --tasks toylab --task-arg toylab:dir=toylab_set --task-arg toylab:frames=16,64,256 --task-arg toylab:per_cell=20 --fps 1": Run(  # noqa: E501
+    "vlmctx eval --model toylab --tasks toylab --task-arg toylab:frames=16,64,256 --task-arg toylab:per_cell=20 --fps 1": Run(  # noqa: E501
         timeout=1800
     ),
     "vlmctx eval --model Qwen/Qwen2.5-VL-7B-Instruct --preset qwen2.5-vl-videomme --task-arg videomme:root=/data/Video-MME [--task-arg videomme:subtitles=true]": Skip(  # noqa: E501
